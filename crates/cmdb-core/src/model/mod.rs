@@ -1,0 +1,6 @@
+//! The set model: attribute definitions, value validation and the built-in attributes.
+
+pub mod attribute;
+pub mod builtin;
+
+pub use attribute::{AttributeDef, AttributeType, RawAttribute};

@@ -1,0 +1,475 @@
+//! The create plan: checking a request against the facts in the spec's order, and committing
+//! the resulting plan through one store transaction.
+
+use serde_json::{Value, json};
+
+use crate::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use crate::error::{Error, Result, StoreError};
+use crate::ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};
+use crate::model::AttributeDef;
+use crate::model::builtin::{
+    self, DEFAULT, PARENT_ID, SET_NAME, SET_TEMPLATE_ID, SET_TEMPLATE_VERSION,
+};
+use crate::ports::{SetStore, StoreTx};
+use crate::records::{
+    AuditRecord, CreatedSet, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey,
+};
+use crate::rules::builtin_set::{
+    BUILTIN_MODULES, BUILTIN_SET_NAME, check_builtin_free, parse_default,
+};
+use crate::rules::keys::{UnknownKeys, sanitize_keys};
+use crate::rules::name::normalize_set_name;
+use crate::rules::parent::{ParentFacts, check_parent, requested_parent};
+use crate::rules::template::{
+    apply_overrides, parse_template_id, requested_template, resolve_template,
+};
+use crate::rules::unique::unique_keys;
+
+/// Who asks, for which tenant, through which app, under which request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// The acting user (non-empty).
+    pub user: String,
+    /// The tenant (default `"0"`).
+    pub supplier_account: String,
+    /// The calling app's code, `""` when none.
+    pub app_code: String,
+    /// The request id written into audit records.
+    pub request_id: String,
+}
+
+/// Everything stored that a create depends on, read before the write transaction.
+#[derive(Debug, Clone, Default)]
+pub struct CreateFacts {
+    /// The biz, if it exists (in any tenant).
+    pub business: Option<Business>,
+    /// The tenant's custom mainline levels.
+    pub mainline: Vec<String>,
+    /// The instance named by the requested parent id, if any.
+    pub parent_instance: Option<MainlineInstance>,
+    /// Custom attributes visible in the biz, in definition order.
+    pub attributes: Vec<AttributeDef>,
+    /// The tenant's custom unique rules.
+    pub unique_rules: Vec<UniqueRule>,
+    /// The requested set template, if any.
+    pub template: Option<SetTemplate>,
+    /// Its service templates.
+    pub service_templates: Vec<ServiceTemplate>,
+    /// The biz's built-in set, if any.
+    pub builtin_set: Option<SetId>,
+}
+
+/// Reads the [`CreateFacts`] for a create of `data` in `biz`.
+///
+/// # Errors
+/// Store failures; a stored attribute that no longer compiles is [`StoreError::Corrupt`].
+pub async fn gather_facts(
+    store: &dyn SetStore,
+    supplier_account: &str,
+    biz: BizId,
+    data: &Document,
+) -> Result<CreateFacts, StoreError> {
+    let Some(business) = store.business(biz).await? else {
+        return Ok(CreateFacts::default());
+    };
+    let mainline = store.mainline(supplier_account).await?;
+    let parent_instance = match requested_parent(data.get(PARENT_ID)) {
+        Some(id) if !mainline.is_empty() => store.mainline_instance(id).await?,
+        _ => None,
+    };
+    let attributes = compile_attributes(store.set_attributes(supplier_account, biz).await?)?;
+    let unique_rules = store.unique_rules(supplier_account).await?;
+    let mut service_templates = Vec::new();
+    let template = match requested_template(data.get(SET_TEMPLATE_ID)) {
+        Some(id) => store.set_template(id).await?,
+        None => None,
+    };
+    if let Some(t) = &template {
+        for sid in &t.service_template_ids {
+            if let Some(s) = store.service_template(*sid).await? {
+                service_templates.push(s);
+            }
+        }
+    }
+    let builtin_set = store.builtin_set(biz).await?;
+    Ok(CreateFacts {
+        business: Some(business),
+        mainline,
+        parent_instance,
+        attributes,
+        unique_rules,
+        template,
+        service_templates,
+        builtin_set,
+    })
+}
+
+/// Compiles stored attribute definitions; one that fails is a corrupt store.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming the attribute.
+pub fn compile_attributes(stored: Vec<StoredAttribute>) -> Result<Vec<AttributeDef>, StoreError> {
+    stored
+        .into_iter()
+        .map(|a| {
+            let id = a.raw.bk_property_id.clone();
+            AttributeDef::compile(a.raw)
+                .map_err(|e| StoreError::Corrupt(format!("set attribute {id}: {e}")))
+        })
+        .collect()
+}
+
+/// Options of the create rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Reject (default) or drop unknown keys.
+    pub unknown_keys: UnknownKeys,
+}
+
+/// A validated create, ready to be committed: the set document without its id, the module
+/// documents without theirs, the unique keys and what the audit records need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreatePlan {
+    /// The biz.
+    pub biz: BizId,
+    /// The tenant.
+    pub supplier_account: String,
+    /// `bk_parent_id`.
+    pub parent: i64,
+    /// The trimmed name.
+    pub name: String,
+    /// Whether this is the built-in set.
+    pub builtin: bool,
+    /// The set document, every field but `bk_set_id`.
+    pub set_doc: Document,
+    /// The module documents, in creation order, without `bk_module_id`, `bk_set_id` and
+    /// `bk_parent_id`.
+    pub module_docs: Vec<Document>,
+    /// The custom unique keys the set occupies.
+    pub unique_keys: Vec<UniqueKey>,
+    /// The acting user, app code and request id, for the audit records.
+    pub context: RequestContext,
+    /// The create's timestamp, as rendered.
+    pub time: String,
+}
+
+/// Checks a create request against the facts, in the order of spec section 4 from step 3
+/// (the envelope and the permission are the caller's), and builds the plan.
+///
+/// # Errors
+/// The first failing rule's error.
+pub fn plan_create(
+    ctx: &RequestContext,
+    biz: BizId,
+    data: &Document,
+    facts: &CreateFacts,
+    options: PlanOptions,
+    time: &str,
+) -> Result<CreatePlan> {
+    // 3. The biz exists in this tenant and is not archived.
+    let business = facts
+        .business
+        .as_ref()
+        .filter(|b| b.bk_supplier_account == ctx.supplier_account && !b.archived)
+        .ok_or_else(|| Error::invalid_or_missing("bk_biz_id"))?;
+    // 4. Keys.
+    let mut data = data.clone();
+    sanitize_keys(&mut data, &facts.attributes, options.unknown_keys)?;
+    // 5. Required keys.
+    for key in [SET_NAME, PARENT_ID] {
+        if data.get(key).is_none_or(Value::is_null) {
+            return Err(Error::NeedSet { field: key.into() });
+        }
+    }
+    // 6. `default`.
+    let builtin = parse_default(data.get(DEFAULT))?;
+    check_builtin_free(builtin, facts.builtin_set.is_some())?;
+    // 7. The template, and its attribute values over the client's.
+    let template_id = parse_template_id(data.get(SET_TEMPLATE_ID), builtin)?;
+    let template = match template_id {
+        Some(id) => {
+            let (t, services) = resolve_template(
+                id,
+                facts.template.as_ref(),
+                &facts.service_templates,
+                business.bk_biz_id,
+                &ctx.supplier_account,
+            )?;
+            apply_overrides(&mut data, t);
+            Some((t, services))
+        }
+        None => None,
+    };
+    // 8. The parent.
+    let parent = check_parent(
+        &data[PARENT_ID],
+        ParentFacts {
+            biz,
+            supplier_account: &ctx.supplier_account,
+            mainline: &facts.mainline,
+            instance: facts.parent_instance.as_ref(),
+            builtin,
+        },
+    )?;
+    // 9. Attributes in model order.
+    let name = normalize_set_name(&data[SET_NAME])?;
+    let mut doc = Document::new();
+    doc.insert(SET_NAME.into(), Value::String(name.clone()));
+    for def in builtin::generic_builtin_attributes()
+        .iter()
+        .chain(facts.attributes.iter())
+    {
+        let value = match data.get(def.id()) {
+            None => def.absent_value(),
+            Some(v) => def.validate(v)?,
+        };
+        doc.insert(def.id().to_owned(), value);
+    }
+    doc.insert(PARENT_ID.into(), json!(parent));
+    doc.insert(SET_TEMPLATE_ID.into(), json!(template_id.unwrap_or(0)));
+    doc.insert(
+        SET_TEMPLATE_VERSION.into(),
+        template
+            .as_ref()
+            .map_or(Value::Null, |(t, _)| json!(t.version)),
+    );
+    stamp(&mut doc, &ctx.user, time);
+    doc.insert("bk_biz_id".into(), json!(biz.0));
+    doc.insert(
+        "bk_supplier_account".into(),
+        json!(ctx.supplier_account.clone()),
+    );
+    doc.insert(DEFAULT.into(), json!(i64::from(builtin)));
+
+    let module_docs = template
+        .map(|(t, services)| {
+            services
+                .iter()
+                .map(|s| {
+                    let mut m = Document::new();
+                    m.insert("bk_module_name".into(), json!(s.name));
+                    m.insert("bk_biz_id".into(), json!(biz.0));
+                    m.insert("service_template_id".into(), json!(s.id));
+                    m.insert("set_template_id".into(), json!(t.id));
+                    m.insert("service_category_id".into(), json!(s.service_category_id));
+                    m.insert(DEFAULT.into(), json!(0));
+                    m.insert("host_apply_enabled".into(), json!(false));
+                    m.insert(
+                        "bk_supplier_account".into(),
+                        json!(ctx.supplier_account.clone()),
+                    );
+                    stamp(&mut m, &ctx.user, time);
+                    m
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let unique_keys = unique_keys(&doc, &facts.unique_rules, &ctx.supplier_account);
+    Ok(CreatePlan {
+        biz,
+        supplier_account: ctx.supplier_account.clone(),
+        parent,
+        name,
+        builtin,
+        set_doc: doc,
+        module_docs,
+        unique_keys,
+        context: ctx.clone(),
+        time: time.to_owned(),
+    })
+}
+
+/// Writes the four timestamps and the two user fields.
+fn stamp(doc: &mut Document, user: &str, time: &str) {
+    for key in ["create_time", "last_time", "bk_created_at", "bk_updated_at"] {
+        doc.insert(key.into(), json!(time));
+    }
+    for key in ["bk_created_by", "bk_updated_by"] {
+        doc.insert(key.into(), json!(user));
+    }
+}
+
+/// Commits a plan through one open store transaction: the name under its parent (1101108),
+/// then custom unique keys (1199014), then the built-in set (1199054); then ids are taken and
+/// the set, its modules and their audit records are inserted. On `Err` the store MUST roll back.
+pub fn commit_plan(tx: &mut dyn StoreTx, plan: &CreatePlan) -> Result<CreatedSet> {
+    if tx.set_name_taken(plan.biz, plan.parent, &plan.name)? {
+        return Err(Error::SetNameDuplicated);
+    }
+    for key in &plan.unique_keys {
+        if tx.unique_key_taken(key)? {
+            return Err(Error::DuplicateItem {
+                fields: key.fields.clone(),
+            });
+        }
+    }
+    if plan.builtin && tx.builtin_set(plan.biz)?.is_some() {
+        return Err(Error::BuiltinForbidden);
+    }
+    let set_id = SetId(tx.take_ids(SequenceKind::Set, 1)?.first);
+    let module_ids = tx.take_ids(SequenceKind::Module, plan.module_docs.len() as u64)?;
+    let audit_ids = tx.take_ids(SequenceKind::Audit, 1 + plan.module_docs.len() as u64)?;
+
+    let mut set_doc = plan.set_doc.clone();
+    set_doc.insert("bk_set_id".into(), json!(set_id.0));
+    let set = SetRecord {
+        id: set_id,
+        biz: plan.biz,
+        parent: plan.parent,
+        name: plan.name.clone(),
+        builtin: plan.builtin,
+        unique_keys: plan.unique_keys.clone(),
+        doc: set_doc,
+    };
+    let modules: Vec<ModuleRecord> = plan
+        .module_docs
+        .iter()
+        .zip(module_ids.iter())
+        .map(|(doc, id)| module_record(doc.clone(), ModuleId(id), set_id, plan.biz))
+        .collect();
+    let mut audit_ids = audit_ids.iter().map(AuditId);
+    let mut audits = Vec::with_capacity(1 + modules.len());
+    if let Some(id) = audit_ids.next() {
+        audits.push(audit_record(
+            id,
+            plan,
+            ResourceType::Set,
+            set_id.0,
+            &set.name,
+            &set.doc,
+        ));
+    }
+    for (m, id) in modules.iter().zip(audit_ids) {
+        let name = m
+            .doc
+            .get("bk_module_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        audits.push(audit_record(
+            id,
+            plan,
+            ResourceType::Module,
+            m.id.0,
+            name,
+            &m.doc,
+        ));
+    }
+
+    tx.insert_set(&set)?;
+    for m in &modules {
+        tx.insert_module(m)?;
+    }
+    for a in &audits {
+        tx.insert_audit(a)?;
+    }
+    Ok(CreatedSet {
+        set,
+        modules,
+        audits,
+    })
+}
+
+fn module_record(mut doc: Document, id: ModuleId, set: SetId, biz: BizId) -> ModuleRecord {
+    doc.insert("bk_module_id".into(), json!(id.0));
+    doc.insert("bk_set_id".into(), json!(set.0));
+    doc.insert(PARENT_ID.into(), json!(set.0));
+    ModuleRecord { id, set, biz, doc }
+}
+
+fn audit_record(
+    id: AuditId,
+    plan: &CreatePlan,
+    resource_type: ResourceType,
+    resource_id: i64,
+    resource_name: &str,
+    cur_data: &Document,
+) -> AuditRecord {
+    let doc = json!({
+        "id": id.0,
+        "audit_type": "business_resource",
+        "resource_type": resource_type.name(),
+        "action": "create",
+        "bk_biz_id": plan.biz.0,
+        "resource_id": resource_id,
+        "resource_name": resource_name,
+        "operation_detail": {
+            "bk_obj_id": resource_type.name(),
+            "details": {"pre_data": null, "cur_data": cur_data, "update_fields": null}
+        },
+        "operate_from": "user",
+        "user": plan.context.user,
+        "code": plan.context.app_code,
+        "rid": plan.context.request_id,
+        "operation_time": plan.time,
+        "bk_supplier_account": plan.supplier_account,
+    });
+    let Value::Object(doc) = doc else {
+        unreachable!("a json! object literal is an object")
+    };
+    AuditRecord {
+        id,
+        biz: plan.biz,
+        resource_type,
+        doc,
+    }
+}
+
+/// The records of a new biz's built-in set (`空闲机池`, `default` 1) and its three modules,
+/// given the ids taken for them. No audit records: a fixture load writes none.
+pub fn builtin_set_records(
+    business: &Business,
+    set_id: i64,
+    first_module_id: i64,
+    time: &str,
+    user: &str,
+) -> (SetRecord, Vec<ModuleRecord>) {
+    let biz = business.bk_biz_id;
+    let mut doc = Document::new();
+    doc.insert(SET_NAME.into(), json!(BUILTIN_SET_NAME));
+    for def in builtin::generic_builtin_attributes() {
+        doc.insert(def.id().to_owned(), def.absent_value());
+    }
+    doc.insert(PARENT_ID.into(), json!(biz.0));
+    doc.insert(SET_TEMPLATE_ID.into(), json!(0));
+    doc.insert(SET_TEMPLATE_VERSION.into(), Value::Null);
+    stamp(&mut doc, user, time);
+    doc.insert("bk_biz_id".into(), json!(biz.0));
+    doc.insert(
+        "bk_supplier_account".into(),
+        json!(business.bk_supplier_account),
+    );
+    doc.insert(DEFAULT.into(), json!(1));
+    doc.insert("bk_set_id".into(), json!(set_id));
+    let set = SetRecord {
+        id: SetId(set_id),
+        biz,
+        parent: biz.0,
+        name: BUILTIN_SET_NAME.into(),
+        builtin: true,
+        unique_keys: Vec::new(),
+        doc,
+    };
+    let modules = BUILTIN_MODULES
+        .iter()
+        .enumerate()
+        .map(|(i, (name, default))| {
+            let mut m = Document::new();
+            m.insert("bk_module_name".into(), json!(name));
+            m.insert("bk_biz_id".into(), json!(biz.0));
+            m.insert("service_template_id".into(), json!(0));
+            m.insert("set_template_id".into(), json!(0));
+            m.insert("service_category_id".into(), json!(0));
+            m.insert(DEFAULT.into(), json!(default));
+            m.insert("host_apply_enabled".into(), json!(false));
+            m.insert(
+                "bk_supplier_account".into(),
+                json!(business.bk_supplier_account),
+            );
+            stamp(&mut m, user, time);
+            module_record(m, ModuleId(first_module_id + i as i64), SetId(set_id), biz)
+        })
+        .collect();
+    (set, modules)
+}
