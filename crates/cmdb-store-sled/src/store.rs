@@ -1,0 +1,473 @@
+//! [`SledStore`]: the [`SetStore`] port on a sled database, one multi-tree transaction per write.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
+use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::plan::{CreatePlan, commit_plan};
+use cmdb_core::ports::{BatchFailure, SetStore, StoreTx};
+use cmdb_core::records::{CreatedSet, Document, ResourceType};
+use cmdb_core::{Error, StoreError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
+
+use crate::codec::{decode, encode};
+use crate::error::map_sled_error;
+use crate::layout::{
+    FORMAT_KEY, FORMAT_NAME, FORMAT_VERSION, T, id_key, pair_key, tenant_prefix, trailing_id,
+};
+use crate::tx::SledTx;
+
+/// sled's background flush interval, in milliseconds (its default, set explicitly).
+pub const BACKGROUND_FLUSH_MS: u64 = 500;
+
+/// When a committed write reaches the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FlushMode {
+    /// Every write method returns only after its transaction is flushed and fsynced
+    /// (`flush_async` awaited). A write that returned `Ok` survives a process crash and a
+    /// power loss.
+    #[default]
+    EveryWrite,
+    /// Writes return once committed in memory; sled flushes in the background every
+    /// [`BACKGROUND_FLUSH_MS`] ms. A process crash or power loss may lose the writes of the
+    /// last ~500 ms (sled's flush interval); the store stays consistent: every transaction is
+    /// recovered whole or not at all, in commit order, and sequences never go back below an id
+    /// that was recovered.
+    Background,
+}
+
+/// Options of [`SledStore::open`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SledOptions {
+    /// When writes are flushed (default [`FlushMode::EveryWrite`]).
+    pub flush: FlushMode,
+}
+
+/// The format marker stored in the `meta` tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FormatMarker {
+    format: String,
+    version: u32,
+}
+
+/// A [`SetStore`] on a sled database directory.
+///
+/// Every write method is one serializable sled transaction over all the store's trees, inside
+/// which the domain's write logic ([`commit_plan`], [`apply_fixture`]) runs against
+/// [`StoreTx`]: sequences are read and bumped there, unique indexes are checked there, and a
+/// domain error aborts the whole transaction. sled retries the transaction on conflicts, so the
+/// closure has no effect outside the transaction. Reads scan the trees outside transactions.
+///
+/// sled locks the directory: a second [`SledStore::open`] of the same path, from this process or
+/// another, fails with [`StoreError::Busy`] until the first store is dropped.
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    options: SledOptions,
+    path: PathBuf,
+}
+
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a write transaction failed.
+enum TxFailure<E> {
+    /// The closure returned this error: nothing was written.
+    Abort(E),
+    /// sled failed outside the closure (while staging or committing).
+    Storage(StoreError),
+}
+
+impl SledStore {
+    /// Opens (creating when absent) the store in directory `path`.
+    ///
+    /// # Errors
+    /// - [`StoreError::Busy`] when the directory is already open (sled's file lock), in this
+    ///   process or another.
+    /// - [`StoreError::Corrupt`] when the directory holds damaged sled files, a sled database
+    ///   that is not a store of ours, or a store of another layout version.
+    /// - [`StoreError::Backend`] for other i/o failures.
+    pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<SledStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let config = sled::Config::new()
+            .path(&path)
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS));
+        // sled may panic on some damaged files instead of returning an error; contain it.
+        let db = catch_unwind(AssertUnwindSafe(|| config.open()))
+            .map_err(|panic| {
+                StoreError::Corrupt(format!(
+                    "sled could not open {}: {}",
+                    path.display(),
+                    panic_message(panic.as_ref())
+                ))
+            })?
+            .map_err(|e| open_error(&path, e))?;
+        let trees = T::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| open_error(&path, e))?;
+        let store = SledStore {
+            db,
+            trees,
+            options,
+            path,
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// The directory of the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> SledOptions {
+        self.options
+    }
+
+    /// Flushes every committed write to disk and fsyncs, whatever the [`FlushMode`].
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on i/o failure.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map(drop)
+            .map_err(map_sled_error)
+    }
+
+    fn tree(&self, t: T) -> &sled::Tree {
+        &self.trees[t.index()]
+    }
+
+    /// Checks the format marker of an existing store, or writes it into an empty database.
+    fn check_format(&self) -> Result<(), StoreError> {
+        let meta = self.tree(T::Meta);
+        let marker = meta.get(FORMAT_KEY).map_err(map_sled_error)?;
+        let expected = FormatMarker {
+            format: FORMAT_NAME.to_owned(),
+            version: FORMAT_VERSION,
+        };
+        match marker {
+            Some(bytes) => {
+                let found: FormatMarker = decode(T::Meta.name(), FORMAT_KEY, &bytes)?;
+                if found == expected {
+                    Ok(())
+                } else {
+                    Err(StoreError::Corrupt(format!(
+                        "{} holds format {:?} version {}; this build reads {FORMAT_NAME} version {FORMAT_VERSION}",
+                        self.path.display(),
+                        found.format,
+                        found.version
+                    )))
+                }
+            }
+            None => {
+                let empty = self.trees.iter().all(sled::Tree::is_empty) && (*self.db).is_empty();
+                if !empty {
+                    return Err(StoreError::Corrupt(format!(
+                        "{} is a sled database without the {FORMAT_NAME} format marker",
+                        self.path.display()
+                    )));
+                }
+                meta.insert(FORMAT_KEY, encode(&expected)?)
+                    .map_err(map_sled_error)?;
+                self.db.flush().map(drop).map_err(map_sled_error)
+            }
+        }
+    }
+
+    /// Runs `f` in one transaction over every tree; commits on `Ok`, writes nothing on `Err`.
+    ///
+    /// `f` may run several times (sled retries on conflicts) and must have no other effect.
+    fn transact<R, E>(
+        &self,
+        f: impl Fn(&mut SledTx<'_>) -> Result<R, E>,
+    ) -> Result<R, TxFailure<E>> {
+        let result = Transactional::<E>::transaction(
+            self.trees.as_slice(),
+            |views: &Vec<TransactionalTree>| {
+                let mut tx = SledTx::new(views);
+                match f(&mut tx) {
+                    Ok(value) => Ok(value),
+                    // A conflict surfaced through the domain as a store error: let sled retry.
+                    Err(_) if tx.conflicted() => Err(ConflictableTransactionError::Conflict),
+                    Err(e) => Err(ConflictableTransactionError::Abort(e)),
+                }
+            },
+        );
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => TxFailure::Abort(e),
+            TransactionError::Storage(e) => TxFailure::Storage(map_sled_error(e)),
+        })
+    }
+
+    /// After a committed write: flushes when the mode asks for it.
+    async fn after_write(&self) -> Result<(), StoreError> {
+        match self.options.flush {
+            FlushMode::EveryWrite => self.flush().await.map_err(|e| {
+                StoreError::Backend(format!("committed, but the flush to disk failed: {e}"))
+            }),
+            FlushMode::Background => Ok(()),
+        }
+    }
+
+    /// Runs a write whose error is the domain's [`Error`], then flushes per the mode.
+    async fn write<R>(&self, f: impl Fn(&mut SledTx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+        let value = self.transact(f).map_err(|e| match e {
+            TxFailure::Abort(e) => e,
+            TxFailure::Storage(e) => Error::Store(e),
+        })?;
+        self.after_write().await?;
+        Ok(value)
+    }
+
+    fn read<V: DeserializeOwned>(&self, t: T, key: &[u8]) -> Result<Option<V>, StoreError> {
+        match self.tree(t).get(key).map_err(map_sled_error)? {
+            Some(bytes) => decode(t.name(), key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The values of `t` under `prefix`, in key order.
+    fn scan<V: DeserializeOwned>(&self, t: T, prefix: &[u8]) -> Result<Vec<V>, StoreError> {
+        self.tree(t)
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, bytes) = entry.map_err(map_sled_error)?;
+                decode(t.name(), &key, &bytes)
+            })
+            .collect()
+    }
+
+    /// The ids ending the keys of index `t` under `prefix`, in key order.
+    fn scan_ids(&self, t: T, prefix: &[u8]) -> Result<Vec<(i64, sled::IVec)>, StoreError> {
+        self.tree(t)
+            .scan_prefix(prefix)
+            .map(|entry| {
+                let (key, value) = entry.map_err(map_sled_error)?;
+                match trailing_id(&key) {
+                    Some(id) if key.len() == prefix.len() + 8 => Ok((id, value)),
+                    _ => Err(StoreError::Corrupt(format!(
+                        "tree `{}`: malformed index key {}",
+                        t.name(),
+                        crate::codec::hex(&key)
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    /// The document stored in `t` under the id an index pointed at; a dangling index is corrupt.
+    fn document(&self, t: T, index: T, id: i64) -> Result<Document, StoreError> {
+        self.read(t, &id_key(id))?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "tree `{}` points at id {id}, missing from tree `{}`",
+                index.name(),
+                t.name()
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl SetStore for SledStore {
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
+
+    async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error> {
+        self.write(|tx| apply_fixture(tx, &batch)).await
+    }
+
+    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
+        self.write(|tx| commit_plan(tx, &plan)).await
+    }
+
+    async fn create_sets_atomic(
+        &self,
+        plans: Vec<CreatePlan>,
+    ) -> Result<Vec<CreatedSet>, BatchFailure> {
+        let created = self
+            .transact(|tx| {
+                plans
+                    .iter()
+                    .enumerate()
+                    .map(|(index, plan)| {
+                        commit_plan(tx, plan).map_err(|error| BatchFailure { index, error })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| match e {
+                TxFailure::Abort(failure) => failure,
+                // sled failed while committing the whole batch: no element is to blame, the
+                // port has no other place for it than the first index.
+                TxFailure::Storage(e) => BatchFailure {
+                    index: 0,
+                    error: Error::Store(e),
+                },
+            })?;
+        if !created.is_empty() {
+            self.after_write().await.map_err(|e| BatchFailure {
+                index: 0,
+                error: Error::Store(e),
+            })?;
+        }
+        Ok(created)
+    }
+
+    async fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+        let changed = self
+            .transact(|tx| tx.raise_sequence(kind, value))
+            .map_err(|e| match e {
+                TxFailure::Abort(e) | TxFailure::Storage(e) => e,
+            })?;
+        if changed {
+            self.after_write().await?;
+        }
+        Ok(changed)
+    }
+
+    async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
+        Ok(self
+            .read::<i64>(T::Sequences, kind.name().as_bytes())?
+            .unwrap_or(0))
+    }
+
+    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
+        self.read(T::Businesses, &id_key(id.0))
+    }
+
+    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .read(T::Mainline, supplier_account.as_bytes())?
+            .unwrap_or_default())
+    }
+
+    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        self.read(T::MainlineInstances, &id_key(id))
+    }
+
+    async fn set_attributes(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+    ) -> Result<Vec<StoredAttribute>, StoreError> {
+        let mut attributes: Vec<StoredAttribute> = self
+            .scan(T::Attributes, &tenant_prefix(supplier_account))?
+            .into_iter()
+            .filter(|a: &StoredAttribute| a.raw.bk_biz_id == 0 || a.raw.bk_biz_id == biz.0)
+            .collect();
+        attributes.sort_by_key(|a| a.ordinal);
+        Ok(attributes)
+    }
+
+    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
+        // Keys are the tenant prefix then the rule key, so key order is rule-key order.
+        self.scan(T::UniqueRules, &tenant_prefix(supplier_account))
+    }
+
+    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        self.read(T::SetTemplates, &id_key(id))
+    }
+
+    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        self.read(T::ServiceTemplates, &id_key(id))
+    }
+
+    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
+        Ok(self.read::<i64>(T::BuiltinSets, &id_key(biz.0))?.map(SetId))
+    }
+
+    async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
+        let ids: Vec<i64> = match set {
+            Some(set) => {
+                let key = pair_key(biz.0, set.0);
+                match self.tree(T::SetsByBiz).get(key).map_err(map_sled_error)? {
+                    Some(_) => vec![set.0],
+                    None => Vec::new(),
+                }
+            }
+            None => self
+                .scan_ids(T::SetsByBiz, &id_key(biz.0))?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+        };
+        ids.into_iter()
+            .map(|id| self.document(T::Sets, T::SetsByBiz, id))
+            .collect()
+    }
+
+    async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
+        self.scan_ids(T::ModulesBySet, &id_key(set.0))?
+            .into_iter()
+            .map(|(id, _)| self.document(T::Modules, T::ModulesBySet, id))
+            .collect()
+    }
+
+    async fn audit_records(
+        &self,
+        biz: BizId,
+        resource_type: Option<ResourceType>,
+    ) -> Result<Vec<Document>, StoreError> {
+        let prefix = id_key(biz.0);
+        let mut docs = Vec::new();
+        for (id, value) in self.scan_ids(T::AuditByBiz, &prefix)? {
+            let key = pair_key(biz.0, id);
+            let kind: ResourceType = decode(T::AuditByBiz.name(), &key, &value)?;
+            if resource_type.is_none_or(|wanted| wanted == kind) {
+                docs.push(self.document(T::Audit, T::AuditByBiz, id)?);
+            }
+        }
+        Ok(docs)
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.flush().await
+    }
+}
+
+/// Maps an error of opening the database, naming the path.
+fn open_error(path: &Path, error: sled::Error) -> StoreError {
+    match map_sled_error(error) {
+        StoreError::Busy(m) => StoreError::Busy(format!("cannot open {}: {m}", path.display())),
+        StoreError::Corrupt(m) => {
+            StoreError::Corrupt(format!("cannot open {}: {m}", path.display()))
+        }
+        StoreError::Backend(m) => {
+            StoreError::Backend(format!("cannot open {}: {m}", path.display()))
+        }
+        other => other,
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic without a message".to_owned()
+    }
+}

@@ -1,0 +1,272 @@
+//! [`SledTx`]: the domain's [`StoreTx`] over the views of one open sled transaction.
+//!
+//! Only point reads and writes: sled transactions cannot iterate, and the domain needs none.
+
+use cmdb_core::StoreError;
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
+use cmdb_core::ports::StoreTx;
+use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::IVec;
+use sled::transaction::{TransactionalTree, UnabortableTransactionError};
+
+use crate::codec::{decode, encode, hex};
+use crate::error::map_sled_error;
+use crate::layout::{T, id_key, pair_key, set_name_key, tenant_key};
+
+/// One attempt of a sled transaction, seen through the domain's [`StoreTx`].
+///
+/// A sled conflict is remembered so that the caller can hand it back to sled (which retries the
+/// closure) instead of reporting it as the domain's error.
+pub(crate) struct SledTx<'a> {
+    views: &'a [TransactionalTree],
+    conflict: bool,
+}
+
+impl<'a> SledTx<'a> {
+    /// A view over `views`, indexed by [`T::index`].
+    pub(crate) fn new(views: &'a [TransactionalTree]) -> Self {
+        SledTx {
+            views,
+            conflict: false,
+        }
+    }
+
+    /// Whether sled reported a conflict during this attempt (the attempt must be retried).
+    pub(crate) fn conflicted(&self) -> bool {
+        self.conflict
+    }
+
+    fn tree(&self, t: T) -> &TransactionalTree {
+        &self.views[t.index()]
+    }
+
+    fn fail(&mut self, error: UnabortableTransactionError) -> StoreError {
+        match error {
+            UnabortableTransactionError::Conflict => {
+                self.conflict = true;
+                StoreError::Backend("sled transaction conflict".into())
+            }
+            UnabortableTransactionError::Storage(e) => map_sled_error(e),
+        }
+    }
+
+    fn raw_get(&mut self, t: T, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        self.tree(t).get(key).map_err(|e| self.fail(e))
+    }
+
+    fn contains(&mut self, t: T, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.raw_get(t, key)?.is_some())
+    }
+
+    fn get<V: DeserializeOwned>(&mut self, t: T, key: &[u8]) -> Result<Option<V>, StoreError> {
+        match self.raw_get(t, key)? {
+            Some(bytes) => decode(t.name(), key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn raw_put(&mut self, t: T, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.tree(t)
+            .insert(key, value)
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    fn put<V: Serialize + ?Sized>(
+        &mut self,
+        t: T,
+        key: &[u8],
+        value: &V,
+    ) -> Result<(), StoreError> {
+        let bytes = encode(value)?;
+        self.raw_put(t, key, bytes)
+    }
+
+    /// Fails with [`StoreError::AlreadyExists`] when `key` is present in `t`.
+    fn require_free(&mut self, t: T, key: &[u8]) -> Result<(), StoreError> {
+        if self.contains(t, key)? {
+            Err(StoreError::AlreadyExists(format!(
+                "tree `{}` key {}",
+                t.name(),
+                hex(key)
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn sequence(&mut self, kind: SequenceKind) -> Result<Sequence, StoreError> {
+        let last: Option<i64> = self.get(T::Sequences, kind.name().as_bytes())?;
+        Ok(Sequence::from_last(last.unwrap_or(0)))
+    }
+
+    fn put_sequence(&mut self, kind: SequenceKind, sequence: Sequence) -> Result<(), StoreError> {
+        self.put(T::Sequences, kind.name().as_bytes(), &sequence.last())
+    }
+}
+
+impl StoreTx for SledTx<'_> {
+    fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
+        let mut sequence = self.sequence(kind)?;
+        let range = sequence
+            .take(count)
+            .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name())))?;
+        if count > 0 {
+            self.put_sequence(kind, sequence)?;
+        }
+        Ok(range)
+    }
+
+    fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+        let mut sequence = self.sequence(kind)?;
+        let changed = sequence.raise_to(value);
+        if changed {
+            self.put_sequence(kind, sequence)?;
+        }
+        Ok(changed)
+    }
+
+    fn set_name_taken(&mut self, biz: BizId, parent: i64, name: &str) -> Result<bool, StoreError> {
+        self.contains(T::SetNames, &set_name_key(biz.0, parent, name))
+    }
+
+    fn unique_key_taken(&mut self, key: &UniqueKey) -> Result<bool, StoreError> {
+        self.contains(T::SetUnique, key.storage_key().as_bytes())
+    }
+
+    fn builtin_set(&mut self, biz: BizId) -> Result<Option<SetId>, StoreError> {
+        Ok(self.get::<i64>(T::BuiltinSets, &id_key(biz.0))?.map(SetId))
+    }
+
+    fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
+        let id = id_key(record.id.0);
+        let name_key = set_name_key(record.biz.0, record.parent, &record.name);
+        let unique_keys: Vec<String> = record
+            .unique_keys
+            .iter()
+            .map(UniqueKey::storage_key)
+            .collect();
+        self.require_free(T::Sets, &id)?;
+        self.require_free(T::SetNames, &name_key)?;
+        for key in &unique_keys {
+            self.require_free(T::SetUnique, key.as_bytes())?;
+        }
+        if record.builtin {
+            self.require_free(T::BuiltinSets, &id_key(record.biz.0))?;
+        }
+        self.put(T::Sets, &id, &record.doc)?;
+        self.raw_put(
+            T::SetsByBiz,
+            &pair_key(record.biz.0, record.id.0),
+            Vec::new(),
+        )?;
+        self.put(T::SetNames, &name_key, &record.id.0)?;
+        for key in &unique_keys {
+            self.put(T::SetUnique, key.as_bytes(), &record.id.0)?;
+        }
+        if record.builtin {
+            self.put(T::BuiltinSets, &id_key(record.biz.0), &record.id.0)?;
+        }
+        Ok(())
+    }
+
+    fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
+        let id = id_key(record.id.0);
+        self.require_free(T::Modules, &id)?;
+        self.put(T::Modules, &id, &record.doc)?;
+        self.raw_put(
+            T::ModulesBySet,
+            &pair_key(record.set.0, record.id.0),
+            Vec::new(),
+        )
+    }
+
+    fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        let id = id_key(record.id.0);
+        self.require_free(T::Audit, &id)?;
+        self.put(T::Audit, &id, &record.doc)?;
+        self.put(
+            T::AuditByBiz,
+            &pair_key(record.biz.0, record.id.0),
+            &record.resource_type,
+        )
+    }
+
+    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError> {
+        self.get(T::Mainline, supplier_account.as_bytes())
+    }
+
+    fn put_mainline(
+        &mut self,
+        supplier_account: &str,
+        levels: &[String],
+    ) -> Result<(), StoreError> {
+        self.put(T::Mainline, supplier_account.as_bytes(), levels)
+    }
+
+    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError> {
+        self.get(T::Businesses, &id_key(id.0))
+    }
+
+    fn put_business(&mut self, business: &Business) -> Result<(), StoreError> {
+        self.put(T::Businesses, &id_key(business.bk_biz_id.0), business)
+    }
+
+    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        self.get(T::MainlineInstances, &id_key(id))
+    }
+
+    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError> {
+        self.put(T::MainlineInstances, &id_key(instance.bk_inst_id), instance)
+    }
+
+    fn attribute(
+        &mut self,
+        supplier_account: &str,
+        property_id: &str,
+    ) -> Result<Option<StoredAttribute>, StoreError> {
+        self.get(T::Attributes, &tenant_key(supplier_account, property_id))
+    }
+
+    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError> {
+        let key = tenant_key(
+            &attribute.bk_supplier_account,
+            &attribute.raw.bk_property_id,
+        );
+        self.put(T::Attributes, &key, attribute)
+    }
+
+    fn unique_rule(
+        &mut self,
+        supplier_account: &str,
+        key: &str,
+    ) -> Result<Option<UniqueRule>, StoreError> {
+        self.get(T::UniqueRules, &tenant_key(supplier_account, key))
+    }
+
+    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError> {
+        let key = tenant_key(&rule.bk_supplier_account, &rule.key());
+        self.put(T::UniqueRules, &key, rule)
+    }
+
+    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        self.get(T::ServiceTemplates, &id_key(id))
+    }
+
+    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError> {
+        self.put(T::ServiceTemplates, &id_key(template.id), template)
+    }
+
+    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        self.get(T::SetTemplates, &id_key(id))
+    }
+
+    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError> {
+        self.put(T::SetTemplates, &id_key(template.id), template)
+    }
+}
