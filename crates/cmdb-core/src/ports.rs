@@ -305,7 +305,6 @@ pub trait Clock: Send + Sync + Debug {
 
 /// The actions an [`Authorizer`] is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Action {
     /// `create_biz_topology`: create sets (and their modules) in a biz.
     CreateBizTopology,

@@ -1,0 +1,301 @@
+//! The `cmdb` command line: flags, commands, output and exit codes (catalog-and-cli spec).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use cmdb_core::records::{Document, ResourceType};
+use cmdb_core::rules::keys::UnknownKeys;
+use cmdb_core::{BizId, SetId};
+use serde_json::{Value, json};
+
+use crate::auth::StaticPolicy;
+use crate::engine::Engine;
+use crate::envelope::{Envelope, Failure};
+use crate::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+
+/// The user written on catalog entities a fixture creates when `--user` is not given.
+pub const DEFAULT_OPERATOR: &str = "admin";
+
+/// `cmdb`: create BlueKing CMDB sets on an embedded store.
+#[derive(Debug, Parser)]
+#[command(name = "cmdb", version, about)]
+pub struct Cli {
+    /// The store backend.
+    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite, global = true)]
+    pub store: StoreKind,
+    /// The store's path (default ./cmdb.sqlite or ./cmdb.sled); created on first use.
+    #[arg(long, global = true)]
+    pub db: Option<PathBuf>,
+    /// A fixture to load before the command (idempotent).
+    #[arg(long, global = true)]
+    pub fixture: Option<PathBuf>,
+    /// The acting user when a request has no bk_username.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// The tenant of find-set, list-modules and audit.
+    #[arg(long, default_value = "0", global = true)]
+    pub supplier_account: String,
+    /// Reject or drop keys that are not attributes.
+    #[arg(long, value_enum, default_value_t = UnknownKeysArg::Reject, global = true)]
+    pub unknown_keys: UnknownKeysArg,
+    /// A static authorization policy file.
+    #[arg(long, global = true)]
+    pub policy: Option<PathBuf>,
+    /// SQLite synchronous mode: full (durable on power loss) or normal (may lose the last commits on power loss).
+    #[arg(long, value_enum, default_value_t = SqliteSync::Full, global = true)]
+    pub sqlite_sync: SqliteSync,
+    /// sled flush mode: every-write (durable) or background (may lose ~the last 500 ms).
+    #[arg(long, value_enum, default_value_t = SledFlush::EveryWrite, global = true)]
+    pub sled_flush: SledFlush,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--unknown-keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnknownKeysArg {
+    /// Refuse with 1199011.
+    Reject,
+    /// Drop silently.
+    Drop,
+}
+
+/// `--resource-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResourceTypeArg {
+    /// Set records.
+    Set,
+    /// Module records.
+    Module,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store (if needed) and print its kind, path and schema version.
+    Init,
+    /// Load a fixture file.
+    Load {
+        /// The fixture file.
+        file: PathBuf,
+    },
+    /// Create a set from an ESB create_set request (a file, or - / nothing for stdin).
+    CreateSet {
+        /// The request file.
+        file: Option<PathBuf>,
+    },
+    /// Create several sets from a batch request (a file, or - / nothing for stdin).
+    BatchCreateSet {
+        /// The request file.
+        file: Option<PathBuf>,
+    },
+    /// List the sets of a business, or one set.
+    FindSet {
+        /// The business id.
+        #[arg(long)]
+        biz: i64,
+        /// Only this set.
+        #[arg(long)]
+        set_id: Option<i64>,
+    },
+    /// List the modules of a set.
+    ListModules {
+        /// The business id.
+        #[arg(long)]
+        biz: i64,
+        /// The set id.
+        #[arg(long)]
+        set_id: i64,
+    },
+    /// List the audit records of a business.
+    Audit {
+        /// The business id.
+        #[arg(long)]
+        biz: i64,
+        /// Only records of this resource type.
+        #[arg(long, value_enum)]
+        resource_type: Option<ResourceTypeArg>,
+    },
+}
+
+/// A usage error, an unreadable file or a store that cannot be opened: exit status 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+/// Runs the command line; returns the exit status (0 result true, 1 result false, 2 usage).
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cmdb: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(envelope) => {
+            println!("{}", envelope.to_json());
+            ExitCode::from(if envelope.result { 0 } else { 1 })
+        }
+        Err(UsageError(message)) => {
+            eprintln!("cmdb: {}", message.replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one parsed command line and returns the envelope to print.
+///
+/// # Errors
+/// [`UsageError`] for unreadable files, a bad policy or a store that cannot be opened.
+pub async fn run(cli: Cli) -> Result<Envelope, UsageError> {
+    let config = StoreConfig {
+        kind: cli.store,
+        path: cli.db.clone(),
+        sqlite_sync: cli.sqlite_sync,
+        sled_flush: cli.sled_flush,
+    };
+    // Read every input before opening the store, so a usage error touches nothing.
+    let policy = match &cli.policy {
+        Some(path) => Some(
+            StaticPolicy::from_json(&read_file(path)?)
+                .map_err(|e| UsageError(format!("{}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let fixture = match &cli.fixture {
+        Some(path) => Some(read_file(path)?),
+        None => None,
+    };
+    let input = match &cli.command {
+        Command::Load { file } => Some(read_file(file)?),
+        Command::CreateSet { file } | Command::BatchCreateSet { file } => {
+            Some(read_input(file.as_deref())?)
+        }
+        _ => None,
+    };
+
+    let opened = open_store(&config).map_err(|e| UsageError(e.to_string()))?;
+    let mut builder = Engine::builder(opened.store.clone())
+        .unknown_keys(match cli.unknown_keys {
+            UnknownKeysArg::Reject => UnknownKeys::Reject,
+            UnknownKeysArg::Drop => UnknownKeys::Drop,
+        })
+        .default_user(cli.user.clone());
+    if let Some(policy) = policy {
+        builder = builder.authorizer(Arc::new(policy));
+    }
+    let engine = builder.build();
+    let operator = cli
+        .user
+        .clone()
+        .unwrap_or_else(|| DEFAULT_OPERATOR.to_owned());
+
+    if let Some(text) = fixture {
+        let envelope = load(&engine, &text, &operator).await;
+        if !envelope.result {
+            close(&engine).await;
+            return Ok(envelope);
+        }
+    }
+    let sup = cli.supplier_account.as_str();
+    let rid = engine.new_request_id();
+    let envelope = match cli.command {
+        Command::Init => Envelope::success(
+            rid,
+            json!({
+                "store": opened.kind,
+                "path": opened.path.as_ref().map(|p| p.display().to_string()),
+                "schema_version": opened.schema_version,
+            }),
+        ),
+        Command::Load { .. } => {
+            load(&engine, input.as_deref().unwrap_or_default(), &operator).await
+        }
+        Command::CreateSet { .. } => {
+            engine
+                .handle_create_set(input.as_deref().unwrap_or_default().as_bytes(), Some(rid))
+                .await
+        }
+        Command::BatchCreateSet { .. } => {
+            engine
+                .handle_batch_create(input.as_deref().unwrap_or_default().as_bytes(), Some(rid))
+                .await
+        }
+        Command::FindSet { biz, set_id } => listing(
+            rid,
+            engine.find_sets(sup, BizId(biz), set_id.map(SetId)).await,
+        ),
+        Command::ListModules { biz, set_id } => listing(
+            rid,
+            engine.list_modules(sup, BizId(biz), SetId(set_id)).await,
+        ),
+        Command::Audit { biz, resource_type } => {
+            let rt = resource_type.map(|r| match r {
+                ResourceTypeArg::Set => ResourceType::Set,
+                ResourceTypeArg::Module => ResourceType::Module,
+            });
+            listing(rid, engine.audit_records(sup, BizId(biz), rt).await)
+        }
+    };
+    close(&engine).await;
+    Ok(envelope)
+}
+
+async fn close(engine: &Engine) {
+    if let Err(e) = engine.store().close().await {
+        eprintln!("cmdb: closing the store failed: {e}");
+    }
+}
+
+async fn load(engine: &Engine, text: &str, operator: &str) -> Envelope {
+    let rid = engine.new_request_id();
+    let value = match crate::request::parse_body(text.as_bytes()) {
+        Ok(map) => Value::Object(map),
+        Err(e) => return Envelope::failure(rid, &e.into()),
+    };
+    match engine.load_fixture(value, operator).await {
+        Ok(report) => Envelope::success(rid, json!(report)),
+        Err(f) => Envelope::failure(rid, &f),
+    }
+}
+
+fn listing(rid: String, result: Result<Vec<Document>, Failure>) -> Envelope {
+    match result {
+        Ok(docs) => Envelope::success(rid, json!({"count": docs.len(), "info": docs})),
+        Err(f) => Envelope::failure(rid, &f),
+    }
+}
+
+fn read_file(path: &Path) -> Result<String, UsageError> {
+    std::fs::read(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn read_input(path: Option<&Path>) -> Result<String, UsageError> {
+    match path {
+        Some(p) if p != Path::new("-") => read_file(p),
+        _ => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|e| UsageError(format!("cannot read stdin: {e}")))?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    }
+}

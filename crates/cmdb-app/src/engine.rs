@@ -1,0 +1,436 @@
+//! The engine: the create-set, batch, catalog and query use cases over a store and the ports.
+
+use std::sync::Arc;
+
+use chrono::FixedOffset;
+use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
+use cmdb_core::plan::{
+    CreateFacts, CreatePlan, PlanOptions, RequestContext, gather_facts, plan_create,
+};
+use cmdb_core::ports::{Action, Authorizer, Clock, RequestIdSource, SetStore};
+use cmdb_core::records::{Document, ResourceType};
+use cmdb_core::rules::keys::UnknownKeys;
+use cmdb_core::time::render_timestamp;
+use cmdb_core::{BizId, Error, SetId};
+use serde_json::{Value, json};
+
+use crate::auth::AllowAll;
+use crate::envelope::{Envelope, Failure};
+use crate::request::{EsbArgs, parse_body, parse_esb};
+use crate::system::{RandomRequestIds, SystemClock};
+
+/// The most sets one batch request may hold.
+pub const BATCH_LIMIT: usize = 100;
+
+/// Options of the engine's rules and rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Reject (default) or drop keys that are not attributes.
+    pub unknown_keys: UnknownKeys,
+    /// The UTC offset timestamps are rendered in (default +08:00, as bk-cmdb deployments).
+    pub utc_offset: FixedOffset,
+    /// The acting user when a request names none (default: none → 1199027).
+    pub default_user: Option<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            unknown_keys: UnknownKeys::Reject,
+            utc_offset: FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
+            default_user: None,
+        }
+    }
+}
+
+/// The create-set engine: one store, the ports, and the options.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    store: Arc<dyn SetStore>,
+    clock: Arc<dyn Clock>,
+    authorizer: Arc<dyn Authorizer>,
+    request_ids: Arc<dyn RequestIdSource>,
+    options: EngineOptions,
+}
+
+/// Builds an [`Engine`]; everything but the store has a default.
+#[derive(Debug)]
+pub struct EngineBuilder {
+    store: Arc<dyn SetStore>,
+    clock: Arc<dyn Clock>,
+    authorizer: Arc<dyn Authorizer>,
+    request_ids: Arc<dyn RequestIdSource>,
+    options: EngineOptions,
+}
+
+impl EngineBuilder {
+    /// Uses this clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses this authorizer (default: allow all).
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    /// Uses this request-id source (default: random 32-hex ids).
+    pub fn request_ids(mut self, request_ids: Arc<dyn RequestIdSource>) -> Self {
+        self.request_ids = request_ids;
+        self
+    }
+
+    /// Rejects (default) or drops unknown keys.
+    pub fn unknown_keys(mut self, policy: UnknownKeys) -> Self {
+        self.options.unknown_keys = policy;
+        self
+    }
+
+    /// Renders timestamps in this offset (default +08:00).
+    pub fn utc_offset(mut self, offset: FixedOffset) -> Self {
+        self.options.utc_offset = offset;
+        self
+    }
+
+    /// The acting user for requests that name none.
+    pub fn default_user(mut self, user: Option<String>) -> Self {
+        self.options.default_user = user;
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        Engine {
+            store: self.store,
+            clock: self.clock,
+            authorizer: self.authorizer,
+            request_ids: self.request_ids,
+            options: self.options,
+        }
+    }
+}
+
+/// One element's result in a non-atomic batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchElement {
+    /// The element's index in the request.
+    pub index: usize,
+    /// The created set, or why it failed.
+    pub outcome: Result<Document, Failure>,
+}
+
+impl Engine {
+    /// A builder over `store`.
+    pub fn builder(store: Arc<dyn SetStore>) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            clock: Arc::new(SystemClock),
+            authorizer: Arc::new(AllowAll),
+            request_ids: Arc::new(RandomRequestIds::default()),
+            options: EngineOptions::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SetStore> {
+        &self.store
+    }
+
+    /// The options.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// A fresh request id.
+    pub fn new_request_id(&self) -> String {
+        self.request_ids.next_id()
+    }
+
+    fn now(&self) -> String {
+        render_timestamp(self.clock.now(), self.options.utc_offset)
+    }
+
+    /// Creates one set: permission, then the rules of spec section 4 from step 3, then one
+    /// store transaction. Returns the stored document.
+    ///
+    /// # Errors
+    /// The first failing rule, as a [`Failure`] with its bk-cmdb code.
+    pub async fn create_set(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        data: &Document,
+    ) -> Result<Document, Failure> {
+        let facts = gather_facts(self.store.as_ref(), &ctx.supplier_account, biz, data).await?;
+        self.authorize(ctx, biz, &facts)?;
+        let plan = self.plan(ctx, biz, data, &facts)?;
+        let created = self.store.create_set(plan).await?;
+        Ok(created.set.doc)
+    }
+
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        facts: &CreateFacts,
+    ) -> Result<(), Failure> {
+        if self
+            .authorizer
+            .allows(&ctx.user, Action::CreateBizTopology, biz)
+        {
+            return Ok(());
+        }
+        let name = facts
+            .business
+            .as_ref()
+            .filter(|b| b.bk_supplier_account == ctx.supplier_account)
+            .map_or("", |b| b.bk_biz_name.as_str());
+        Err(Failure::permission_denied(biz, name))
+    }
+
+    fn plan(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        data: &Document,
+        facts: &CreateFacts,
+    ) -> Result<CreatePlan, Failure> {
+        let options = PlanOptions {
+            unknown_keys: self.options.unknown_keys,
+        };
+        Ok(plan_create(ctx, biz, data, facts, options, &self.now())?)
+    }
+
+    /// Creates up to [`BATCH_LIMIT`] sets (spec section 12). Non-atomic: each in its own
+    /// transaction, in order, earlier successes stay. Atomic: all in one transaction.
+    ///
+    /// # Errors
+    /// Request-level failures (limit, unknown or archived biz, permission); for an atomic
+    /// batch also the failing element's error, its message naming the index.
+    pub async fn batch_create(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        sets: &[Value],
+        atomic: bool,
+    ) -> Result<Vec<BatchElement>, Failure> {
+        if sets.len() > BATCH_LIMIT {
+            return Err(Error::ExceedLimit { limit: BATCH_LIMIT }.into());
+        }
+        let biz_facts = gather_facts(
+            self.store.as_ref(),
+            &ctx.supplier_account,
+            biz,
+            &Document::new(),
+        )
+        .await?;
+        self.authorize(ctx, biz, &biz_facts)?;
+        let usable = biz_facts
+            .business
+            .as_ref()
+            .is_some_and(|b| b.bk_supplier_account == ctx.supplier_account && !b.archived);
+        if !usable {
+            return Err(Error::invalid_or_missing("bk_biz_id").into());
+        }
+        if atomic {
+            let mut plans = Vec::with_capacity(sets.len());
+            for (index, element) in sets.iter().enumerate() {
+                let plan = async {
+                    let data = element_data(index, element)?;
+                    let facts =
+                        gather_facts(self.store.as_ref(), &ctx.supplier_account, biz, &data)
+                            .await?;
+                    self.plan(ctx, biz, &data, &facts)
+                }
+                .await
+                .map_err(|f| indexed(index, f))?;
+                plans.push(plan);
+            }
+            let created = self
+                .store
+                .create_sets_atomic(plans)
+                .await
+                .map_err(|e| indexed(e.index, Failure::from(e.error)))?;
+            return Ok(created
+                .into_iter()
+                .enumerate()
+                .map(|(index, c)| BatchElement {
+                    index,
+                    outcome: Ok(c.set.doc),
+                })
+                .collect());
+        }
+        let mut results = Vec::with_capacity(sets.len());
+        for (index, element) in sets.iter().enumerate() {
+            let outcome = match element_data(index, element) {
+                Ok(data) => self.create_set(ctx, biz, &data).await,
+                Err(f) => Err(f),
+            };
+            results.push(BatchElement { index, outcome });
+        }
+        Ok(results)
+    }
+
+    /// Loads a fixture in one transaction (see the catalog spec).
+    ///
+    /// # Errors
+    /// The first problem's code (1101092, 1199006, 1199014), or a store failure.
+    pub async fn load_fixture(
+        &self,
+        fixture: Value,
+        operator: &str,
+    ) -> Result<LoadReport, Failure> {
+        let fixture = Fixture::from_json(fixture)?;
+        let batch = CatalogBatch::prepare(fixture, self.now(), operator.to_owned())?;
+        Ok(self.store.apply_catalog(batch).await?)
+    }
+
+    async fn readable_biz(&self, supplier_account: &str, biz: BizId) -> Result<(), Failure> {
+        match self.store.business(biz).await? {
+            Some(b) if b.bk_supplier_account == supplier_account => Ok(()),
+            _ => Err(Error::invalid_or_missing("bk_biz_id").into()),
+        }
+    }
+
+    /// The sets of a biz (archived ones too), or one set; ordered by `bk_set_id`.
+    ///
+    /// # Errors
+    /// 1199011 for an unknown biz, 1199019 for a set not in it.
+    pub async fn find_sets(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+        set: Option<SetId>,
+    ) -> Result<Vec<Document>, Failure> {
+        self.readable_biz(supplier_account, biz).await?;
+        let sets = self.store.sets(biz, set).await?;
+        if set.is_some() && sets.is_empty() {
+            return Err(Error::NotFound.into());
+        }
+        Ok(sets)
+    }
+
+    /// The modules of a set, ordered by `bk_module_id`.
+    ///
+    /// # Errors
+    /// 1199011 for an unknown biz, 1199019 for a set not in it.
+    pub async fn list_modules(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+        set: SetId,
+    ) -> Result<Vec<Document>, Failure> {
+        self.find_sets(supplier_account, biz, Some(set)).await?;
+        Ok(self.store.modules(set).await?)
+    }
+
+    /// The audit records of a biz, ordered by `id`.
+    ///
+    /// # Errors
+    /// 1199011 for an unknown biz.
+    pub async fn audit_records(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+        resource_type: Option<ResourceType>,
+    ) -> Result<Vec<Document>, Failure> {
+        self.readable_biz(supplier_account, biz).await?;
+        Ok(self.store.audit_records(biz, resource_type).await?)
+    }
+
+    /// The request context of an ESB request.
+    fn context(&self, args: &EsbArgs, request_id: String) -> RequestContext {
+        RequestContext {
+            user: args.user.clone(),
+            supplier_account: args.supplier_account.clone(),
+            app_code: args.app_code.clone(),
+            request_id,
+        }
+    }
+
+    /// Answers an ESB `create_set` request body with the response envelope.
+    pub async fn handle_create_set(&self, body: &[u8], request_id: Option<String>) -> Envelope {
+        let rid = request_id.unwrap_or_else(|| self.new_request_id());
+        let parsed =
+            parse_body(body).and_then(|b| parse_esb(&b, self.options.default_user.as_deref()));
+        let args = match parsed {
+            Ok(args) => args,
+            Err(e) => return Envelope::failure(rid, &e.into()),
+        };
+        let ctx = self.context(&args, rid.clone());
+        match self.create_set(&ctx, args.biz, &args.data).await {
+            Ok(doc) => Envelope::success(rid, Value::Object(doc)),
+            Err(f) => Envelope::failure(rid, &f),
+        }
+    }
+
+    /// Answers a batch request body (`data: {"sets": […], "atomic": bool}`) with the envelope.
+    pub async fn handle_batch_create(&self, body: &[u8], request_id: Option<String>) -> Envelope {
+        let rid = request_id.unwrap_or_else(|| self.new_request_id());
+        let parsed = parse_body(body)
+            .and_then(|b| parse_esb(&b, self.options.default_user.as_deref()))
+            .and_then(|args| {
+                let (sets, atomic) = batch_fields(&args.data)?;
+                Ok((args, sets, atomic))
+            });
+        let (args, sets, atomic) = match parsed {
+            Ok(parts) => parts,
+            Err(e) => return Envelope::failure(rid, &e.into()),
+        };
+        let ctx = self.context(&args, rid.clone());
+        match self.batch_create(&ctx, args.biz, &sets, atomic).await {
+            Ok(elements) => batch_envelope(rid, &elements),
+            Err(f) => Envelope::failure(rid, &f),
+        }
+    }
+}
+
+/// Reads `sets` (an array, 1199006 otherwise) and `atomic` (a bool, default false).
+fn batch_fields(data: &Document) -> Result<(Vec<Value>, bool), Error> {
+    let sets = match data.get("sets") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => return Err(Error::invalid("sets")),
+    };
+    let atomic = match data.get("atomic") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(Error::invalid("atomic")),
+    };
+    Ok((sets, atomic))
+}
+
+fn element_data(index: usize, element: &Value) -> Result<Document, Failure> {
+    element
+        .as_object()
+        .cloned()
+        .ok_or_else(|| Error::invalid(format!("sets[{index}]")).into())
+}
+
+fn indexed(index: usize, mut failure: Failure) -> Failure {
+    failure.message = format!("sets[{index}]: {}", failure.message);
+    failure
+}
+
+/// The envelope of a completed batch: `data` lists every element; `result` is true only when
+/// all succeeded, else code and message are the first failure's.
+fn batch_envelope(request_id: String, elements: &[BatchElement]) -> Envelope {
+    let data: Vec<Value> = elements
+        .iter()
+        .map(|e| match &e.outcome {
+            Ok(doc) => json!({"index": e.index, "code": 0, "error_message": "", "data": doc}),
+            Err(f) => {
+                json!({"index": e.index, "code": f.code, "error_message": f.message, "data": null})
+            }
+        })
+        .collect();
+    let first_failure = elements.iter().find_map(|e| e.outcome.as_ref().err());
+    let mut envelope = Envelope::success(request_id, Value::Array(data));
+    if let Some(f) = first_failure {
+        envelope.result = false;
+        envelope.code = f.code;
+        envelope.message = f.message.clone();
+    }
+    envelope
+}

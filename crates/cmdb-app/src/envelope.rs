@@ -1,0 +1,170 @@
+//! The bk-cmdb response envelope and the failures use cases answer with.
+
+use cmdb_core::{BizId, Code, Error};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The response envelope, serialized with its keys in bk-cmdb's order:
+/// `result, code, message, permission, request_id, data`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope {
+    /// Whether the request succeeded.
+    pub result: bool,
+    /// 0 on success, else the bk-cmdb error code.
+    pub code: i64,
+    /// `""` on success, else the error message.
+    pub message: String,
+    /// The denial object on 9900403, else null.
+    pub permission: Option<Value>,
+    /// The request chain id.
+    pub request_id: String,
+    /// The answer's data; null on failure (except batch element reports).
+    pub data: Value,
+}
+
+impl Envelope {
+    /// A success carrying `data`.
+    pub fn success(request_id: String, data: Value) -> Self {
+        Envelope {
+            result: true,
+            code: 0,
+            message: String::new(),
+            permission: None,
+            request_id,
+            data,
+        }
+    }
+
+    /// A failure with null data.
+    pub fn failure(request_id: String, failure: &Failure) -> Self {
+        Envelope {
+            result: false,
+            code: failure.code,
+            message: failure.message.clone(),
+            permission: failure.permission.clone(),
+            request_id,
+            data: Value::Null,
+        }
+    }
+
+    /// The envelope as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            // Serializing plain JSON values cannot fail; keep a well-formed answer regardless.
+            r#"{"result":false,"code":1199999,"message":"internal error","permission":null,"request_id":"","data":null}"#.to_owned()
+        })
+    }
+}
+
+/// Why a use case failed: the code, the message shown to the client, the denial object, and
+/// (for internal failures only) the cause, which is for logs and never shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The bk-cmdb code.
+    pub code: i64,
+    /// The message shown to the client.
+    pub message: String,
+    /// The 9900403 denial object.
+    pub permission: Option<Value>,
+    /// The hidden cause of an internal failure.
+    pub cause: Option<String>,
+}
+
+impl Failure {
+    /// The code as the core enum, when it is one of its codes.
+    pub fn is(&self, code: Code) -> bool {
+        self.code == code.number()
+    }
+
+    /// The 9900403 failure whose denial object names the biz.
+    pub fn permission_denied(biz: BizId, biz_name: &str) -> Self {
+        let action = cmdb_core::ports::Action::CreateBizTopology;
+        Failure {
+            code: Code::PermissionDenied.number(),
+            message: Error::PermissionDenied.to_string(),
+            permission: Some(json!({
+                "system_id": "bk_cmdb",
+                "system_name": "CMDB",
+                "actions": [{
+                    "id": action.id(),
+                    "name": action.display_name(),
+                    "related_resource_types": [{
+                        "system_id": "bk_cmdb",
+                        "system_name": "CMDB",
+                        "type": "biz",
+                        "type_name": "Business",
+                        "instances": [[{
+                            "type": "biz",
+                            "type_name": "Business",
+                            "id": biz.0.to_string(),
+                            "name": biz_name,
+                        }]]
+                    }]
+                }]
+            })),
+            cause: None,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let code = error.code().number();
+        match error {
+            // Store failures are masked: the client sees "internal error", logs see the cause.
+            Error::Store(cause) => Failure {
+                code,
+                message: Error::Store(cause.clone()).to_string(),
+                permission: None,
+                cause: Some(cause.to_string()),
+            },
+            other => Failure {
+                code,
+                message: other.to_string(),
+                permission: None,
+                cause: None,
+            },
+        }
+    }
+}
+
+impl From<cmdb_core::StoreError> for Failure {
+    fn from(error: cmdb_core::StoreError) -> Self {
+        Failure::from(Error::Store(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_in_bk_cmdb_order() {
+        let e = Envelope::success("ab".into(), json!({"z": 1, "a": 2}));
+        assert_eq!(
+            e.to_json(),
+            r#"{"result":true,"code":0,"message":"","permission":null,"request_id":"ab","data":{"a":2,"z":1}}"#
+        );
+    }
+
+    #[test]
+    fn store_failures_are_masked() {
+        let f = Failure::from(cmdb_core::StoreError::Backend("disk I/O error".into()));
+        assert_eq!(f.code, 1_199_999);
+        assert_eq!(f.message, "internal error");
+        assert_eq!(f.cause.as_deref(), Some("backend failure: disk I/O error"));
+    }
+
+    #[test]
+    fn denial_names_the_biz() {
+        let f = Failure::permission_denied(BizId(3), "demo");
+        assert_eq!(f.code, 9_900_403);
+        assert_eq!(f.message, "Do not have access permission.");
+        let p = f.permission.unwrap();
+        assert_eq!(
+            p["actions"][0]["related_resource_types"][0]["instances"][0][0],
+            json!({"type": "biz", "type_name": "Business", "id": "3", "name": "demo"})
+        );
+        assert_eq!(p["actions"][0]["id"], json!("create_biz_topology"));
+    }
+}

@@ -1,0 +1,42 @@
+//! `cmdb-app`: the create-set engine as a library and as the `cmdb` command line.
+//!
+//! It wires the pure rules of [`cmdb_core`] to a store (SQLite by default, sled, or memory),
+//! a clock, an authorizer and a request-id source, and speaks bk-cmdb's ESB request and
+//! response envelope.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use cmdb_app::Engine;
+//! use cmdb_core::plan::RequestContext;
+//! use cmdb_core::BizId;
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let engine = Engine::builder(Arc::new(cmdb_store_memory::MemoryStore::new())).build();
+//! engine
+//!     .load_fixture(json!({"businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}]}), "admin")
+//!     .await
+//!     .unwrap();
+//! let ctx = RequestContext {
+//!     user: "alice".into(),
+//!     supplier_account: "0".into(),
+//!     app_code: "my_app".into(),
+//!     request_id: "0123456789abcdef0123456789abcdef".into(),
+//! };
+//! let data = json!({"bk_parent_id": 1, "bk_set_name": "web"});
+//! let set = engine.create_set(&ctx, BizId(1), data.as_object().unwrap()).await.unwrap();
+//! assert_eq!(set["bk_set_id"], json!(2)); // set 1 is the business's idle pool
+//! assert_eq!(set["bk_set_env"], json!("3"));
+//! # });
+//! ```
+
+pub mod auth;
+pub mod cli;
+pub mod engine;
+pub mod envelope;
+pub mod open;
+pub mod request;
+pub mod system;
+
+pub use engine::{Engine, EngineBuilder, EngineOptions};
+pub use envelope::{Envelope, Failure};

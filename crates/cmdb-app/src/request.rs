@@ -1,0 +1,266 @@
+//! Parsing of ESB-shaped request bodies (spec sections 1 and 14): the size and depth limits,
+//! then the envelope fields in their fixed order.
+
+use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
+use cmdb_core::records::Document;
+use cmdb_core::{BizId, Error};
+use serde_json::Value;
+
+/// The largest body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// The deepest nesting accepted; the top-level object is depth 1.
+pub const MAX_DEPTH: usize = 64;
+
+/// The common ESB fields of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EsbArgs {
+    /// The acting user (`bk_username`, or the engine's default user).
+    pub user: String,
+    /// The tenant (`bk_supplier_account`, default `"0"`).
+    pub supplier_account: String,
+    /// `bk_app_code`, `""` when absent.
+    pub app_code: String,
+    /// `bk_biz_id`.
+    pub biz: BizId,
+    /// `data`.
+    pub data: Document,
+}
+
+/// Refuses a body over [`MAX_BODY_BYTES`] or nested deeper than [`MAX_DEPTH`] without parsing
+/// it, then parses it as a JSON object (1199000 otherwise).
+///
+/// # Errors
+/// [`Error::JsonDecode`] naming the limit when one is exceeded.
+pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::JsonDecode {
+            detail: Some("body exceeds 1 MiB".into()),
+        });
+    }
+    if nesting_exceeds(body, MAX_DEPTH) {
+        return Err(Error::JsonDecode {
+            detail: Some(format!("nested deeper than {MAX_DEPTH} levels")),
+        });
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::JsonDecode { detail: None }),
+    }
+}
+
+/// Whether brackets outside strings nest deeper than `max`. Linear, no allocation; malformed
+/// input is left for the parser to refuse.
+fn nesting_exceeds(body: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Reads the ESB fields in the spec's order: `bk_username` (1199027 unless `default_user`),
+/// `bk_biz_id` (1199010 / 1199009 / 1199011), `data` (1199010 / 1199006).
+///
+/// # Errors
+/// The first failing field's error.
+pub fn parse_esb(
+    body: &serde_json::Map<String, Value>,
+    default_user: Option<&str>,
+) -> Result<EsbArgs, Error> {
+    let user = match body.get("bk_username").and_then(Value::as_str) {
+        Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
+        _ => match default_user {
+            Some(u) if !u.is_empty() => u.to_owned(),
+            _ => return Err(Error::NoUser),
+        },
+    };
+    let biz = parse_biz_id(body.get("bk_biz_id"))?;
+    let data = match body.get("data") {
+        None | Some(Value::Null) => {
+            return Err(Error::NeedSet {
+                field: "data".into(),
+            });
+        }
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => return Err(Error::invalid("data")),
+    };
+    let supplier_account = match body.get("bk_supplier_account") {
+        None | Some(Value::Null) => DEFAULT_SUPPLIER_ACCOUNT.to_owned(),
+        Some(Value::String(s)) if s.trim().is_empty() => DEFAULT_SUPPLIER_ACCOUNT.to_owned(),
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(_) => return Err(Error::invalid("bk_supplier_account")),
+    };
+    let app_code = body
+        .get("bk_app_code")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Ok(EsbArgs {
+        user,
+        supplier_account,
+        app_code,
+        biz,
+        data,
+    })
+}
+
+/// Reads `bk_biz_id`: a JSON integer or a string of ASCII digits; missing or null 1199010;
+/// anything else (signs, spaces, floats, beyond i64, bools) 1199009; ≤ 0 1199011.
+///
+/// # Errors
+/// As above.
+pub fn parse_biz_id(value: Option<&Value>) -> Result<BizId, Error> {
+    let field = "bk_biz_id";
+    let id = match value {
+        None | Some(Value::Null) => {
+            return Err(Error::NeedSet {
+                field: field.into(),
+            });
+        }
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<i64>().ok()
+        }
+        Some(_) => None,
+    }
+    .ok_or_else(|| Error::NeedInt {
+        field: field.into(),
+    })?;
+    if id <= 0 {
+        return Err(Error::invalid_or_missing(field));
+    }
+    Ok(BizId(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cmdb_core::Code;
+    use serde_json::json;
+
+    fn obj(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn limits_are_refused_before_parsing() {
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        let err = parse_body(&big).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Deserializing JSON data failed: body exceeds 1 MiB"
+        );
+        let deep = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        let deep = format!("{{\"a\":{deep}}}");
+        assert_eq!(
+            parse_body(deep.as_bytes()).unwrap_err().to_string(),
+            "Deserializing JSON data failed: nested deeper than 64 levels"
+        );
+        // 64 levels exactly is fine; brackets inside strings do not count.
+        let ok = format!(
+            "{{\"a\":{}{}, \"s\": \"[[[[\\\"{{\"}}",
+            "[".repeat(63),
+            "]".repeat(63)
+        );
+        assert!(parse_body(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn non_objects_are_1199000() {
+        for body in ["", "[]", "3", "{", "nul", "\"x\""] {
+            assert_eq!(
+                parse_body(body.as_bytes()).unwrap_err(),
+                Error::JsonDecode { detail: None },
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn biz_id_forms() {
+        assert_eq!(parse_biz_id(Some(&json!(3))).unwrap(), BizId(3));
+        assert_eq!(parse_biz_id(Some(&json!("03"))).unwrap(), BizId(3));
+        for bad in [
+            json!("-3"),
+            json!("+3"),
+            json!(" 1"),
+            json!(""),
+            json!(3.0),
+            json!(1e20),
+            json!(u64::MAX),
+            json!("9223372036854775808"),
+            json!(true),
+            json!([3]),
+        ] {
+            let err = parse_biz_id(Some(&bad)).unwrap_err();
+            assert_eq!(err.code(), Code::NeedInt, "{bad}");
+            assert_eq!(err.to_string(), "'bk_biz_id' parameters must be integral");
+        }
+        assert_eq!(parse_biz_id(None).unwrap_err().code(), Code::NeedSet);
+        assert_eq!(
+            parse_biz_id(Some(&Value::Null)).unwrap_err().code(),
+            Code::NeedSet
+        );
+        for bad in [json!(0), json!(-3), json!("0")] {
+            assert_eq!(
+                parse_biz_id(Some(&bad)).unwrap_err().code(),
+                Code::InvalidOrMissing
+            );
+        }
+    }
+
+    #[test]
+    fn envelope_fields_in_order() {
+        let no_user = obj(json!({"bk_biz_id": "x", "data": 1}));
+        assert_eq!(parse_esb(&no_user, None).unwrap_err(), Error::NoUser);
+        assert_eq!(
+            parse_esb(&no_user, Some("admin")).unwrap_err().code(),
+            Code::NeedInt
+        );
+        let no_data = obj(json!({"bk_username": "u", "bk_biz_id": 1}));
+        assert_eq!(
+            parse_esb(&no_data, None).unwrap_err().to_string(),
+            "'data' unassigned"
+        );
+        let bad_data = obj(json!({"bk_username": "u", "bk_biz_id": 1, "data": []}));
+        assert_eq!(
+            parse_esb(&bad_data, None).unwrap_err().code(),
+            Code::ParamInvalid
+        );
+        let ok = obj(json!({"bk_username": "u", "bk_biz_id": 1, "data": {"a": 1},
+            "bk_app_code": "esb_test", "bk_supplier_account": "123"}));
+        let args = parse_esb(&ok, None).unwrap();
+        assert_eq!(args.user, "u");
+        assert_eq!(args.supplier_account, "123");
+        assert_eq!(args.app_code, "esb_test");
+        assert_eq!(args.biz, BizId(1));
+        assert_eq!(args.data, obj(json!({"a": 1})));
+        let defaults = obj(json!({"bk_username": "u", "bk_biz_id": 1, "data": {}}));
+        let args = parse_esb(&defaults, None).unwrap();
+        assert_eq!(
+            (args.supplier_account.as_str(), args.app_code.as_str()),
+            ("0", "")
+        );
+    }
+}
