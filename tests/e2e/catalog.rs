@@ -1,0 +1,1 @@
+//! catalog tests (being written).

@@ -1,0 +1,1 @@
+//! damaged tests (being written).

@@ -1,0 +1,1 @@
+//! support tests (being written).
