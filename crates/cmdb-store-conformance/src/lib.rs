@@ -1,0 +1,143 @@
+//! `cmdb-store-conformance`: the behaviour every [`SetStore`] must show, as one shared suite.
+//!
+//! A behaviour that is not in this suite is not a contract of the store port.
+//!
+//! # How a store crate runs it
+//!
+//! 1. Add the crate as a dev-dependency: `cmdb-store-conformance.workspace = true`.
+//! 2. Implement [`StoreFactory`] for your store (in the test file, or in your crate behind a
+//!    feature): `open_fresh` builds an empty store in a fresh location and returns a guard
+//!    that keeps that location alive (e.g. a [`tempfile`-style] temp dir); `reopen` opens the
+//!    same location again after the previous handle was closed and dropped, or returns `None`
+//!    for a store that keeps nothing (the reopen cases then pass without checking anything).
+//! 3. Write `tests/conformance.rs`:
+//!
+//! ```text
+//! //! The shared conformance suite, run against the FooStore.
+//! use std::sync::Arc;
+//! use cmdb_core::ports::SetStore;
+//! use cmdb_store_conformance::StoreFactory;
+//!
+//! struct FooFactory;
+//!
+//! impl StoreFactory for FooFactory {
+//!     type Guard = tempfile::TempDir;
+//!     fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+//!         let dir = tempfile::tempdir().unwrap();
+//!         let store = FooStore::open(&dir.path().join("db")).unwrap();
+//!         (Arc::new(store), dir)
+//!     }
+//!     fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+//!         Some(Arc::new(FooStore::open(&dir.path().join("db")).unwrap()))
+//!     }
+//! }
+//!
+//! cmdb_store_conformance::store_conformance_tests!(FooFactory);
+//! ```
+//!
+//! The macro expands, at the place it is invoked, to one `#[test]` function per case, named
+//! after the case (see [`cases`]), so a failing case never hides the others and
+//! `cargo test -p your-store duplicate_name` runs one case. Each test builds its own tokio
+//! multi-thread runtime (4 workers) and evaluates the factory expression once. The store crate
+//! needs no tokio dependency of its own. The memory store does exactly this with
+//! [`MemoryFactory`]:
+//!
+//! ```text
+//! cmdb_store_conformance::store_conformance_tests!(cmdb_store_conformance::MemoryFactory);
+//! ```
+//!
+//! Every case is also a plain `pub async fn case(factory: &F)` in [`cases`], to run from a
+//! custom harness. Cases assert exact error codes, exact stored documents and exact ids, and
+//! panic (failing the test) on the first difference.
+//!
+//! [`tempfile`-style]: https://docs.rs/tempfile
+
+use std::future::Future;
+use std::sync::Arc;
+
+use cmdb_core::ports::SetStore;
+use cmdb_store_memory::MemoryStore;
+
+pub mod cases;
+pub mod support;
+
+/// Builds stores for the suite: a fresh one per case, and the same one again after a close.
+pub trait StoreFactory: Send + Sync + 'static {
+    /// Keeps a fresh store's location alive (a temp dir); `()` for a store that has none.
+    type Guard: Send;
+
+    /// An empty store (no catalog, no sets, every sequence at 0) in a location of its own.
+    ///
+    /// Panics when the store cannot be opened: the suite cannot run without it.
+    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard);
+
+    /// Opens the store at `guard`'s location again. The suite calls it only after
+    /// [`SetStore::close`] on the previous handle, and after dropping every clone of it.
+    /// `None` when the store keeps nothing between opens (the reopen cases then return).
+    ///
+    /// Panics when the store cannot be opened.
+    fn reopen(&self, guard: &Self::Guard) -> Option<Arc<dyn SetStore>>;
+}
+
+/// Builds [`MemoryStore`]s. Nothing survives a close, so [`StoreFactory::reopen`] is `None`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryFactory;
+
+impl StoreFactory for MemoryFactory {
+    type Guard = ();
+
+    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+        (Arc::new(MemoryStore::new()), ())
+    }
+
+    fn reopen(&self, _guard: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+        None
+    }
+}
+
+/// Runs one case to completion on a fresh tokio multi-thread runtime (4 workers, so that
+/// concurrent cases really run in parallel even on small machines). Used by
+/// [`store_conformance_tests!`].
+///
+/// # Panics
+/// When the runtime cannot be built, or when the case panics.
+pub fn run_case(case: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance case")
+        .block_on(case);
+}
+
+/// Expands to one `#[test]` per conformance case, each running the case against stores built
+/// by the given [`StoreFactory`] expression (evaluated once per test).
+///
+/// Use it at the top level (or inside a module) of a store crate's integration test file:
+///
+/// ```text
+/// cmdb_store_conformance::store_conformance_tests!(cmdb_store_conformance::MemoryFactory);
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@cases $factory;
+            worked_example_document,
+            create_persists_exactly_the_plan,
+            loading_a_business_creates_its_idle_set,
+            reads_of_unknown_things_are_empty,
+            catalog_reads_follow_their_order,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::run_case(async {
+                    let factory = $factory;
+                    $crate::cases::$case(&factory).await;
+                });
+            }
+        )*
+    };
+}
