@@ -1,0 +1,184 @@
+//! Errors of the SQLite store: why a database cannot be opened, and the mapping of SQLite's
+//! own errors into the backend-neutral [`StoreError`] at the seam.
+
+use cmdb_core::StoreError;
+use rusqlite::ffi;
+use thiserror::Error;
+
+/// Why [`crate::SqliteStore::open`] refused a database. Opening never modifies a file it
+/// refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The file is not a SQLite database at all.
+    #[error("not a SQLite database: {reason}")]
+    NotADatabase {
+        /// What is wrong with the file.
+        reason: String,
+    },
+    /// The file is shorter than its own header says.
+    #[error(
+        "database file is truncated: its header declares {expected} bytes but the file holds {actual} bytes"
+    )]
+    Truncated {
+        /// The size the header declares (page count × page size).
+        expected: u64,
+        /// The size of the file.
+        actual: u64,
+    },
+    /// The database was written by a newer engine.
+    #[error("database schema version {found} is newer than this engine supports ({supported})")]
+    TooNew {
+        /// The stored `user_version`.
+        found: i64,
+        /// The newest version this crate knows.
+        supported: i64,
+    },
+    /// A SQLite database, but not one of ours.
+    #[error("not a cmdb database: {reason}")]
+    Foreign {
+        /// Why it is not ours.
+        reason: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read the database file: {0}")]
+    Io(String),
+    /// SQLite refused to open or read it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<OpenError> for StoreError {
+    /// A damaged, foreign or too new file is [`StoreError::Corrupt`]; an unreadable one is
+    /// [`StoreError::Backend`].
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Store(inner) => inner,
+            OpenError::Io(_) => StoreError::Backend(e.to_string()),
+            OpenError::NotADatabase { .. }
+            | OpenError::Truncated { .. }
+            | OpenError::TooNew { .. }
+            | OpenError::Foreign { .. } => StoreError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+impl From<OpenError> for cmdb_core::Error {
+    /// Through [`StoreError`]: an internal error (1199999) for the envelope.
+    fn from(e: OpenError) -> Self {
+        cmdb_core::Error::Store(e.into())
+    }
+}
+
+/// Maps a SQLite error into a [`StoreError`]: a unique or primary key violation is
+/// `AlreadyExists`, a lock timeout `Busy`, a damaged or foreign file `Corrupt`, a value of the
+/// wrong type in a column `Corrupt`, anything else `Backend`.
+pub fn store_error(e: rusqlite::Error) -> StoreError {
+    let message = e.to_string();
+    match &e {
+        rusqlite::Error::SqliteFailure(err, _) => match err.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                StoreError::AlreadyExists(message)
+            }
+            _ => match err.code {
+                ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => {
+                    StoreError::Busy(message)
+                }
+                ffi::ErrorCode::DatabaseCorrupt | ffi::ErrorCode::NotADatabase => {
+                    StoreError::Corrupt(message)
+                }
+                _ => StoreError::Backend(message),
+            },
+        },
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(..)
+        | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt(message),
+        _ => StoreError::Backend(message),
+    }
+}
+
+/// [`store_error`] wrapped for the open path.
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> OpenError {
+    OpenError::Store(store_error(e))
+}
+
+/// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was.
+pub(crate) fn decode_error(what: &str, e: &serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("{what}: stored JSON does not decode: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("detail".into()))
+    }
+
+    #[test]
+    fn sqlite_codes_map_to_store_errors() {
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_CONSTRAINT_UNIQUE)),
+            StoreError::AlreadyExists(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_CONSTRAINT_PRIMARYKEY)),
+            StoreError::AlreadyExists(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_CONSTRAINT_CHECK)),
+            StoreError::Backend(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_BUSY)),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_BUSY_SNAPSHOT)),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_LOCKED)),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_CORRUPT)),
+            StoreError::Corrupt(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_NOTADB)),
+            StoreError::Corrupt(_)
+        ));
+        assert!(matches!(
+            store_error(failure(ffi::SQLITE_IOERR)),
+            StoreError::Backend(_)
+        ));
+        assert!(matches!(
+            store_error(rusqlite::Error::QueryReturnedNoRows),
+            StoreError::Backend(_)
+        ));
+    }
+
+    #[test]
+    fn open_errors_map_to_corrupt_or_backend() {
+        let too_new = OpenError::TooNew {
+            found: 7,
+            supported: 1,
+        };
+        assert_eq!(
+            StoreError::from(too_new),
+            StoreError::Corrupt(
+                "database schema version 7 is newer than this engine supports (1)".into()
+            )
+        );
+        assert_eq!(
+            StoreError::from(OpenError::Io("denied".into())),
+            StoreError::Backend("cannot read the database file: denied".into())
+        );
+        assert_eq!(
+            StoreError::from(OpenError::Store(StoreError::Busy("x".into()))),
+            StoreError::Busy("x".into())
+        );
+    }
+}

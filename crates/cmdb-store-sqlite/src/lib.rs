@@ -1,0 +1,27 @@
+//! `cmdb-store-sqlite`: the [`cmdb_core::ports::SetStore`] on SQLite (rusqlite, bundled).
+//!
+//! One database file in WAL mode; the schema is embedded ([`schema::MIGRATIONS`]) and versioned
+//! with `PRAGMA user_version`. Each write is one `BEGIN IMMEDIATE` transaction in which the id
+//! sequences are read and bumped and the domain's write logic runs through a
+//! [`cmdb_core::ports::StoreTx`] view of the transaction; the unique indexes back the domain's
+//! name, unique-key and built-in checks, also across processes sharing the file.
+//!
+//! ```no_run
+//! use cmdb_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+//!
+//! let store = SqliteStore::open(
+//!     "cmdb.sqlite",
+//!     SqliteOptions { synchronous: Synchronous::Normal, ..SqliteOptions::default() },
+//! )?;
+//! # Ok::<(), cmdb_store_sqlite::OpenError>(())
+//! ```
+
+mod error;
+mod header;
+pub mod schema;
+mod store;
+mod tx;
+
+pub use error::{OpenError, store_error};
+pub use schema::SCHEMA_VERSION;
+pub use store::{SqliteOptions, SqliteStore, Synchronous};

@@ -1,0 +1,8 @@
+//! SQLite-specific tests of `SqliteStore`: writes and reads, reopen, damaged files, and two
+//! connections racing on one file. The shared suite runs in `tests/conformance.rs`.
+
+mod concurrent;
+mod damaged;
+mod reopen;
+mod support;
+mod writes;
