@@ -14,8 +14,10 @@
 pub mod codec;
 mod error;
 pub mod layout;
+pub mod sidecar;
 mod store;
 mod tx;
 
 pub use error::map_sled_error;
+pub use sidecar::SIDECAR_FILE;
 pub use store::{BACKGROUND_FLUSH_MS, FlushMode, SledOptions, SledStore};

@@ -1,5 +1,6 @@
 //! [`SledStore`]: the [`SetStore`] port on a sled database, one multi-tree transaction per write.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,6 @@ use cmdb_core::ports::{BatchFailure, SetStore, StoreTx};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
 };
@@ -25,6 +25,7 @@ use crate::error::map_sled_error;
 use crate::layout::{
     FORMAT_KEY, FORMAT_NAME, FORMAT_VERSION, T, id_key, pair_key, tenant_prefix, trailing_id,
 };
+use crate::sidecar::{self, FormatMarker, Sidecar};
 use crate::tx::SledTx;
 
 /// sled's background flush interval, in milliseconds (its default, set explicitly).
@@ -51,13 +52,6 @@ pub enum FlushMode {
 pub struct SledOptions {
     /// When writes are flushed (default [`FlushMode::EveryWrite`]).
     pub flush: FlushMode,
-}
-
-/// The format marker stored in the `meta` tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct FormatMarker {
-    format: String,
-    version: u32,
 }
 
 /// A [`SetStore`] on a sled database directory.
@@ -159,27 +153,29 @@ impl SledStore {
         &self.trees[t.index()]
     }
 
-    /// Checks the format marker of an existing store, or writes it into an empty database.
+    /// Checks the format marker of an existing store, or writes it into an empty database;
+    /// then checks and updates the [`sidecar`](crate::sidecar) (see there for why).
     fn check_format(&self) -> Result<(), StoreError> {
-        let meta = self.tree(T::Meta);
-        let marker = meta.get(FORMAT_KEY).map_err(map_sled_error)?;
         let expected = FormatMarker {
             format: FORMAT_NAME.to_owned(),
             version: FORMAT_VERSION,
         };
-        match marker {
+        let previous = sidecar::read(&self.path)?;
+        if let Some(previous) = &previous {
+            self.check_marker(&previous.marker, &expected)?;
+        }
+        let meta = self.tree(T::Meta);
+        match meta.get(FORMAT_KEY).map_err(map_sled_error)? {
             Some(bytes) => {
                 let found: FormatMarker = decode(T::Meta.name(), FORMAT_KEY, &bytes)?;
-                if found == expected {
-                    Ok(())
-                } else {
-                    Err(StoreError::Corrupt(format!(
-                        "{} holds format {:?} version {}; this build reads {FORMAT_NAME} version {FORMAT_VERSION}",
-                        self.path.display(),
-                        found.format,
-                        found.version
-                    )))
-                }
+                self.check_marker(&found, &expected)?;
+            }
+            None if previous.is_some() => {
+                return Err(StoreError::Corrupt(format!(
+                    "{} held a {FORMAT_NAME} store, but sled recovered none of it from its \
+                     files (damaged or removed files)",
+                    self.path.display()
+                )));
             }
             None => {
                 let empty = self.trees.iter().all(sled::Tree::is_empty) && (*self.db).is_empty();
@@ -191,8 +187,60 @@ impl SledStore {
                 }
                 meta.insert(FORMAT_KEY, encode(&expected)?)
                     .map_err(map_sled_error)?;
-                self.db.flush().map(drop).map_err(map_sled_error)
+                self.db.flush().map_err(map_sled_error)?;
             }
+        }
+        // Everything read now was recovered from disk, so it is durable.
+        let sequences = self.sequence_values()?;
+        if let Some(previous) = &previous {
+            for (name, &reached) in &previous.sequences {
+                let recovered = sequences.get(name).copied().unwrap_or(0);
+                if recovered < reached {
+                    return Err(StoreError::Corrupt(format!(
+                        "{}: sled recovered the {name} sequence at {recovered}, but it had \
+                         durably reached {reached} (damaged files)",
+                        self.path.display()
+                    )));
+                }
+            }
+            if previous.sequences == sequences {
+                return Ok(());
+            }
+        }
+        sidecar::write(
+            &self.path,
+            &Sidecar {
+                marker: expected,
+                sequences,
+            },
+        )
+    }
+
+    /// The last id of every sequence, by name.
+    fn sequence_values(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        SequenceKind::ALL
+            .iter()
+            .map(|kind| {
+                let last = self.read::<i64>(T::Sequences, kind.name().as_bytes())?;
+                Ok((kind.name().to_owned(), last.unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    fn check_marker(
+        &self,
+        found: &FormatMarker,
+        expected: &FormatMarker,
+    ) -> Result<(), StoreError> {
+        if found == expected {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!(
+                "{} holds format {:?} version {}; this build reads {FORMAT_NAME} version {FORMAT_VERSION}",
+                self.path.display(),
+                found.format,
+                found.version
+            )))
         }
     }
 
@@ -443,12 +491,40 @@ impl SetStore for SledStore {
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        self.flush().await
+        // Read before the flush: every value read is then durable once the flush returns.
+        let sequences = self.sequence_values()?;
+        self.flush().await?;
+        sidecar::write(
+            &self.path,
+            &Sidecar {
+                marker: FormatMarker {
+                    format: FORMAT_NAME.to_owned(),
+                    version: FORMAT_VERSION,
+                },
+                sequences,
+            },
+        )
     }
 }
 
-/// Maps an error of opening the database, naming the path.
+/// Maps an error of opening the database, naming the path. sled's refusals of its own files
+/// (an unreadable `conf`, detected corruption) are [`StoreError::Corrupt`].
 fn open_error(path: &Path, error: sled::Error) -> StoreError {
+    let error = match error {
+        sled::Error::Unsupported(m) => {
+            return StoreError::Corrupt(format!(
+                "cannot open {}: sled refuses its files: {m}",
+                path.display()
+            ));
+        }
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            return StoreError::Corrupt(format!(
+                "cannot open {}: sled cannot read its files: {io}",
+                path.display()
+            ));
+        }
+        other => other,
+    };
     match map_sled_error(error) {
         StoreError::Busy(m) => StoreError::Busy(format!("cannot open {}: {m}", path.display())),
         StoreError::Corrupt(m) => {
