@@ -2,5 +2,7 @@
 
 pub mod attribute;
 pub mod builtin;
+mod option;
+mod value;
 
 pub use attribute::{AttributeDef, AttributeType, RawAttribute};
