@@ -127,6 +127,22 @@ macro_rules! store_conformance_tests {
             loading_a_business_creates_its_idle_set,
             reads_of_unknown_things_are_empty,
             catalog_reads_follow_their_order,
+            duplicate_name_under_same_parent_is_refused,
+            same_name_under_other_parent_or_biz_is_accepted,
+            custom_unique_rule_is_enforced,
+            builtin_set_is_unique_per_biz,
+            atomic_batch_is_all_or_nothing,
+            failed_insert_rolls_back_the_whole_write,
+            ids_increase_without_gaps,
+            raising_a_sequence_never_lowers_it,
+            ids_continue_after_reopen,
+            concurrent_same_name_has_one_winner,
+            concurrent_distinct_names_all_succeed,
+            concurrent_unique_key_has_one_winner,
+            identical_reload_changes_nothing,
+            conflicting_reload_writes_nothing,
+            mainline_change_after_businesses_is_refused,
+            differential_against_memory_model,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -459,3 +459,17 @@ pub fn created_docs(created: &CreatedSet) -> (Document, Vec<Document>, Vec<Docum
         created.audits.iter().map(|a| a.doc.clone()).collect(),
     )
 }
+
+/// The `bk_set_id` of each document, in order.
+///
+/// # Panics
+/// When a document has no integer `bk_set_id`.
+pub fn set_ids(docs: &[Document]) -> Vec<i64> {
+    docs.iter()
+        .map(|d| {
+            d.get("bk_set_id")
+                .and_then(Value::as_i64)
+                .expect("a set document has an integer bk_set_id")
+        })
+        .collect()
+}
