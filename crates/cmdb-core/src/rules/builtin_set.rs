@@ -39,11 +39,11 @@ mod tests {
 
     #[test]
     fn default_accepts_zero_and_one_only() {
-        assert_eq!(parse_default(None).unwrap(), false);
-        assert_eq!(parse_default(Some(&json!(0))).unwrap(), false);
-        assert_eq!(parse_default(Some(&json!("0"))).unwrap(), false);
-        assert_eq!(parse_default(Some(&json!(1))).unwrap(), true);
-        assert_eq!(parse_default(Some(&json!("1"))).unwrap(), true);
+        assert!(!parse_default(None).unwrap());
+        assert!(!parse_default(Some(&json!(0))).unwrap());
+        assert!(!parse_default(Some(&json!("0"))).unwrap());
+        assert!(parse_default(Some(&json!(1))).unwrap());
+        assert!(parse_default(Some(&json!("1"))).unwrap());
         for bad in [
             json!(2),
             json!(-1),
