@@ -73,7 +73,7 @@ impl From<OpenError> for cmdb_core::Error {
 /// Maps a SQLite error into a [`StoreError`]: a unique or primary key violation is
 /// `AlreadyExists`, a lock timeout `Busy`, a damaged or foreign file `Corrupt`, a value of the
 /// wrong type in a column `Corrupt`, anything else `Backend`.
-pub fn store_error(e: rusqlite::Error) -> StoreError {
+pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
     let message = e.to_string();
     match &e {
         rusqlite::Error::SqliteFailure(err, _) => match err.extended_code {

@@ -22,6 +22,6 @@ pub mod schema;
 mod store;
 mod tx;
 
-pub use error::{OpenError, store_error};
+pub use error::OpenError;
 pub use schema::SCHEMA_VERSION;
 pub use store::{SqliteOptions, SqliteStore, Synchronous};
