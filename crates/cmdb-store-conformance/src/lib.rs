@@ -132,7 +132,7 @@ macro_rules! store_conformance_tests {
             custom_unique_rule_is_enforced,
             builtin_set_is_unique_per_biz,
             atomic_batch_is_all_or_nothing,
-            failed_insert_rolls_back_the_whole_write,
+            failure_mid_write_rolls_back_everything,
             ids_increase_without_gaps,
             raising_a_sequence_never_lowers_it,
             ids_continue_after_reopen,

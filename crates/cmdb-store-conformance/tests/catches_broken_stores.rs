@@ -180,7 +180,7 @@ fn fails(case: impl Future<Output = ()>) -> bool {
 fn prefix_commits_fail_the_atomic_batch_cases() {
     let f = BrokenFactory(Flaw::PrefixCommits);
     assert!(fails(cases::atomic_batch_is_all_or_nothing(&f)));
-    assert!(fails(cases::failed_insert_rolls_back_the_whole_write(&f)));
+    assert!(fails(cases::failure_mid_write_rolls_back_everything(&f)));
     assert!(fails(cases::ids_increase_without_gaps(&f)));
     // Cases that use no batch pass.
     assert!(!fails(cases::worked_example_document(&f)));

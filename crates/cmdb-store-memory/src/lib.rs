@@ -130,12 +130,18 @@ impl Drop for MemoryTx<'_> {
 impl StoreTx for MemoryTx<'_> {
     fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
         let mut seq = self.sequence(kind);
+        if count == 0 {
+            // Nothing to hand out. (`Sequence::take(0)` computes `last + 1`, which overflows
+            // when the sequence is at `i64::MAX`.)
+            return Ok(IdRange {
+                first: seq.last().saturating_add(1),
+                len: 0,
+            });
+        }
         let range = seq
             .take(count)
             .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name())))?;
-        if count > 0 {
-            self.put_sequence(kind, seq);
-        }
+        self.put_sequence(kind, seq);
         Ok(range)
     }
 
@@ -573,6 +579,26 @@ mod tests {
         assert!(state.set_names.is_empty());
         assert!(state.sets_by_biz.is_empty());
         assert!(state.sequences.is_empty());
+    }
+
+    #[test]
+    fn taking_no_id_at_the_end_of_a_sequence_is_fine() {
+        let store = MemoryStore::new();
+        store
+            .write(|tx| {
+                assert!(tx.raise_sequence(SequenceKind::Module, i64::MAX)?);
+                assert_eq!(tx.take_ids(SequenceKind::Module, 0)?.len, 0);
+                assert!(matches!(
+                    tx.take_ids(SequenceKind::Module, 1),
+                    Err(StoreError::Backend(_))
+                ));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(
+            store.lock().sequences[&SequenceKind::Module].last(),
+            i64::MAX
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! Cases: a write that fails part-way leaves no trace: atomic batches, and a create whose set
-//! insert is refused by the store after ids were taken.
+//! Cases: a write that fails part-way leaves no trace: atomic batches, and a create that fails
+//! after it took ids.
 
 use cmdb_core::error::{Code, Error, StoreError};
-use cmdb_core::ids::{BizId, SetId};
+use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::ports::BatchFailure;
 use cmdb_core::records::ResourceType;
 use serde_json::json;
@@ -134,67 +134,68 @@ pub async fn atomic_batch_is_all_or_nothing<F: StoreFactory>(factory: &F) {
     );
 }
 
-/// A plan that passes every check of `commit_plan` but whose set insert the store refuses
-/// (it lists the same unique key twice, so the second index entry collides with the first)
-/// fails with `StoreError::AlreadyExists` after its ids were taken; nothing remains, alone or
-/// as the second element of an atomic batch whose first element wrote a set with modules and
-/// audit records. `commit_plan` inserts the set first, then its modules, then the audit
-/// records, with ids fresh from the sequences, so a module or audit insert cannot be made to
-/// collide through the public port; the set insert is where a store's own index refuses.
-pub async fn failed_insert_rolls_back_the_whole_write<F: StoreFactory>(factory: &F) {
+/// A write that fails after it has already written, inside its transaction, leaves nothing:
+/// with the module sequence one id short of its end, a plan needing two modules takes its set
+/// id, then fails to take module ids (`StoreError::Backend`, the sequence is exhausted). Alone,
+/// the set id it took is given back; as the second element of an atomic batch, the first
+/// element's set, module (the sequence's last id), audit records and ids are all rolled back.
+///
+/// (`commit_plan` checks names, keys and the built-in set before it takes ids, and the ids it
+/// inserts come fresh from the sequences, so through the public port an exhausted sequence is
+/// the realistic way to make a write fail part-way.)
+pub async fn failure_mid_write_rolls_back_everything<F: StoreFactory>(factory: &F) {
     let (store, _guard) = factory.open_fresh();
     let store = &*store;
-    let mut fixture = two_service_fixture();
-    fixture["set_attributes"] = json!([
-        {"bk_property_id": "owner_team", "bk_property_name": "Owner team", "bk_property_type": "singlechar", "bk_biz_id": 0}
-    ]);
-    fixture["set_unique_rules"] = json!([["owner_team"]]);
-    load_ok(store, fixture).await;
+    load_ok(store, two_service_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
-
-    let good = plan_ok(
-        store,
-        &ctx,
-        1,
-        json!({"bk_parent_id": 1, "bk_set_name": "good", "set_template_id": 2, "owner_team": "web"}),
-    )
-    .await;
-    let mut bad = plan_ok(
-        store,
-        &ctx,
-        1,
-        json!({"bk_parent_id": 1, "bk_set_name": "bad", "set_template_id": 1, "owner_team": "db"}),
-    )
-    .await;
-    assert_eq!(bad.unique_keys.len(), 1);
-    bad.unique_keys.push(bad.unique_keys[0].clone());
-    let before = snapshot(store, &[EXAMPLE_TENANT], &[1]).await;
-
-    let err = store.create_set(bad.clone()).await.unwrap_err();
     assert!(
-        matches!(err, Error::Store(StoreError::AlreadyExists(_))),
+        store
+            .raise_sequence(SequenceKind::Module, i64::MAX - 1)
+            .await
+            .unwrap()
+    );
+    let one_module = plan_ok(
+        store,
+        &ctx,
+        1,
+        json!({"bk_parent_id": 1, "bk_set_name": "one", "set_template_id": 1}),
+    )
+    .await;
+    let two_modules = plan_ok(
+        store,
+        &ctx,
+        1,
+        json!({"bk_parent_id": 1, "bk_set_name": "two", "set_template_id": 2}),
+    )
+    .await;
+    let before = snapshot(store, &[EXAMPLE_TENANT], &[1]).await;
+    assert_eq!(sequences(store).await, [4779, i64::MAX - 1, 0, 0]);
+
+    let err = store.create_set(two_modules.clone()).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Store(StoreError::Backend(_))),
         "{err:?}"
     );
     assert_eq!(err.code(), Code::Internal);
     assert_eq!(snapshot(store, &[EXAMPLE_TENANT], &[1]).await, before);
 
     let failure = store
-        .create_sets_atomic(vec![good.clone(), bad])
+        .create_sets_atomic(vec![one_module.clone(), two_modules])
         .await
         .unwrap_err();
     assert_eq!(failure.index, 1);
     assert!(
-        matches!(failure.error, Error::Store(StoreError::AlreadyExists(_))),
+        matches!(failure.error, Error::Store(StoreError::Backend(_))),
         "{failure:?}"
     );
     assert_eq!(snapshot(store, &[EXAMPLE_TENANT], &[1]).await, before);
 
-    // Nothing was consumed: the good plan alone gets the first ids.
-    let created = store.create_set(good).await.unwrap();
+    // Nothing was consumed: the one-module plan alone gets the first ids and the last module id.
+    let created = store.create_set(one_module).await.unwrap();
     assert_eq!(created.set.id, SetId(4780));
     assert_eq!(
         created.modules.iter().map(|m| m.id.0).collect::<Vec<_>>(),
-        [4, 5]
+        [i64::MAX]
     );
     assert_eq!(
         store
@@ -207,9 +208,13 @@ pub async fn failed_insert_rolls_back_the_whole_write<F: StoreFactory>(factory: 
             1,
             ResourceType::Set,
             4780,
-            "good",
+            "one",
             &created.set.doc
         )]
     );
-    assert_eq!(sequences(store).await, [4780, 5, 3, 1]);
+    assert_eq!(sequences(store).await, [4780, i64::MAX, 2, 0]);
+    assert_eq!(
+        set_ids(&store.sets(BizId(1), None).await.unwrap()),
+        [1, 4780]
+    );
 }

@@ -11,7 +11,7 @@ mod fixtures;
 mod ids;
 mod uniqueness;
 
-pub use atomicity::{atomic_batch_is_all_or_nothing, failed_insert_rolls_back_the_whole_write};
+pub use atomicity::{atomic_batch_is_all_or_nothing, failure_mid_write_rolls_back_everything};
 pub use concurrency::{
     concurrent_distinct_names_all_succeed, concurrent_same_name_has_one_winner,
     concurrent_unique_key_has_one_winner,
