@@ -50,6 +50,21 @@
 //! custom harness. Cases assert exact error codes, exact stored documents and exact ids, and
 //! panic (failing the test) on the first difference.
 //!
+//! # What it checks
+//!
+//! - documents: the worked example byte for byte; a create persists exactly its plan and reads
+//!   return exactly what the create reported, in id order; idle sets of fixture loads;
+//! - uniqueness: names per parent (1101108), custom unique rules (1199014, empty values free),
+//!   one built-in set per biz (1199054), each refusal writing nothing and consuming no id;
+//! - atomicity: atomic batches, and a write failing part-way (an exhausted sequence);
+//! - ids: strictly increasing, gapless, raised never lowered, continued after a reopen;
+//! - concurrency: 16 tasks racing on one name, on one unique key, and on distinct names;
+//! - fixtures: idempotent reloads, conflicting reloads (nothing written), a frozen mainline;
+//! - a differential property test against [`MemoryStore`] as the reference model.
+//!
+//! The crate's own `tests/catches_broken_stores.rs` checks that stores broken on purpose fail
+//! the cases guarding the broken behaviour, so the suite cannot pass vacuously.
+//!
 //! [`tempfile`-style]: https://docs.rs/tempfile
 
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! Helpers the cases share: fixtures loaded and plans built the way the app does it, fixed
 //! request contexts and timestamps, expected documents, and snapshots of a store's state.
 
-use cmdb_core::catalog::{Business, SetTemplate};
+use cmdb_core::catalog::Business;
 use cmdb_core::error::Error;
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
@@ -437,18 +437,6 @@ pub async fn sequences(store: &dyn SetStore) -> [i64; 4] {
         *slot = store.sequence_last(kind).await.expect("sequence_last");
     }
     out
-}
-
-/// The set template with this id, which must exist.
-///
-/// # Panics
-/// When it does not, or the read fails.
-pub async fn set_template(store: &dyn SetStore, id: i64) -> SetTemplate {
-    store
-        .set_template(id)
-        .await
-        .expect("set_template")
-        .unwrap_or_else(|| panic!("set template {id} is stored"))
 }
 
 /// The documents of a [`CreatedSet`]: the set, its modules, its audit records.

@@ -1,7 +1,7 @@
 //! `cmdb-store-memory`: the simplest correct [`SetStore`], kept in process memory.
 //!
 //! All state sits in one [`std::sync::Mutex`] of ordered maps. A write method locks it, opens a
-//! [`MemoryTx`] over it, hands that to the domain's write logic
+//! transaction over it, hands that to the domain's write logic
 //! ([`cmdb_core::plan::commit_plan`], [`cmdb_core::fixture::apply_fixture`]) and commits on `Ok`.
 //! The transaction writes in place and keeps an undo log; on `Err` (and on a panic, through
 //! `Drop`) it replays the log backwards, so a failed write leaves no trace, sequences included.
@@ -75,7 +75,7 @@ fn restore<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, previous: Option<V>) {
 ///
 /// Dropping it without [`MemoryTx::commit`] rolls every write back, so an error or a panic in
 /// the domain code leaves the state as it was.
-pub struct MemoryTx<'a> {
+struct MemoryTx<'a> {
     state: MutexGuard<'a, State>,
     undo: Vec<Undo>,
 }
