@@ -1,0 +1,206 @@
+//! The HTTP plumbing under the handlers: request ids, body reading, content type, headers,
+//! envelope responses, and running engine calls on the blocking pool.
+
+use std::future::Future;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cmdb_app::request::MAX_BODY_BYTES;
+use cmdb_app::{Engine, Envelope, Failure};
+use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
+use cmdb_core::{Error, StoreError};
+use futures::StreamExt;
+
+use crate::AppState;
+
+/// The request and response header carrying the request id.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The acting user, then its legacy name.
+const USER: [HeaderName; 2] = [
+    HeaderName::from_static("x-bkcmdb-user"),
+    HeaderName::from_static("bk_user"),
+];
+/// The tenant, then its legacy name.
+const SUPPLIER_ACCOUNT: [HeaderName; 2] = [
+    HeaderName::from_static("x-bkcmdb-supplier-account"),
+    HeaderName::from_static("http_bk_supplier_account"),
+];
+/// The calling app's code.
+const APP_CODE: HeaderName = HeaderName::from_static("x-bkcmdb-app-code");
+/// The longest client request id used as is.
+const MAX_REQUEST_ID: usize = 64;
+
+/// The request id of the current request, put into the request's extensions by
+/// [`request_id_layer`].
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
+/// Picks the request id (the client's if sane, else a fresh one), hands it to the handlers and
+/// echoes it in the response's `X-Request-Id`.
+pub(crate) async fn request_id_layer(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| state.engine.new_request_id());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// 1 to 64 visible ASCII characters (no space, no control).
+fn sane_request_id(value: &HeaderValue) -> Option<String> {
+    let bytes = value.as_bytes();
+    let sane =
+        (1..=MAX_REQUEST_ID).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic);
+    sane.then(|| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// The envelope as an HTTP response with `status`.
+pub(crate) fn respond(status: StatusCode, envelope: &Envelope) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        envelope.to_json(),
+    )
+        .into_response()
+}
+
+/// The envelope of an engine answer: HTTP 200, as bk-cmdb answers business errors.
+pub(crate) fn ok(envelope: &Envelope) -> Response {
+    respond(StatusCode::OK, envelope)
+}
+
+/// A failure envelope with `status`.
+pub(crate) fn fail(status: StatusCode, request_id: String, failure: &Failure) -> Response {
+    if let Some(cause) = &failure.cause {
+        eprintln!(
+            "cmdb-http: request {request_id}: {} ({cause})",
+            failure.message
+        );
+    }
+    respond(status, &Envelope::failure(request_id, failure))
+}
+
+/// `None` when the body may be read as JSON: no `Content-Type`, `application/json` or
+/// `application/*+json` (parameters such as `charset` ignored); else the 415 answer.
+pub(crate) fn refuse_content_type(headers: &HeaderMap, request_id: &str) -> Option<Response> {
+    let value = headers.get(CONTENT_TYPE)?;
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if json {
+        return None;
+    }
+    let failure = Failure::from(Error::JsonDecode {
+        detail: Some("content type must be application/json".into()),
+    });
+    Some(fail(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        request_id.to_owned(),
+        &failure,
+    ))
+}
+
+/// Reads the body, stopping once it is known to be over [`MAX_BODY_BYTES`]: then the first
+/// `MAX_BODY_BYTES + 1` bytes are returned, enough for `parse_body` to refuse it with its own
+/// message. A body that cannot be read (the client went away) is answered as not JSON.
+pub(crate) async fn read_body(body: Body) -> Result<Vec<u8>, Failure> {
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_BODY_BYTES {
+            bytes.truncate(MAX_BODY_BYTES + 1);
+            break;
+        }
+    }
+    Ok(bytes)
+}
+
+/// The first of `names` that is present, as UTF-8 (`Err` when it is not UTF-8).
+fn header<'a>(headers: &'a HeaderMap, names: &[HeaderName]) -> Option<Result<&'a str, ()>> {
+    names
+        .iter()
+        .find_map(|name| headers.get(name))
+        .map(|value| std::str::from_utf8(value.as_bytes()).map_err(|_| ()))
+}
+
+/// The acting user of a native request: the user header (trimmed, non-empty), else the
+/// engine's default user.
+///
+/// # Errors
+/// 1199027 when there is neither.
+pub(crate) fn user(headers: &HeaderMap, engine: &Engine) -> Result<String, Failure> {
+    match header(headers, &USER) {
+        Some(Ok(user)) if !user.trim().is_empty() => Ok(user.trim().to_owned()),
+        _ => match engine.options().default_user.as_deref() {
+            Some(user) if !user.is_empty() => Ok(user.to_owned()),
+            _ => Err(Error::NoUser.into()),
+        },
+    }
+}
+
+/// The tenant of a native request: the tenant header, trimmed; `"0"` when absent or blank.
+///
+/// # Errors
+/// 1199006 `'bk_supplier_account'` when the header is not UTF-8.
+pub(crate) fn supplier_account(headers: &HeaderMap) -> Result<String, Failure> {
+    match header(headers, &SUPPLIER_ACCOUNT) {
+        None => Ok(DEFAULT_SUPPLIER_ACCOUNT.to_owned()),
+        Some(Ok(s)) if s.trim().is_empty() => Ok(DEFAULT_SUPPLIER_ACCOUNT.to_owned()),
+        Some(Ok(s)) => Ok(s.trim().to_owned()),
+        Some(Err(())) => Err(Error::invalid("bk_supplier_account").into()),
+    }
+}
+
+/// The app code of a native request, `""` when absent or not UTF-8.
+pub(crate) fn app_code(headers: &HeaderMap) -> String {
+    match header(headers, &[APP_CODE]) {
+        Some(Ok(code)) => code.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Runs `call` with the engine on tokio's blocking pool, driving its future there with the
+/// runtime's handle: the stores block inside their `async fn`s. The call holds a read guard of
+/// the in-flight lock, so it runs to its end (and `serve` waits for it) even when the client
+/// goes away and this future is dropped.
+///
+/// # Errors
+/// A call that panicked, as the masked internal failure (1199999).
+pub(crate) async fn on_blocking_pool<T, F, Fut>(state: &AppState, call: F) -> Result<T, Failure>
+where
+    F: FnOnce(Engine) -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let guard = state.in_flight.clone().read_owned().await;
+    let engine = state.engine.clone();
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        handle.block_on(call(engine))
+    })
+    .await
+    .map_err(|e| Failure::from(StoreError::Backend(format!("engine call failed: {e}"))))
+}

@@ -1,0 +1,187 @@
+//! `cmdb-http`: the inbound HTTP adapter of the create-set engine, bk-cmdb's ESB and native
+//! routes over [`cmdb_app::Engine`], on axum and tokio. It holds no rules of its own: every
+//! answer is an envelope the engine built, or (for what the engine never sees: an unknown
+//! route, a wrong method, a body that is not JSON by its content type) an envelope carrying one
+//! of the engine's error codes.
+//!
+//! # Routes
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body → [`Engine::handle_create_set`] |
+//! | `POST /api/v3/set/{bk_biz_id}` | native: the body is the set data; user and tenant from headers |
+//! | `POST /api/v3/set/{bk_biz_id}/batch` | native batch: `{"sets": […], "atomic": bool}` |
+//! | `GET /api/v3/set/{bk_biz_id}` | the biz's sets, `data: {"count", "info"}` |
+//! | `GET /api/v3/set/{bk_biz_id}/{bk_set_id}/modules` | the set's modules, same shape |
+//! | `GET /healthz` | `data: {"status": "ok", "store": <backend>}` |
+//!
+//! Native headers: the user from `X-Bkcmdb-User` (legacy `BK_User`), else the engine's
+//! default user, else 1199027; the tenant from `X-Bkcmdb-Supplier-Account` (legacy
+//! `HTTP_BK_SUPPLIER_ACCOUNT`), default `"0"`; the app code from `X-Bkcmdb-App-Code`, default
+//! `""`. A new name wins over its legacy name when both are sent.
+//!
+//! # Status codes
+//!
+//! Every response body is an envelope (`result, code, message, permission, request_id, data`).
+//! Whatever the engine answers, success or refusal, is HTTP 200, as bk-cmdb does; that includes
+//! 1199000 for a body that is not a JSON object, nested deeper than 64 levels or over 1 MiB.
+//! Only what the engine never sees gets a 4xx status, still with an envelope body:
+//! - an unknown path: 404, code 1199019 `No relevant data found`;
+//! - a known path with another method: 405 (with `Allow`), code 1199019;
+//! - a `POST` whose `Content-Type` is not JSON (`application/json` or `application/*+json`,
+//!   any parameters): 415, code 1199000 `Deserializing JSON data failed: content type must be
+//!   application/json`. A missing `Content-Type` is read as JSON, so that `curl --data-binary`
+//!   style clients without headers work.
+//!
+//! # Request ids
+//!
+//! An `X-Request-Id` of 1 to 64 visible ASCII characters is used as the envelope's
+//! `request_id` (and so in audit records); anything else is replaced by a fresh engine id. The
+//! id used is echoed in the `X-Request-Id` response header of every response.
+//!
+//! # Blocking
+//!
+//! The stores do blocking I/O inside their `async fn`s (SQLite and sled), so every engine call
+//! runs on tokio's blocking pool (`spawn_blocking` driving the engine's future with
+//! `Handle::block_on`). Unlike `block_in_place`, this works on a current-thread runtime as well
+//! as a multi-thread one, so [`serve`] makes no demand on the caller's runtime, and the async
+//! workers stay free to accept and parse while writers wait on the disk.
+
+mod handlers;
+mod http_io;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use cmdb_app::Engine;
+use tokio::net::TcpListener;
+use tokio::sync::RwLock;
+
+/// The ESB route of `create_set`, with its trailing slash.
+pub const ESB_CREATE_SET_PATH: &str = "/api/c/compapi/v2/cc/create_set/";
+
+/// What every handler shares: the engine, and a lock each engine call holds for reading, so
+/// that [`serve`] can wait for calls whose client went away before it closes the store.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) engine: Engine,
+    pub(crate) in_flight: Arc<RwLock<()>>,
+}
+
+/// The application's routes over `engine`, with the request-id layer and the envelope
+/// fallbacks (see the crate docs for the routes and status codes).
+///
+/// Use it to mount the routes into a larger service, or to drive them without a socket; to
+/// listen on a socket with graceful shutdown, use [`serve`], which also waits for detached
+/// engine calls and closes the store.
+pub fn router(engine: Engine) -> Router {
+    build(AppState {
+        engine,
+        in_flight: Arc::new(RwLock::new(())),
+    })
+}
+
+fn build(state: AppState) -> Router {
+    Router::new()
+        .route(ESB_CREATE_SET_PATH, post(handlers::esb_create_set))
+        .route(
+            ESB_CREATE_SET_PATH.trim_end_matches('/'),
+            post(handlers::esb_create_set),
+        )
+        .route(
+            "/api/v3/set/{bk_biz_id}",
+            post(handlers::native_create_set).get(handlers::find_sets),
+        )
+        .route(
+            "/api/v3/set/{bk_biz_id}/batch",
+            post(handlers::native_batch_create),
+        )
+        .route(
+            "/api/v3/set/{bk_biz_id}/{bk_set_id}/modules",
+            get(handlers::list_modules),
+        )
+        .route("/healthz", get(handlers::healthz))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        // Bodies are read by `http_io::read_body`, which stops past 1 MiB and lets the engine's
+        // `parse_body` refuse with its envelope; axum's own limit would answer in plain text.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http_io::request_id_layer,
+        ))
+        .with_state(state)
+}
+
+/// Serves [`router`]`(engine)` on `listener` until `shutdown` completes, then shuts down
+/// gracefully and closes the store.
+///
+/// Graceful: once `shutdown` completes, no new connection is accepted, requests in flight
+/// finish and are answered, idle keep-alive connections are closed. Then it waits for any
+/// engine call still running whose client went away, and closes the store
+/// (`engine.store().close()`), also when serving failed.
+///
+/// Any tokio runtime will do (current-thread or multi-thread). A typical `cmdb serve`:
+///
+/// ```no_run
+/// # async fn run(engine: cmdb_app::Engine) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// cmdb_http::serve(engine, listener, cmdb_http::shutdown_signal()).await
+/// # }
+/// ```
+///
+/// # Errors
+/// An I/O error of the listener, or a store that fails to close (its cause in the message).
+pub async fn serve(
+    engine: Engine,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState {
+        engine,
+        in_flight: Arc::new(RwLock::new(())),
+    };
+    let served = axum::serve(listener, build(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    // Every engine call holds a read guard until it finishes, even when its client is gone.
+    let quiet = state.in_flight.write().await;
+    let engine = state.engine.clone();
+    let handle = tokio::runtime::Handle::current();
+    let closed = tokio::task::spawn_blocking(move || handle.block_on(engine.store().close()))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r.map_err(|e| std::io::Error::other(format!("closing the store: {e}"))));
+    drop(quiet);
+    served.and(closed)
+}
+
+/// Completes on SIGTERM or ctrl-c (SIGINT), whichever comes first: the usual `shutdown`
+/// argument of [`serve`]. A signal whose handler cannot be installed is never awaited (it does
+/// not end the server).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
