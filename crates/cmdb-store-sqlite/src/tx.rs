@@ -558,6 +558,9 @@ mod tests {
             -0.0,
             9_007_199_254_740_993.0,
             123_456.789_012_345_68,
+            // Two that serde_json's default (not `float_roundtrip`) parser reads back wrong.
+            1.071_566_039_146_582_6e-75,
+            -1.603_964_615_428_183e143,
         ];
         let Value::Object(doc) = json!({
             "floats": floats,
