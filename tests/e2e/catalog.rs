@@ -359,6 +359,50 @@ store_tests! {
         );
     }
 
+    /// Mainline instances: the top level under the biz, lower levels under an instance of the
+    /// level above in the same biz and tenant.
+    async fn mainline_instance_placement(env) {
+        let engine = env.engine();
+        load(&engine, json!({
+            "bk_supplier_account": "m",
+            "mainline": ["province", "city"],
+            "businesses": [{"bk_biz_id": 1, "bk_biz_name": "a"}, {"bk_biz_id": 2, "bk_biz_name": "b"}],
+            "mainline_instances": [
+                {"bk_obj_id": "province", "bk_inst_id": 10, "bk_inst_name": "p", "bk_biz_id": 1, "bk_parent_id": 1},
+                {"bk_obj_id": "province", "bk_inst_id": 20, "bk_inst_name": "q", "bk_biz_id": 2, "bk_parent_id": 2}
+            ]
+        })).await;
+        load(&engine, json!({"businesses": [{"bk_biz_id": 3, "bk_biz_name": "other tenant"}]})).await;
+        let inst = |obj: &str, id: i64, biz: i64, parent: i64| json!({
+            "bk_supplier_account": "m",
+            "mainline_instances": [{"bk_obj_id": obj, "bk_inst_id": id, "bk_inst_name": "x",
+                                    "bk_biz_id": biz, "bk_parent_id": parent}]
+        });
+        for (fixture, field) in [
+            (inst("province", 30, 1, 2), "bk_parent_id"),
+            (inst("city", 30, 1, 1), "bk_parent_id"),
+            (inst("city", 30, 1, 20), "bk_parent_id"),
+            (inst("city", 30, 1, 99), "bk_parent_id"),
+            (inst("town", 30, 1, 10), "bk_obj_id"),
+            (inst("province", 30, 3, 3), "bk_biz_id"),
+            (inst("province", 30, 77, 77), "bk_biz_id"),
+            (inst("province", 0, 1, 1), "bk_inst_id"),
+        ] {
+            assert_eq!(
+                load_err(&engine, fixture.clone()).await,
+                (1_199_006, format!("'mainline_instances[0].{field}' the parameter is invalid")),
+                "{fixture}"
+            );
+        }
+        assert_eq!(
+            load(&engine, inst("city", 30, 1, 10)).await,
+            counts(&[("mainline_instances", 1)], &[])
+        );
+        // A set under the new city.
+        let created = create(&engine, &req_in("m", 1, json!({"bk_set_name": "s", "bk_parent_id": 30}))).await;
+        assert_eq!(created, ok(plain_set(4, 1, 30, "s", "m")));
+    }
+
     /// A new business gets its idle set and three modules (no audit records); without
     /// `create_idle_set` it gets none.
     async fn business_idle_sets(env) {

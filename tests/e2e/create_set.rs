@@ -79,7 +79,13 @@ fn attributes_fixture() -> Value {
         {"bk_property_id": "region", "bk_property_type": "list", "option": ["north", "south"]},
         {"bk_property_id": "org", "bk_property_type": "organization"},
         {"bk_property_id": "zone", "bk_property_type": "singlechar", "default": "cn"},
-        {"bk_property_id": "shop_only", "bk_property_type": "bool", "bk_biz_id": 3}
+        {"bk_property_id": "shop_only", "bk_property_type": "bool", "bk_biz_id": 3},
+        {"bk_property_id": "labels", "bk_property_type": "enummulti", "ismultiple": true,
+         "option": [{"id": "x", "name": "X", "is_default": true}, {"id": "y", "name": "Y"},
+                    {"id": "z", "name": "Z", "is_default": true}]},
+        {"bk_property_id": "owners", "bk_property_type": "objuser", "ismultiple": true},
+        {"bk_property_id": "orgs", "bk_property_type": "organization", "ismultiple": true},
+        {"bk_property_id": "hits", "bk_property_type": "int", "option": {"min": "", "max": ""}}
     ]})
 }
 
@@ -88,7 +94,8 @@ fn absent_custom_values() -> Value {
     json!({
         "owner_team": "", "notes": "", "rank": null, "weight": null, "tier": "b", "tags": null,
         "since": null, "checked_at": null, "tz": null, "enabled": false, "maintainer": null,
-        "region": null, "org": null, "zone": "cn", "shop_only": false
+        "region": null, "org": null, "zone": "cn", "shop_only": false, "labels": ["x", "z"],
+        "owners": null, "orgs": null, "hits": null
     })
 }
 
@@ -702,6 +709,13 @@ store_tests! {
             ("org", json!(["1"]), 1_199_006, "the parameter is invalid"),
             ("org", json!(1), 1_199_006, "the parameter is invalid"),
             ("shop_only", json!("yes"), 1_199_025, "must be a bool"),
+            ("labels", json!(["x", "x"]), 1_199_006, "the parameter is invalid"),
+            ("labels", json!(["x", "w"]), 1_199_006, "the parameter is invalid"),
+            ("owners", json!("alice, bob"), 1_199_016, "regular verification failed"),
+            ("orgs", json!([1, 1]), 1_199_006, "the parameter is invalid"),
+            ("orgs", json!([1.5]), 1_199_006, "the parameter is invalid"),
+            ("hits", json!(1e30), 1_199_009, "parameters must be integral"),
+            ("hits", json!("1"), 1_199_009, "parameters must be integral"),
         ];
         for (field, value, code, text) in cases {
             refused(&engine, &req(3, with(data("a"), json!({field: value}))), code,
@@ -730,7 +744,10 @@ store_tests! {
             "bk_set_desc": "d", "bk_set_env": "1", "bk_service_status": "2",
             "description": "x", "bk_capacity": 999_999_999
         });
-        let expected = with(plain_set(FIRST_SET + 1, 3, 3, "given", "0"), stored);
+        let expected = with(
+            with(plain_set(FIRST_SET + 1, 3, 3, "given", "0"), absent_custom_values()),
+            stored,
+        );
         assert_eq!(create(&engine, &req(3, with(data("given"), given))).await, ok(expected.clone()));
         assert_eq!(sets(&engine, "0", 3).await.last().unwrap(), &expected);
         // Null and "" where allowed.
@@ -758,6 +775,19 @@ store_tests! {
         );
         let created = create(&engine, &req(3, with(data("more2"), json!({"weight": " 1.5"})))).await;
         assert_eq!(created["data"]["weight"], json!(1.5), "{created}");
+        // Several values where the attribute allows them; unbounded ints take all of i64.
+        let multi = json!({"labels": [" y ", "x"], "owners": "alice,bob", "orgs": [3, 1],
+                           "hits": i64::MIN, "weight": 3});
+        let created = create(&engine, &req(3, with(data("multi"), multi))).await;
+        let stored = json!({"labels": ["y", "x"], "owners": "alice,bob", "orgs": [3, 1],
+                            "hits": i64::MIN, "weight": 3});
+        assert_eq!(
+            created,
+            ok(with(with(plain_set(FIRST_SET + 5, 3, 3, "multi", "0"), absent_custom_values()), stored))
+        );
+        let created = create(&engine, &req(3, with(data("max"), json!({"hits": i64::MAX, "labels": []})))).await;
+        assert_eq!(created["data"]["hits"], json!(i64::MAX), "{created}");
+        assert_eq!(created["data"]["labels"], json!([]), "{created}");
     }
 
     /// Custom attributes per biz: a private attribute of another biz is an unknown key, and is
@@ -950,6 +980,65 @@ store_tests! {
             .collect();
         assert_eq!(audit_ids, (1..=8).map(Value::from).collect::<Vec<_>>());
         assert_eq!(sequences(&engine).await, [FIRST_SET + 1, FIRST_MODULE + 5, 8]);
+    }
+
+    /// Section 2: the caller's request id goes into the envelope and the audit records; the
+    /// library call returns the stored document; without a source, ids are fresh 32-hex.
+    async fn request_ids_and_library_api(env) {
+        let engine = env.engine();
+        load_base(&engine).await;
+        let body = req(3, data("a")).to_string();
+        let answer = to_value(&engine.handle_create_set(body.as_bytes(), Some("caller-rid".into())).await);
+        assert_eq!(
+            answer,
+            with(ok(plain_set(FIRST_SET, 3, 3, "a", "0")), json!({"request_id": "caller-rid"}))
+        );
+        assert_eq!(audits(&engine, "0", 3, None).await[0]["rid"], json!("caller-rid"));
+        let answer = to_value(&engine.handle_create_set(b"x", Some("r2".into())).await);
+        assert_eq!(answer, with(fail(1_199_000, "Deserializing JSON data failed"), json!({"request_id": "r2"})));
+
+        let ctx = cmdb_core::plan::RequestContext {
+            user: "lib".into(),
+            supplier_account: "0".into(),
+            app_code: "app".into(),
+            request_id: "lib-rid".into(),
+        };
+        let created = engine.create_set(&ctx, cmdb_core::BizId(3), &doc(data("b"))).await.unwrap();
+        let expected = with(plain_set(FIRST_SET + 1, 3, 3, "b", "0"),
+            json!({"bk_created_by": "lib", "bk_updated_by": "lib"}));
+        assert_eq!(Value::Object(created), expected);
+        let record = audits(&engine, "0", 3, None).await[1].clone();
+        assert_eq!((record["rid"].clone(), record["code"].clone(), record["user"].clone()),
+                   (json!("lib-rid"), json!("app"), json!("lib")));
+        let again = engine.create_set(&ctx, cmdb_core::BizId(3), &doc(data("b"))).await.unwrap_err();
+        assert_eq!((again.code, again.message.as_str(), again.permission), (1_101_108, "the same set name exist", None));
+
+        let random = Engine::builder(env.store.clone()).clock(Arc::new(FixedClock)).build();
+        let first = create(&random, &req(3, data("a/b"))).await;
+        let second = create(&random, &req(3, data("c"))).await;
+        let ids: Vec<String> = [&first, &second]
+            .iter()
+            .map(|e| e["request_id"].as_str().unwrap().to_owned())
+            .collect();
+        for id in &ids {
+            assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+        }
+        assert_ne!(ids[0], ids[1]);
+        assert_eq!(audits(&engine, "0", 3, None).await[2]["rid"], json!(ids[1]));
+    }
+
+    /// Section 3: adding a custom attribute does not change stored sets; later sets get it.
+    async fn adding_attributes_keeps_stored_sets(env) {
+        let engine = env.engine();
+        load_base(&engine).await;
+        let before = create(&engine, &req(3, data("before"))).await;
+        assert_eq!(before, ok(plain_set(FIRST_SET, 3, 3, "before", "0")));
+        load(&engine, attributes_fixture()).await;
+        assert_eq!(sets(&engine, "0", 3).await[1], plain_set(FIRST_SET, 3, 3, "before", "0"));
+        assert_eq!(
+            create(&engine, &req(3, data("after"))).await,
+            ok(with(plain_set(FIRST_SET + 1, 3, 3, "after", "0"), absent_custom_values()))
+        );
     }
 
     /// The engine's default user stands in for a missing bk_username.
