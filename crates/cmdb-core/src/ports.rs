@@ -156,7 +156,9 @@ pub trait StoreTx {
 /// One element of an atomic batch failed; nothing of the batch was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchFailure {
-    /// The index of the failing plan.
+    /// The index of the failing plan. A failure outside any plan (the transaction cannot
+    /// begin, or cannot commit) is reported at index 0 and at the last plan's index
+    /// respectively.
     pub index: usize,
     /// Why it failed.
     pub error: Error,
