@@ -245,6 +245,39 @@ store_tests! {
         );
     }
 
+    /// Custom unique rules hold inside a batch and against stored sets, in both modes.
+    async fn unique_rules_in_batches(env) {
+        let engine = env.engine();
+        load_base(&engine).await;
+        load(&engine, json!({
+            "set_attributes": [{"bk_property_id": "owner_team", "bk_property_type": "singlechar"}],
+            "set_unique_rules": [["bk_biz_id", "owner_team"]]
+        })).await;
+        let owned = |name: &str, owner: &str| with(s(name), json!({"owner_team": owner}));
+        let dup = "duplicated instances exist, fields [bk_biz_id,owner_team] duplicated";
+        refused_batch(&engine, &breq(3, json!([owned("a", "ops"), owned("b", "dev"), owned("c", "ops")]), Some(true)),
+            fail(1_199_014, &format!("sets[2]: {dup}"))).await;
+        let created = batch(&engine, &breq(3, json!([owned("a", "ops"), owned("b", "ops"), owned("c", ""), owned("d", "")]), Some(false))).await;
+        let with_owner = |id: i64, name: &str, owner: &str| {
+            with(plain_set(id, 3, 3, name, "0"), json!({"owner_team": owner}))
+        };
+        assert_eq!(
+            created,
+            report(
+                vec![
+                    done(0, with_owner(FIRST_SET, "a", "ops")),
+                    failed(1, 1_199_014, dup),
+                    done(2, with_owner(FIRST_SET + 1, "c", "")),
+                    done(3, with_owner(FIRST_SET + 2, "d", "")),
+                ],
+                Some((1_199_014, dup)),
+            )
+        );
+        refused_batch(&engine, &breq(3, json!([owned("e", "dev"), owned("f", "ops")]), Some(true)),
+            fail(1_199_014, &format!("sets[1]: {dup}"))).await;
+        assert_eq!(sequences(&engine).await[0], FIRST_SET + 2);
+    }
+
     /// `sets` and `atomic` of the wrong shape are 1199006 naming them.
     async fn request_shape(env) {
         let engine = env.engine();

@@ -531,6 +531,43 @@ fn memory_store_lives_for_one_invocation() {
     assert_eq!(std::fs::read_dir(s.dir.path()).unwrap().count(), 0);
 }
 
+/// Without `--db` the stores live in the working directory: `./cmdb.sqlite`, `./cmdb.sled`.
+#[test]
+fn default_store_paths() {
+    let s = Scratch::new();
+    expect(
+        &s.run(&["init"]),
+        0,
+        &ok(json!({"store": "sqlite", "path": "cmdb.sqlite",
+                   "schema_version": cmdb_store_sqlite::SCHEMA_VERSION})),
+    );
+    expect(
+        &s.run(&["--store", "sled", "init"]),
+        0,
+        &ok(json!({"store": "sled", "path": "cmdb.sled",
+                   "schema_version": cmdb_store_sled::layout::FORMAT_VERSION})),
+    );
+    assert!(s.dir.path().join("cmdb.sqlite").is_file());
+    assert!(s.dir.path().join("cmdb.sled").is_dir());
+    // The sled store keeps what it is given across invocations.
+    let fixture = example_fixture().display().to_string();
+    let req = example_request().display().to_string();
+    let args = [
+        "--store",
+        "sled",
+        "--fixture",
+        fixture.as_str(),
+        "create-set",
+        req.as_str(),
+    ];
+    expect(&s.run(&args), 0, &ok(example_set()));
+    expect(
+        &s.run(&args),
+        1,
+        &fail(1_101_108, "the same set name exist"),
+    );
+}
+
 /// `--fixture`: loaded before the command; a failing load prints its envelope, skips the
 /// command and exits 1; an unreadable one is a usage error.
 #[test]
