@@ -1041,6 +1041,25 @@ store_tests! {
         );
     }
 
+    /// Section 11: one clock reading, rendered in the engine's UTC offset.
+    async fn timestamps_in_the_engine_offset(env) {
+        let utc = chrono::FixedOffset::east_opt(0).unwrap();
+        let engine = env.builder().utc_offset(utc).build();
+        load_base(&engine).await;
+        let created = create(&engine, &req(3, with(data("a"), json!({"set_template_id": 1})))).await;
+        let t = "2026-11-27T12:34:01.386+00:00";
+        for key in ["create_time", "last_time", "bk_created_at", "bk_updated_at"] {
+            assert_eq!(created["data"][key], json!(t), "{created}");
+        }
+        let m = modules(&engine, "0", 3, FIRST_SET).await;
+        assert_eq!(m[0]["create_time"], json!(t));
+        assert_eq!(audits(&engine, "0", 3, None).await[3]["operation_time"], json!(t));
+        let west = chrono::FixedOffset::west_opt(5 * 3600 + 30 * 60).unwrap();
+        let engine = env.builder().utc_offset(west).build();
+        let created = create(&engine, &req(3, data("b"))).await;
+        assert_eq!(created["data"]["create_time"], json!("2026-11-27T07:04:01.386-05:30"));
+    }
+
     /// The engine's default user stands in for a missing bk_username.
     async fn default_user(env) {
         let engine = env.builder().default_user(Some("robot".into())).build();
