@@ -121,3 +121,18 @@ async fn engine_call_of_a_departed_client_is_waited_for() {
     stopped.unwrap();
     assert_eq!(stored_sets(&dir.unwrap()).await, ["空闲机池", "orphan"]);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn serves_on_a_current_thread_runtime() {
+    let server = crate::support::start(Backend::Sqlite).await;
+    let reply = server
+        .post("/api/c/compapi/v2/cc/create_set/", &seed_request(), &[])
+        .await;
+    assert_eq!(
+        (&reply.json["code"], &reply.json["data"]["bk_set_id"]),
+        (&json!(0), &json!(4780))
+    );
+    let (stopped, dir) = server.stop().await;
+    stopped.unwrap();
+    assert_eq!(stored_sets(&dir.unwrap()).await, ["空闲机池", "test-set"]);
+}
