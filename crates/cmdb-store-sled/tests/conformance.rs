@@ -1,0 +1,45 @@
+//! The shared conformance suite, run against `SledStore`: a fresh sled directory in a temp dir
+//! per case, and a real reopen of that directory (previous handle dropped) for the reopen cases.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmdb_core::StoreError;
+use cmdb_core::ports::SetStore;
+use cmdb_store_conformance::StoreFactory;
+use cmdb_store_sled::{SledOptions, SledStore};
+use tempfile::TempDir;
+
+/// The sled directory inside the temp dir.
+const DIR: &str = "db";
+
+/// Builds sled stores (default options: flush on every write) in a temp dir the guard keeps.
+struct SledFactory;
+
+impl StoreFactory for SledFactory {
+    type Guard = TempDir;
+
+    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SledStore::open(dir.path().join(DIR), SledOptions::default())
+            .expect("a fresh sled store");
+        (Arc::new(store), dir)
+    }
+
+    fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+        // The previous handle is dropped, but one of sled's i/o threads may still hold the
+        // directory's lock for a moment: retry while it is busy, for a bounded time.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match SledStore::open(dir.path().join(DIR), SledOptions::default()) {
+                Ok(store) => return Some(Arc::new(store)),
+                Err(StoreError::Busy(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("the sled store reopens: {e}"),
+            }
+        }
+    }
+}
+
+cmdb_store_conformance::store_conformance_tests!(SledFactory);
