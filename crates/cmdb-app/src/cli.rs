@@ -130,10 +130,30 @@ pub struct UsageError(pub String);
 pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!(
+                "cmdb: a command is required; Usage: cmdb [OPTIONS] <COMMAND> (see cmdb --help)"
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) if e.use_stderr() => {
+            // A usage error is one line on stderr; `--help` for the details.
+            let text = e.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more"))
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("cmdb: {message} (see cmdb --help)");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
