@@ -380,7 +380,32 @@ impl Engine {
             Err(e) => return Envelope::failure(rid, &e.into()),
         };
         let ctx = self.context(&args, rid.clone());
-        match self.batch_create(&ctx, args.biz, &sets, atomic).await {
+        self.batch_envelope_for(&ctx, args.biz, &sets, atomic).await
+    }
+
+    /// Answers a batch whose envelope fields are already known (e.g. from HTTP headers):
+    /// `data` is `{"sets": […], "atomic": bool}`. The envelope's `request_id` is the context's.
+    pub async fn handle_batch(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        data: &Document,
+    ) -> Envelope {
+        match batch_fields(data) {
+            Ok((sets, atomic)) => self.batch_envelope_for(ctx, biz, &sets, atomic).await,
+            Err(e) => Envelope::failure(ctx.request_id.clone(), &e.into()),
+        }
+    }
+
+    async fn batch_envelope_for(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        sets: &[Value],
+        atomic: bool,
+    ) -> Envelope {
+        let rid = ctx.request_id.clone();
+        match self.batch_create(ctx, biz, sets, atomic).await {
             Ok(elements) => batch_envelope(rid, &elements),
             Err(f) => Envelope::failure(rid, &f),
         }

@@ -123,9 +123,8 @@ pub(crate) async fn native_create_set(
     }
 }
 
-/// `POST /api/v3/set/{bk_biz_id}/batch`: `{"sets": […], "atomic": bool}`. The request is
-/// handed to [`cmdb_app::Engine::handle_batch_create`] as the equivalent ESB body, so the batch
-/// fields and the envelope are the engine's.
+/// `POST /api/v3/set/{bk_biz_id}/batch`: `{"sets": […], "atomic": bool}`, answered by
+/// [`cmdb_app::Engine::handle_batch`], so the batch fields and the envelope are the engine's.
 pub(crate) async fn native_batch_create(
     State(state): State<AppState>,
     Extension(RequestId(rid)): Extension<RequestId>,
@@ -141,17 +140,8 @@ pub(crate) async fn native_batch_create(
         Ok(parts) => parts,
         Err(f) => return refused(rid, &f),
     };
-    let esb = json!({
-        "bk_username": ctx.user,
-        "bk_supplier_account": ctx.supplier_account,
-        "bk_app_code": ctx.app_code,
-        "bk_biz_id": biz.0,
-        "data": data,
-    });
-    let esb = serde_json::to_vec(&esb).unwrap_or_default();
-    let answer = on_blocking_pool(&state, {
-        let rid = rid.clone();
-        move |engine| async move { engine.handle_batch_create(&esb, Some(rid)).await }
+    let answer = on_blocking_pool(&state, move |engine| async move {
+        engine.handle_batch(&ctx, biz, &data).await
     })
     .await;
     match answer {
