@@ -44,7 +44,7 @@ fn cmdb() -> &'static Path {
             .arg(workspace().join("Cargo.toml"))
             .arg("--target-dir")
             .arg(target_dir)
-            .args(["-p", "cmdb-app", "--bin", "cmdb"]);
+            .args(["-p", "cmdb-cli", "--bin", "cmdb"]);
         match profile {
             "debug" => {}
             "release" => {
@@ -57,7 +57,7 @@ fn cmdb() -> &'static Path {
         let out = build.output().expect("running cargo build");
         assert!(
             out.status.success(),
-            "cargo build -p cmdb-app --bin cmdb failed:\n{}",
+            "cargo build -p cmdb-cli --bin cmdb failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         let bin = profile_dir.join(format!("cmdb{}", std::env::consts::EXE_SUFFIX));
@@ -1109,4 +1109,69 @@ fn argument_errors_are_one_line() {
         expect_usage(&s.run(&args), needle);
     }
     assert!(!Path::new(&db).exists());
+}
+
+/// `cmdb serve` answers the seed request over HTTP on the ESB route, then stops cleanly on
+/// SIGTERM: exit 0, and the SQLite store closed (its WAL checkpointed away).
+#[test]
+fn serve_answers_over_http_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+
+    let dir = TempDir::new().expect("a temp dir");
+    let db = dir.path().join("serve.sqlite");
+    let mut child = Command::new(cmdb())
+        .arg("--db")
+        .arg(&db)
+        .arg("--fixture")
+        .arg(workspace().join("crates/cmdb-app/examples/fixture.json"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cmdb serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).expect("the serving banner");
+    let addr = banner
+        .trim()
+        .strip_prefix("cmdb: serving on http://")
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+        .to_owned();
+
+    let body = std::fs::read(workspace().join("crates/cmdb-app/examples/create_set.json"))
+        .expect("the example request");
+    let mut conn = TcpStream::connect(&addr).expect("connect to cmdb serve");
+    write!(
+        conn,
+        "POST /api/c/compapi/v2/cc/create_set/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Request-Id: {RID}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .and_then(|()| conn.write_all(&body))
+    .expect("send the request");
+    let mut response = String::new();
+    conn.read_to_string(&mut response)
+        .expect("read the response");
+    let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let envelope: Value = serde_json::from_str(payload.trim()).expect("a JSON envelope");
+    assert_eq!(envelope["result"], json!(true), "{envelope}");
+    assert_eq!(envelope["request_id"], json!(RID));
+    assert_eq!(envelope["data"]["bk_set_id"], json!(4780));
+    assert_eq!(envelope["data"]["set_template_version"], json!(3));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let exit = child.wait().expect("cmdb serve exits");
+    assert_eq!(exit.code(), Some(0));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("stderr");
+    assert!(!rest.contains("panicked"), "{rest}");
+    assert!(
+        !dir.path().join("serve.sqlite-wal").exists(),
+        "store not closed cleanly"
+    );
 }

@@ -1,7 +1,10 @@
 //! The `cmdb` command line: flags, commands, output and exit codes (catalog-and-cli spec).
 
+use std::future::Future;
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -111,6 +114,12 @@ pub enum Command {
         #[arg(long)]
         set_id: i64,
     },
+    /// Serve bk-cmdb's HTTP routes (ESB and native) until SIGTERM or ctrl-c.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// List the audit records of a business.
     Audit {
         /// The business id.
@@ -126,8 +135,17 @@ pub enum Command {
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
+/// Starts the HTTP server of `cmdb serve` on `listen` and runs it until shutdown, closing the
+/// store at the end. Supplied by the binary, which links an HTTP adapter (this crate does not).
+pub type ServeFn =
+    fn(Engine, SocketAddr) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
 /// Runs the command line; returns the exit status (0 result true, 1 result false, 2 usage).
-pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+/// `serve` runs `cmdb serve`; without it that command is a usage error.
+pub fn main_with_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    serve: Option<ServeFn>,
+) -> ExitCode {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -166,11 +184,12 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli)) {
-        Ok(envelope) => {
+    match runtime.block_on(run(cli, serve)) {
+        Ok(Some(envelope)) => {
             println!("{}", envelope.to_json());
             ExitCode::from(if envelope.result { 0 } else { 1 })
         }
+        Ok(None) => ExitCode::SUCCESS,
         Err(UsageError(message)) => {
             eprintln!("cmdb: {}", message.replace('\n', " "));
             ExitCode::from(2)
@@ -178,11 +197,12 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Exi
     }
 }
 
-/// Runs one parsed command line and returns the envelope to print.
+/// Runs one parsed command line and returns the envelope to print (none after `serve`).
 ///
 /// # Errors
-/// [`UsageError`] for unreadable files, a bad policy or a store that cannot be opened.
-pub async fn run(cli: Cli) -> Result<Envelope, UsageError> {
+/// [`UsageError`] for unreadable files, a bad policy, a store that cannot be opened, or a
+/// server that cannot start.
+pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, UsageError> {
     let config = StoreConfig {
         kind: cli.store,
         path: cli.db.clone(),
@@ -229,8 +249,19 @@ pub async fn run(cli: Cli) -> Result<Envelope, UsageError> {
         let envelope = load(&engine, &text, &operator).await;
         if !envelope.result {
             close(&engine).await;
-            return Ok(envelope);
+            return Ok(Some(envelope));
         }
+    }
+    if let Command::Serve { listen } = cli.command {
+        let Some(serve) = serve else {
+            close(&engine).await;
+            return Err(UsageError("this build of cmdb has no HTTP server".into()));
+        };
+        // The server closes the store when it stops.
+        return serve(engine, listen)
+            .await
+            .map(|()| None)
+            .map_err(|e| UsageError(format!("serving on {listen} failed: {e}")));
     }
     let sup = cli.supplier_account.as_str();
     let rid = engine.new_request_id();
@@ -264,6 +295,7 @@ pub async fn run(cli: Cli) -> Result<Envelope, UsageError> {
             rid,
             engine.list_modules(sup, BizId(biz), SetId(set_id)).await,
         ),
+        Command::Serve { .. } => unreachable!("serve returned above"),
         Command::Audit { biz, resource_type } => {
             let rt = resource_type.map(|r| match r {
                 ResourceTypeArg::Set => ResourceType::Set,
@@ -273,7 +305,7 @@ pub async fn run(cli: Cli) -> Result<Envelope, UsageError> {
         }
     };
     close(&engine).await;
-    Ok(envelope)
+    Ok(Some(envelope))
 }
 
 async fn close(engine: &Engine) {
