@@ -120,7 +120,8 @@ impl Sequence {
         let n = i64::try_from(count).map_err(|_| SequenceExhausted)?;
         let end = self.last.checked_add(n).ok_or(SequenceExhausted)?;
         let range = IdRange {
-            first: self.last + 1,
+            // Saturating: an empty range at the very end of the sequence must not overflow.
+            first: self.last.saturating_add(1),
             len: count,
         };
         self.last = end;
@@ -168,6 +169,9 @@ mod tests {
         let mut s = Sequence::from_last(i64::MAX - 1);
         assert_eq!(s.take(1).unwrap().first, i64::MAX);
         assert_eq!(s.take(1), Err(SequenceExhausted));
+        assert_eq!(s.last(), i64::MAX);
+        // An empty range at the end is fine (a plan without modules takes 0 module ids).
+        assert_eq!(s.take(0).unwrap().iter().count(), 0);
         assert_eq!(s.last(), i64::MAX);
     }
 

@@ -57,9 +57,11 @@ pub trait StoreTx {
     /// Storage failures only.
     fn builtin_set(&mut self, biz: BizId) -> Result<Option<SetId>, StoreError>;
     /// Inserts a set with its name index, unique keys and (when built-in) its built-in marker.
+    /// The domain checks those indexes through this same transaction before inserting, so a
+    /// store MAY rely on that; a store whose indexes refuse a duplicate anyway reports it.
     ///
     /// # Errors
-    /// [`StoreError::AlreadyExists`] when an index refuses it (the caller checked first).
+    /// [`StoreError::AlreadyExists`] when an index of the backend refuses it.
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError>;
     /// Inserts a module.
     ///
