@@ -3,6 +3,7 @@
 //! internal error, and always answer a well-formed envelope; the body limits refuse oversized
 //! and over-deep bodies before parsing them in full.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -855,4 +856,43 @@ fn every_field_of_the_wrong_type_gets_a_documented_code() {
         tried += 1;
     }
     assert_eq!(tried, full_data().len() * wrong.len() + 7);
+}
+
+#[test]
+fn the_fuzz_seed_corpus_gets_well_formed_envelopes() {
+    // The committed seed corpus of `tests/fuzz` (same fixture as here), replayed on every run.
+    // `batch*.json` are batch bodies, so the single handler refuses their `data` keys; the
+    // others have no `sets`, so the batch handler refuses them with 1199006 'sets'.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/create_set");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let rt = runtime();
+    let mut codes = Vec::new();
+    for file in &files {
+        let engine = engine(&rt);
+        let (single, batch) = feed(&rt, &engine, &std::fs::read(file).unwrap());
+        check_envelope(&single, false).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        check_envelope(&batch, true).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        codes.push((name, single.code, batch.code));
+    }
+    let expect = |name: &str, single: i64, batch: i64| (name.to_owned(), single, batch);
+    assert_eq!(
+        codes,
+        [
+            expect("batch.json", 1_199_011, 1_101_108),
+            expect("batch_atomic.json", 1_199_011, 1_199_011),
+            expect("builtin_with_template.json", 1_199_054, 1_199_006),
+            expect("duplicate_keys_and_bounds.json", 1_199_009, 1_199_009),
+            expect("every_attribute.json", 0, 1_199_006),
+            expect("not_an_object.json", 1_199_000, 1_199_000),
+            expect("seed_request.json", 0, 1_199_006),
+            expect("too_deep.json", 1_199_000, 1_199_000),
+            expect("truncated.json", 1_199_000, 1_199_000),
+            expect("wrong_types.json", 1_199_027, 1_199_027),
+        ]
+    );
 }
