@@ -2,7 +2,7 @@
 //! (`crash`), or races another process for the same set names on one SQLite file (`collide`).
 //!
 //! ```text
-//! crash_writer <sqlite|sled> <PATH> crash <FIRST>    load the fixture, then create sets
+//! crash_writer <STORE> <PATH> crash <FIRST>          load the fixture, then create sets
 //!                                                    crash-<FIRST>, crash-<FIRST+1>, … from
 //!                                                    set template 1, printing `ack <id> <name>`
 //!                                                    after each acknowledged create
@@ -13,8 +13,9 @@
 //!                                                    `dup <name>` (1101108) for each
 //! ```
 //!
-//! Stores open with the durable options: SQLite `synchronous=FULL`, sled flushed before every
-//! acknowledgement. Any other failure prints `err <code> <message>` and exits with status 1.
+//! `STORE` is `sqlite` (`synchronous=FULL`) or `sled` (flushed before every acknowledgement),
+//! the durable options, or `sqlite-normal` / `sled-background`, the relaxed ones. Any other
+//! failure prints `err <code> <message>` and exits with status 1.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -51,7 +52,10 @@ fn context() -> RequestContext {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: crash_writer <sqlite|sled> <PATH> <crash FIRST | collide COUNT SEED>");
+    eprintln!(
+        "usage: crash_writer <sqlite|sled|sqlite-normal|sled-background> <PATH> \
+         <crash FIRST | collide COUNT SEED>"
+    );
     ExitCode::from(2)
 }
 
@@ -62,9 +66,11 @@ fn main() -> ExitCode {
         [kind, path, mode, number, seed] => (kind, path, mode, number, seed.as_str()),
         _ => return usage(),
     };
-    let kind = match kind.as_str() {
-        "sqlite" => StoreKind::Sqlite,
-        "sled" => StoreKind::Sled,
+    let (kind, sqlite_sync, sled_flush) = match kind.as_str() {
+        "sqlite" => (StoreKind::Sqlite, SqliteSync::Full, SledFlush::EveryWrite),
+        "sled" => (StoreKind::Sled, SqliteSync::Full, SledFlush::EveryWrite),
+        "sqlite-normal" => (StoreKind::Sqlite, SqliteSync::Normal, SledFlush::EveryWrite),
+        "sled-background" => (StoreKind::Sled, SqliteSync::Full, SledFlush::Background),
         _ => return usage(),
     };
     let (Ok(number), Ok(seed)) = (number.parse::<u64>(), seed.parse::<u64>()) else {
@@ -73,8 +79,8 @@ fn main() -> ExitCode {
     let config = StoreConfig {
         kind,
         path: Some(PathBuf::from(path)),
-        sqlite_sync: SqliteSync::Full,
-        sled_flush: SledFlush::EveryWrite,
+        sqlite_sync,
+        sled_flush,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
