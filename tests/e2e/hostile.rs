@@ -896,3 +896,41 @@ fn the_fuzz_seed_corpus_gets_well_formed_envelopes() {
         ]
     );
 }
+
+#[test]
+fn json_minus_zero_is_the_integer_zero() {
+    // RFC 8259: `-0` has no fraction and no exponent, so it is a JSON integer (zero), not a
+    // float: "an integer ≤ 0 → 1199011" for bk_biz_id, out of range for bk_capacity (1 …),
+    // and in range for the custom int `weight` ([-5, 100]).
+    let rt = runtime();
+    let cases = [
+        (
+            request("-0", r#"{"bk_parent_id":50,"bk_set_name":"z"}"#),
+            1_199_011,
+            "'bk_biz_id' the parameter is invalid or does not exist",
+        ),
+        (
+            request(
+                "1",
+                r#"{"bk_parent_id":50,"bk_set_name":"z","bk_capacity":-0}"#,
+            ),
+            1_199_006,
+            "'bk_capacity' the parameter is invalid",
+        ),
+        (
+            request("1", r#"{"bk_parent_id":50,"bk_set_name":"z","weight":-0}"#),
+            0,
+            "",
+        ),
+    ];
+    let expected: Vec<(i64, String)> = cases.iter().map(|c| (c.1, c.2.to_owned())).collect();
+    let answered: Vec<(i64, String)> = cases
+        .iter()
+        .map(|(body, _, _)| {
+            let engine = engine(&rt);
+            let (single, _) = feed(&rt, &engine, body.as_bytes());
+            (single.code, single.message)
+        })
+        .collect();
+    assert_eq!(answered, expected);
+}
