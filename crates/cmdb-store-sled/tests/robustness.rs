@@ -10,7 +10,7 @@ use cmdb_core::ports::SetStore;
 use cmdb_core::{Error, StoreError};
 use cmdb_store_sled::layout::{self, id_key};
 use cmdb_store_sled::{SIDECAR_FILE, SledOptions, SledStore};
-use common::{create, load_catalog, plan};
+use common::{create, load_catalog, plan, raw_sled, reopen};
 use serde_json::json;
 
 /// The environment variable that turns [`child_probe_second_opener`] into the probe.
@@ -28,7 +28,7 @@ async fn populated(path: &Path) {
 
 /// Overwrites `key` of tree `tree` in the sled database at `path` with raw `value`.
 fn poke(path: &Path, tree: &str, key: &[u8], value: &[u8]) {
-    let db = sled::open(path).unwrap();
+    let db = raw_sled(path);
     db.open_tree(tree).unwrap().insert(key, value).unwrap();
     db.flush().unwrap();
 }
@@ -54,7 +54,7 @@ async fn a_second_open_in_this_process_is_busy_until_the_first_is_dropped() {
     // The first store is unaffected.
     load_catalog(&first).await;
     drop(first);
-    let again = SledStore::open(&path, SledOptions::default()).unwrap();
+    let again = reopen(&path, SledOptions::default()).unwrap();
     assert_eq!(again.sequence_last(SequenceKind::Set).await.unwrap(), 1);
 }
 
@@ -111,7 +111,7 @@ async fn an_undecodable_value_is_corrupt_and_writes_nothing() {
     populated(&path).await;
 
     poke(&path, layout::SETS, &id_key(2), b"\x07garbage");
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
+    let store = reopen(&path, SledOptions::default()).unwrap();
     assert_eq!(
         store.sets(BizId(2), None).await.unwrap_err(),
         StoreError::Corrupt("tree `sets` key 0000000000000002: unknown encoding version 7".into())
@@ -125,7 +125,7 @@ async fn an_undecodable_value_is_corrupt_and_writes_nothing() {
 
     // A value read inside a write transaction that does not decode: the create fails as a
     // store error and writes nothing. The plan is made while the store is healthy.
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
+    let store = reopen(&path, SledOptions::default()).unwrap();
     let plan = plan(
         &store,
         3,
@@ -135,7 +135,7 @@ async fn an_undecodable_value_is_corrupt_and_writes_nothing() {
     .unwrap();
     drop(store);
     poke(&path, layout::BUILTIN_SETS, &id_key(3), b"\x01{");
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
+    let store = reopen(&path, SledOptions::default()).unwrap();
     let error = store.create_set(plan).await.unwrap_err();
     match &error {
         Error::Store(StoreError::Corrupt(m)) => assert!(
@@ -159,7 +159,7 @@ async fn an_undecodable_value_is_corrupt_and_writes_nothing() {
 
     // A sequence that does not decode is refused when the store opens.
     poke(&path, layout::SEQUENCES, b"audit", b"\x01\"many\"");
-    match SledStore::open(&path, SledOptions::default()) {
+    match reopen(&path, SledOptions::default()) {
         Err(StoreError::Corrupt(m)) => assert!(
             m.starts_with("tree `sequences` key 6175646974: undecodable value: "),
             "{m}"
@@ -174,7 +174,7 @@ async fn a_dangling_index_entry_is_corrupt() {
     let path = dir.path().join("db");
     populated(&path).await;
     poke(&path, layout::MODULES_BY_SET, &layout::pair_key(2, 77), b"");
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
+    let store = reopen(&path, SledOptions::default()).unwrap();
     assert_eq!(
         store.modules(SetId(2)).await.unwrap_err(),
         StoreError::Corrupt(
@@ -193,7 +193,7 @@ fn a_sled_database_of_someone_else_is_refused() {
         db.flush().unwrap();
     }
     assert_eq!(
-        SledStore::open(&path, SledOptions::default()).unwrap_err(),
+        reopen(&path, SledOptions::default()).unwrap_err(),
         StoreError::Corrupt(format!(
             "{} is a sled database without the cmdb-store-sled format marker",
             path.display()
@@ -213,7 +213,7 @@ async fn another_layout_version_is_refused() {
         b"\x01{\"format\":\"cmdb-store-sled\",\"version\":99}",
     );
     assert_eq!(
-        SledStore::open(&path, SledOptions::default()).unwrap_err(),
+        reopen(&path, SledOptions::default()).unwrap_err(),
         StoreError::Corrupt(format!(
             "{} holds format \"cmdb-store-sled\" version 99; this build reads cmdb-store-sled version 1",
             path.display()
@@ -249,7 +249,7 @@ async fn open_damaged(damage: impl FnOnce(&Path)) -> (PathBuf, String, tempfile:
     let path = dir.path().join("db");
     populated(&path).await;
     damage(&path);
-    match SledStore::open(&path, SledOptions::default()) {
+    match reopen(&path, SledOptions::default()) {
         Err(StoreError::Corrupt(message)) => (path, message, dir),
         Err(other) => panic!("expected Corrupt, got {other:?}"),
         Ok(store) => panic!(

@@ -10,7 +10,7 @@ use cmdb_core::ports::SetStore;
 use cmdb_core::records::ResourceType;
 use cmdb_core::{Code, Error};
 use cmdb_store_sled::{FlushMode, SledOptions, SledStore};
-use common::{TIME, create, load_catalog, plan};
+use common::{TIME, create, load_catalog, plan, reopen};
 use serde_json::{Value, json};
 
 fn open(dir: &tempfile::TempDir) -> SledStore {
@@ -333,7 +333,7 @@ async fn reopen_keeps_data_and_continues_sequences() {
             .unwrap();
         store.close().await.unwrap();
     }
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
+    let store = reopen(&path, SledOptions::default()).unwrap();
     assert_eq!(sequences(&store).await, [2, 3, 1]);
     // Reloading the same catalog changes nothing.
     let report = load_catalog(&store).await;
@@ -359,7 +359,7 @@ async fn reopen_keeps_data_and_continues_sequences() {
     assert_eq!(store.sequence_last(SequenceKind::Set).await.unwrap(), 100);
     drop(store);
 
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
+    let store = reopen(&path, SledOptions::default()).unwrap();
     assert_eq!(sequences(&store).await, [100, 3, 2]);
     assert_eq!(
         create(&store, 2, json!({"bk_set_name": "c", "bk_parent_id": 2}))
@@ -394,7 +394,7 @@ async fn background_flush_mode_persists_after_close() {
             .unwrap();
         store.close().await.unwrap();
     }
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
+    let store = reopen(&path, SledOptions::default()).unwrap();
     assert_eq!(sequences(&store).await, [2, 3, 1]);
     assert_eq!(
         ids(&store.sets(BizId(2), None).await.unwrap(), "bk_set_id"),

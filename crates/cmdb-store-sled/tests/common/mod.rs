@@ -2,11 +2,15 @@
 
 #![allow(dead_code)]
 
-use cmdb_core::Error;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::ids::BizId;
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, gather_facts, plan_create};
 use cmdb_core::ports::SetStore;
+use cmdb_core::{Error, StoreError};
+use cmdb_store_sled::{SledOptions, SledStore};
 use serde_json::{Value, json};
 
 /// The timestamp of every write in these tests.
@@ -80,4 +84,39 @@ pub async fn plan(store: &dyn SetStore, biz: i64, data: Value) -> Result<CreateP
 pub async fn create(store: &dyn SetStore, biz: i64, data: Value) -> Result<i64, Error> {
     let plan = plan(store, biz, data).await?;
     Ok(store.create_set(plan).await?.set.id.0)
+}
+
+/// Retries `open` while it fails with an error `busy` recognises, for up to 10 s: a store
+/// handle that was just dropped may hold sled's directory lock for a moment longer, until
+/// one of sled's i/o threads lets go of the file.
+pub fn wait_free<T, E>(
+    mut open: impl FnMut() -> Result<T, E>,
+    busy: impl Fn(&E) -> bool,
+) -> Result<T, E> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open() {
+            Err(e) if busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Opens the store at `path` again after the previous handle was dropped.
+pub fn reopen(path: &Path, options: SledOptions) -> Result<SledStore, StoreError> {
+    wait_free(
+        || SledStore::open(path, options),
+        |e| matches!(e, StoreError::Busy(_)),
+    )
+}
+
+/// Opens the raw sled database at `path` (no store handle may be open on it).
+pub fn raw_sled(path: &Path) -> sled::Db {
+    wait_free(
+        || sled::open(path),
+        |e| e.to_string().contains("could not acquire lock"),
+    )
+    .expect("the raw sled database opens")
 }
