@@ -7,13 +7,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use cmdb_benches::setup::{
-    BIZ, Names, PLAN_TIME, SUPPLIER, block, context, custom_attributes, custom_request_and_facts,
-    fixture, request, runtime, seed_request_and_facts,
+    BIZ, Names, PLAN_TIME, SUPPLIER, block, context, custom_request_and_facts, request, runtime,
+    seed_request_and_facts,
 };
 use cmdb_benches::{Backend, Harness};
 use cmdb_core::plan::{PlanOptions, gather_facts, plan_create};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use serde_json::Value;
 
 fn validation(c: &mut Criterion) {
     let ctx = context();
@@ -65,11 +64,7 @@ fn validation(c: &mut Criterion) {
     });
 
     let with_custom = Harness::open(Backend::Memory, &rt);
-    let mut catalog = fixture();
-    catalog["businesses"] = Value::Array(Vec::new());
-    catalog["set_attributes"] =
-        serde_json::to_value(custom_attributes()).expect("attributes serialise");
-    block(&rt, with_custom.engine.load_fixture(catalog, "admin")).expect("the attributes load");
+    with_custom.define_custom_attributes(&rt);
     group.bench_function("gather_facts_memory_custom_20", |b| {
         b.iter(|| {
             block(
@@ -83,11 +78,7 @@ fn validation(c: &mut Criterion) {
     let mut names = Names::new("custom");
     group.bench_function("create_memory_custom_20", |b| {
         b.iter_batched(
-            || {
-                let mut data = custom.clone();
-                data.insert("bk_set_name".into(), Value::String(names.next_name()));
-                data
-            },
+            || Harness::custom_request(&names.next_name()),
             |data| with_custom.create(&rt, &ctx, &data),
             BatchSize::SmallInput,
         );

@@ -398,15 +398,36 @@ impl Harness {
         block(rt, self.engine.create_set(ctx, BIZ, data)).expect("the create succeeds")
     }
 
-    /// Stores `count` sets named `fill-<n>` through `create_sets_atomic`, at most
-    /// [`PREFILL_CHUNK`] per transaction.
+    /// Defines the twenty [`custom_attributes`] as global set attributes of the fixture's
+    /// supplier account.
+    ///
+    /// # Panics
+    /// When the fixture is refused.
+    pub fn define_custom_attributes(&self, rt: &tokio::runtime::Runtime) {
+        let catalog = json!({
+            "bk_supplier_account": SUPPLIER,
+            "set_attributes": custom_attributes(),
+        });
+        block(rt, self.engine.load_fixture(catalog, "admin")).expect("the attributes load");
+    }
+
+    /// A request with a value for each of the twenty custom attributes, named `name`.
+    pub fn custom_request(name: &str) -> Document {
+        let (mut data, _) = custom_request_and_facts();
+        data.insert("bk_set_name".into(), Value::String(name.to_owned()));
+        data
+    }
+
+    /// Stores `count` sets named `fill-<n>` through `create_sets_atomic`, at most `chunk`
+    /// (and at most [`PREFILL_CHUNK`]) per transaction.
     ///
     /// # Panics
     /// When a batch fails.
-    pub fn prefill(&self, rt: &tokio::runtime::Runtime, count: usize) {
+    pub fn prefill(&self, rt: &tokio::runtime::Runtime, count: usize, chunk: usize) {
+        let chunk = chunk.clamp(1, PREFILL_CHUNK);
         let mut done = 0;
         while done < count {
-            let n = PREFILL_CHUNK.min(count - done);
+            let n = chunk.min(count - done);
             let batch = plans("fill", done, n);
             let created = block(rt, self.store.create_sets_atomic(batch))
                 .expect("the pre-fill batch succeeds");
@@ -447,7 +468,7 @@ mod tests {
         let ctx = context();
         for backend in Backend::ALL {
             let h = Harness::open(backend, &rt);
-            h.prefill(&rt, 3);
+            h.prefill(&rt, 3, 2);
             let mut names = Names::new("t");
             h.create(&rt, &ctx, &names.next_request());
             let sets = block(&rt, h.store.sets(BIZ, None)).expect("read");

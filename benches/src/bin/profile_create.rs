@@ -2,18 +2,21 @@
 //!
 //! ```sh
 //! cargo build --release -p cmdb-benches --bin profile-create
-//! valgrind --tool=callgrind --toggle-collect='profile_create::run' \
+//! valgrind --tool=callgrind --toggle-collect='profile_create::run*' \
 //!     target/release/profile-create memory 20000
 //! ```
 //!
 //! Arguments: the store (`memory`, `sqlite_full`, `sqlite_normal`, `sled_flush`,
-//! `sled_background`; default `memory`) and the number of creates (default 20000). Requests
-//! are built before the timed loop; only [`run`] does creates.
+//! `sled_background`; default `memory`), the number of creates (default 20000), and a mode:
+//! `engine` (default: the seed's request), `custom` (the twenty custom attributes defined and
+//! sent), or `floor` (the store's raw floor instead of the engine). Requests (or floor
+//! documents) are built before the timed loop; only [`run`] (or [`run_floor`]) does creates.
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use cmdb_benches::setup::{Names, context, runtime};
+use cmdb_benches::floor::{Floor, open_floor};
+use cmdb_benches::setup::{Names, context, runtime, template_set_doc};
 use cmdb_benches::{Backend, Harness};
 use cmdb_core::plan::RequestContext;
 use cmdb_core::records::Document;
@@ -28,6 +31,14 @@ fn run(
 ) {
     for data in requests {
         black_box(harness.create(rt, ctx, data));
+    }
+}
+
+/// The floor's creates, for comparison under the same profiler.
+#[inline(never)]
+fn run_floor(floor: &mut dyn Floor, inputs: Vec<(String, Document)>) {
+    for (name, doc) in inputs {
+        black_box(floor.create(name, doc).expect("the floor create succeeds"));
     }
 }
 
@@ -48,16 +59,44 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let mode = args.next().unwrap_or_else(|| "engine".into());
+    let mut names = Names::new("profile");
+    if mode == "floor" {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut floor = open_floor(backend, dir.path()).expect("the floor opens");
+        let template = template_set_doc();
+        let inputs: Vec<(String, Document)> = (0..count)
+            .map(|_| (names.next_name(), template.clone()))
+            .collect();
+        let start = Instant::now();
+        run_floor(floor.as_mut(), inputs);
+        report(count, &format!("{label} floor"), start.elapsed());
+        return;
+    }
     let rt = runtime();
     let harness = Harness::open(backend, &rt);
     let ctx = context();
-    let mut names = Names::new("profile");
-    let requests: Vec<Document> = (0..count).map(|_| names.next_request()).collect();
+    let requests: Vec<Document> = match mode.as_str() {
+        "engine" => (0..count).map(|_| names.next_request()).collect(),
+        "custom" => {
+            harness.define_custom_attributes(&rt);
+            (0..count)
+                .map(|_| Harness::custom_request(&names.next_name()))
+                .collect()
+        }
+        other => {
+            eprintln!("unknown mode {other:?}; one of engine, custom, floor");
+            std::process::exit(2);
+        }
+    };
     let start = Instant::now();
     run(&harness, &rt, &ctx, &requests);
-    let elapsed = start.elapsed();
+    report(count, &format!("{label} {mode}"), start.elapsed());
+}
+
+fn report(count: usize, what: &str, elapsed: std::time::Duration) {
     println!(
-        "{count} creates on {label} in {elapsed:?}: {:?} per create",
+        "{count} creates on {what} in {elapsed:?}: {:?} per create",
         elapsed / u32::try_from(count.max(1)).unwrap_or(u32::MAX)
     );
 }
