@@ -5,7 +5,7 @@ use cmdb_core::StoreError;
 /// Maps a sled error to a [`StoreError`]: the lock held by another opener is
 /// [`StoreError::Busy`], detected corruption is [`StoreError::Corrupt`], the rest
 /// [`StoreError::Backend`].
-pub fn map_sled_error(error: sled::Error) -> StoreError {
+pub(crate) fn map_sled_error(error: sled::Error) -> StoreError {
     match error {
         sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
             StoreError::Busy(format!(

@@ -36,6 +36,5 @@ pub mod sidecar;
 mod store;
 mod tx;
 
-pub use error::map_sled_error;
 pub use sidecar::SIDECAR_FILE;
 pub use store::{BACKGROUND_FLUSH_MS, FlushMode, SledOptions, SledStore};

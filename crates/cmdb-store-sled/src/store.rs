@@ -64,7 +64,8 @@ pub struct SledOptions {
 /// closure has no effect outside the transaction. Reads scan the trees outside transactions.
 ///
 /// sled locks the directory: a second [`SledStore::open`] of the same path, from this process or
-/// another, fails with [`StoreError::Busy`] until the first store is dropped.
+/// another, fails at once with [`StoreError::Busy`] until the first store is dropped (and
+/// sled's i/o threads let go of the file, a few milliseconds later at most).
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<sled::Tree>,

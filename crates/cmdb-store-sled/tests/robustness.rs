@@ -235,9 +235,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Overwrites `file` with as many bytes of garbage (at least 64).
+/// Overwrites (or creates) `file` with as many bytes of garbage (at least 64).
 fn scribble(file: &Path) {
-    let len = std::fs::metadata(file).unwrap().len().max(64) as usize;
+    let len = std::fs::metadata(file).map_or(0, |m| m.len()).max(64) as usize;
     let garbage: Vec<u8> = (0..len).map(|i| (i * 131 % 251) as u8).collect();
     std::fs::write(file, garbage).unwrap();
 }
@@ -325,5 +325,19 @@ async fn a_damaged_sidecar_is_refused() {
             path.join(SIDECAR_FILE).display()
         )),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_garbage_snapshot_is_refused() {
+    // sled trusts its newest `snap.<lsn>` file; one that does not verify is reported by sled.
+    let (path, message, _dir) =
+        open_damaged(|path| scribble(&path.join("snap.00000000FFFFFFFF"))).await;
+    assert_eq!(
+        message,
+        format!(
+            "cannot open {}: sled detected corrupted data",
+            path.display()
+        )
     );
 }
