@@ -158,9 +158,8 @@ pub trait StoreTx {
 /// One element of an atomic batch failed; nothing of the batch was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchFailure {
-    /// The index of the failing plan. A failure outside any plan (the transaction cannot
-    /// begin, or cannot commit) is reported at index 0 and at the last plan's index
-    /// respectively.
+    /// The index of the failing plan. A store failure that belongs to no plan (the
+    /// transaction cannot begin or cannot commit) is reported at index 0.
     pub index: usize,
     /// Why it failed.
     pub error: Error,
@@ -176,8 +175,9 @@ pub struct BatchFailure {
 ///   also across crashes and reopen; a failed write consumes none.
 /// - Set names MUST be unique per (biz, parent) and custom unique keys unique per tenant, also
 ///   under concurrent writers (threads, and processes where the backend allows several).
-/// - Once a write method returns `Ok`, the data MUST survive a process crash; whether it
-///   survives power loss is the backend's documented durability option.
+/// - Once a write method returns `Ok`, the data MUST survive a process crash, unless the store
+///   was opened in a documented opt-in mode that trades that for speed (sled's background
+///   flush); whether it survives power loss is the backend's documented durability option.
 /// - Reads MUST return documents exactly as written, ordered by id.
 #[async_trait]
 pub trait SetStore: Send + Sync + Debug + 'static {

@@ -234,7 +234,6 @@ impl SetStore for SqliteStore {
         if plans.is_empty() {
             return Ok(Vec::new());
         }
-        let last = plans.len() - 1;
         self.write(
             |e| BatchFailure {
                 index: 0,
@@ -250,7 +249,7 @@ impl SetStore for SqliteStore {
                     .collect()
             },
             |e| BatchFailure {
-                index: last,
+                index: 0,
                 error: Error::Store(e),
             },
         )
