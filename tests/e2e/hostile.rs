@@ -107,7 +107,24 @@ fn request(biz: &str, data: &str) -> String {
 }
 
 fn engine(runtime: &tokio::runtime::Runtime) -> Engine {
-    let engine = Engine::builder(Arc::new(cmdb_store_memory::MemoryStore::new())).build();
+    load(
+        runtime,
+        Engine::builder(Arc::new(cmdb_store_memory::MemoryStore::new())).build(),
+    )
+}
+
+/// The other engine options: unknown keys dropped (bk-cmdb's behaviour) and a default user.
+fn lenient_engine(runtime: &tokio::runtime::Runtime) -> Engine {
+    load(
+        runtime,
+        Engine::builder(Arc::new(cmdb_store_memory::MemoryStore::new()))
+            .unknown_keys(cmdb_core::rules::keys::UnknownKeys::Drop)
+            .default_user(Some("fallback".into()))
+            .build(),
+    )
+}
+
+fn load(runtime: &tokio::runtime::Runtime, engine: Engine) -> Engine {
     let loaded = runtime.block_on(engine.load_fixture(fixture(), "admin"));
     assert!(loaded.is_ok(), "the hostile fixture loads: {loaded:?}");
     engine
@@ -434,9 +451,14 @@ fn arbitrary_bodies_always_get_a_well_formed_envelope() {
     let successes = AtomicUsize::new(0);
     let mut runner = TestRunner::new(config);
     let outcome = runner.run(&body(), |bytes| {
-        tried.fetch_add(1, Ordering::Relaxed);
+        let n = tried.fetch_add(1, Ordering::Relaxed);
         // A fresh store per case: earlier successes would turn later ones into duplicates.
-        let engine = engine(&rt);
+        // Every other case runs on the lenient options.
+        let engine = if n % 2 == 0 {
+            engine(&rt)
+        } else {
+            lenient_engine(&rt)
+        };
         let (single, batch) = feed(&rt, &engine, &bytes);
         check_envelope(&single, false).map_err(TestCaseError::fail)?;
         check_envelope(&batch, true).map_err(TestCaseError::fail)?;
