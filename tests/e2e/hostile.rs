@@ -454,7 +454,7 @@ fn arbitrary_bodies_always_get_a_well_formed_envelope() {
         let n = tried.fetch_add(1, Ordering::Relaxed);
         // A fresh store per case: earlier successes would turn later ones into duplicates.
         // Every other case runs on the lenient options.
-        let engine = if n % 2 == 0 {
+        let engine = if n.is_multiple_of(2) {
             engine(&rt)
         } else {
             lenient_engine(&rt)
