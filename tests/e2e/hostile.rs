@@ -908,7 +908,7 @@ fn the_fuzz_seed_corpus_gets_well_formed_envelopes() {
             expect("batch.json", 1_199_011, 1_101_108),
             expect("batch_atomic.json", 1_199_011, 1_199_011),
             expect("builtin_with_template.json", 1_199_054, 1_199_006),
-            expect("duplicate_keys_and_bounds.json", 1_199_009, 1_199_009),
+            expect("duplicate_keys_and_bounds.json", 1_199_011, 1_199_011),
             expect("every_attribute.json", 0, 1_199_006),
             expect("not_an_object.json", 1_199_000, 1_199_000),
             expect("seed_request.json", 0, 1_199_006),

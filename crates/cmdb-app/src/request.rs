@@ -37,24 +37,51 @@ pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> 
             detail: Some("body exceeds 1 MiB".into()),
         });
     }
-    if nesting_exceeds(body, MAX_DEPTH) {
+    let scan = scan(body, MAX_DEPTH);
+    if scan.too_deep {
         return Err(Error::JsonDecode {
             detail: Some(format!("nested deeper than {MAX_DEPTH} levels")),
         });
     }
-    match serde_json::from_slice::<Value>(body) {
+    let parsed = if scan.negative_zero_integers.is_empty() {
+        serde_json::from_slice::<Value>(body)
+    } else {
+        // RFC 8259: `-0` (no fraction, no exponent) is the integer zero, but serde_json reads
+        // it as the float -0.0. Dropping those minus signs keeps it an integer.
+        let mut fixed = Vec::with_capacity(body.len());
+        let mut from = 0;
+        for &at in &scan.negative_zero_integers {
+            fixed.extend_from_slice(&body[from..at]);
+            from = at + 1;
+        }
+        fixed.extend_from_slice(&body[from..]);
+        serde_json::from_slice::<Value>(&fixed)
+    };
+    match parsed {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(Error::JsonDecode { detail: None }),
     }
 }
 
-/// Whether brackets outside strings nest deeper than `max`. Linear, no allocation; malformed
-/// input is left for the parser to refuse.
-fn nesting_exceeds(body: &[u8], max: usize) -> bool {
+/// What one pass over a body finds outside its strings.
+struct Scan {
+    /// Brackets nest deeper than the limit (the scan stopped there).
+    too_deep: bool,
+    /// Offsets of the `-` of each `-0` integer token.
+    negative_zero_integers: Vec<usize>,
+}
+
+/// One linear pass over the bytes, skipping strings: nesting depth against `max`, and `-0`
+/// integer tokens. Malformed input is left for the parser to refuse.
+fn scan(body: &[u8], max: usize) -> Scan {
+    let mut found = Scan {
+        too_deep: false,
+        negative_zero_integers: Vec::new(),
+    };
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
-    for &b in body {
+    for (at, &b) in body.iter().enumerate() {
         if in_string {
             match (escaped, b) {
                 (true, _) => escaped = false,
@@ -69,14 +96,20 @@ fn nesting_exceeds(body: &[u8], max: usize) -> bool {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
-                    return true;
+                    found.too_deep = true;
+                    return found;
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' if body.get(at + 1) == Some(&b'0')
+                && !matches!(body.get(at + 2), Some(b'0'..=b'9' | b'.' | b'e' | b'E')) =>
+            {
+                found.negative_zero_integers.push(at);
+            }
             _ => {}
         }
     }
-    false
+    found
 }
 
 /// Reads the ESB fields in the spec's order: `bk_username` (1199027 unless `default_user`),
@@ -184,6 +217,20 @@ mod tests {
             "]".repeat(63)
         );
         assert!(parse_body(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn minus_zero_is_the_integer_zero_and_minus_zero_point_zero_a_float() {
+        let map = parse_body(br#"{"a": -0, "b": -0.0, "c": "-0", "d": [-0,-0e1], "e": -05}"#);
+        // `-05` is not JSON: the whole body is refused.
+        assert_eq!(map.unwrap_err(), Error::JsonDecode { detail: None });
+        let map = parse_body(br#"{"a": -0, "b": -0.0, "c": "x\"-0", "d": [-0,-0e1]}"#).unwrap();
+        assert_eq!(map["a"], serde_json::json!(0));
+        assert!(map["a"].is_i64());
+        assert!(map["b"].is_f64());
+        assert_eq!(map["c"], serde_json::json!("x\"-0"));
+        assert!(map["d"][0].is_i64());
+        assert!(map["d"][1].is_f64());
     }
 
     #[test]
