@@ -220,6 +220,13 @@ fn a_garbled_sqlite_file_is_refused_untouched() {
     std::fs::write(&db, &garbled).unwrap();
     let line = assert_refused_untouched("sqlite", &db, &db);
     assert_reason(&line, "corrupt store: database disk image is malformed");
+    // Nothing of ours is left beside the refused file: no log, no shared-memory index.
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("cmdb.sqlite"))
+        .collect();
+    assert_eq!(left, vec!["cmdb.sqlite".to_owned()]);
 }
 
 #[test]

@@ -110,6 +110,24 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, OpenError> {
         let path = path.as_ref();
         check_header(path)?;
+        let wal = sidecar_path(path, "-wal");
+        let shm = sidecar_path(path, "-shm");
+        let (had_wal, had_shm) = (wal.exists(), shm.exists());
+        let opened = Self::open_checked(path, options);
+        if opened.is_err() {
+            // Leave a refused database as we found it: the connection is closed by now, so a
+            // log we created empty and the shared-memory index we created hold nothing.
+            if !had_wal && std::fs::metadata(&wal).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(&wal);
+            }
+            if !had_shm {
+                let _ = std::fs::remove_file(&shm);
+            }
+        }
+        opened
+    }
+
+    fn open_checked(path: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -354,4 +372,11 @@ impl SetStore for SqliteStore {
             store_error(e)
         })
     }
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's `-wal` and `-shm` files).
+fn sidecar_path(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
