@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chrono::FixedOffset;
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::plan::{
-    CreateFacts, CreatePlan, PlanOptions, RequestContext, gather_facts, plan_create,
+    AttributeCache, CreateFacts, CreatePlan, PlanOptions, RequestContext, gather_facts_with,
+    plan_create,
 };
 use cmdb_core::ports::{Action, Authorizer, Clock, RequestIdSource, SetStore};
 use cmdb_core::records::{Document, ResourceType};
@@ -47,6 +48,7 @@ impl Default for EngineOptions {
 #[derive(Debug, Clone)]
 pub struct Engine {
     store: Arc<dyn SetStore>,
+    attributes: Arc<AttributeCache>,
     clock: Arc<dyn Clock>,
     authorizer: Arc<dyn Authorizer>,
     request_ids: Arc<dyn RequestIdSource>,
@@ -104,6 +106,7 @@ impl EngineBuilder {
     pub fn build(self) -> Engine {
         Engine {
             store: self.store,
+            attributes: Arc::default(),
             clock: self.clock,
             authorizer: self.authorizer,
             request_ids: self.request_ids,
@@ -163,11 +166,27 @@ impl Engine {
         biz: BizId,
         data: &Document,
     ) -> Result<Document, Failure> {
-        let facts = gather_facts(self.store.as_ref(), &ctx.supplier_account, biz, data).await?;
+        let facts = self.facts(ctx, biz, data).await?;
         self.authorize(ctx, biz, &facts)?;
         let plan = self.plan(ctx, biz, data, &facts)?;
         let created = self.store.create_set(plan).await?;
         Ok(created.set.doc)
+    }
+
+    async fn facts(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        data: &Document,
+    ) -> Result<CreateFacts, Failure> {
+        Ok(gather_facts_with(
+            self.store.as_ref(),
+            &ctx.supplier_account,
+            biz,
+            data,
+            &self.attributes,
+        )
+        .await?)
     }
 
     fn authorize(
@@ -219,13 +238,7 @@ impl Engine {
         if sets.len() > BATCH_LIMIT {
             return Err(Error::ExceedLimit { limit: BATCH_LIMIT }.into());
         }
-        let biz_facts = gather_facts(
-            self.store.as_ref(),
-            &ctx.supplier_account,
-            biz,
-            &Document::new(),
-        )
-        .await?;
+        let biz_facts = self.facts(ctx, biz, &Document::new()).await?;
         self.authorize(ctx, biz, &biz_facts)?;
         let usable = biz_facts
             .business
@@ -239,9 +252,7 @@ impl Engine {
             for (index, element) in sets.iter().enumerate() {
                 let plan = async {
                     let data = element_data(index, element)?;
-                    let facts =
-                        gather_facts(self.store.as_ref(), &ctx.supplier_account, biz, &data)
-                            .await?;
+                    let facts = self.facts(ctx, biz, &data).await?;
                     self.plan(ctx, biz, &data, &facts)
                 }
                 .await

@@ -1,6 +1,9 @@
 //! The create plan: checking a request against the facts in the spec's order, and committing
 //! the resulting plan through one store transaction.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde_json::{Value, json};
 
 use crate::catalog::{
@@ -61,7 +64,46 @@ pub struct CreateFacts {
     pub builtin_set: Option<SetId>,
 }
 
-/// Reads the [`CreateFacts`] for a create of `data` in `biz`.
+/// Compiled custom attribute definitions, reused while the stored definition is unchanged,
+/// so that a create does not recompile (regexes included) every attribute of its biz.
+#[derive(Debug, Default)]
+pub struct AttributeCache {
+    compiled: Mutex<HashMap<(String, String), AttributeDef>>,
+}
+
+impl AttributeCache {
+    /// Compiles stored definitions of one tenant, reusing the compiled form of any definition
+    /// identical to one compiled before.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming an attribute that does not compile.
+    pub fn compile(
+        &self,
+        supplier_account: &str,
+        stored: Vec<StoredAttribute>,
+    ) -> Result<Vec<AttributeDef>, StoreError> {
+        let mut compiled = self
+            .compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stored
+            .into_iter()
+            .map(|a| {
+                let key = (supplier_account.to_owned(), a.raw.bk_property_id.clone());
+                if let Some(def) = compiled.get(&key).filter(|d| *d.raw() == a.raw) {
+                    return Ok(def.clone());
+                }
+                let def = compile_attributes(vec![a])?.pop().ok_or_else(|| {
+                    StoreError::Corrupt("an attribute compiled to nothing".into())
+                })?;
+                compiled.insert(key, def.clone());
+                Ok(def)
+            })
+            .collect()
+    }
+}
+
+/// Reads the [`CreateFacts`] for a create of `data` in `biz`, compiling attributes afresh.
 ///
 /// # Errors
 /// Store failures; a stored attribute that no longer compiles is [`StoreError::Corrupt`].
@@ -71,6 +113,27 @@ pub async fn gather_facts(
     biz: BizId,
     data: &Document,
 ) -> Result<CreateFacts, StoreError> {
+    gather_facts_with(
+        store,
+        supplier_account,
+        biz,
+        data,
+        &AttributeCache::default(),
+    )
+    .await
+}
+
+/// [`gather_facts`] reusing compiled attributes from `cache`.
+///
+/// # Errors
+/// As [`gather_facts`].
+pub async fn gather_facts_with(
+    store: &dyn SetStore,
+    supplier_account: &str,
+    biz: BizId,
+    data: &Document,
+    cache: &AttributeCache,
+) -> Result<CreateFacts, StoreError> {
     let Some(business) = store.business(biz).await? else {
         return Ok(CreateFacts::default());
     };
@@ -79,7 +142,10 @@ pub async fn gather_facts(
         Some(id) if !mainline.is_empty() => store.mainline_instance(id).await?,
         _ => None,
     };
-    let attributes = compile_attributes(store.set_attributes(supplier_account, biz).await?)?;
+    let attributes = cache.compile(
+        supplier_account,
+        store.set_attributes(supplier_account, biz).await?,
+    )?;
     let unique_rules = store.unique_rules(supplier_account).await?;
     let mut service_templates = Vec::new();
     let template = match requested_template(data.get(SET_TEMPLATE_ID)) {
@@ -386,28 +452,29 @@ fn audit_record(
     resource_name: &str,
     cur_data: &Document,
 ) -> AuditRecord {
-    let doc = json!({
-        "id": id.0,
-        "audit_type": "business_resource",
-        "resource_type": resource_type.name(),
-        "action": "create",
-        "bk_biz_id": plan.biz.0,
-        "resource_id": resource_id,
-        "resource_name": resource_name,
-        "operation_detail": {
-            "bk_obj_id": resource_type.name(),
-            "details": {"pre_data": null, "cur_data": cur_data, "update_fields": null}
-        },
-        "operate_from": "user",
-        "user": plan.context.user,
-        "code": plan.context.app_code,
-        "rid": plan.context.request_id,
-        "operation_time": plan.time,
-        "bk_supplier_account": plan.supplier_account,
-    });
-    let Value::Object(doc) = doc else {
-        unreachable!("a json! object literal is an object")
-    };
+    // Built key by key: `json!` would re-serialize the whole current document.
+    let mut details = Document::new();
+    details.insert("pre_data".into(), Value::Null);
+    details.insert("cur_data".into(), Value::Object(cur_data.clone()));
+    details.insert("update_fields".into(), Value::Null);
+    let mut operation_detail = Document::new();
+    operation_detail.insert("bk_obj_id".into(), json!(resource_type.name()));
+    operation_detail.insert("details".into(), Value::Object(details));
+    let mut doc = Document::new();
+    doc.insert("id".into(), json!(id.0));
+    doc.insert("audit_type".into(), json!("business_resource"));
+    doc.insert("resource_type".into(), json!(resource_type.name()));
+    doc.insert("action".into(), json!("create"));
+    doc.insert("bk_biz_id".into(), json!(plan.biz.0));
+    doc.insert("resource_id".into(), json!(resource_id));
+    doc.insert("resource_name".into(), json!(resource_name));
+    doc.insert("operation_detail".into(), Value::Object(operation_detail));
+    doc.insert("operate_from".into(), json!("user"));
+    doc.insert("user".into(), json!(plan.context.user));
+    doc.insert("code".into(), json!(plan.context.app_code));
+    doc.insert("rid".into(), json!(plan.context.request_id));
+    doc.insert("operation_time".into(), json!(plan.time));
+    doc.insert("bk_supplier_account".into(), json!(plan.supplier_account));
     AuditRecord {
         id,
         biz: plan.biz,
@@ -472,4 +539,46 @@ pub fn builtin_set_records(
         })
         .collect();
     (set, modules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RawAttribute;
+
+    fn stored(option: &str) -> StoredAttribute {
+        StoredAttribute {
+            ordinal: 1,
+            bk_supplier_account: "0".into(),
+            raw: RawAttribute {
+                bk_property_id: "owner".into(),
+                bk_property_name: "Owner".into(),
+                bk_property_type: "singlechar".into(),
+                isrequired: false,
+                option: json!(option),
+                default: Value::Null,
+                ismultiple: false,
+                bk_biz_id: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn the_attribute_cache_follows_changed_definitions() {
+        let cache = AttributeCache::default();
+        let first = cache.compile("0", vec![stored("^[a-z]+$")]).unwrap();
+        assert!(first[0].validate(&json!("ops")).is_ok());
+        let again = cache.compile("0", vec![stored("^[a-z]+$")]).unwrap();
+        assert_eq!(again, first);
+        // Same id, new definition: the cache must not hand out the old regex.
+        let changed = cache.compile("0", vec![stored("^[0-9]+$")]).unwrap();
+        assert_eq!(changed[0].raw().option, json!("^[0-9]+$"));
+        assert_eq!(
+            changed[0].validate(&json!("ops")).unwrap_err().code(),
+            crate::Code::RegexFailed
+        );
+        // Another tenant's attribute of the same id is compiled on its own.
+        let other = cache.compile("9", vec![stored("^[a-z]+$")]).unwrap();
+        assert!(other[0].validate(&json!("ops")).is_ok());
+    }
 }
