@@ -17,20 +17,44 @@
 //! In both modes a transaction is recovered whole or not at all, and a write that returned an
 //! error left no trace. [`SetStore::close`](cmdb_core::ports::SetStore::close) flushes.
 //!
-//! # Locking and damage
+//! # Locking
 //!
-//! sled holds an exclusive lock on its directory: a second [`SledStore::open`], from another
-//! process or from this one, fails at once with `StoreError::Busy`. Concurrency is therefore
-//! between tasks and threads of one process, where sled serializes the transactions. A damaged
-//! directory is refused with `StoreError::Corrupt` (see [`sidecar`]), and a stored value that
-//! does not decode is reported as `StoreError::Corrupt` naming its tree and key; nothing
-//! panics.
+//! A store locks its directory (and sled locks its log): a second [`SledStore::open`], from
+//! another process or from this one, fails at once with `StoreError::Busy` until the first
+//! handle is dropped; the drop returns once sled has let go of its files. Concurrency is
+//! therefore between tasks and threads of one process, where sled serializes the
+//! transactions.
+//!
+//! # Damage
+//!
+//! Opening a damaged store fails with `StoreError::Corrupt` and a one-line message; nothing
+//! panics. What is detected, and whether the damaged files are left untouched, depends on how
+//! the store was last shut down (details in [`sidecar`]):
+//!
+//! | the last handle… | damage to sled's files found at the next open | files left untouched |
+//! |---|---|---|
+//! | was closed ([`SetStore::close`](cmdb_core::ports::SetStore::close) `Ok`, no write after it) and dropped | any change of any file (content, length, a file removed or added), named in the message: ``… changed since the store was closed cleanly: the content of `db` changed …`` | yes: sled is not called |
+//! | crashed, or was dropped without a close | sled's own refusals; a store that recovers none of its data, or any sequence below its last durable value | no: sled's recovery has rewritten the log |
+//!
+//! In both cases a sidecar that does not decode or names another format or layout version is
+//! refused before sled runs; a sled database without our format marker (not a store of ours),
+//! or with another layout version in it, is refused after sled opened it.
+//!
+//! Not detected: after a crash, damage that leaves every sequence where it was (a value that
+//! no longer decodes is reported as `StoreError::Corrupt` naming its tree and key when it is
+//! read); damage made while the store is open; a removed sidecar (the directory then opens as
+//! after a crash); a deliberate forgery (the checksum is FNV-1a-64, not a signature). A handle
+//! that is closed but never dropped leaves the store as after a crash.
+//!
+//! Cost: the open of a cleanly closed store and the drop of a closed handle each read every
+//! byte of the store's files once (linear in the store size) and write the sidecar once.
 //!
 //! The tree and key layout is described in [`layout`]; values use the versioned encoding of
 //! [`codec`].
 
 pub mod codec;
 mod error;
+mod fingerprint;
 pub mod layout;
 pub mod sidecar;
 mod store;

@@ -1,24 +1,65 @@
 //! The sidecar file: a record, outside sled's own files, that the directory holds a store of
-//! ours and how far its sequences had durably reached.
+//! ours, how far its sequences had durably reached, and whether it was closed cleanly.
 //!
 //! sled recovers a damaged log by dropping what it cannot read, from the first bad entry on,
 //! and then opens normally: garbage written over its files can turn a store into an empty
 //! database, or into an older state of itself, without any error. Starting over would hand
-//! out ids again. The sidecar lets [`SledStore::open`](crate::SledStore::open) refuse such a
-//! directory: it holds the format marker and the last id of every sequence as known durable at
-//! the last open or close, and a store that recovers less than that is
-//! [`StoreError::Corrupt`].
+//! out ids again. Worse, sled's recovery *writes*: it rewrites and zero-fills the log (and
+//! writes a new snapshot) before anything can look at what it recovered, so a damaged store
+//! that is refused after sled opened it has already been modified. The sidecar lets
+//! [`SledStore::open`](crate::SledStore::open) refuse such a directory in two ways.
 //!
-//! Damage to writes made after the last open or close cannot be detected this way; in
-//! [`FlushMode::EveryWrite`](crate::FlushMode::EveryWrite) those writes are fsynced, so only
-//! damage to the disk itself loses them.
-
+//! # After a clean close: the files are checked before sled opens them
+//!
+//! When a store handle that was closed ([`SetStore::close`](cmdb_core::ports::SetStore::close)
+//! returned `Ok`, and no write started after it) is dropped, it waits until sled has let go
+//! of its files (sled's own `Drop` flushes and fsyncs the log), fsyncs every file and records
+//! in the sidecar `"clean": true` and a fingerprint of every file of the directory but the
+//! sidecar: its path, length and FNV-1a-64 checksum.
+//!
+//! The next [`SledStore::open`](crate::SledStore::open) takes the same fingerprint *before*
+//! sled sees the directory. Any difference (a file with garbage inside, truncated, extended,
+//! removed, or a file added) is refused with [`StoreError::Corrupt`] naming the files
+//! (``… changed since the store was closed cleanly: `db` holds 1000 bytes instead of 524287 …``),
+//! and sled is never called: the directory is left exactly as it was. Only when the files
+//! match is the sidecar rewritten with `"clean": false` (durably), and then sled opens them.
+//!
+//! # After a crash: sled recovers, then the sequences are checked
+//!
+//! A store that was not closed cleanly (the process was killed, or dropped the handle without
+//! closing it) may have a torn tail in its log, which sled's recovery is there to repair: it
+//! runs as usual. What it recovered is then checked against the format marker and the last id
+//! of every sequence recorded in the sidecar at the last open or close; a store that recovers
+//! less than that is [`StoreError::Corrupt`]. In this case sled has already rewritten the
+//! files when the store refuses them.
+//!
+//! # What is not detected
+//!
+//! - After a crash: damage that leaves every sequence at or above the recorded value (a
+//!   damaged value that sled does not drop is still reported when it is read, naming its tree
+//!   and key), and damage to writes made after the last open or close; in
+//!   [`FlushMode::EveryWrite`](crate::FlushMode::EveryWrite) those writes are fsynced, so only
+//!   damage to the disk itself loses them.
+//! - Damage made while the store is open (sled owns the files then).
+//! - A deliberate forgery: FNV-1a is a checksum, not a signature; whoever can rewrite the
+//!   files can rewrite the sidecar. A sidecar that does not decode is refused as damaged; a
+//!   removed sidecar makes the directory a bare sled database of ours, opened as after a crash.
+//! - A handle that is closed but never dropped (leaked, or the process exits first) leaves
+//!   the sidecar unclean: the next open takes the crash path.
+//! - Where a directory cannot be opened and locked (not on Unix), stores are never marked
+//!   clean.
+//!
+//! The cost: the open of a cleanly closed store and the drop of a closed handle each read
+//! every byte of the store's files once (linear in the store size), and write the sidecar
+//! once (a temporary file, fsynced, renamed, the directory fsynced).
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use cmdb_core::StoreError;
 use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::FilePrint;
 
 /// The file, next to sled's own, that records that the directory holds a store of ours.
 pub const SIDECAR_FILE: &str = "cmdb-store-sled.json";
@@ -41,6 +82,14 @@ pub(crate) struct Sidecar {
     /// The last id of each sequence (by name) known to be durable.
     #[serde(default)]
     pub(crate) sequences: BTreeMap<String, i64>,
+    /// Whether the store was closed cleanly and has not been opened since; sidecars written
+    /// before this field existed read as `false`.
+    #[serde(default)]
+    pub(crate) clean: bool,
+    /// The fingerprint of every file of the directory but the sidecar, taken at the clean
+    /// close; empty unless `clean`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) files: Vec<FilePrint>,
 }
 
 /// Reads the sidecar of `dir`, `None` when there is none.

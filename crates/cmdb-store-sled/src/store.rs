@@ -2,8 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fs::{File, TryLockError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cmdb_core::catalog::{
@@ -22,6 +25,7 @@ use sled::transaction::{
 
 use crate::codec::{decode, encode};
 use crate::error::map_sled_error;
+use crate::fingerprint;
 use crate::layout::{
     FORMAT_KEY, FORMAT_NAME, FORMAT_VERSION, T, id_key, pair_key, tenant_prefix, trailing_id,
 };
@@ -35,7 +39,7 @@ pub const BACKGROUND_FLUSH_MS: u64 = 500;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FlushMode {
     /// Every write method returns only after its transaction is flushed and fsynced
-    /// (`flush_async` awaited). A write that returned `Ok` survives a process crash and a
+    /// (a blocking `flush`). A write that returned `Ok` survives a process crash and a
     /// power loss.
     #[default]
     EveryWrite,
@@ -63,14 +67,211 @@ pub struct SledOptions {
 /// domain error aborts the whole transaction. sled retries the transaction on conflicts, so the
 /// closure has no effect outside the transaction. Reads scan the trees outside transactions.
 ///
-/// sled locks the directory: a second [`SledStore::open`] of the same path, from this process or
-/// another, fails at once with [`StoreError::Busy`] until the first store is dropped (and
-/// sled's i/o threads let go of the file, a few milliseconds later at most).
+/// The directory is locked: a second [`SledStore::open`] of the same path, from this process
+/// or another, fails at once with [`StoreError::Busy`] until the first store is dropped. The
+/// drop returns once sled has let go of its files (its i/o threads hold them a few
+/// milliseconds longer at most), so the directory can be opened again as soon as it returns.
+///
+/// Dropping a handle whose [`SetStore::close`] returned `Ok` (and that wrote nothing since)
+/// marks the store as closed cleanly, with a fingerprint of its files; see
+/// [`sidecar`](crate::sidecar) for how the next open uses it.
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     options: SledOptions,
     path: PathBuf,
+    /// Declared after sled's handles, so dropped after them: see [`Shutdown`].
+    shutdown: Shutdown,
+}
+
+/// What a [`SledStore`] does once sled's handles are dropped: wait for sled to let go of its
+/// files, record a clean close when there was one, and unlock the directory.
+struct Shutdown {
+    /// The store directory.
+    dir: PathBuf,
+    /// The directory, locked (`flock`) for the life of the handle; `None` where a directory
+    /// cannot be opened (not on Unix).
+    lock: Option<File>,
+    /// The sequences recorded by the last successful [`SetStore::close`]; `None` before it, and
+    /// again as soon as a write starts or ends after it.
+    closed: Mutex<Option<BTreeMap<String, i64>>>,
+}
+
+/// How long a drop waits for sled's i/o threads to let go of the log before it gives up on
+/// recording a clean close.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+impl Shutdown {
+    /// A write starts or ends: the store is no longer closed.
+    fn written(&self) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// [`SetStore::close`] flushed everything and recorded `sequences`.
+    fn closed(&self, sequences: BTreeMap<String, i64>) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = Some(sequences);
+    }
+}
+
+impl Drop for Shutdown {
+    fn drop(&mut self) {
+        // sled's handles are gone; once its log can be locked, sled's last file descriptor is
+        // closed: its `Drop` has flushed and fsynced, and nothing of sled writes any more.
+        let Some(_log) = wait_for_release(&self.dir) else {
+            return;
+        };
+        let closed = self
+            .closed
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let (Some(_), Some(sequences)) = (&self.lock, closed) {
+            // On failure the sidecar keeps `"clean": false`: the next open takes the crash
+            // path, which is always safe.
+            let _ = fingerprint::take(&self.dir, true).and_then(|files| {
+                sidecar::write(
+                    &self.dir,
+                    &Sidecar {
+                        marker: expected_marker(),
+                        sequences,
+                        clean: true,
+                        files,
+                    },
+                )
+                .map_err(|e| e.to_string())
+            });
+        }
+        // The directory lock is released when `lock` is dropped, after this.
+    }
+}
+
+/// Waits (up to [`RELEASE_WAIT`]) until the sled log of `dir` can be locked, that is until no
+/// descriptor of sled holds it; returns the locked log, `None` when it is missing or stays
+/// locked.
+fn wait_for_release(dir: &Path) -> Option<File> {
+    let log = File::open(dir.join(SLED_LOG_FILE)).ok()?;
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        match log.try_lock() {
+            Ok(()) => return Some(log),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The format marker of this build.
+fn expected_marker() -> FormatMarker {
+    FormatMarker {
+        format: FORMAT_NAME.to_owned(),
+        version: FORMAT_VERSION,
+    }
+}
+
+/// Refuses `found` unless it is this build's format.
+fn check_marker(path: &Path, found: &FormatMarker) -> Result<(), StoreError> {
+    if *found == expected_marker() {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "{} holds format {:?} version {}; this build reads {FORMAT_NAME} version {FORMAT_VERSION}",
+            path.display(),
+            found.format,
+            found.version
+        )))
+    }
+}
+
+/// Locks directory `path` (`flock`, exclusive, without waiting) for the life of a handle;
+/// `None` where a directory cannot be opened or locked (not on Unix).
+///
+/// # Errors
+/// [`StoreError::Busy`] when another handle, in this process or another, holds it.
+fn lock_dir(path: &Path) -> Result<Option<File>, StoreError> {
+    let Ok(dir) = File::open(path) else {
+        return Ok(None);
+    };
+    match dir.try_lock() {
+        Ok(()) => Ok(Some(dir)),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Busy(format!(
+            "cannot open {}: the store is open in another process or handle (could not acquire \
+             lock on {})",
+            path.display(),
+            path.display()
+        ))),
+        Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => Ok(None),
+        Err(TryLockError::Error(e)) => Err(StoreError::Backend(format!(
+            "cannot open {}: cannot lock the directory: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Everything [`SledStore::open`] does before sled sees directory `path`: creates it when
+/// absent, locks it, reads the sidecar and checks its format, and, when the store was closed
+/// cleanly, checks that the files are the ones closed (refusing them untouched otherwise) and
+/// marks the sidecar unclean. Returns the lock and the sidecar as read.
+///
+/// # Errors
+/// [`StoreError::Busy`] when the directory is locked; [`StoreError::Corrupt`] for a damaged
+/// sidecar, another format, or files changed since the clean close;
+/// [`StoreError::Backend`] on i/o failure.
+fn prepare(path: &Path) -> Result<(Option<File>, Option<Sidecar>), StoreError> {
+    match std::fs::metadata(path) {
+        // Not a directory: sled reports it.
+        Ok(meta) if !meta.is_dir() => return Ok((None, None)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(path).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", path.display()))
+            })?;
+        }
+        Err(e) => {
+            return Err(StoreError::Backend(format!(
+                "cannot open {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let lock = lock_dir(path)?;
+    let previous = sidecar::read(path)?;
+    if let Some(previous) = &previous {
+        check_marker(path, &previous.marker)?;
+    }
+    let Some(recorded) = previous.as_ref().filter(|s| s.clean) else {
+        return Ok((lock, previous));
+    };
+    let current = fingerprint::take(path, false)
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+    let changes = fingerprint::changes(&recorded.files, &current);
+    if !changes.is_empty() {
+        const SHOWN: usize = 4;
+        let mut listed = changes
+            .iter()
+            .take(SHOWN)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if changes.len() > SHOWN {
+            listed.push_str(&format!(" and {} more", changes.len() - SHOWN));
+        }
+        return Err(StoreError::Corrupt(format!(
+            "{} changed since the store was closed cleanly: {listed} (damaged or modified \
+             files); refused without opening it, nothing was modified",
+            path.display()
+        )));
+    }
+    sidecar::write(
+        path,
+        &Sidecar {
+            clean: false,
+            files: Vec::new(),
+            ..recorded.clone()
+        },
+    )?;
+    Ok((lock, previous))
 }
 
 impl fmt::Debug for SledStore {
@@ -93,14 +294,20 @@ enum TxFailure<E> {
 impl SledStore {
     /// Opens (creating when absent) the store in directory `path`.
     ///
+    /// Before sled sees the directory, it is locked and its [`sidecar`](crate::sidecar) read;
+    /// a store that was closed cleanly has its files checked against the fingerprint taken at
+    /// that close, and is refused untouched when they differ. Then sled opens the files
+    /// (recovering them after a crash), and what it recovered is checked against the sidecar.
+    ///
     /// # Errors
-    /// - [`StoreError::Busy`] when the directory is already open (sled's file lock), in this
-    ///   process or another.
-    /// - [`StoreError::Corrupt`] when the directory holds damaged sled files, a sled database
-    ///   that is not a store of ours, or a store of another layout version.
+    /// - [`StoreError::Busy`] when the directory is already open, in this process or another.
+    /// - [`StoreError::Corrupt`] when the directory holds files changed since the store was
+    ///   closed cleanly (nothing is modified then), damaged sled files, a damaged sidecar, a
+    ///   sled database that is not a store of ours, or a store of another layout version.
     /// - [`StoreError::Backend`] for other i/o failures.
     pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<SledStore, StoreError> {
         let path = path.as_ref().to_path_buf();
+        let (lock, previous) = prepare(&path)?;
         let config = sled::Config::new()
             .path(&path)
             .flush_every_ms(Some(BACKGROUND_FLUSH_MS));
@@ -123,9 +330,14 @@ impl SledStore {
             db,
             trees,
             options,
+            shutdown: Shutdown {
+                dir: path.clone(),
+                lock,
+                closed: Mutex::new(None),
+            },
             path,
         };
-        store.check_format()?;
+        store.check_format(previous)?;
         Ok(store)
     }
 
@@ -144,11 +356,10 @@ impl SledStore {
     /// # Errors
     /// [`StoreError::Backend`] on i/o failure.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
-            .await
-            .map(drop)
-            .map_err(map_sled_error)
+        // The blocking flush, on purpose: in sled 0.34 concurrent `flush_async` futures can
+        // deadlock, never woken (spacejam/sled#1308, #1241) — seen here as a hung
+        // 16-task conformance case. Like every other call of this store, it blocks inline.
+        self.db.flush().map(drop).map_err(map_sled_error)
     }
 
     fn tree(&self, t: T) -> &sled::Tree {
@@ -156,21 +367,15 @@ impl SledStore {
     }
 
     /// Checks the format marker of an existing store, or writes it into an empty database;
-    /// then checks and updates the [`sidecar`](crate::sidecar) (see there for why).
-    fn check_format(&self) -> Result<(), StoreError> {
-        let expected = FormatMarker {
-            format: FORMAT_NAME.to_owned(),
-            version: FORMAT_VERSION,
-        };
-        let previous = sidecar::read(&self.path)?;
-        if let Some(previous) = &previous {
-            self.check_marker(&previous.marker, &expected)?;
-        }
+    /// then checks what sled recovered against the `previous` [`sidecar`](crate::sidecar) (see
+    /// there for why), and updates it.
+    fn check_format(&self, previous: Option<Sidecar>) -> Result<(), StoreError> {
+        let expected = expected_marker();
         let meta = self.tree(T::Meta);
         match meta.get(FORMAT_KEY).map_err(map_sled_error)? {
             Some(bytes) => {
                 let found: FormatMarker = decode(T::Meta.name(), FORMAT_KEY, &bytes)?;
-                self.check_marker(&found, &expected)?;
+                check_marker(&self.path, &found)?;
             }
             None if previous.is_some() => {
                 return Err(StoreError::Corrupt(format!(
@@ -217,6 +422,8 @@ impl SledStore {
             &Sidecar {
                 marker: expected,
                 sequences,
+                clean: false,
+                files: Vec::new(),
             },
         )
     }
@@ -232,30 +439,15 @@ impl SledStore {
             .collect()
     }
 
-    fn check_marker(
-        &self,
-        found: &FormatMarker,
-        expected: &FormatMarker,
-    ) -> Result<(), StoreError> {
-        if found == expected {
-            Ok(())
-        } else {
-            Err(StoreError::Corrupt(format!(
-                "{} holds format {:?} version {}; this build reads {FORMAT_NAME} version {FORMAT_VERSION}",
-                self.path.display(),
-                found.format,
-                found.version
-            )))
-        }
-    }
-
     /// Runs `f` in one transaction over every tree; commits on `Ok`, writes nothing on `Err`.
     ///
     /// `f` may run several times (sled retries on conflicts) and must have no other effect.
+    /// A store that was closed is no longer closed once a write starts, nor once it ends.
     fn transact<R, E>(
         &self,
         f: impl Fn(&mut SledTx<'_>) -> Result<R, E>,
     ) -> Result<R, TxFailure<E>> {
+        self.shutdown.written();
         let result = Transactional::<E>::transaction(
             self.trees.as_slice(),
             |views: &Vec<TransactionalTree>| {
@@ -268,6 +460,7 @@ impl SledStore {
                 }
             },
         );
+        self.shutdown.written();
         result.map_err(|e| match e {
             TransactionError::Abort(e) => TxFailure::Abort(e),
             TransactionError::Storage(e) => TxFailure::Storage(map_sled_error(e)),
@@ -495,6 +688,9 @@ impl SetStore for SledStore {
         Ok(docs)
     }
 
+    /// Flushes, records the sequences in the sidecar, and arms the clean close recorded when
+    /// the handle is dropped (see [`sidecar`](crate::sidecar)). The handle stays usable; a
+    /// write after it disarms the clean close.
     async fn close(&self) -> Result<(), StoreError> {
         // Read before the flush: every value read is then durable once the flush returns.
         let sequences = self.sequence_values()?;
@@ -502,13 +698,14 @@ impl SetStore for SledStore {
         sidecar::write(
             &self.path,
             &Sidecar {
-                marker: FormatMarker {
-                    format: FORMAT_NAME.to_owned(),
-                    version: FORMAT_VERSION,
-                },
-                sequences,
+                marker: expected_marker(),
+                sequences: sequences.clone(),
+                clean: false,
+                files: Vec::new(),
             },
-        )
+        )?;
+        self.shutdown.closed(sequences);
+        Ok(())
     }
 }
 
