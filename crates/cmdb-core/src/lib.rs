@@ -5,6 +5,45 @@
 //! built-in-set rules ([`rules`]), the create plan and its commit ([`plan`]), fixtures
 //! ([`fixture`]), ids and sequences ([`ids`]), error codes ([`error`]) and the ports through
 //! which time, permission and storage come in ([`ports`]). It does no I/O.
+//!
+//! Planning a create is a pure function of the request and the stored facts; a store then
+//! commits the plan in one transaction (`cmdb-app`'s `Engine` wires the two together):
+//!
+//! ```
+//! use cmdb_core::catalog::Business;
+//! use cmdb_core::plan::{CreateFacts, PlanOptions, RequestContext, plan_create};
+//! use cmdb_core::{BizId, Code};
+//! use serde_json::json;
+//!
+//! let facts = CreateFacts {
+//!     business: Some(Business {
+//!         bk_biz_id: BizId(1),
+//!         bk_biz_name: "demo".into(),
+//!         archived: false,
+//!         bk_supplier_account: "0".into(),
+//!     }),
+//!     ..CreateFacts::default()
+//! };
+//! let ctx = RequestContext {
+//!     user: "alice".into(),
+//!     supplier_account: "0".into(),
+//!     app_code: "".into(),
+//!     request_id: "0123456789abcdef0123456789abcdef".into(),
+//! };
+//! let time = "2026-11-27T20:34:01.386+08:00";
+//! let data = json!({"bk_parent_id": 1, "bk_set_name": " web ", "bk_capacity": 10});
+//! let plan = plan_create(&ctx, BizId(1), data.as_object().unwrap(), &facts,
+//!                        PlanOptions::default(), time).unwrap();
+//! assert_eq!(plan.set_doc["bk_set_name"], json!("web"));
+//! assert_eq!(plan.set_doc["bk_set_env"], json!("3"));
+//! assert_eq!(plan.set_doc["create_time"], json!(time));
+//!
+//! let bad = json!({"bk_parent_id": 1, "bk_set_name": "a/b"});
+//! let err = plan_create(&ctx, BizId(1), bad.as_object().unwrap(), &facts,
+//!                       PlanOptions::default(), time).unwrap_err();
+//! assert_eq!(err.code(), Code::ParamInvalid);
+//! assert_eq!(err.to_string(), "'bk_set_name' the parameter is invalid");
+//! ```
 
 pub mod catalog;
 pub mod error;
