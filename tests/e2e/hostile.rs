@@ -29,42 +29,8 @@ const NOT_JSON: &str = "Deserializing JSON data failed";
 /// A mainline level `zone` (instance 50 in biz 1), an archived biz 2, a biz 3 without idle
 /// set, a custom set attribute of every type, a unique rule and a template of two services.
 fn fixture() -> Value {
-    json!({
-        "mainline": ["zone"],
-        "businesses": [
-            {"bk_biz_id": 1, "bk_biz_name": "demo"},
-            {"bk_biz_id": 2, "bk_biz_name": "old", "archived": true},
-            {"bk_biz_id": 3, "bk_biz_name": "bare", "create_idle_set": false}
-        ],
-        "mainline_instances": [
-            {"bk_obj_id": "zone", "bk_inst_id": 50, "bk_inst_name": "gd", "bk_biz_id": 1, "bk_parent_id": 1},
-            {"bk_obj_id": "zone", "bk_inst_id": 51, "bk_inst_name": "sz", "bk_biz_id": 3, "bk_parent_id": 3}
-        ],
-        "set_attributes": [
-            {"bk_property_id": "team", "bk_property_name": "Team", "bk_property_type": "singlechar", "option": "^[a-z-]*$", "bk_biz_id": 0},
-            {"bk_property_id": "notes", "bk_property_name": "Notes", "bk_property_type": "longchar", "bk_biz_id": 0},
-            {"bk_property_id": "weight", "bk_property_name": "Weight", "bk_property_type": "int", "option": {"min": "-5", "max": "100"}, "bk_biz_id": 0},
-            {"bk_property_id": "ratio", "bk_property_name": "Ratio", "bk_property_type": "float", "option": {"min": "0", "max": "1.5"}, "bk_biz_id": 0},
-            {"bk_property_id": "tier", "bk_property_name": "Tier", "bk_property_type": "enum", "option": [{"id": "1", "name": "gold", "is_default": true}, {"id": "2", "name": "silver"}], "bk_biz_id": 0},
-            {"bk_property_id": "tags", "bk_property_name": "Tags", "bk_property_type": "enummulti", "option": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}], "ismultiple": true, "bk_biz_id": 0},
-            {"bk_property_id": "born", "bk_property_name": "Born", "bk_property_type": "date", "bk_biz_id": 0},
-            {"bk_property_id": "seen", "bk_property_name": "Seen", "bk_property_type": "time", "bk_biz_id": 0},
-            {"bk_property_id": "tz", "bk_property_name": "TZ", "bk_property_type": "timezone", "bk_biz_id": 0},
-            {"bk_property_id": "on", "bk_property_name": "On", "bk_property_type": "bool", "bk_biz_id": 0},
-            {"bk_property_id": "owners", "bk_property_name": "Owners", "bk_property_type": "objuser", "ismultiple": true, "bk_biz_id": 0},
-            {"bk_property_id": "region", "bk_property_name": "Region", "bk_property_type": "list", "option": ["north", "south"], "bk_biz_id": 1},
-            {"bk_property_id": "org", "bk_property_name": "Org", "bk_property_type": "organization", "bk_biz_id": 0}
-        ],
-        "set_unique_rules": [["bk_biz_id", "team"]],
-        "service_templates": [
-            {"id": 7, "bk_biz_id": 1, "name": "nginx", "service_category_id": 2},
-            {"id": 8, "bk_biz_id": 1, "name": "php", "service_category_id": 3}
-        ],
-        "set_templates": [
-            {"id": 1, "bk_biz_id": 1, "name": "web", "version": 3, "service_template_ids": [7, 8],
-             "attributes": [{"bk_property_id": "bk_capacity", "bk_property_value": 500}]}
-        ]
-    })
+    serde_json::from_str(include_str!("../fuzz/fixture.json"))
+        .expect("the hostile-input fixture is JSON")
 }
 
 /// A valid `data` of biz 1 that sets every custom attribute.
