@@ -117,6 +117,16 @@ pub(crate) fn stored_version(conn: &Connection) -> Result<(i64, i32), OpenError>
 /// [`OpenError::TooNew`], [`OpenError::Foreign`], or the SQLite failure (a file SQLite
 /// cannot read is [`OpenError::Store`] with a corrupt store error).
 pub(crate) fn check_compatible(conn: &Connection) -> Result<i64, OpenError> {
+    // One read transaction, so the version and the schema come from the same snapshot: read
+    // separately, a migration committed by another connection in between would show tables
+    // without a version.
+    let snapshot = conn.unchecked_transaction().map_err(sqlite_error)?;
+    let version = check_snapshot(&snapshot)?;
+    snapshot.commit().map_err(sqlite_error)?;
+    Ok(version)
+}
+
+fn check_snapshot(conn: &Connection) -> Result<i64, OpenError> {
     let (version, app_id) = stored_version(conn)?;
     if app_id != 0 && app_id != APPLICATION_ID {
         return Err(OpenError::Foreign {

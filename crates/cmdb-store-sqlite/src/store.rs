@@ -112,19 +112,31 @@ impl SqliteStore {
         check_header(path)?;
         let wal = sidecar_path(path, "-wal");
         let shm = sidecar_path(path, "-shm");
-        let (had_wal, had_shm) = (wal.exists(), shm.exists());
-        let opened = Self::open_checked(path, options);
-        if opened.is_err() {
-            // Leave a refused database as we found it: the connection is closed by now, so a
-            // log we created empty and the shared-memory index we created hold nothing.
-            if !had_wal && std::fs::metadata(&wal).is_ok_and(|m| m.len() == 0) {
-                let _ = std::fs::remove_file(&wal);
-            }
-            if !had_shm {
-                let _ = std::fs::remove_file(&shm);
+        let nobody_in_wal_mode = !wal.exists() && !shm.exists();
+        let started = std::time::Instant::now();
+        loop {
+            match Self::open_checked(path, options) {
+                // Several connections opening one new file at once can meet SQLite's
+                // deadlock-avoiding BUSY (no busy handler is called for it): try again.
+                Err(OpenError::Store(StoreError::Busy(_)))
+                    if started.elapsed() < options.busy_timeout =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(refused) => {
+                    // Leave a refused database as we found it. The -wal and -shm files only
+                    // go when nobody had the file open in WAL mode before us (neither existed)
+                    // and the log is empty, so no other connection can be using them.
+                    let empty_log = std::fs::metadata(&wal).is_ok_and(|m| m.len() == 0);
+                    if nobody_in_wal_mode && empty_log {
+                        let _ = std::fs::remove_file(&wal);
+                        let _ = std::fs::remove_file(&shm);
+                    }
+                    return Err(refused);
+                }
+                Ok(store) => return Ok(store),
             }
         }
-        opened
     }
 
     fn open_checked(path: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
