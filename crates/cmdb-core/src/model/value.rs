@@ -223,19 +223,11 @@ fn boolean(field: &str, value: &Value) -> Result<Value> {
 /// objuser: string (1199007), trimmed, ≤ 2000 bytes (1199015), comma-separated user names
 /// (1199016), one name unless `multiple` (1199006).
 fn objuser(field: &str, value: &Value, multiple: bool) -> Result<Value> {
-    let Value::String(s) = value else {
-        return Err(Error::NeedString {
-            field: field.into(),
-        });
-    };
-    let s = s.trim();
+    // The string, trimming and length rules are the char types'; then the names.
+    let checked = text(field, value, OBJUSER_MAX_BYTES, None)?;
+    let s = checked.as_str().unwrap_or_default();
     if s.is_empty() {
-        return Ok(Value::String(String::new()));
-    }
-    if s.len() > OBJUSER_MAX_BYTES {
-        return Err(Error::OverLimit {
-            field: field.into(),
-        });
+        return Ok(checked);
     }
     if !s.split(',').all(is_user_name) {
         return Err(Error::RegexFailed {
@@ -245,7 +237,7 @@ fn objuser(field: &str, value: &Value, multiple: bool) -> Result<Value> {
     if !multiple && s.contains(',') {
         return Err(invalid(field));
     }
-    Ok(Value::String(s.to_owned()))
+    Ok(checked)
 }
 
 /// Whether `name` matches `^[a-zA-Z0-9][a-zA-Z0-9@._-]*$`.
