@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::http_io::{
-    RequestId, app_code, fail, ok, on_blocking_pool, read_body, refuse_content_type,
-    supplier_account, user,
+    RequestId, app_code, fail, failure_envelope, ok, on_blocking_pool, read_body,
+    refuse_content_type, supplier_account, user,
 };
 
 /// Answers a failure of the engine's rules: HTTP 200, as bk-cmdb does.
@@ -96,14 +96,20 @@ async fn native_request(
     Ok((ctx, biz, body))
 }
 
-/// `POST /api/v3/set/{bk_biz_id}`: the body is the set data.
-pub(crate) async fn native_create_set(
-    State(state): State<AppState>,
-    Extension(RequestId(rid)): Extension<RequestId>,
+/// The common path of a native write: the content type, the request read in the ESB's order,
+/// then `call` on the blocking pool; its envelope is the answer.
+async fn native_write<F, Fut>(
+    state: AppState,
+    rid: String,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
+    call: F,
+) -> Response
+where
+    F: FnOnce(cmdb_app::Engine, RequestContext, BizId, Document) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Envelope>,
+{
     if let Some(refusal) = refuse_content_type(&headers, &rid) {
         return refusal;
     }
@@ -112,15 +118,35 @@ pub(crate) async fn native_create_set(
         Ok(parts) => parts,
         Err(f) => return refused(rid, &f),
     };
-    let created = on_blocking_pool(&state, move |engine| async move {
-        engine.create_set(&ctx, biz, &data).await
-    })
-    .await
-    .and_then(|r| r);
-    match created {
-        Ok(doc) => ok(&Envelope::success(rid, Value::Object(doc))),
+    match on_blocking_pool(&state, move |engine| call(engine, ctx, biz, data)).await {
+        Ok(envelope) => ok(&envelope),
         Err(f) => refused(rid, &f),
     }
+}
+
+/// `POST /api/v3/set/{bk_biz_id}`: the body is the set data.
+pub(crate) async fn native_create_set(
+    State(state): State<AppState>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    native_write(
+        state,
+        rid,
+        path,
+        headers,
+        body,
+        |engine, ctx, biz, data| async move {
+            let rid = ctx.request_id.clone();
+            match engine.create_set(&ctx, biz, &data).await {
+                Ok(doc) => Envelope::success(rid, Value::Object(doc)),
+                Err(f) => failure_envelope(rid, &f),
+            }
+        },
+    )
+    .await
 }
 
 /// `POST /api/v3/set/{bk_biz_id}/batch`: `{"sets": […], "atomic": bool}`, answered by
@@ -132,22 +158,15 @@ pub(crate) async fn native_batch_create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(refusal) = refuse_content_type(&headers, &rid) {
-        return refusal;
-    }
-    let (ctx, biz, data) = match native_request(&state, &rid, &headers, &segments(path), body).await
-    {
-        Ok(parts) => parts,
-        Err(f) => return refused(rid, &f),
-    };
-    let answer = on_blocking_pool(&state, move |engine| async move {
-        engine.handle_batch(&ctx, biz, &data).await
-    })
-    .await;
-    match answer {
-        Ok(envelope) => ok(&envelope),
-        Err(f) => refused(rid, &f),
-    }
+    native_write(
+        state,
+        rid,
+        path,
+        headers,
+        body,
+        |engine, ctx, biz, data| async move { engine.handle_batch(&ctx, biz, &data).await },
+    )
+    .await
 }
 
 /// A listing envelope: `data: {"count": n, "info": [...]}`.

@@ -84,13 +84,18 @@ pub(crate) fn ok(envelope: &Envelope) -> Response {
 
 /// A failure envelope with `status`.
 pub(crate) fn fail(status: StatusCode, request_id: String, failure: &Failure) -> Response {
+    respond(status, &failure_envelope(request_id, failure))
+}
+
+/// The failure envelope; the hidden cause of an internal failure goes to the log (stderr).
+pub(crate) fn failure_envelope(request_id: String, failure: &Failure) -> Envelope {
     if let Some(cause) = &failure.cause {
         eprintln!(
             "cmdb-http: request {request_id}: {} ({cause})",
             failure.message
         );
     }
-    respond(status, &Envelope::failure(request_id, failure))
+    Envelope::failure(request_id, failure)
 }
 
 /// `None` when the body may be read as JSON: no `Content-Type`, `application/json` or
