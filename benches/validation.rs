@@ -11,7 +11,8 @@ use cmdb_benches::setup::{
     seed_request_and_facts,
 };
 use cmdb_benches::{Backend, Harness};
-use cmdb_core::plan::{PlanOptions, gather_facts, plan_create};
+use cmdb_core::gather::gather_facts;
+use cmdb_core::plan::{PlanOptions, plan_create};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn validation(c: &mut Criterion) {

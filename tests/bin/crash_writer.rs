@@ -81,6 +81,7 @@ fn main() -> ExitCode {
         path: Some(PathBuf::from(path)),
         sqlite_sync,
         sled_flush,
+        group: cmdb_store_group::GroupOptions::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

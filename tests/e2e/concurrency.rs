@@ -180,6 +180,7 @@ fn on_disk(kind: StoreKind, path: &std::path::Path) -> StoreConfig {
         path: Some(path.to_owned()),
         sqlite_sync: SqliteSync::Full,
         sled_flush: SledFlush::EveryWrite,
+        group: Default::default(),
     }
 }
 

@@ -106,6 +106,7 @@ impl Mode {
             path: Some(path.to_owned()),
             sqlite_sync: self.sqlite_sync,
             sled_flush: self.sled_flush,
+            group: Default::default(),
         }
     }
 }

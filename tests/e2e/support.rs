@@ -90,6 +90,7 @@ impl Env {
             path,
             sqlite_sync: SqliteSync::Full,
             sled_flush: SledFlush::EveryWrite,
+            group: Default::default(),
         };
         let opened =
             open_store(&config).unwrap_or_else(|e| panic!("opening the {backend} store: {e}"));

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use crate::auth::StaticPolicy;
 use crate::engine::Engine;
 use crate::envelope::{Envelope, Failure};
+use cmdb_store_group::GroupOptions;
+
 use crate::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
 
 /// The user written on catalog entities a fixture creates when `--user` is not given.
@@ -53,9 +55,22 @@ pub struct Cli {
     /// sled flush mode: every-write (durable) or background (may lose ~the last 500 ms).
     #[arg(long, value_enum, default_value_t = SledFlush::EveryWrite, global = true)]
     pub sled_flush: SledFlush,
+    /// Group commit: concurrent creates (and a non-atomic batch's elements) share one
+    /// transaction and one sync (on), or each commits alone (off, for comparison).
+    #[arg(long, value_enum, default_value_t = GroupCommit::On, global = true)]
+    pub group_commit: GroupCommit,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--group-commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupCommit {
+    /// Concurrent creates share commits.
+    On,
+    /// Every create commits alone.
+    Off,
 }
 
 /// `--unknown-keys`.
@@ -208,6 +223,10 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         path: cli.db.clone(),
         sqlite_sync: cli.sqlite_sync,
         sled_flush: cli.sled_flush,
+        group: match cli.group_commit {
+            GroupCommit::On => GroupOptions::default(),
+            GroupCommit::Off => GroupOptions::ungrouped(),
+        },
     };
     // Read every input before opening the store, so a usage error touches nothing.
     let policy = match &cli.policy {

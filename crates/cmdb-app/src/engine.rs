@@ -3,11 +3,10 @@
 use std::sync::Arc;
 
 use chrono::FixedOffset;
+use cmdb_core::facts::{AttributeCache, CreateFacts};
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
-use cmdb_core::plan::{
-    AttributeCache, CreateFacts, CreatePlan, PlanOptions, RequestContext, gather_facts_with,
-    plan_create,
-};
+use cmdb_core::gather::gather_facts_with;
+use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
 use cmdb_core::ports::{Action, Authorizer, Clock, RequestIdSource, SetStore};
 use cmdb_core::records::{Document, ResourceType};
 use cmdb_core::rules::keys::UnknownKeys;
@@ -222,8 +221,9 @@ impl Engine {
         Ok(plan_create(ctx, biz, data, facts, options, &self.now())?)
     }
 
-    /// Creates up to [`BATCH_LIMIT`] sets (spec section 12). Non-atomic: each in its own
-    /// transaction, in order, earlier successes stay. Atomic: all in one transaction.
+    /// Creates up to [`BATCH_LIMIT`] sets (spec section 12). Non-atomic: each element isolated,
+    /// in order, all committed together through the store's group commit; a failing element
+    /// leaves the others stored. Atomic: all in one transaction, all or nothing.
     ///
     /// # Errors
     /// Request-level failures (limit, unknown or archived biz, permission); for an atomic
@@ -273,15 +273,43 @@ impl Engine {
                 })
                 .collect());
         }
-        let mut results = Vec::with_capacity(sets.len());
+        // Non-atomic: every element is planned, then all plans are committed together (one
+        // group, each isolated); an element refused while planning never reaches the store.
+        let mut outcomes: Vec<Option<Result<Document, Failure>>> = vec![None; sets.len()];
+        let mut planned = Vec::with_capacity(sets.len());
+        let mut plans = Vec::with_capacity(sets.len());
         for (index, element) in sets.iter().enumerate() {
-            let outcome = match element_data(index, element) {
-                Ok(data) => self.create_set(ctx, biz, &data).await,
-                Err(f) => Err(f),
-            };
-            results.push(BatchElement { index, outcome });
+            let plan = async {
+                let data = element_data(index, element)?;
+                let facts = self.facts(ctx, biz, &data).await?;
+                self.plan(ctx, biz, &data, &facts)
+            }
+            .await;
+            match plan {
+                Ok(plan) => {
+                    planned.push(index);
+                    plans.push(plan);
+                }
+                Err(f) => outcomes[index] = Some(Err(f)),
+            }
         }
-        Ok(results)
+        let committed = self.store.create_sets(plans).await;
+        for (index, result) in planned.into_iter().zip(committed) {
+            outcomes[index] = Some(result.map(|c| c.set.doc).map_err(Failure::from));
+        }
+        Ok(outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(index, outcome)| BatchElement {
+                index,
+                outcome: outcome.unwrap_or_else(|| {
+                    Err(Error::Store(cmdb_core::StoreError::Backend(
+                        "the store answered no result for this element".into(),
+                    ))
+                    .into())
+                }),
+            })
+            .collect())
     }
 
     /// Loads a fixture in one transaction (see the catalog spec).

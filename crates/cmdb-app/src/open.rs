@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use cmdb_core::ports::SetStore;
+use cmdb_store_group::GroupOptions;
 use serde::Serialize;
 
 /// The store backends.
@@ -50,6 +51,8 @@ pub struct StoreConfig {
     pub sqlite_sync: SqliteSync,
     /// sled durability.
     pub sled_flush: SledFlush,
+    /// How concurrent creates share commits (default grouped; every store).
+    pub group: GroupOptions,
 }
 
 impl StoreConfig {
@@ -60,6 +63,7 @@ impl StoreConfig {
             path: None,
             sqlite_sync: SqliteSync::Full,
             sled_flush: SledFlush::EveryWrite,
+            group: GroupOptions::default(),
         }
     }
 
@@ -110,13 +114,17 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
         reason: reason.replace('\n', " "),
     };
     let (store, schema_version): (Arc<dyn SetStore>, i64) = match (config.kind, &path) {
-        (StoreKind::Memory, _) | (_, None) => (Arc::new(cmdb_store_memory::MemoryStore::new()), 0),
+        (StoreKind::Memory, _) | (_, None) => (
+            Arc::new(cmdb_store_memory::MemoryStore::with_options(config.group)),
+            0,
+        ),
         (StoreKind::Sqlite, Some(p)) => {
             let options = cmdb_store_sqlite::SqliteOptions {
                 synchronous: match config.sqlite_sync {
                     SqliteSync::Full => cmdb_store_sqlite::Synchronous::Full,
                     SqliteSync::Normal => cmdb_store_sqlite::Synchronous::Normal,
                 },
+                group: config.group,
                 ..Default::default()
             };
             let store = cmdb_store_sqlite::SqliteStore::open(p, options)
@@ -129,6 +137,7 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
                     SledFlush::EveryWrite => cmdb_store_sled::FlushMode::EveryWrite,
                     SledFlush::Background => cmdb_store_sled::FlushMode::Background,
                 },
+                group: config.group,
             };
             let store = cmdb_store_sled::SledStore::open(p, options)
                 .map_err(|e| fail("sled", e.to_string()))?;

@@ -14,7 +14,7 @@ use crate::ids::{BizId, SequenceKind};
 use crate::model::builtin::{self, SET_NAME};
 use crate::model::{AttributeDef, RawAttribute};
 use crate::plan::builtin_set_records;
-use crate::ports::StoreTx;
+use crate::tx::StoreTx;
 
 /// A business as a fixture declares it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

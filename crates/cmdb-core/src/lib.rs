@@ -11,7 +11,8 @@
 //!
 //! ```
 //! use cmdb_core::catalog::Business;
-//! use cmdb_core::plan::{CreateFacts, PlanOptions, RequestContext, plan_create};
+//! use cmdb_core::facts::CreateFacts;
+//! use cmdb_core::plan::{PlanOptions, RequestContext, plan_create};
 //! use cmdb_core::{BizId, Code};
 //! use serde_json::json;
 //!
@@ -47,7 +48,9 @@
 
 pub mod catalog;
 pub mod error;
+pub mod facts;
 pub mod fixture;
+pub mod gather;
 pub mod ids;
 pub mod model;
 pub mod plan;
@@ -55,6 +58,7 @@ pub mod ports;
 pub mod records;
 pub mod rules;
 pub mod time;
+pub mod tx;
 
 pub use error::{Code, Error, Result, StoreError};
 pub use ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};

@@ -1,21 +1,15 @@
 //! The create plan: checking a request against the facts in the spec's order, and committing
 //! the resulting plan through one store transaction.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use serde_json::{Value, json};
 
-use crate::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use crate::catalog::Business;
 use crate::error::{Error, Result, StoreError};
+use crate::facts::CreateFacts;
 use crate::ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};
-use crate::model::AttributeDef;
 use crate::model::builtin::{
     self, DEFAULT, PARENT_ID, SET_NAME, SET_TEMPLATE_ID, SET_TEMPLATE_VERSION,
 };
-use crate::ports::{SetStore, StoreTx};
 use crate::records::{
     AuditRecord, CreatedSet, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey,
 };
@@ -24,11 +18,10 @@ use crate::rules::builtin_set::{
 };
 use crate::rules::keys::{UnknownKeys, sanitize_keys};
 use crate::rules::name::normalize_set_name;
-use crate::rules::parent::{ParentFacts, check_parent, requested_parent};
-use crate::rules::template::{
-    apply_overrides, parse_template_id, requested_template, resolve_template,
-};
+use crate::rules::parent::{ParentFacts, check_parent};
+use crate::rules::template::{apply_overrides, parse_template_id, resolve_template};
 use crate::rules::unique::unique_keys;
+use crate::tx::{GroupTx, StoreTx};
 
 /// Who asks, for which tenant, through which app, under which request id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,150 +34,6 @@ pub struct RequestContext {
     pub app_code: String,
     /// The request id written into audit records.
     pub request_id: String,
-}
-
-/// Everything stored that a create depends on, read before the write transaction.
-#[derive(Debug, Clone, Default)]
-pub struct CreateFacts {
-    /// The biz, if it exists (in any tenant).
-    pub business: Option<Business>,
-    /// The tenant's custom mainline levels.
-    pub mainline: Vec<String>,
-    /// The instance named by the requested parent id, if any.
-    pub parent_instance: Option<MainlineInstance>,
-    /// Custom attributes visible in the biz, in definition order.
-    pub attributes: Vec<AttributeDef>,
-    /// The tenant's custom unique rules.
-    pub unique_rules: Vec<UniqueRule>,
-    /// The requested set template, if any.
-    pub template: Option<SetTemplate>,
-    /// Its service templates.
-    pub service_templates: Vec<ServiceTemplate>,
-    /// The biz's built-in set, if any.
-    pub builtin_set: Option<SetId>,
-}
-
-/// Compiled custom attribute definitions, reused while the stored definition is unchanged,
-/// so that a create does not recompile (regexes included) every attribute of its biz.
-#[derive(Debug, Default)]
-pub struct AttributeCache {
-    compiled: Mutex<HashMap<(String, String), AttributeDef>>,
-}
-
-impl AttributeCache {
-    /// Compiles stored definitions of one tenant, reusing the compiled form of any definition
-    /// identical to one compiled before.
-    ///
-    /// # Errors
-    /// [`StoreError::Corrupt`] naming an attribute that does not compile.
-    pub fn compile(
-        &self,
-        supplier_account: &str,
-        stored: Vec<StoredAttribute>,
-    ) -> Result<Vec<AttributeDef>, StoreError> {
-        let mut compiled = self
-            .compiled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        stored
-            .into_iter()
-            .map(|a| {
-                let key = (supplier_account.to_owned(), a.raw.bk_property_id.clone());
-                if let Some(def) = compiled.get(&key).filter(|d| *d.raw() == a.raw) {
-                    return Ok(def.clone());
-                }
-                let def = compile_attributes(vec![a])?.pop().ok_or_else(|| {
-                    StoreError::Corrupt("an attribute compiled to nothing".into())
-                })?;
-                compiled.insert(key, def.clone());
-                Ok(def)
-            })
-            .collect()
-    }
-}
-
-/// Reads the [`CreateFacts`] for a create of `data` in `biz`, compiling attributes afresh.
-///
-/// # Errors
-/// Store failures; a stored attribute that no longer compiles is [`StoreError::Corrupt`].
-pub async fn gather_facts(
-    store: &dyn SetStore,
-    supplier_account: &str,
-    biz: BizId,
-    data: &Document,
-) -> Result<CreateFacts, StoreError> {
-    gather_facts_with(
-        store,
-        supplier_account,
-        biz,
-        data,
-        &AttributeCache::default(),
-    )
-    .await
-}
-
-/// [`gather_facts`] reusing compiled attributes from `cache`.
-///
-/// # Errors
-/// As [`gather_facts`].
-pub async fn gather_facts_with(
-    store: &dyn SetStore,
-    supplier_account: &str,
-    biz: BizId,
-    data: &Document,
-    cache: &AttributeCache,
-) -> Result<CreateFacts, StoreError> {
-    let Some(business) = store.business(biz).await? else {
-        return Ok(CreateFacts::default());
-    };
-    let mainline = store.mainline(supplier_account).await?;
-    let parent_instance = match requested_parent(data.get(PARENT_ID)) {
-        Some(id) if !mainline.is_empty() => store.mainline_instance(id).await?,
-        _ => None,
-    };
-    let attributes = cache.compile(
-        supplier_account,
-        store.set_attributes(supplier_account, biz).await?,
-    )?;
-    let unique_rules = store.unique_rules(supplier_account).await?;
-    let mut service_templates = Vec::new();
-    let template = match requested_template(data.get(SET_TEMPLATE_ID)) {
-        Some(id) => store.set_template(id).await?,
-        None => None,
-    };
-    if let Some(t) = &template {
-        for sid in &t.service_template_ids {
-            if let Some(s) = store.service_template(*sid).await? {
-                service_templates.push(s);
-            }
-        }
-    }
-    let builtin_set = store.builtin_set(biz).await?;
-    Ok(CreateFacts {
-        business: Some(business),
-        mainline,
-        parent_instance,
-        attributes,
-        unique_rules,
-        template,
-        service_templates,
-        builtin_set,
-    })
-}
-
-/// Compiles stored attribute definitions; one that fails is a corrupt store.
-///
-/// # Errors
-/// [`StoreError::Corrupt`] naming the attribute.
-pub fn compile_attributes(stored: Vec<StoredAttribute>) -> Result<Vec<AttributeDef>, StoreError> {
-    stored
-        .into_iter()
-        .map(|a| {
-            let id = a.raw.bk_property_id.clone();
-            AttributeDef::compile(a.raw)
-                .map_err(|e| StoreError::Corrupt(format!("set attribute {id}: {e}")))
-        })
-        .collect()
 }
 
 /// Options of the create rules.
@@ -355,6 +204,32 @@ fn stamp(doc: &mut Document, user: &str, time: &str) {
     for key in ["bk_created_by", "bk_updated_by"] {
         doc.insert(key.into(), json!(user));
     }
+}
+
+/// Commits plans one after another through one open store transaction, each isolated by a
+/// savepoint: a plan refused by the domain, or failing with a storage error of its own, is
+/// rolled back to its savepoint (its sequence bumps included) and reported in its slot; the
+/// others stay. Later plans see the earlier ones. On `Ok` the store commits the transaction;
+/// `Err` means a savepoint itself failed and the store MUST roll the whole transaction back.
+///
+/// # Errors
+/// The storage failure of a savepoint operation.
+pub fn commit_group(
+    tx: &mut dyn GroupTx,
+    plans: &[CreatePlan],
+) -> Result<Vec<Result<CreatedSet>>, StoreError> {
+    let mut results = Vec::with_capacity(plans.len());
+    for plan in plans {
+        tx.savepoint()?;
+        let result = commit_plan(tx, plan);
+        if result.is_ok() {
+            tx.release_savepoint()?;
+        } else {
+            tx.rollback_to_savepoint()?;
+        }
+        results.push(result);
+    }
+    Ok(results)
 }
 
 /// Commits a plan through one open store transaction: the name under its parent (1101108),
@@ -539,46 +414,4 @@ pub fn builtin_set_records(
         })
         .collect();
     (set, modules)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::RawAttribute;
-
-    fn stored(option: &str) -> StoredAttribute {
-        StoredAttribute {
-            ordinal: 1,
-            bk_supplier_account: "0".into(),
-            raw: RawAttribute {
-                bk_property_id: "owner".into(),
-                bk_property_name: "Owner".into(),
-                bk_property_type: "singlechar".into(),
-                isrequired: false,
-                option: json!(option),
-                default: Value::Null,
-                ismultiple: false,
-                bk_biz_id: 0,
-            },
-        }
-    }
-
-    #[test]
-    fn the_attribute_cache_follows_changed_definitions() {
-        let cache = AttributeCache::default();
-        let first = cache.compile("0", vec![stored("^[a-z]+$")]).unwrap();
-        assert!(first[0].validate(&json!("ops")).is_ok());
-        let again = cache.compile("0", vec![stored("^[a-z]+$")]).unwrap();
-        assert_eq!(again, first);
-        // Same id, new definition: the cache must not hand out the old regex.
-        let changed = cache.compile("0", vec![stored("^[0-9]+$")]).unwrap();
-        assert_eq!(changed[0].raw().option, json!("^[0-9]+$"));
-        assert_eq!(
-            changed[0].validate(&json!("ops")).unwrap_err().code(),
-            crate::Code::RegexFailed
-        );
-        // Another tenant's attribute of the same id is compiled on its own.
-        let other = cache.compile("9", vec![stored("^[a-z]+$")]).unwrap();
-        assert!(other[0].validate(&json!("ops")).is_ok());
-    }
 }

@@ -1,10 +1,10 @@
 //! The ports: what the domain needs from the outside world (storage, time, permission, ids).
 //!
-//! Stores implement two traits. [`SetStore`] is the coarse, async, use-case-sized port the
-//! application calls. [`StoreTx`] is the small synchronous view of *one open transaction* that a
-//! store hands to the domain's write logic ([`crate::plan::commit_plan`],
-//! [`crate::fixture::apply_fixture`]), so that every rule stays in the domain and every store
-//! applies it the same way.
+//! Stores implement [`SetStore`], the coarse, async, use-case-sized port the application calls,
+//! and hand the domain's write logic ([`crate::plan::commit_group`],
+//! [`crate::fixture::apply_fixture`]) the synchronous view of one open transaction
+//! ([`crate::tx::StoreTx`], [`crate::tx::GroupTx`]), so that every rule stays in the domain and
+//! every store applies it the same way.
 
 use std::fmt::Debug;
 
@@ -15,145 +15,13 @@ use crate::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use crate::error::{Error, StoreError};
+use crate::facts::{FactsQuery, StoredFacts};
 use crate::fixture::{CatalogBatch, LoadReport};
-use crate::ids::{BizId, IdRange, SequenceKind, SetId};
+use crate::ids::{BizId, SequenceKind, SetId};
 use crate::plan::CreatePlan;
-use crate::records::{
-    AuditRecord, CreatedSet, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey,
-};
+use crate::records::{CreatedSet, Document, ResourceType};
 
-/// One open write transaction of a store.
-///
-/// # Contract
-/// - Every read MUST see the writes made earlier through the same transaction.
-/// - Nothing written through it is visible to others until the store commits, and the store
-///   MUST roll everything back (sequences included) when the domain returns an error.
-/// - Methods MUST only fail for storage reasons; domain rules are the caller's.
-pub trait StoreTx {
-    /// Hands out the next `count` ids of `kind` as one range, bumping the stored sequence.
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] when the sequence is exhausted or cannot be written.
-    fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError>;
-    /// Raises the sequence of `kind` so the next id is above `value`; never lowers it.
-    /// Returns whether it changed.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError>;
-    /// Whether a set of `biz` under `parent` is named exactly `name`.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn set_name_taken(&mut self, biz: BizId, parent: i64, name: &str) -> Result<bool, StoreError>;
-    /// Whether a stored set occupies `key`.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn unique_key_taken(&mut self, key: &UniqueKey) -> Result<bool, StoreError>;
-    /// The built-in set of `biz`, if it has one.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn builtin_set(&mut self, biz: BizId) -> Result<Option<SetId>, StoreError>;
-    /// Inserts a set with its name index, unique keys and (when built-in) its built-in marker.
-    /// The domain checks those indexes through this same transaction before inserting, so a
-    /// store MAY rely on that; a store whose indexes refuse a duplicate anyway reports it.
-    ///
-    /// # Errors
-    /// [`StoreError::AlreadyExists`] when an index of the backend refuses it.
-    fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError>;
-    /// Inserts a module.
-    ///
-    /// # Errors
-    /// [`StoreError::AlreadyExists`] for a taken id; storage failures.
-    fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError>;
-    /// Inserts an audit record.
-    ///
-    /// # Errors
-    /// [`StoreError::AlreadyExists`] for a taken id; storage failures.
-    fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
-
-    /// The mainline custom levels of a tenant, `None` while not yet fixed.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError>;
-    /// Fixes the mainline custom levels of a tenant.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn put_mainline(&mut self, supplier_account: &str, levels: &[String])
-    -> Result<(), StoreError>;
-    /// The business with this id.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError>;
-    /// Inserts or replaces a business.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn put_business(&mut self, business: &Business) -> Result<(), StoreError>;
-    /// The mainline instance with this id.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError>;
-    /// Inserts or replaces a mainline instance.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError>;
-    /// The custom set attribute `property_id` of a tenant.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn attribute(
-        &mut self,
-        supplier_account: &str,
-        property_id: &str,
-    ) -> Result<Option<StoredAttribute>, StoreError>;
-    /// Inserts or replaces a custom set attribute, keyed by tenant and property id.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError>;
-    /// The unique rule of a tenant whose [`UniqueRule::key`] is `key`.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn unique_rule(
-        &mut self,
-        supplier_account: &str,
-        key: &str,
-    ) -> Result<Option<UniqueRule>, StoreError>;
-    /// Inserts a unique rule, keyed by tenant and [`UniqueRule::key`].
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError>;
-    /// The service template with this id.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError>;
-    /// Inserts or replaces a service template.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError>;
-    /// The set template with this id.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError>;
-    /// Inserts or replaces a set template.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError>;
-}
+pub use crate::tx::{GroupTx, StoreTx};
 
 /// One element of an atomic batch failed; nothing of the batch was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,12 +59,76 @@ pub trait SetStore: Send + Sync + Debug + 'static {
     /// The domain error the batch is refused with, or a store failure; nothing is written.
     async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error>;
 
-    /// Persists one planned set, its modules and audit records via
-    /// [`crate::plan::commit_plan`], in one transaction.
+    /// Persists planned sets, each with its modules and audit records, via
+    /// [`crate::plan::commit_group`]: one result per plan, in order.
+    ///
+    /// Each plan is isolated: a plan refused by the domain (1101108, 1199014, 1199054) or by a
+    /// storage error of its own leaves no trace (ids included), and the others are stored.
+    /// Plans of one call, and of calls made concurrently, MAY share one transaction (group
+    /// commit); later plans of a transaction see the earlier ones, so of two plans of one
+    /// name the first wins. A call returns only once the transaction holding its plans has
+    /// committed under the store's sync mode; a failed commit fails every plan in it.
+    async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>>;
+
+    /// Persists one planned set: [`SetStore::create_sets`] of one plan.
     ///
     /// # Errors
     /// 1101108 / 1199014 / 1199054 from the domain, or a store failure; nothing is written.
-    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error>;
+    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
+        self.create_sets(vec![plan]).await.pop().unwrap_or_else(|| {
+            Err(Error::Store(StoreError::Backend(
+                "the store answered no result for one create".into(),
+            )))
+        })
+    }
+
+    /// Everything stored that a create depends on, in one call. The default makes the point
+    /// reads below; a store overrides it to answer in one round trip or one blocking job.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        let Some(business) = self.business(query.biz).await? else {
+            return Ok(StoredFacts::default());
+        };
+        let sup = query.supplier_account.as_str();
+        let mainline = self.mainline(sup).await?;
+        let parent_instance = match query.parent {
+            Some(id) if !mainline.is_empty() => self.mainline_instance(id).await?,
+            _ => None,
+        };
+        let attributes = self.set_attributes(sup, query.biz).await?;
+        let unique_rules = self.unique_rules(sup).await?;
+        let template = match query.template {
+            Some(id) => self.set_template(id).await?,
+            None => None,
+        };
+        let mut service_templates = Vec::new();
+        if let Some(t) = &template {
+            for sid in &t.service_template_ids {
+                if let Some(s) = self.service_template(*sid).await? {
+                    service_templates.push(s);
+                }
+            }
+        }
+        let builtin_set = self.builtin_set(query.biz).await?;
+        Ok(StoredFacts {
+            business: Some(business),
+            mainline,
+            parent_instance,
+            attributes,
+            unique_rules,
+            template,
+            service_templates,
+            builtin_set,
+        })
+    }
+
+    /// How many write transactions holding creates the store has committed, and how many
+    /// creates they held; `None` for a store that does not count (a test and tuning hook).
+    fn commit_stats(&self) -> Option<CommitStats> {
+        None
+    }
 
     /// Persists every plan in order in one transaction: all or nothing.
     ///
@@ -299,6 +231,15 @@ pub trait SetStore: Send + Sync + Debug + 'static {
     /// # Errors
     /// Store failures while flushing.
     async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// Counters of a store's create commits (see [`SetStore::commit_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Write transactions that committed at least one create.
+    pub commits: u64,
+    /// Creates those transactions stored (refused ones not counted).
+    pub creates: u64,
 }
 
 /// The source of the current time.

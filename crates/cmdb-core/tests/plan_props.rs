@@ -4,9 +4,10 @@
 
 use cmdb_core::BizId;
 use cmdb_core::catalog::Business;
+use cmdb_core::facts::CreateFacts;
 use cmdb_core::model::builtin::generic_builtin_attributes;
 use cmdb_core::model::{AttributeDef, RawAttribute};
-use cmdb_core::plan::{CreateFacts, PlanOptions, RequestContext, plan_create};
+use cmdb_core::plan::{PlanOptions, RequestContext, plan_create};
 use cmdb_core::records::Document;
 use cmdb_core::rules::keys::UnknownKeys;
 use proptest::prelude::*;

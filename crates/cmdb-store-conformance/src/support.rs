@@ -4,8 +4,9 @@
 use cmdb_core::catalog::Business;
 use cmdb_core::error::Error;
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
+use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, gather_facts, plan_create};
+use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
 use cmdb_core::ports::SetStore;
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use serde_json::{Value, json};

@@ -46,15 +46,18 @@ impl SetStore for BrokenStore {
     async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error> {
         self.inner.apply_catalog(batch).await
     }
-    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
-        let result = self.inner.create_set(plan).await;
-        if result.is_err() && self.flaw == Flaw::BurnsIdOnFailure {
-            let last = self.inner.sequence_last(SequenceKind::Set).await?;
-            self.inner
-                .raise_sequence(SequenceKind::Set, last + 1)
-                .await?;
+    async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        let results = self.inner.create_sets(plans).await;
+        if self.flaw == Flaw::BurnsIdOnFailure {
+            for _ in results.iter().filter(|r| r.is_err()) {
+                let last = self.inner.sequence_last(SequenceKind::Set).await.unwrap();
+                self.inner
+                    .raise_sequence(SequenceKind::Set, last + 1)
+                    .await
+                    .unwrap();
+            }
         }
-        result
+        results
     }
     async fn create_sets_atomic(
         &self,

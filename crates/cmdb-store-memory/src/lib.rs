@@ -1,8 +1,10 @@
 //! `cmdb-store-memory`: the simplest correct [`SetStore`], kept in process memory.
 //!
-//! All state sits in one [`std::sync::Mutex`] of ordered maps. A write method locks it, opens a
+//! All state sits in one [`std::sync::Mutex`] of ordered maps. A write locks it, opens a
 //! transaction over it, hands that to the domain's write logic
-//! ([`cmdb_core::plan::commit_plan`], [`cmdb_core::fixture::apply_fixture`]) and commits on `Ok`.
+//! ([`cmdb_core::plan::commit_group`], [`cmdb_core::fixture::apply_fixture`]) and commits on
+//! `Ok`. Creates go through a [`GroupCommitter`] like every store's, so concurrent creates
+//! share one transaction; savepoints are marks in the undo log.
 //! The transaction writes in place and keeps an undo log; on `Err` (and on a panic, through
 //! `Drop`) it replays the log backwards, so a failed write leaves no trace, sequences included.
 //! Only the values a write replaces are kept, never a copy of the state.
@@ -11,20 +13,22 @@
 //! the reference model of the conformance suite's differential test.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use cmdb_core::error::{Error, StoreError};
+use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
 use cmdb_core::ids::{AuditId, BizId, IdRange, ModuleId, Sequence, SequenceKind, SetId};
-use cmdb_core::plan::{CreatePlan, commit_plan};
-use cmdb_core::ports::{BatchFailure, SetStore, StoreTx};
+use cmdb_core::plan::{CreatePlan, commit_group, commit_plan};
+use cmdb_core::ports::{BatchFailure, CommitStats, GroupTx, SetStore, StoreTx};
 use cmdb_core::records::{
     AuditRecord, CreatedSet, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey,
 };
+use cmdb_store_group::{GroupBackend, GroupCommitter, GroupError, GroupOptions};
 
 /// Everything the store holds. Indexes are kept next to the records they guard.
 #[derive(Debug, Default)]
@@ -78,6 +82,8 @@ fn restore<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, previous: Option<V>) {
 struct MemoryTx<'a> {
     state: MutexGuard<'a, State>,
     undo: Vec<Undo>,
+    /// The length of `undo` at the open savepoint.
+    savepoint: Option<usize>,
 }
 
 impl std::fmt::Debug for MemoryTx<'_> {
@@ -93,6 +99,7 @@ impl<'a> MemoryTx<'a> {
         MemoryTx {
             state,
             undo: Vec::new(),
+            savepoint: None,
         }
     }
 
@@ -102,8 +109,15 @@ impl<'a> MemoryTx<'a> {
     }
 
     fn rollback(&mut self) {
-        while let Some(step) = self.undo.pop() {
-            step(&mut self.state);
+        self.rollback_to(0);
+    }
+
+    /// Undoes the writes logged after the first `len` steps.
+    fn rollback_to(&mut self, len: usize) {
+        while self.undo.len() > len {
+            if let Some(step) = self.undo.pop() {
+                step(&mut self.state);
+            }
         }
     }
 
@@ -124,6 +138,27 @@ impl<'a> MemoryTx<'a> {
 impl Drop for MemoryTx<'_> {
     fn drop(&mut self) {
         self.rollback();
+    }
+}
+
+impl GroupTx for MemoryTx<'_> {
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.savepoint = Some(self.undo.len());
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.savepoint = None;
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        let mark = self
+            .savepoint
+            .take()
+            .ok_or_else(|| StoreError::Backend("no savepoint to roll back to".into()))?;
+        self.rollback_to(mark);
+        Ok(())
     }
 }
 
@@ -359,21 +394,13 @@ impl StoreTx for MemoryTx<'_> {
     }
 }
 
-/// A [`SetStore`] in process memory: one mutex over ordered maps, all-or-nothing writes.
-///
-/// Writers are serialised by the mutex, which makes the name and unique-key checks of
-/// [`commit_plan`] race-free. Nothing is persisted; `close` does nothing.
+/// The state behind its mutex: what the writer thread commits groups into.
 #[derive(Debug, Default)]
-pub struct MemoryStore {
+struct Shared {
     state: Mutex<State>,
 }
 
-impl MemoryStore {
-    /// An empty store: no catalog, no sets, every sequence at 0.
-    pub fn new() -> Self {
-        MemoryStore::default()
-    }
-
+impl Shared {
     /// Locks the state. A panic while it was locked left it consistent (the transaction undid
     /// its writes in `Drop`, and reads do not write), so a poisoned lock is taken over.
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -393,6 +420,56 @@ impl MemoryStore {
     }
 }
 
+impl GroupBackend for Shared {
+    fn commit_group(
+        &self,
+        plans: &[CreatePlan],
+    ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
+        self.write(|tx| commit_group(tx, plans))
+            .map_err(GroupError::Failed)
+    }
+}
+
+/// A [`SetStore`] in process memory: one mutex over ordered maps, all-or-nothing writes.
+///
+/// Writers are serialised by the mutex, which makes the name and unique-key checks of
+/// [`commit_plan`] race-free. Creates are group-committed by a writer thread of the store;
+/// other calls run on the caller (they only hold the mutex briefly, no i/o). Nothing is
+/// persisted; `close` does nothing.
+#[derive(Debug)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+    committer: GroupCommitter,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::with_options(GroupOptions::default())
+    }
+}
+
+impl MemoryStore {
+    /// An empty store: no catalog, no sets, every sequence at 0.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    /// An empty store whose creates are grouped per `options`.
+    pub fn with_options(options: GroupOptions) -> Self {
+        let shared = Arc::new(Shared::default());
+        let committer = GroupCommitter::start("cmdb-memory-writer", Arc::clone(&shared), options);
+        MemoryStore { shared, committer }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    fn write<T, E>(&self, write: impl FnOnce(&mut MemoryTx<'_>) -> Result<T, E>) -> Result<T, E> {
+        self.shared.write(write)
+    }
+}
+
 #[async_trait]
 impl SetStore for MemoryStore {
     fn backend(&self) -> &'static str {
@@ -403,8 +480,59 @@ impl SetStore for MemoryStore {
         self.write(|tx| apply_fixture(tx, &batch))
     }
 
-    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
-        self.write(|tx| commit_plan(tx, &plan))
+    async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        self.committer.commit(plans).await
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        Some(self.committer.stats())
+    }
+
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        let state = self.lock();
+        let Some(business) = state.businesses.get(&query.biz).cloned() else {
+            return Ok(StoredFacts::default());
+        };
+        let sup = query.supplier_account.as_str();
+        let mainline = state.mainlines.get(sup).cloned().unwrap_or_default();
+        let parent_instance = match query.parent {
+            Some(id) if !mainline.is_empty() => state.instances.get(&id).cloned(),
+            _ => None,
+        };
+        let mut attributes: Vec<StoredAttribute> = state
+            .attributes
+            .values()
+            .filter(|a| {
+                a.bk_supplier_account == sup
+                    && (a.raw.bk_biz_id == 0 || a.raw.bk_biz_id == query.biz.0)
+            })
+            .cloned()
+            .collect();
+        attributes.sort_by_key(|a| a.ordinal);
+        let unique_rules = state
+            .unique_rules
+            .iter()
+            .filter(|((tenant, _), _)| tenant == sup)
+            .map(|(_, rule)| rule.clone())
+            .collect();
+        let template = query
+            .template
+            .and_then(|id| state.set_templates.get(&id).cloned());
+        let service_templates = template
+            .iter()
+            .flat_map(|t| t.service_template_ids.iter())
+            .filter_map(|id| state.service_templates.get(id).cloned())
+            .collect();
+        Ok(StoredFacts {
+            business: Some(business),
+            mainline,
+            parent_instance,
+            attributes,
+            unique_rules,
+            template,
+            service_templates,
+            builtin_set: state.builtin_sets.get(&query.biz).copied(),
+        })
     }
 
     async fn create_sets_atomic(

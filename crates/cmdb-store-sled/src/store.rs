@@ -5,19 +5,21 @@ use std::fmt;
 use std::fs::{File, TryLockError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::plan::{CreatePlan, commit_plan};
-use cmdb_core::ports::{BatchFailure, SetStore, StoreTx};
+use cmdb_core::plan::{CreatePlan, commit_group, commit_plan};
+use cmdb_core::ports::{BatchFailure, CommitStats, SetStore, StoreTx};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
+use cmdb_store_group::{BlockingPool, GroupBackend, GroupCommitter, GroupError, GroupOptions};
 use serde::de::DeserializeOwned;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
@@ -57,6 +59,8 @@ pub enum FlushMode {
 pub struct SledOptions {
     /// When writes are flushed (default [`FlushMode::EveryWrite`]).
     pub flush: FlushMode,
+    /// How concurrent creates share commits (default: grouped, see [`GroupOptions`]).
+    pub group: GroupOptions,
 }
 
 /// A [`SetStore`] on a sled database directory.
@@ -75,14 +79,34 @@ pub struct SledOptions {
 /// Dropping a handle whose [`SetStore::close`] returned `Ok` (and that wrote nothing since)
 /// marks the store as closed cleanly, with a fingerprint of its files; see
 /// [`sidecar`](crate::sidecar) for how the next open uses it.
+///
+/// Creates are group-committed by the store's writer thread: every create queued while the
+/// previous commit was flushing goes into one sled transaction and one flush. sled has no
+/// savepoints, so each create's writes are staged in the transaction view until the create
+/// succeeded, and only then handed to sled's transaction; a refused create's staged writes are
+/// dropped (see `SledTx`). Reads and flushes run on the store's reader threads: no async
+/// method blocks the caller's executor.
 pub struct SledStore {
+    committer: GroupCommitter,
+    readers: BlockingPool,
+    inner: Arc<Inner>,
+    /// Declared after every holder of sled's handles, so dropped after them: see [`Shutdown`].
+    _shutdown: Shutdown,
+}
+
+/// sled's handles, shared by the writer and reader threads.
+struct Inner {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     options: SledOptions,
     path: PathBuf,
-    /// Declared after sled's handles, so dropped after them: see [`Shutdown`].
-    shutdown: Shutdown,
+    /// The sequences recorded by the last successful close (see [`Shutdown`]).
+    closed: ClosedState,
 }
+
+/// The sequences recorded by the last successful [`SetStore::close`]; `None` before it, and
+/// again as soon as a write starts or ends after it.
+type ClosedState = Arc<Mutex<Option<BTreeMap<String, i64>>>>;
 
 /// What a [`SledStore`] does once sled's handles are dropped: wait for sled to let go of its
 /// files, record a clean close when there was one, and unlock the directory.
@@ -92,26 +116,13 @@ struct Shutdown {
     /// The directory, locked (`flock`) for the life of the handle; `None` where a directory
     /// cannot be opened (not on Unix).
     lock: Option<File>,
-    /// The sequences recorded by the last successful [`SetStore::close`]; `None` before it, and
-    /// again as soon as a write starts or ends after it.
-    closed: Mutex<Option<BTreeMap<String, i64>>>,
+    /// Shared with the store's handles.
+    closed: ClosedState,
 }
 
 /// How long a drop waits for sled's i/o threads to let go of the log before it gives up on
 /// recording a clean close.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
-
-impl Shutdown {
-    /// A write starts or ends: the store is no longer closed.
-    fn written(&self) {
-        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    }
-
-    /// [`SetStore::close`] flushed everything and recorded `sequences`.
-    fn closed(&self, sequences: BTreeMap<String, i64>) {
-        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = Some(sequences);
-    }
-}
 
 impl Drop for Shutdown {
     fn drop(&mut self) {
@@ -122,7 +133,7 @@ impl Drop for Shutdown {
         };
         let closed = self
             .closed
-            .get_mut()
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let (Some(_), Some(sequences)) = (&self.lock, closed) {
@@ -277,8 +288,8 @@ fn prepare(path: &Path) -> Result<(Option<File>, Option<Sidecar>), StoreError> {
 impl fmt::Debug for SledStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SledStore")
-            .field("path", &self.path)
-            .field("options", &self.options)
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
 }
@@ -326,39 +337,83 @@ impl SledStore {
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| open_error(&path, e))?;
-        let store = SledStore {
+        let closed = ClosedState::default();
+        let shutdown = Shutdown {
+            dir: path.clone(),
+            lock,
+            closed: Arc::clone(&closed),
+        };
+        let inner = Inner {
             db,
             trees,
             options,
-            shutdown: Shutdown {
-                dir: path.clone(),
-                lock,
-                closed: Mutex::new(None),
-            },
             path,
+            closed,
         };
-        store.check_format(previous)?;
-        Ok(store)
+        if let Err(e) = inner.check_format(previous) {
+            // sled's handles first, then the directory lock.
+            drop(inner);
+            drop(shutdown);
+            return Err(e);
+        }
+        let inner = Arc::new(inner);
+        Ok(SledStore {
+            committer: GroupCommitter::start("cmdb-sled-writer", Arc::clone(&inner), options.group),
+            readers: BlockingPool::new("cmdb-sled-reader", 2),
+            inner,
+            _shutdown: shutdown,
+        })
     }
 
     /// The directory of the store.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     /// The options the store was opened with.
     pub fn options(&self) -> SledOptions {
-        self.options
+        self.inner.options
     }
 
-    /// Flushes every committed write to disk and fsyncs, whatever the [`FlushMode`].
+    /// Flushes every committed write to disk and fsyncs, whatever the [`FlushMode`]. Runs on
+    /// the store's reader threads.
     ///
     /// # Errors
     /// [`StoreError::Backend`] on i/o failure.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.on_reader(Inner::flush).await
+    }
+
+    /// Runs `f` over sled's handles on the reader threads.
+    async fn on_reader<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        self.readers.run(move || f(&inner)).await?
+    }
+
+    /// Runs `f` over sled's handles on the writer thread, between groups of creates.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        self.committer.exclusive(move || f(&inner)).await
+    }
+}
+
+impl Inner {
+    /// A write starts or ends: the store is no longer closed.
+    fn written(&self) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The blocking flush and fsync.
+    fn flush(&self) -> Result<(), StoreError> {
         // The blocking flush, on purpose: in sled 0.34 concurrent `flush_async` futures can
         // deadlock, never woken (spacejam/sled#1308, #1241) — seen here as a hung
-        // 16-task conformance case. Like every other call of this store, it blocks inline.
+        // 16-task conformance case. It runs on a store thread, never on the caller's.
         self.db.flush().map(drop).map_err(map_sled_error)
     }
 
@@ -447,12 +502,14 @@ impl SledStore {
         &self,
         f: impl Fn(&mut SledTx<'_>) -> Result<R, E>,
     ) -> Result<R, TxFailure<E>> {
-        self.shutdown.written();
+        self.written();
         let result = Transactional::<E>::transaction(
             self.trees.as_slice(),
             |views: &Vec<TransactionalTree>| {
                 let mut tx = SledTx::new(views);
                 match f(&mut tx) {
+                    // A conflict the domain recorded as one create's failure: retry them all.
+                    Ok(_) if tx.conflicted() => Err(ConflictableTransactionError::Conflict),
                     Ok(value) => Ok(value),
                     // A conflict surfaced through the domain as a store error: let sled retry.
                     Err(_) if tx.conflicted() => Err(ConflictableTransactionError::Conflict),
@@ -460,7 +517,7 @@ impl SledStore {
                 }
             },
         );
-        self.shutdown.written();
+        self.written();
         result.map_err(|e| match e {
             TransactionError::Abort(e) => TxFailure::Abort(e),
             TransactionError::Storage(e) => TxFailure::Storage(map_sled_error(e)),
@@ -468,9 +525,9 @@ impl SledStore {
     }
 
     /// After a committed write: flushes when the mode asks for it.
-    async fn after_write(&self) -> Result<(), StoreError> {
+    fn after_write(&self) -> Result<(), StoreError> {
         match self.options.flush {
-            FlushMode::EveryWrite => self.flush().await.map_err(|e| {
+            FlushMode::EveryWrite => self.flush().map_err(|e| {
                 StoreError::Backend(format!("committed, but the flush to disk failed: {e}"))
             }),
             FlushMode::Background => Ok(()),
@@ -478,12 +535,12 @@ impl SledStore {
     }
 
     /// Runs a write whose error is the domain's [`Error`], then flushes per the mode.
-    async fn write<R>(&self, f: impl Fn(&mut SledTx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+    fn write<R>(&self, f: impl Fn(&mut SledTx<'_>) -> Result<R, Error>) -> Result<R, Error> {
         let value = self.transact(f).map_err(|e| match e {
             TxFailure::Abort(e) => e,
             TxFailure::Storage(e) => Error::Store(e),
         })?;
-        self.after_write().await?;
+        self.after_write()?;
         Ok(value)
     }
 
@@ -535,24 +592,118 @@ impl SledStore {
     }
 }
 
-#[async_trait]
-impl SetStore for SledStore {
-    fn backend(&self) -> &'static str {
-        "sled"
+/// The read and write operations of the store, run on its threads.
+impl Inner {
+    fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
+        Ok(self
+            .read::<i64>(T::Sequences, kind.name().as_bytes())?
+            .unwrap_or(0))
     }
 
-    async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error> {
-        self.write(|tx| apply_fixture(tx, &batch)).await
+    fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .read(T::Mainline, supplier_account.as_bytes())?
+            .unwrap_or_default())
     }
 
-    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
-        self.write(|tx| commit_plan(tx, &plan)).await
-    }
-
-    async fn create_sets_atomic(
+    fn set_attributes(
         &self,
-        plans: Vec<CreatePlan>,
-    ) -> Result<Vec<CreatedSet>, BatchFailure> {
+        supplier_account: &str,
+        biz: BizId,
+    ) -> Result<Vec<StoredAttribute>, StoreError> {
+        let mut attributes: Vec<StoredAttribute> = self
+            .scan(T::Attributes, &tenant_prefix(supplier_account))?
+            .into_iter()
+            .filter(|a: &StoredAttribute| a.raw.bk_biz_id == 0 || a.raw.bk_biz_id == biz.0)
+            .collect();
+        attributes.sort_by_key(|a| a.ordinal);
+        Ok(attributes)
+    }
+
+    fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
+        // Keys are the tenant prefix then the rule key, so key order is rule-key order.
+        self.scan(T::UniqueRules, &tenant_prefix(supplier_account))
+    }
+
+    fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
+        Ok(self.read::<i64>(T::BuiltinSets, &id_key(biz.0))?.map(SetId))
+    }
+
+    fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        let Some(business) = self.read::<Business>(T::Businesses, &id_key(query.biz.0))? else {
+            return Ok(StoredFacts::default());
+        };
+        let sup = query.supplier_account.as_str();
+        let mainline = self.mainline(sup)?;
+        let parent_instance = match query.parent {
+            Some(id) if !mainline.is_empty() => self.read(T::MainlineInstances, &id_key(id))?,
+            _ => None,
+        };
+        let template: Option<SetTemplate> = match query.template {
+            Some(id) => self.read(T::SetTemplates, &id_key(id))?,
+            None => None,
+        };
+        let mut service_templates = Vec::new();
+        for id in template.iter().flat_map(|t| t.service_template_ids.iter()) {
+            service_templates.extend(self.read(T::ServiceTemplates, &id_key(*id))?);
+        }
+        Ok(StoredFacts {
+            business: Some(business),
+            parent_instance,
+            attributes: self.set_attributes(sup, query.biz)?,
+            unique_rules: self.unique_rules(sup)?,
+            template,
+            service_templates,
+            builtin_set: self.builtin_set(query.biz)?,
+            mainline,
+        })
+    }
+
+    fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
+        let ids: Vec<i64> = match set {
+            Some(set) => {
+                let key = pair_key(biz.0, set.0);
+                match self.tree(T::SetsByBiz).get(key).map_err(map_sled_error)? {
+                    Some(_) => vec![set.0],
+                    None => Vec::new(),
+                }
+            }
+            None => self
+                .scan_ids(T::SetsByBiz, &id_key(biz.0))?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+        };
+        ids.into_iter()
+            .map(|id| self.document(T::Sets, T::SetsByBiz, id))
+            .collect()
+    }
+
+    fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
+        self.scan_ids(T::ModulesBySet, &id_key(set.0))?
+            .into_iter()
+            .map(|(id, _)| self.document(T::Modules, T::ModulesBySet, id))
+            .collect()
+    }
+
+    fn audit_records(
+        &self,
+        biz: BizId,
+        resource_type: Option<ResourceType>,
+    ) -> Result<Vec<Document>, StoreError> {
+        let prefix = id_key(biz.0);
+        let mut docs = Vec::new();
+        for (id, value) in self.scan_ids(T::AuditByBiz, &prefix)? {
+            let key = pair_key(biz.0, id);
+            let kind: ResourceType = decode(T::AuditByBiz.name(), &key, &value)?;
+            if resource_type.is_none_or(|wanted| wanted == kind) {
+                docs.push(self.document(T::Audit, T::AuditByBiz, id)?);
+            }
+        }
+        Ok(docs)
+    }
+
+    fn create_sets_atomic(&self, plans: &[CreatePlan]) -> Result<Vec<CreatedSet>, BatchFailure> {
         let created = self
             .transact(|tx| {
                 plans
@@ -573,7 +724,7 @@ impl SetStore for SledStore {
                 },
             })?;
         if !created.is_empty() {
-            self.after_write().await.map_err(|e| BatchFailure {
+            self.after_write().map_err(|e| BatchFailure {
                 index: 0,
                 error: Error::Store(e),
             })?;
@@ -581,120 +732,23 @@ impl SetStore for SledStore {
         Ok(created)
     }
 
-    async fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+    fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
         let changed = self
             .transact(|tx| tx.raise_sequence(kind, value))
             .map_err(|e| match e {
                 TxFailure::Abort(e) | TxFailure::Storage(e) => e,
             })?;
         if changed {
-            self.after_write().await?;
+            self.after_write()?;
         }
         Ok(changed)
     }
 
-    async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
-        Ok(self
-            .read::<i64>(T::Sequences, kind.name().as_bytes())?
-            .unwrap_or(0))
-    }
-
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        self.read(T::Businesses, &id_key(id.0))
-    }
-
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .read(T::Mainline, supplier_account.as_bytes())?
-            .unwrap_or_default())
-    }
-
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.read(T::MainlineInstances, &id_key(id))
-    }
-
-    async fn set_attributes(
-        &self,
-        supplier_account: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        let mut attributes: Vec<StoredAttribute> = self
-            .scan(T::Attributes, &tenant_prefix(supplier_account))?
-            .into_iter()
-            .filter(|a: &StoredAttribute| a.raw.bk_biz_id == 0 || a.raw.bk_biz_id == biz.0)
-            .collect();
-        attributes.sort_by_key(|a| a.ordinal);
-        Ok(attributes)
-    }
-
-    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        // Keys are the tenant prefix then the rule key, so key order is rule-key order.
-        self.scan(T::UniqueRules, &tenant_prefix(supplier_account))
-    }
-
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        self.read(T::SetTemplates, &id_key(id))
-    }
-
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        self.read(T::ServiceTemplates, &id_key(id))
-    }
-
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        Ok(self.read::<i64>(T::BuiltinSets, &id_key(biz.0))?.map(SetId))
-    }
-
-    async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
-        let ids: Vec<i64> = match set {
-            Some(set) => {
-                let key = pair_key(biz.0, set.0);
-                match self.tree(T::SetsByBiz).get(key).map_err(map_sled_error)? {
-                    Some(_) => vec![set.0],
-                    None => Vec::new(),
-                }
-            }
-            None => self
-                .scan_ids(T::SetsByBiz, &id_key(biz.0))?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect(),
-        };
-        ids.into_iter()
-            .map(|id| self.document(T::Sets, T::SetsByBiz, id))
-            .collect()
-    }
-
-    async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
-        self.scan_ids(T::ModulesBySet, &id_key(set.0))?
-            .into_iter()
-            .map(|(id, _)| self.document(T::Modules, T::ModulesBySet, id))
-            .collect()
-    }
-
-    async fn audit_records(
-        &self,
-        biz: BizId,
-        resource_type: Option<ResourceType>,
-    ) -> Result<Vec<Document>, StoreError> {
-        let prefix = id_key(biz.0);
-        let mut docs = Vec::new();
-        for (id, value) in self.scan_ids(T::AuditByBiz, &prefix)? {
-            let key = pair_key(biz.0, id);
-            let kind: ResourceType = decode(T::AuditByBiz.name(), &key, &value)?;
-            if resource_type.is_none_or(|wanted| wanted == kind) {
-                docs.push(self.document(T::Audit, T::AuditByBiz, id)?);
-            }
-        }
-        Ok(docs)
-    }
-
-    /// Flushes, records the sequences in the sidecar, and arms the clean close recorded when
-    /// the handle is dropped (see [`sidecar`](crate::sidecar)). The handle stays usable; a
-    /// write after it disarms the clean close.
-    async fn close(&self) -> Result<(), StoreError> {
+    /// Flushes and records the sequences in the sidecar; returns them.
+    fn close(&self) -> Result<BTreeMap<String, i64>, StoreError> {
         // Read before the flush: every value read is then durable once the flush returns.
         let sequences = self.sequence_values()?;
-        self.flush().await?;
+        self.flush()?;
         sidecar::write(
             &self.path,
             &Sidecar {
@@ -704,7 +758,145 @@ impl SetStore for SledStore {
                 files: Vec::new(),
             },
         )?;
-        self.shutdown.closed(sequences);
+        Ok(sequences)
+    }
+}
+
+impl GroupBackend for Inner {
+    fn commit_group(
+        &self,
+        plans: &[CreatePlan],
+    ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
+        let results = self
+            .transact(|tx| commit_group(tx, plans))
+            .map_err(|e| match e {
+                TxFailure::Abort(e) | TxFailure::Storage(e) => GroupError::Failed(e),
+            })?;
+        if results.iter().any(Result::is_ok) {
+            self.after_write().map_err(GroupError::SyncFailed)?;
+        }
+        Ok(results)
+    }
+}
+
+#[async_trait]
+impl SetStore for SledStore {
+    fn backend(&self) -> &'static str {
+        "sled"
+    }
+
+    async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error> {
+        self.on_writer(move |inner| inner.write(|tx| apply_fixture(tx, &batch)))
+            .await?
+    }
+
+    async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        self.committer.commit(plans).await
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        Some(self.committer.stats())
+    }
+
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        let query = query.clone();
+        self.on_reader(move |inner| inner.create_facts(&query))
+            .await
+    }
+
+    async fn create_sets_atomic(
+        &self,
+        plans: Vec<CreatePlan>,
+    ) -> Result<Vec<CreatedSet>, BatchFailure> {
+        self.on_writer(move |inner| inner.create_sets_atomic(&plans))
+            .await
+            .map_err(|e| BatchFailure {
+                index: 0,
+                error: Error::Store(e),
+            })?
+    }
+
+    async fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+        self.on_writer(move |inner| inner.raise_sequence(kind, value))
+            .await?
+    }
+
+    async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
+        self.on_reader(move |inner| inner.sequence_last(kind)).await
+    }
+
+    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
+        self.on_reader(move |inner| inner.read(T::Businesses, &id_key(id.0)))
+            .await
+    }
+
+    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
+        let sup = supplier_account.to_owned();
+        self.on_reader(move |inner| inner.mainline(&sup)).await
+    }
+
+    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        self.on_reader(move |inner| inner.read(T::MainlineInstances, &id_key(id)))
+            .await
+    }
+
+    async fn set_attributes(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+    ) -> Result<Vec<StoredAttribute>, StoreError> {
+        let sup = supplier_account.to_owned();
+        self.on_reader(move |inner| inner.set_attributes(&sup, biz))
+            .await
+    }
+
+    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
+        let sup = supplier_account.to_owned();
+        self.on_reader(move |inner| inner.unique_rules(&sup)).await
+    }
+
+    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        self.on_reader(move |inner| inner.read(T::SetTemplates, &id_key(id)))
+            .await
+    }
+
+    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        self.on_reader(move |inner| inner.read(T::ServiceTemplates, &id_key(id)))
+            .await
+    }
+
+    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
+        self.on_reader(move |inner| inner.builtin_set(biz)).await
+    }
+
+    async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
+        self.on_reader(move |inner| inner.sets(biz, set)).await
+    }
+
+    async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
+        self.on_reader(move |inner| inner.modules(set)).await
+    }
+
+    async fn audit_records(
+        &self,
+        biz: BizId,
+        resource_type: Option<ResourceType>,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.on_reader(move |inner| inner.audit_records(biz, resource_type))
+            .await
+    }
+
+    /// Flushes, records the sequences in the sidecar, and arms the clean close recorded when
+    /// the handle is dropped (see [`sidecar`](crate::sidecar)). The handle stays usable; a
+    /// write after it disarms the clean close. Runs on the writer thread, after every write
+    /// queued before it.
+    async fn close(&self) -> Result<(), StoreError> {
+        let sequences = self.on_writer(Inner::close).await??;
+        *self
+            .inner
+            .closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(sequences);
         Ok(())
     }
 }

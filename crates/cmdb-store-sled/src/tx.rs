@@ -7,7 +7,9 @@ use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
-use cmdb_core::ports::StoreTx;
+use std::collections::HashMap;
+
+use cmdb_core::ports::{GroupTx, StoreTx};
 use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,6 +20,9 @@ use crate::codec::{decode, encode, hex};
 use crate::error::map_sled_error;
 use crate::layout::{T, id_key, pair_key, set_name_key, tenant_key};
 
+/// Writes staged under a savepoint: (tree index, key) → value.
+type Staged = HashMap<(usize, Vec<u8>), Vec<u8>>;
+
 /// One attempt of a sled transaction, seen through the domain's [`StoreTx`].
 ///
 /// A sled conflict is remembered so that the caller can hand it back to sled (which retries the
@@ -25,6 +30,10 @@ use crate::layout::{T, id_key, pair_key, set_name_key, tenant_key};
 pub(crate) struct SledTx<'a> {
     views: &'a [TransactionalTree],
     conflict: bool,
+    /// While a savepoint is open: the writes made since, by (tree index, key), not yet handed
+    /// to sled. sled transactions have no savepoints, so this is the savepoint: releasing it
+    /// hands the writes to sled's transaction, rolling back drops them.
+    staged: Option<Staged>,
 }
 
 impl<'a> SledTx<'a> {
@@ -33,6 +42,7 @@ impl<'a> SledTx<'a> {
         SledTx {
             views,
             conflict: false,
+            staged: None,
         }
     }
 
@@ -56,6 +66,13 @@ impl<'a> SledTx<'a> {
     }
 
     fn raw_get(&mut self, t: T, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        if let Some(value) = self
+            .staged
+            .as_ref()
+            .and_then(|staged| staged.get(&(t.index(), key.to_vec())))
+        {
+            return Ok(Some(IVec::from(value.as_slice())));
+        }
         self.tree(t).get(key).map_err(|e| self.fail(e))
     }
 
@@ -71,6 +88,10 @@ impl<'a> SledTx<'a> {
     }
 
     fn raw_put(&mut self, t: T, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        if let Some(staged) = self.staged.as_mut() {
+            staged.insert((t.index(), key.to_vec()), value);
+            return Ok(());
+        }
         self.tree(t)
             .insert(key, value)
             .map(drop)
@@ -107,6 +128,27 @@ impl<'a> SledTx<'a> {
 
     fn put_sequence(&mut self, kind: SequenceKind, sequence: Sequence) -> Result<(), StoreError> {
         self.put(T::Sequences, kind.name().as_bytes(), &sequence.last())
+    }
+}
+
+impl GroupTx for SledTx<'_> {
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.staged = Some(HashMap::new());
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        for ((index, key), value) in self.staged.take().unwrap_or_default() {
+            self.views[index]
+                .insert(key, value)
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.staged = None;
+        Ok(())
     }
 }
 

@@ -383,6 +383,7 @@ async fn background_flush_mode_persists_after_close() {
     let path = dir.path().join("db");
     let options = SledOptions {
         flush: FlushMode::Background,
+        ..SledOptions::default()
     };
     {
         let store = SledStore::open(&path, options).unwrap();

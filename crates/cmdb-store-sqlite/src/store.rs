@@ -2,21 +2,23 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::plan::{CreatePlan, commit_plan};
-use cmdb_core::ports::{BatchFailure, SetStore, StoreTx};
+use cmdb_core::plan::{CreatePlan, commit_group, commit_plan};
+use cmdb_core::ports::{BatchFailure, CommitStats, SetStore, StoreTx};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
+use cmdb_store_group::{BlockingPool, GroupBackend, GroupCommitter, GroupError, GroupOptions};
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use crate::error::{OpenError, sqlite_error, store_error};
 use crate::header::check_header;
@@ -53,6 +55,8 @@ pub struct SqliteOptions {
     /// How long a write waits for another connection's write lock before failing with
     /// [`StoreError::Busy`]. Default 5 s.
     pub busy_timeout: Duration,
+    /// How concurrent creates share commits (default: grouped, see [`GroupOptions`]).
+    pub group: GroupOptions,
 }
 
 impl Default for SqliteOptions {
@@ -60,25 +64,37 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Full,
             busy_timeout: Duration::from_secs(5),
+            group: GroupOptions::default(),
         }
     }
 }
 
 /// A [`SetStore`] on a SQLite database file (bundled SQLite, WAL mode).
 ///
-/// - Every write method is one `BEGIN IMMEDIATE` transaction: it takes the database's write
-///   lock up front, reads and bumps the id sequences, runs the domain's write logic
-///   ([`commit_plan`], [`apply_fixture`]) through the transaction, and commits, or rolls back
-///   on any error. Several stores (connections or processes) may share one file: writers queue
-///   on the lock for up to [`SqliteOptions::busy_timeout`], and the unique indexes back the
-///   domain's checks.
-/// - It holds one connection behind a mutex, so it is `Send + Sync`; calls from several
-///   threads are serialised.
-/// - The async methods do their blocking work inline on the calling task (a write may wait
-///   for the lock up to the busy timeout). Callers that must not block an async worker can
-///   wrap calls in their runtime's blocking facility.
+/// - Creates are group-committed: the store's writer thread owns the write connection and
+///   commits every create queued while the previous commit was syncing in one
+///   `BEGIN IMMEDIATE` transaction, each create inside its own `SAVEPOINT` (see
+///   [`cmdb_store_group::GroupCommitter`]). Callers are answered after that commit returned
+///   under [`SqliteOptions::synchronous`]. A commit that fails with an i/o error makes the store
+///   refuse writes until it is reopened.
+/// - Other writes (fixtures, sequence raises) run on the writer thread too, one transaction
+///   each. Reads run on a separate read connection on the store's reader threads, so they do
+///   not wait for a commit's sync. No async method blocks the caller's executor.
+/// - Several stores (connections or processes) may share one file: writers queue on the
+///   database's write lock for up to [`SqliteOptions::busy_timeout`], and the unique indexes
+///   back the domain's checks.
 pub struct SqliteStore {
-    conn: Mutex<Option<Connection>>,
+    inner: Arc<Inner>,
+    committer: GroupCommitter,
+    readers: BlockingPool,
+}
+
+/// The two connections, shared by the writer thread and the reader threads.
+struct Inner {
+    /// The connection every write uses (`None` once closed).
+    writer: Mutex<Option<Connection>>,
+    /// The connection reads use (`None` once closed).
+    reader: Mutex<Option<Connection>>,
     path: PathBuf,
     options: SqliteOptions,
 }
@@ -86,8 +102,8 @@ pub struct SqliteStore {
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .field("options", &self.options)
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
 }
@@ -166,26 +182,42 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", options.synchronous.pragma())
             .map_err(sqlite_error)?;
         migrate(&mut conn)?;
-        conn.set_prepared_statement_cache_capacity(64);
-        // Keep cached statements' plans stable: without it, SQLite re-prepares statements
-        // with ORDER BY and bound parameters on every run (a third of a create's CPU).
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        tune(&conn)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite_error)?;
+        reader
+            .busy_timeout(options.busy_timeout)
             .map_err(sqlite_error)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(Some(conn)),
+        reader
+            .pragma_update(None, "query_only", true)
+            .map_err(sqlite_error)?;
+        tune(&reader)?;
+        let inner = Arc::new(Inner {
+            writer: Mutex::new(Some(conn)),
+            reader: Mutex::new(Some(reader)),
             path: path.to_owned(),
             options,
+        });
+        let committer =
+            GroupCommitter::start("cmdb-sqlite-writer", Arc::clone(&inner), options.group);
+        Ok(SqliteStore {
+            inner,
+            committer,
+            readers: BlockingPool::new("cmdb-sqlite-reader", 2),
         })
     }
 
     /// The path the store was opened at.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
     /// The options the store was opened with.
     pub fn options(&self) -> SqliteOptions {
-        self.options
+        self.inner.options
     }
 
     /// The schema version of the open database.
@@ -193,54 +225,124 @@ impl SqliteStore {
     /// # Errors
     /// Store failures, or [`StoreError::Backend`] once closed.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.read(|conn| {
+        self.inner.read(|conn| {
             conn.pragma_query_value(None, "user_version", |r| r.get(0))
                 .map_err(store_error)
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
-        // A panic while holding the lock dropped (rolled back) any open transaction, so the
-        // connection is still usable.
-        self.conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Runs a read on the reader threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        self.readers.run(move || inner.read(f)).await?
     }
 
+    /// Runs a write on the writer thread, between groups of creates. `on_store` turns store
+    /// failures outside the body (begin, commit, a refused store) into the caller's error.
+    async fn write<T: Send + 'static, E: Send + 'static>(
+        &self,
+        on_store: fn(StoreError) -> E,
+        body: impl FnOnce(&mut SqliteTx<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E> {
+        let inner = Arc::clone(&self.inner);
+        self.committer
+            .exclusive(move || inner.write(on_store, body))
+            .await
+            .map_err(on_store)?
+    }
+}
+
+impl Inner {
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self.lock().as_ref() {
+        match lock(&self.reader).as_ref() {
             Some(conn) => f(conn),
             None => Err(closed()),
         }
     }
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction: commits when it returns `Ok`, rolls
-    /// back otherwise. `on_begin` and `on_commit` turn store failures before and after the body
-    /// into the caller's error type.
+    /// back otherwise. `on_store` turns store failures before and after the body into the
+    /// caller's error type.
     fn write<T, E>(
         &self,
-        on_begin: impl FnOnce(StoreError) -> E,
+        on_store: fn(StoreError) -> E,
         body: impl FnOnce(&mut SqliteTx<'_>) -> Result<T, E>,
-        on_commit: impl FnOnce(StoreError) -> E,
     ) -> Result<T, E> {
-        let mut guard = self.lock();
+        self.transaction(body).map_err(|e| match e {
+            TxError::Store(e) => on_store(e),
+            TxError::Commit(e) => on_store(store_error(e)),
+            TxError::Body(e) => e,
+        })
+    }
+
+    fn transaction<T, E>(
+        &self,
+        body: impl FnOnce(&mut SqliteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, TxError<E>> {
+        let mut guard = lock(&self.writer);
         let Some(conn) = guard.as_mut() else {
-            return Err(on_begin(closed()));
+            return Err(TxError::Store(closed()));
         };
         let txn = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| on_begin(store_error(e)))?;
+            .map_err(|e| TxError::Store(store_error(e)))?;
         let mut view = SqliteTx::new(&txn);
-        let out = body(&mut view)?;
-        if let Err(e) = view.flush() {
-            return Err(on_commit(e));
-        }
-        txn.commit().map_err(|e| on_commit(store_error(e)))?;
+        let out = body(&mut view).map_err(TxError::Body)?;
+        view.flush().map_err(TxError::Store)?;
+        txn.commit().map_err(TxError::Commit)?;
         Ok(out)
     }
+}
+
+/// How a transaction of [`Inner::transaction`] failed.
+enum TxError<E> {
+    /// Beginning it, or a statement of the store's own, failed: rolled back.
+    Store(StoreError),
+    /// `COMMIT` failed.
+    Commit(rusqlite::Error),
+    /// The body refused: rolled back.
+    Body(E),
+}
+
+impl GroupBackend for Inner {
+    fn commit_group(
+        &self,
+        plans: &[CreatePlan],
+    ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
+        self.transaction(|tx| commit_group(tx, plans))
+            .map_err(|e| match e {
+                TxError::Store(e) | TxError::Body(e) => GroupError::Failed(e),
+                // An i/o error while committing (the WAL write or its fsync): what reached the
+                // disk is unknown, so the store stops writing until reopened.
+                TxError::Commit(e) if e.sqlite_error_code() == Some(ErrorCode::SystemIoFailure) => {
+                    GroupError::SyncFailed(store_error(e))
+                }
+                TxError::Commit(e) => GroupError::Failed(store_error(e)),
+            })
+    }
+}
+
+/// Locks a connection. A panic while holding the lock dropped (rolled back) any open
+/// transaction, so the connection is still usable.
+fn lock(conn: &Mutex<Option<Connection>>) -> MutexGuard<'_, Option<Connection>> {
+    conn.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The per-connection settings: a statement cache, and stable query plans (without it,
+/// SQLite re-prepares statements with ORDER BY and bound parameters on every run, a third of
+/// a create's CPU).
+fn tune(conn: &Connection) -> Result<(), OpenError> {
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(sqlite_error)?;
+    Ok(())
 }
 
 fn closed() -> StoreError {
@@ -254,11 +356,21 @@ impl SetStore for SqliteStore {
     }
 
     async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error> {
-        self.write(Error::Store, |txn| apply_fixture(txn, &batch), Error::Store)
+        self.write(Error::Store, move |txn| apply_fixture(txn, &batch))
+            .await
     }
 
-    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
-        self.write(Error::Store, |txn| commit_plan(txn, &plan), Error::Store)
+    async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        self.committer.commit(plans).await
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        Some(self.committer.stats())
+    }
+
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| tx::create_facts(conn, &query)).await
     }
 
     async fn create_sets_atomic(
@@ -273,7 +385,7 @@ impl SetStore for SqliteStore {
                 index: 0,
                 error: Error::Store(e),
             },
-            |txn| {
+            move |txn| {
                 plans
                     .iter()
                     .enumerate()
@@ -282,35 +394,31 @@ impl SetStore for SqliteStore {
                     })
                     .collect()
             },
-            |e| BatchFailure {
-                index: 0,
-                error: Error::Store(e),
-            },
         )
+        .await
     }
 
     async fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
-        self.write(
-            |e| e,
-            |txn| StoreTx::raise_sequence(txn, kind, value),
-            |e| e,
-        )
+        self.write(|e| e, move |txn| StoreTx::raise_sequence(txn, kind, value))
+            .await
     }
 
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
-        self.read(|conn| tx::sequence_last(conn, kind))
+        self.read(move |conn| tx::sequence_last(conn, kind)).await
     }
 
     async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        self.read(|conn| tx::business(conn, id))
+        self.read(move |conn| tx::business(conn, id)).await
     }
 
     async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        self.read(|conn| tx::mainline(conn, supplier_account).map(Option::unwrap_or_default))
+        let sup = supplier_account.to_owned();
+        self.read(move |conn| tx::mainline(conn, &sup).map(Option::unwrap_or_default))
+            .await
     }
 
     async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.read(|conn| tx::mainline_instance(conn, id))
+        self.read(move |conn| tx::mainline_instance(conn, id)).await
     }
 
     async fn set_attributes(
@@ -318,48 +426,39 @@ impl SetStore for SqliteStore {
         supplier_account: &str,
         biz: BizId,
     ) -> Result<Vec<StoredAttribute>, StoreError> {
-        self.read(|conn| {
-            tx::all_json(
-                conn,
-                tx::SELECT_SET_ATTRIBUTES,
-                params![supplier_account, biz.0],
-                "set attribute",
-            )
-        })
+        let sup = supplier_account.to_owned();
+        self.read(move |conn| tx::set_attributes(conn, &sup, biz))
+            .await
     }
 
     async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        self.read(|conn| {
-            tx::all_json(
-                conn,
-                tx::SELECT_UNIQUE_RULES,
-                [supplier_account],
-                "unique rule",
-            )
-        })
+        let sup = supplier_account.to_owned();
+        self.read(move |conn| tx::unique_rules(conn, &sup)).await
     }
 
     async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        self.read(|conn| tx::set_template(conn, id))
+        self.read(move |conn| tx::set_template(conn, id)).await
     }
 
     async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        self.read(|conn| tx::service_template(conn, id))
+        self.read(move |conn| tx::service_template(conn, id)).await
     }
 
     async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        self.read(|conn| tx::builtin_set(conn, biz))
+        self.read(move |conn| tx::builtin_set(conn, biz)).await
     }
 
     async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
-        self.read(|conn| match set {
+        self.read(move |conn| match set {
             None => tx::documents(conn, tx::SELECT_SETS, [biz.0], "set"),
             Some(id) => tx::documents(conn, tx::SELECT_ONE_SET, [biz.0, id.0], "set"),
         })
+        .await
     }
 
     async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
-        self.read(|conn| tx::documents(conn, tx::SELECT_MODULES, [set.0], "module"))
+        self.read(move |conn| tx::documents(conn, tx::SELECT_MODULES, [set.0], "module"))
+            .await
     }
 
     async fn audit_records(
@@ -367,7 +466,7 @@ impl SetStore for SqliteStore {
         biz: BizId,
         resource_type: Option<ResourceType>,
     ) -> Result<Vec<Document>, StoreError> {
-        self.read(|conn| match resource_type {
+        self.read(move |conn| match resource_type {
             None => tx::documents(conn, tx::SELECT_AUDIT, [biz.0], "audit record"),
             Some(rt) => tx::documents(
                 conn,
@@ -376,18 +475,35 @@ impl SetStore for SqliteStore {
                 "audit record",
             ),
         })
+        .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {
-        let mut guard = self.lock();
-        let Some(conn) = guard.take() else {
-            return Ok(());
-        };
-        conn.close().map_err(|(conn, e)| {
-            *guard = Some(conn);
-            store_error(e)
-        })
+        let inner = Arc::clone(&self.inner);
+        // The reader first, so the writer's close (the last connection) checkpoints the log.
+        close_connection(&inner.reader)?;
+        match self
+            .committer
+            .exclusive(move || close_connection(&inner.writer))
+            .await
+        {
+            Ok(closed) => closed,
+            // A store refusing writes after a failed sync still lets go of its file.
+            Err(_) => close_connection(&self.inner.writer),
+        }
     }
+}
+
+/// Closes a connection (once); on failure it stays open.
+fn close_connection(conn: &Mutex<Option<Connection>>) -> Result<(), StoreError> {
+    let mut guard = lock(conn);
+    let Some(open) = guard.take() else {
+        return Ok(());
+    };
+    open.close().map_err(|(open, e)| {
+        *guard = Some(open);
+        store_error(e)
+    })
 }
 
 /// `path` with `suffix` appended to its file name (SQLite's `-wal` and `-shm` files).

@@ -5,8 +5,9 @@ use cmdb_core::StoreError;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
-use cmdb_core::ports::StoreTx;
+use cmdb_core::ports::{GroupTx, StoreTx};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, SetRecord, UniqueKey};
 use rusqlite::{Connection, OptionalExtension, Params, params};
 use serde::Serialize;
@@ -74,14 +75,68 @@ pub(crate) const SELECT_MODULES: &str =
 pub(crate) const SELECT_AUDIT: &str = "SELECT doc FROM audit WHERE bk_biz_id = ?1 ORDER BY id";
 pub(crate) const SELECT_AUDIT_OF_TYPE: &str =
     "SELECT doc FROM audit WHERE bk_biz_id = ?1 AND resource_type = ?2 ORDER BY id";
-pub(crate) const SELECT_SET_ATTRIBUTES: &str = "SELECT doc FROM set_attributes \
+const SELECT_SET_ATTRIBUTES: &str = "SELECT doc FROM set_attributes \
      WHERE bk_supplier_account = ?1 AND (bk_biz_id = 0 OR bk_biz_id = ?2) ORDER BY ordinal";
-pub(crate) const SELECT_UNIQUE_RULES: &str =
+const SELECT_UNIQUE_RULES: &str =
     "SELECT doc FROM unique_rules WHERE bk_supplier_account = ?1 ORDER BY rule_key";
 const SELECT_SEQUENCES: &str = "SELECT kind, last FROM sequences";
 const SELECT_SEQUENCE: &str = "SELECT last FROM sequences WHERE kind = ?1";
 const UPSERT_SEQUENCE: &str = "INSERT INTO sequences (kind, last) VALUES (?1, ?2) \
      ON CONFLICT (kind) DO UPDATE SET last = excluded.last";
+
+/// The custom set attributes of a tenant visible in `biz`, in ordinal order.
+pub(crate) fn set_attributes(
+    conn: &Connection,
+    sup: &str,
+    biz: BizId,
+) -> Result<Vec<StoredAttribute>, StoreError> {
+    all_json(
+        conn,
+        SELECT_SET_ATTRIBUTES,
+        params![sup, biz.0],
+        "set attribute",
+    )
+}
+
+/// The unique rules of a tenant, in rule-key order.
+pub(crate) fn unique_rules(conn: &Connection, sup: &str) -> Result<Vec<UniqueRule>, StoreError> {
+    all_json(conn, SELECT_UNIQUE_RULES, [sup], "unique rule")
+}
+
+/// Everything a create reads, from one connection in one read transaction (one snapshot).
+pub(crate) fn create_facts(
+    conn: &Connection,
+    query: &FactsQuery,
+) -> Result<StoredFacts, StoreError> {
+    let snapshot = conn.unchecked_transaction().map_err(store_error)?;
+    let Some(business) = business(&snapshot, query.biz)? else {
+        return Ok(StoredFacts::default());
+    };
+    let sup = query.supplier_account.as_str();
+    let mainline = mainline(&snapshot, sup)?.unwrap_or_default();
+    let parent_instance = match query.parent {
+        Some(id) if !mainline.is_empty() => mainline_instance(&snapshot, id)?,
+        _ => None,
+    };
+    let template = match query.template {
+        Some(id) => set_template(&snapshot, id)?,
+        None => None,
+    };
+    let mut service_templates = Vec::new();
+    for id in template.iter().flat_map(|t| t.service_template_ids.iter()) {
+        service_templates.extend(service_template(&snapshot, *id)?);
+    }
+    Ok(StoredFacts {
+        business: Some(business),
+        parent_instance,
+        attributes: set_attributes(&snapshot, sup, query.biz)?,
+        unique_rules: unique_rules(&snapshot, sup)?,
+        template,
+        service_templates,
+        builtin_set: builtin_set(&snapshot, query.biz)?,
+        mainline,
+    })
+}
 
 /// The business with this id.
 pub(crate) fn business(conn: &Connection, id: BizId) -> Result<Option<Business>, StoreError> {
@@ -179,6 +234,8 @@ fn slot(kind: SequenceKind) -> usize {
 pub(crate) struct SqliteTx<'c> {
     conn: &'c Connection,
     sequences: Option<Sequences>,
+    /// The sequences as they were at the open savepoint (`Some(None)`: not yet loaded then).
+    savepoint: Option<Option<Sequences>>,
 }
 
 impl<'c> SqliteTx<'c> {
@@ -187,6 +244,7 @@ impl<'c> SqliteTx<'c> {
         SqliteTx {
             conn,
             sequences: None,
+            savepoint: None,
         }
     }
 
@@ -239,6 +297,30 @@ impl<'c> SqliteTx<'c> {
         }
         self.sequences = None;
         Ok(())
+    }
+}
+
+/// Savepoints: SQLite's own for the rows, a copy of the in-memory sequences for the ids.
+impl GroupTx for SqliteTx<'_> {
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        execute(self.conn, "SAVEPOINT one_create", [])?;
+        self.savepoint = Some(self.sequences);
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.savepoint = None;
+        execute(self.conn, "RELEASE one_create", [])
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        let sequences = self
+            .savepoint
+            .take()
+            .ok_or_else(|| StoreError::Backend("no savepoint to roll back to".into()))?;
+        self.sequences = sequences;
+        execute(self.conn, "ROLLBACK TO one_create", [])?;
+        execute(self.conn, "RELEASE one_create", [])
     }
 }
 

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
+use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::BizId;
-use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, gather_facts, plan_create};
+use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
 use cmdb_core::ports::SetStore;
 use cmdb_core::{Error, StoreError};
 use cmdb_store_sled::{SledOptions, SledStore};

@@ -192,6 +192,7 @@ async fn a_held_write_lock_is_busy_after_the_timeout() {
         SqliteOptions {
             synchronous: Synchronous::Normal,
             busy_timeout: Duration::from_millis(100),
+            ..SqliteOptions::default()
         },
     )
     .expect("open");
