@@ -240,6 +240,8 @@ pub struct CommitStats {
     pub commits: u64,
     /// Creates those transactions stored (refused ones not counted).
     pub creates: u64,
+    /// Creates submitted (queued or being committed) and not yet answered.
+    pub in_flight: u64,
 }
 
 /// The source of the current time.

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::http_io::{
-    RequestId, app_code, fail, failure_envelope, ok, on_blocking_pool, read_body,
-    refuse_content_type, supplier_account, user,
+    RequestId, app_code, fail, failure_envelope, ok, read_body, refuse_content_type, run_engine,
+    supplier_account, user,
 };
 
 /// Answers a failure of the engine's rules: HTTP 200, as bk-cmdb does.
@@ -64,7 +64,7 @@ pub(crate) async fn esb_create_set(
         Ok(body) => body,
         Err(f) => return refused(rid, &f),
     };
-    let answer = on_blocking_pool(&state, {
+    let answer = run_engine(&state, {
         let rid = rid.clone();
         move |engine| async move { engine.handle_create_set(&body, Some(rid)).await }
     })
@@ -97,7 +97,7 @@ async fn native_request(
 }
 
 /// The common path of a native write: the content type, the request read in the ESB's order,
-/// then `call` on the blocking pool; its envelope is the answer.
+/// then `call` as a task of its own; its envelope is the answer.
 async fn native_write<F, Fut>(
     state: AppState,
     rid: String,
@@ -108,7 +108,7 @@ async fn native_write<F, Fut>(
 ) -> Response
 where
     F: FnOnce(cmdb_app::Engine, RequestContext, BizId, Document) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Envelope>,
+    Fut: std::future::Future<Output = Envelope> + Send + 'static,
 {
     if let Some(refusal) = refuse_content_type(&headers, &rid) {
         return refusal;
@@ -118,7 +118,7 @@ where
         Ok(parts) => parts,
         Err(f) => return refused(rid, &f),
     };
-    match on_blocking_pool(&state, move |engine| call(engine, ctx, biz, data)).await {
+    match run_engine(&state, move |engine| call(engine, ctx, biz, data)).await {
         Ok(envelope) => ok(&envelope),
         Err(f) => refused(rid, &f),
     }
@@ -193,7 +193,7 @@ pub(crate) async fn find_sets(
         Ok(asked) => asked,
         Err(f) => return refused(rid, &f),
     };
-    let sets = on_blocking_pool(&state, move |engine| async move {
+    let sets = run_engine(&state, move |engine| async move {
         engine.find_sets(&tenant, biz, None).await
     })
     .await
@@ -215,7 +215,7 @@ pub(crate) async fn list_modules(
         Ok(asked) => asked,
         Err(f) => return refused(rid, &f),
     };
-    let modules = on_blocking_pool(&state, move |engine| async move {
+    let modules = run_engine(&state, move |engine| async move {
         engine.list_modules(&tenant, biz, set).await
     })
     .await

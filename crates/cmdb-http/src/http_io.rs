@@ -186,25 +186,24 @@ pub(crate) fn app_code(headers: &HeaderMap) -> String {
     }
 }
 
-/// Runs `call` with the engine on tokio's blocking pool, driving its future there with the
-/// runtime's handle: the stores block inside their `async fn`s. The call holds a read guard of
-/// the in-flight lock, so it runs to its end (and `serve` waits for it) even when the client
-/// goes away and this future is dropped.
+/// Runs `call` with the engine as a task of its own. The engine never blocks the runtime
+/// (stores do their blocking work on their own threads), so it runs directly on the async
+/// workers. The call holds a read guard of the in-flight lock, so it runs to its end (and
+/// `serve` waits for it) even when the client goes away and this future is dropped.
 ///
 /// # Errors
 /// A call that panicked, as the masked internal failure (1199999).
-pub(crate) async fn on_blocking_pool<T, F, Fut>(state: &AppState, call: F) -> Result<T, Failure>
+pub(crate) async fn run_engine<T, F, Fut>(state: &AppState, call: F) -> Result<T, Failure>
 where
     F: FnOnce(Engine) -> Fut + Send + 'static,
-    Fut: Future<Output = T>,
+    Fut: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
     let guard = state.in_flight.clone().read_owned().await;
     let engine = state.engine.clone();
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let _guard = guard;
-        handle.block_on(call(engine))
+        call(engine).await
     })
     .await
     .map_err(|e| Failure::from(StoreError::Backend(format!("engine call failed: {e}"))))

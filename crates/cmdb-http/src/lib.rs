@@ -41,11 +41,10 @@
 //!
 //! # Blocking
 //!
-//! The stores do blocking I/O inside their `async fn`s (SQLite and sled), so every engine call
-//! runs on tokio's blocking pool (`spawn_blocking` driving the engine's future with
-//! `Handle::block_on`). Unlike `block_in_place`, this works on a current-thread runtime as well
-//! as a multi-thread one, so [`serve`] makes no demand on the caller's runtime, and the async
-//! workers stay free to accept and parse while writers wait on the disk.
+//! None: the stores run their blocking i/o on their own threads (a writer thread that
+//! group-commits, reader threads) and their `async fn`s only wait on channels, so every engine
+//! call runs as an ordinary task on the caller's runtime, current-thread or multi-thread, and
+//! the async workers stay free to accept and parse while writers wait on the disk.
 
 mod handlers;
 mod http_io;
@@ -149,12 +148,12 @@ pub async fn serve(
         .await;
     // Every engine call holds a read guard until it finishes, even when its client is gone.
     let quiet = state.in_flight.write().await;
-    let engine = state.engine.clone();
-    let handle = tokio::runtime::Handle::current();
-    let closed = tokio::task::spawn_blocking(move || handle.block_on(engine.store().close()))
+    let closed = state
+        .engine
+        .store()
+        .close()
         .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r.map_err(|e| std::io::Error::other(format!("closing the store: {e}"))));
+        .map_err(|e| std::io::Error::other(format!("closing the store: {e}")));
     drop(quiet);
     served.and(closed)
 }

@@ -59,6 +59,9 @@
 //! - atomicity: atomic batches, and a write failing part-way (an exhausted sequence);
 //! - ids: strictly increasing, gapless, raised never lowered, continued after a reopen;
 //! - concurrency: 16 tasks racing on one name, on one unique key, and on distinct names;
+//! - group commit: 64 concurrent creates of one name and of distinct names, 64 plans in one
+//!   call committing once, each create of a group isolated (a storage failure of its own, a
+//!   duplicate of an earlier plan, a second built-in set), the first of two equal names wins;
 //! - fixtures: idempotent reloads, conflicting reloads (nothing written), a frozen mainline;
 //! - a differential property test against [`MemoryStore`] as the reference model.
 //!
@@ -158,6 +161,11 @@ macro_rules! store_conformance_tests {
             conflicting_reload_writes_nothing,
             mainline_change_after_businesses_is_refused,
             differential_against_memory_model,
+            group_same_name_64_has_one_winner,
+            group_distinct_names_64_all_succeed,
+            group_submitted_together_commits_once,
+            group_isolates_each_create,
+            group_same_name_twice_first_wins,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

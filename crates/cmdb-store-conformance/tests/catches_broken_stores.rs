@@ -30,6 +30,11 @@ enum Flaw {
     ReversedSetReads,
     /// Audit records of modules are not returned.
     HidesModuleAudits,
+    /// A group with one failing create fails every create in it (nothing of it is stored).
+    GroupFailsWhole,
+    /// Later creates of a group do not see earlier ones: each plan of a call is checked
+    /// against the store as it was before the call.
+    GroupBlindToItself,
 }
 
 #[derive(Debug)]
@@ -47,6 +52,11 @@ impl SetStore for BrokenStore {
         self.inner.apply_catalog(batch).await
     }
     async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        match self.flaw {
+            Flaw::GroupFailsWhole => return self.all_or_nothing(plans).await,
+            Flaw::GroupBlindToItself => return self.blind(plans).await,
+            _ => {}
+        }
         let results = self.inner.create_sets(plans).await;
         if self.flaw == Flaw::BurnsIdOnFailure {
             for _ in results.iter().filter(|r| r.is_err()) {
@@ -137,6 +147,31 @@ impl SetStore for BrokenStore {
     }
 }
 
+impl BrokenStore {
+    /// [`Flaw::GroupFailsWhole`]: the plans as one atomic batch; any failure fails them all.
+    async fn all_or_nothing(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        let count = plans.len();
+        match self.inner.create_sets_atomic(plans).await {
+            Ok(created) => created.into_iter().map(Ok).collect(),
+            Err(failure) => vec![Err(failure.error); count],
+        }
+    }
+
+    /// [`Flaw::GroupBlindToItself`]: a plan whose name an earlier plan of the call took is
+    /// stored anyway under a suffixed name, as if the store had not seen the earlier one.
+    async fn blind(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(plans.len());
+        for mut plan in plans {
+            if !seen.insert((plan.parent, plan.name.clone())) {
+                plan.name.push_str(" (blind)");
+            }
+            out.push(self.inner.create_set(plan).await);
+        }
+        out
+    }
+}
+
 struct BrokenFactory(Flaw);
 
 impl StoreFactory for BrokenFactory {
@@ -219,4 +254,19 @@ fn missing_audit_records_fail_the_document_cases() {
     assert!(fails(cases::worked_example_document(&f)));
     assert!(fails(cases::create_persists_exactly_the_plan(&f)));
     assert!(fails(cases::concurrent_distinct_names_all_succeed(&f)));
+}
+
+#[test]
+fn whole_group_failures_fail_the_isolation_case() {
+    let f = BrokenFactory(Flaw::GroupFailsWhole);
+    assert!(fails(cases::group_isolates_each_create(&f)));
+    assert!(fails(cases::group_same_name_twice_first_wins(&f)));
+    assert!(!fails(cases::worked_example_document(&f)));
+}
+
+#[test]
+fn a_group_blind_to_itself_fails_the_first_wins_case() {
+    let f = BrokenFactory(Flaw::GroupBlindToItself);
+    assert!(fails(cases::group_same_name_twice_first_wins(&f)));
+    assert!(fails(cases::group_isolates_each_create(&f)));
 }

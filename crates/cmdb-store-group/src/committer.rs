@@ -66,6 +66,7 @@ struct Shared {
     refused: Mutex<Option<StoreError>>,
     commits: AtomicU64,
     creates: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 impl Shared {
@@ -157,10 +158,13 @@ impl GroupCommitter {
         if !self.send(job).await {
             return vec![Err(Error::Store(stopped())); count];
         }
-        match answer.await {
+        let in_flight = InFlight::count(&self.shared, count as u64);
+        let results = match answer.await {
             Ok(results) => results,
             Err(_) => vec![Err(Error::Store(stopped())); count],
-        }
+        };
+        drop(in_flight);
+        results
     }
 
     /// Runs another write of the store on the writer thread, between groups.
@@ -206,6 +210,7 @@ impl GroupCommitter {
         CommitStats {
             commits: self.shared.commits.load(Ordering::Acquire),
             creates: self.shared.creates.load(Ordering::Acquire),
+            in_flight: self.shared.in_flight.load(Ordering::Acquire),
         }
     }
 
@@ -225,6 +230,28 @@ impl Drop for GroupCommitter {
         {
             let _ = thread.join();
         }
+    }
+}
+
+/// Counts creates as in flight from their submission until their caller has the answer (or
+/// gave up waiting: the guard also ends with a dropped future).
+struct InFlight<'a> {
+    shared: &'a Shared,
+    count: u64,
+}
+
+impl<'a> InFlight<'a> {
+    fn count(shared: &'a Shared, count: u64) -> Self {
+        shared.in_flight.fetch_add(count, Ordering::AcqRel);
+        InFlight { shared, count }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .in_flight
+            .fetch_sub(self.count, Ordering::AcqRel);
     }
 }
 

@@ -1,4 +1,5 @@
-//! The shared conformance suite, run against `SledStore`: a fresh sled directory in a temp dir
+//! The shared conformance suite, run against `SledStore` in every mode: flush on every write
+//! and background flush, with group commit and without. A fresh sled directory in a temp dir
 //! per case, and a real reopen of that directory (previous handle dropped) for the reopen cases.
 
 use std::sync::Arc;
@@ -7,22 +8,22 @@ use std::time::{Duration, Instant};
 use cmdb_core::StoreError;
 use cmdb_core::ports::SetStore;
 use cmdb_store_conformance::StoreFactory;
-use cmdb_store_sled::{SledOptions, SledStore};
+use cmdb_store_group::GroupOptions;
+use cmdb_store_sled::{FlushMode, SledOptions, SledStore};
 use tempfile::TempDir;
 
 /// The sled directory inside the temp dir.
 const DIR: &str = "db";
 
-/// Builds sled stores (default options: flush on every write) in a temp dir the guard keeps.
-struct SledFactory;
+/// Builds sled stores with these options in a temp dir the guard keeps.
+struct SledFactory(SledOptions);
 
 impl StoreFactory for SledFactory {
     type Guard = TempDir;
 
     fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SledStore::open(dir.path().join(DIR), SledOptions::default())
-            .expect("a fresh sled store");
+        let store = SledStore::open(dir.path().join(DIR), self.0).expect("a fresh sled store");
         (Arc::new(store), dir)
     }
 
@@ -31,7 +32,7 @@ impl StoreFactory for SledFactory {
         // directory's lock for a moment: retry while it is busy, for a bounded time.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match SledStore::open(dir.path().join(DIR), SledOptions::default()) {
+            match SledStore::open(dir.path().join(DIR), self.0) {
                 Ok(store) => return Some(Arc::new(store)),
                 Err(StoreError::Busy(_)) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(20));
@@ -42,4 +43,23 @@ impl StoreFactory for SledFactory {
     }
 }
 
-cmdb_store_conformance::store_conformance_tests!(SledFactory);
+mod every_write {
+    use super::*;
+    cmdb_store_conformance::store_conformance_tests!(SledFactory(SledOptions::default()));
+}
+
+mod background {
+    use super::*;
+    cmdb_store_conformance::store_conformance_tests!(SledFactory(SledOptions {
+        flush: FlushMode::Background,
+        ..SledOptions::default()
+    }));
+}
+
+mod every_write_ungrouped {
+    use super::*;
+    cmdb_store_conformance::store_conformance_tests!(SledFactory(SledOptions {
+        group: GroupOptions::ungrouped(),
+        ..SledOptions::default()
+    }));
+}

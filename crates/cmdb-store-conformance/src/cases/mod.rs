@@ -8,6 +8,7 @@ mod concurrency;
 mod create;
 mod differential;
 mod fixtures;
+mod group;
 mod ids;
 mod uniqueness;
 
@@ -25,6 +26,11 @@ pub use differential::differential_against_memory_model;
 pub use fixtures::{
     conflicting_reload_writes_nothing, identical_reload_changes_nothing,
     mainline_change_after_businesses_is_refused,
+};
+pub use group::{
+    group_distinct_names_64_all_succeed, group_isolates_each_create,
+    group_same_name_64_has_one_winner, group_same_name_twice_first_wins,
+    group_submitted_together_commits_once,
 };
 pub use ids::{
     ids_continue_after_reopen, ids_increase_without_gaps, raising_a_sequence_never_lowers_it,

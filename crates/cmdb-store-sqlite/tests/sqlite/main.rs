@@ -3,6 +3,7 @@
 
 mod concurrent;
 mod damaged;
+mod group;
 mod reopen;
 mod support;
 mod writes;
