@@ -2,10 +2,13 @@
 //! (`crash`), or races another process for the same set names on one SQLite file (`collide`).
 //!
 //! ```text
-//! crash_writer <STORE> <PATH> crash <FIRST>          load the fixture, then create sets
+//! crash_writer <STORE> <PATH> crash <FIRST> [WRITERS] load the fixture, then create sets
 //!                                                    crash-<FIRST>, crash-<FIRST+1>, … from
-//!                                                    set template 1, printing `ack <id> <name>`
-//!                                                    after each acknowledged create
+//!                                                    set template 1 with WRITERS concurrent
+//!                                                    callers (default 1, so the store's group
+//!                                                    commit shares transactions among them),
+//!                                                    printing `ack <id> <name>` after each
+//!                                                    acknowledged create
 //! crash_writer sqlite <PATH> collide <COUNT> <SEED>  print `ready`, wait for a line on stdin,
 //!                                                    then create c-0 … c-<COUNT-1> under the
 //!                                                    biz in an order shuffled by SEED (0: in
@@ -20,6 +23,7 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cmdb_app::Engine;
 use cmdb_app::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
@@ -62,6 +66,9 @@ fn usage() -> ExitCode {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (kind, path, mode, number, seed) = match args.as_slice() {
+        [kind, path, mode, number, writers] if mode == "crash" => {
+            (kind, path, mode, number, writers.as_str())
+        }
         [kind, path, mode, number] => (kind, path, mode, number, "0"),
         [kind, path, mode, number, seed] => (kind, path, mode, number, seed.as_str()),
         _ => return usage(),
@@ -91,7 +98,7 @@ fn main() -> ExitCode {
         let opened = open_store(&config).map_err(|e| format!("err open {e}"))?;
         let engine = Engine::builder(opened.store.clone()).build();
         let result = match mode.as_str() {
-            "crash" => crash(&engine, number).await,
+            "crash" => crash(&engine, number, seed.max(1)).await,
             "collide" => collide(&engine, number, seed).await,
             _ => Err(format!("err usage unknown mode {mode}")),
         };
@@ -116,22 +123,27 @@ fn emit(line: &str) -> Result<(), String> {
         .map_err(|e| format!("err stdout {e}"))
 }
 
-/// Loads the fixture (a no-op after the first run) and creates sets until killed.
-async fn crash(engine: &Engine, first: u64) -> Result<(), String> {
+/// Loads the fixture (a no-op after the first run) and creates sets until killed, with
+/// `writers` concurrent callers taking the next name in turn.
+async fn crash(engine: &Engine, first: u64, writers: u64) -> Result<(), String> {
     engine
         .load_fixture(fixture(), "admin")
         .await
         .map_err(|f| format!("err {} {}", f.code, f.message))?;
-    let ctx = context();
-    for n in first.. {
-        let name = format!("crash-{n}");
-        let data = json!({"bk_parent_id": 1, "bk_set_name": name, "set_template_id": 1});
-        let data = data.as_object().expect("an object literal");
-        match engine.create_set(&ctx, BizId(1), data).await {
-            Ok(doc) => emit(&format!("ack {} {name}", doc["bk_set_id"]))?,
-            Err(f) => return Err(format!("err {} {}", f.code, f.message)),
+    let next = AtomicU64::new(first);
+    let writer = || async {
+        let ctx = context();
+        loop {
+            let name = format!("crash-{}", next.fetch_add(1, Ordering::Relaxed));
+            let data = json!({"bk_parent_id": 1, "bk_set_name": name, "set_template_id": 1});
+            let data = data.as_object().expect("an object literal");
+            match engine.create_set(&ctx, BizId(1), data).await {
+                Ok(doc) => emit(&format!("ack {} {name}", doc["bk_set_id"]))?,
+                Err(f) => return Err::<(), _>(format!("err {} {}", f.code, f.message)),
+            }
         }
-    }
+    };
+    futures::future::try_join_all((0..writers).map(|_| writer())).await?;
     Ok(())
 }
 

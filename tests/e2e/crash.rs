@@ -4,10 +4,12 @@
 //!
 //! The child is the `crash_writer` helper binary (`tests/bin/crash_writer.rs`) on the durable
 //! options: SQLite `synchronous=FULL`, sled flushed before every acknowledgement. Each round
-//! spawns it, reads a random number of `ack <id> <name>` lines, waits a random few hundred
-//! microseconds (the child keeps writing), kills it, reads what it printed before dying, then
-//! reopens the store in this process and checks it. One round in four kills the writer
-//! 0–40 ms after it starts instead, while it opens (and recovers) the store. Default: 3 kills per store;
+//! spawns it with one caller (even rounds) or 16 concurrent callers (odd rounds: the store's
+//! group commit puts many creates in one transaction), reads a random number of
+//! `ack <id> <name>` lines, waits a random few hundred microseconds (the child keeps writing),
+//! kills it, reads what it printed before dying, then reopens the store in this process and
+//! checks it. One round in four (never the first) kills the writer 0–40 ms after it starts
+//! instead, while it opens (and recovers) the store. Default: 3 kills per store;
 //! `CMDB_SLOW_TESTS=1`: 50. `CMDB_CRASH_SEED=N` replays a run's random choices.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -124,6 +126,8 @@ struct Seen {
 struct Figures {
     kills: usize,
     early_kills: usize,
+    /// Rounds run with 16 concurrent callers (group commit).
+    grouped_rounds: usize,
     acked: usize,
     lost: usize,
     sets_checked: usize,
@@ -135,6 +139,7 @@ fn kill_writer(
     mode: Mode,
     path: &Path,
     first: u64,
+    writers: u64,
     target: u64,
     pause: Duration,
 ) -> Vec<(i64, String)> {
@@ -143,6 +148,7 @@ fn kill_writer(
         .arg(path)
         .arg("crash")
         .arg(first.to_string())
+        .arg(writers.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -439,21 +445,29 @@ fn kill_repeatedly(mode: Mode, file: &str, kills: usize) -> Figures {
     let mut seen = Seen::default();
     let mut figures = Figures::default();
     for round in 0..kills {
-        // One round in four kills the writer during its start (opening and recovering the
-        // store, loading the fixture, first creates) instead of after some acknowledgements.
-        let (target, pause) = if rng.below(4) == 0 {
+        // One round in four (never the first, so every run reads acknowledgements mid-write)
+        // kills the writer during its start (opening and recovering the store, loading the
+        // fixture, first creates) instead of after some acknowledgements.
+        let (target, pause) = if round > 0 && rng.below(4) == 0 {
             (0, Duration::from_micros(rng.below(40_000)))
         } else {
             (1 + rng.below(30), Duration::from_micros(rng.below(3000)))
         };
+        // Odd rounds run 16 concurrent callers, even rounds one: every run has both.
+        let writers = if round % 2 == 1 { 16 } else { 1 };
         let first = round as u64 * 1_000_000;
         let why = format!(
-            "{} seed {seed} round {round} (target {target}, pause {pause:?})",
+            "{} seed {seed} round {round} ({writers} writers, target {target}, pause {pause:?})",
             mode.arg
         );
         let mut this_round = Vec::new();
-        for (id, name) in kill_writer(mode, &path, first, target, pause) {
-            let previous = this_round.last().copied().unwrap_or(seen.set);
+        for (id, name) in kill_writer(mode, &path, first, writers, target, pause) {
+            // One caller is answered in commit order; concurrent callers of one group may print
+            // their acknowledgements in any order, but all above what was seen before.
+            let previous = match writers {
+                1 => this_round.last().copied().unwrap_or(seen.set),
+                _ => seen.set,
+            };
             assert!(
                 id > previous,
                 "{why}: acknowledged id {id} not above {previous}"
@@ -466,8 +480,10 @@ fn kill_repeatedly(mode: Mode, file: &str, kills: usize) -> Figures {
             );
             figures.acked += 1;
         }
+        this_round.sort_unstable();
         figures.kills += 1;
         figures.early_kills += usize::from(target == 0);
+        figures.grouped_rounds += usize::from(writers > 1);
         let checked = runtime.block_on(verify(
             mode,
             &path,
@@ -488,12 +504,18 @@ fn run(mode: Mode, file: &str) -> Figures {
     let started = Instant::now();
     let figures = kill_repeatedly(mode, file, kills);
     assert_eq!(figures.kills, kills);
+    // The interesting cases happened: acknowledgements read before a kill, and rounds with
+    // concurrent writers sharing commits.
+    assert!(figures.kills > figures.early_kills, "{figures:?}");
+    assert!(figures.acked > 0, "{figures:?}");
+    assert!(figures.grouped_rounds > 0, "{figures:?}");
     println!(
-        "crash {}: {} kills survived ({} during start-up), {} acknowledged creates ({} lost), \
-         {} sets checked after reopens, {:.1?}",
+        "crash {}: {} kills survived ({} during start-up, {} with 16 concurrent writers), {} \
+         acknowledged creates ({} lost), {} sets checked after reopens, {:.1?}",
         mode.arg,
         figures.kills,
         figures.early_kills,
+        figures.grouped_rounds,
         figures.acked,
         figures.lost,
         figures.sets_checked,
