@@ -1,21 +1,25 @@
 //! `http-load`: a load generator for the HTTP adapter. It starts `cmdb_http::serve` in-process on
 //! loopback over a SQLite store in a temporary directory, runs N concurrent keep-alive clients
 //! creating distinct sets through `POST /api/v3/set/{bk_biz_id}` for D seconds, and reports
-//! requests per second and the p50/p99/max latency, for SQLite `synchronous=FULL` and `NORMAL`.
+//! requests per second and the p50/p99/max latency, for SQLite `synchronous=FULL` and `NORMAL`,
+//! with group commit and without.
 //!
 //! ```text
-//! cargo run --release -p cmdb-benches --bin http-load -- [--clients 16] [--seconds 10] [--sync full|normal|both]
+//! cargo run --release -p cmdb-benches --bin http-load -- [--clients 16] [--seconds 10] \
+//!     [--sync full|normal|both] [--group on|off|both]
 //! ```
 //!
 //! Clients and server share one tokio runtime with two workers (the size of the machines here);
-//! engine calls run on the blocking pool as in production. Traffic goes to 127.0.0.1 only, and
-//! every client stops at the deadline.
+//! engine calls run as ordinary tasks, the store's writer and reader threads doing the blocking
+//! work, as in production. Traffic goes to 127.0.0.1 only, and every client stops at the
+//! deadline.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cmdb_app::Engine;
 use cmdb_app::open::{SqliteSync, StoreConfig, StoreKind, open_store};
+use cmdb_store_group::GroupOptions;
 use serde_json::{Value, json};
 
 /// The command line.
@@ -24,6 +28,7 @@ struct Args {
     clients: usize,
     seconds: u64,
     modes: Vec<SqliteSync>,
+    grouping: Vec<bool>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -31,6 +36,7 @@ fn parse_args() -> Result<Args, String> {
         clients: 16,
         seconds: 10,
         modes: vec![SqliteSync::Full, SqliteSync::Normal],
+        grouping: vec![true, false],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +54,14 @@ fn parse_args() -> Result<Args, String> {
                     "normal" => vec![SqliteSync::Normal],
                     "both" => vec![SqliteSync::Full, SqliteSync::Normal],
                     other => return Err(format!("--sync: full, normal or both, not {other}")),
+                }
+            }
+            "--group" => {
+                args.grouping = match value()?.as_str() {
+                    "on" => vec![true],
+                    "off" => vec![false],
+                    "both" => vec![true, false],
+                    other => return Err(format!("--group: on, off or both, not {other}")),
                 }
             }
             other => return Err(format!("unknown argument {other}")),
@@ -115,11 +129,21 @@ async fn client(base: String, index: usize, deadline: Instant) -> (usize, Vec<Du
     (failed, latencies)
 }
 
-async fn run(sync: SqliteSync, clients: usize, seconds: u64) -> Result<Report, String> {
+async fn run(
+    sync: SqliteSync,
+    grouped: bool,
+    clients: usize,
+    seconds: u64,
+) -> Result<Report, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let config = StoreConfig {
         path: Some(dir.path().join("load.sqlite")),
         sqlite_sync: sync,
+        group: if grouped {
+            GroupOptions::default()
+        } else {
+            GroupOptions::ungrouped()
+        },
         ..StoreConfig::new(StoreKind::Sqlite)
     };
     let store = open_store(&config).map_err(|e| e.to_string())?.store;
@@ -198,18 +222,25 @@ fn main() -> ExitCode {
         "clients={} seconds={} (POST /api/v3/set/1, distinct names, SQLite in a temp dir)",
         args.clients, args.seconds
     );
-    println!("| synchronous | requests | failed | requests/s | p50 ms | p99 ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| synchronous | group commit | requests | failed | requests/s | p50 ms | p99 ms | max ms |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     let mut status = ExitCode::SUCCESS;
-    for sync in &args.modes {
+    let runs = args
+        .modes
+        .iter()
+        .flat_map(|sync| args.grouping.iter().map(move |grouped| (*sync, *grouped)));
+    for (sync, grouped) in runs {
         let name = match sync {
             SqliteSync::Full => "FULL",
             SqliteSync::Normal => "NORMAL",
         };
-        match runtime.block_on(run(*sync, args.clients, args.seconds)) {
+        let group = if grouped { "on" } else { "off" };
+        match runtime.block_on(run(sync, grouped, args.clients, args.seconds)) {
             Ok(r) => {
                 println!(
-                    "| {name} | {} | {} | {:.0} | {} | {} | {} |",
+                    "| {name} | {group} | {} | {} | {:.0} | {} | {} | {} |",
                     r.ok,
                     r.failed,
                     r.ok as f64 / r.elapsed.as_secs_f64(),

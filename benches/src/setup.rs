@@ -13,6 +13,7 @@ use cmdb_core::model::{AttributeDef, RawAttribute};
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
 use cmdb_core::ports::SetStore;
 use cmdb_core::records::Document;
+use cmdb_store_group::GroupOptions;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -368,8 +369,22 @@ impl Harness {
     /// # Panics
     /// When the store cannot be opened or the fixture is refused.
     pub fn open(backend: Backend, rt: &tokio::runtime::Runtime) -> Harness {
+        Harness::open_grouped(backend, GroupOptions::default(), rt)
+    }
+
+    /// [`Harness::open`] with these group-commit options.
+    ///
+    /// # Panics
+    /// When the store cannot be opened or the fixture is refused.
+    pub fn open_grouped(
+        backend: Backend,
+        group: GroupOptions,
+        rt: &tokio::runtime::Runtime,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let opened = open_store(&backend.config(dir.path())).expect("the store opens");
+        let mut config = backend.config(dir.path());
+        config.group = group;
+        let opened = open_store(&config).expect("the store opens");
         let engine = Engine::builder(opened.store.clone()).build();
         rt.block_on(engine.load_fixture(fixture(), "admin"))
             .expect("the fixture loads");
