@@ -1,5 +1,8 @@
 //! The domain error type, its bk-cmdb numeric codes and the backend-neutral store error.
 
+use std::fmt;
+use std::sync::Arc;
+
 use thiserror::Error;
 
 /// A numeric bk-cmdb error code. The discriminants are the wire numbers and never change.
@@ -217,26 +220,185 @@ impl Error {
     }
 }
 
-/// A failure inside a store, independent of the backend. Adapters map their own errors into it.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// A failure inside a store, independent of the backend. Adapters map their own errors into it
+/// at the seam, keeping the backend's error as the [`std::error::Error::source`] (see
+/// [`Detail`]) instead of flattening it to text.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreError {
     /// A unique index refused a write (a race the domain checks did not see).
-    #[error("already exists: {0}")]
-    AlreadyExists(String),
+    AlreadyExists(Detail),
     /// A record the write depends on is missing.
-    #[error("not found: {0}")]
-    NotFound(String),
+    NotFound(Detail),
     /// The store is locked by another writer and the wait timed out.
-    #[error("store busy: {0}")]
-    Busy(String),
+    Busy(Detail),
     /// Stored data cannot be decoded, or the file is not a store of ours.
-    #[error("corrupt store: {0}")]
-    Corrupt(String),
+    Corrupt(Detail),
     /// Any other backend failure.
-    #[error("backend failure: {0}")]
-    Backend(String),
+    Backend(Detail),
+}
+
+impl StoreError {
+    /// What it says, without the kind.
+    pub fn detail(&self) -> &Detail {
+        match self {
+            StoreError::AlreadyExists(d)
+            | StoreError::NotFound(d)
+            | StoreError::Busy(d)
+            | StoreError::Corrupt(d)
+            | StoreError::Backend(d) => d,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            StoreError::AlreadyExists(_) => "already exists",
+            StoreError::NotFound(_) => "not found",
+            StoreError::Busy(_) => "store busy",
+            StoreError::Corrupt(_) => "corrupt store",
+            StoreError::Backend(_) => "backend failure",
+        };
+        write!(f, "{kind}: {}", self.detail())
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.detail()
+            .backend_error()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The backend's own error behind a [`StoreError`], shared so the error stays `Clone`.
+pub type BackendError = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a [`StoreError`] says: a one-line message, and the backend's error it came from (a
+/// `rusqlite::Error`, a `sled::Error`, an `io::Error`) when there is one, for callers that
+/// inspect or log the cause. Two details are equal when their messages are; it reads as its
+/// message (`Deref<Target = str>`).
+#[derive(Clone)]
+pub struct Detail {
+    message: String,
+    source: Option<BackendError>,
+}
+
+impl Detail {
+    /// A detail with no backend error behind it.
+    pub fn new(message: impl Into<String>) -> Self {
+        Detail {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A detail keeping the backend's error `source`.
+    pub fn caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Detail {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The backend's error, when kept.
+    pub fn backend_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+impl fmt::Debug for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            None => fmt::Debug::fmt(&self.message, f),
+            Some(source) => f
+                .debug_struct("Detail")
+                .field("message", &self.message)
+                .field("source", source)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::ops::Deref for Detail {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl PartialEq for Detail {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for Detail {}
+
+impl PartialEq<str> for Detail {
+    fn eq(&self, other: &str) -> bool {
+        self.message == other
+    }
+}
+
+impl PartialEq<&str> for Detail {
+    fn eq(&self, other: &&str) -> bool {
+        self.message == *other
+    }
+}
+
+impl From<String> for Detail {
+    fn from(message: String) -> Self {
+        Detail::new(message)
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(message: &str) -> Self {
+        Detail::new(message)
+    }
 }
 
 /// The result type of the domain.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_keeps_its_backend_error_as_source_and_compares_by_message() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no");
+        let kept = StoreError::Backend(Detail::caused_by("cannot write", io));
+        assert_eq!(kept.to_string(), "backend failure: cannot write");
+        let source = std::error::Error::source(&kept).expect("a source");
+        assert_eq!(
+            source
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        // Equal to the same message without a source; reads as its message.
+        assert_eq!(kept, StoreError::Backend("cannot write".into()));
+        assert!(kept.detail().starts_with("cannot"));
+        assert_eq!(*kept.detail(), "cannot write");
+        assert!(std::error::Error::source(&StoreError::Busy("x".into())).is_none());
+        assert_ne!(kept, StoreError::Corrupt("cannot write".into()));
+    }
+}

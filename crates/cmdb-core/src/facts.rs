@@ -161,7 +161,7 @@ pub fn compile_attributes(stored: Vec<StoredAttribute>) -> Result<Vec<AttributeD
         .map(|a| {
             let id = a.raw.bk_property_id.clone();
             AttributeDef::compile(a.raw)
-                .map_err(|e| StoreError::Corrupt(format!("set attribute {id}: {e}")))
+                .map_err(|e| StoreError::Corrupt(format!("set attribute {id}: {e}").into()))
         })
         .collect()
 }

@@ -206,5 +206,9 @@ where
         call(engine).await
     })
     .await
-    .map_err(|e| Failure::from(StoreError::Backend(format!("engine call failed: {e}"))))
+    .map_err(|e| {
+        Failure::from(StoreError::Backend(
+            format!("engine call failed: {e}").into(),
+        ))
+    })
 }

@@ -82,7 +82,7 @@ impl Shared {
         if refused.is_none() {
             *refused = Some(StoreError::Backend(format!(
                 "the store refuses writes until it is reopened: a commit failed to sync ({cause})"
-            )));
+            ).into()));
         }
     }
 }
@@ -339,11 +339,14 @@ fn commit_one_group<B: GroupBackend>(backend: &B, shared: &Shared, group: Vec<Su
         Some(refused) => Err(refused),
         None => match catch_unwind(AssertUnwindSafe(|| backend.commit_group(&plans))) {
             Ok(Ok(results)) if results.len() == plans.len() => Ok(results),
-            Ok(Ok(results)) => Err(StoreError::Backend(format!(
-                "the store answered {} results for {} creates",
-                results.len(),
-                plans.len()
-            ))),
+            Ok(Ok(results)) => Err(StoreError::Backend(
+                format!(
+                    "the store answered {} results for {} creates",
+                    results.len(),
+                    plans.len()
+                )
+                .into(),
+            )),
             Ok(Err(GroupError::Failed(e))) => Err(e),
             Ok(Err(GroupError::SyncFailed(e))) => {
                 shared.refuse(&e);

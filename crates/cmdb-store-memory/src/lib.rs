@@ -175,7 +175,7 @@ impl StoreTx for MemoryTx<'_> {
         }
         let range = seq
             .take(count)
-            .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name())))?;
+            .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name()).into()))?;
         self.put_sequence(kind, seq);
         Ok(range)
     }
@@ -214,28 +214,33 @@ impl StoreTx for MemoryTx<'_> {
             .collect();
         // Check every index before touching any, so a refused insert changes nothing.
         if self.state.sets.contains_key(&id) {
-            return Err(StoreError::AlreadyExists(format!("set {id}")));
+            return Err(StoreError::AlreadyExists(format!("set {id}").into()));
         }
         if self.state.set_names.contains_key(&name_key) {
-            return Err(StoreError::AlreadyExists(format!(
-                "set name {:?} under parent {} of biz {}",
-                record.name, record.parent, record.biz
-            )));
+            return Err(StoreError::AlreadyExists(
+                format!(
+                    "set name {:?} under parent {} of biz {}",
+                    record.name, record.parent, record.biz
+                )
+                .into(),
+            ));
         }
         for (i, key) in unique.iter().enumerate() {
             if self.state.unique_keys.contains_key(key) || unique[..i].contains(key) {
-                return Err(StoreError::AlreadyExists(format!(
-                    "unique key [{}] {}",
-                    record.unique_keys[i].fields.join(","),
-                    record.unique_keys[i].values
-                )));
+                return Err(StoreError::AlreadyExists(
+                    format!(
+                        "unique key [{}] {}",
+                        record.unique_keys[i].fields.join(","),
+                        record.unique_keys[i].values
+                    )
+                    .into(),
+                ));
             }
         }
         if record.builtin && self.state.builtin_sets.contains_key(&record.biz) {
-            return Err(StoreError::AlreadyExists(format!(
-                "built-in set of biz {}",
-                record.biz
-            )));
+            return Err(StoreError::AlreadyExists(
+                format!("built-in set of biz {}", record.biz).into(),
+            ));
         }
 
         let biz = record.biz;
@@ -266,7 +271,7 @@ impl StoreTx for MemoryTx<'_> {
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
         let id = record.id;
         if self.state.modules.contains_key(&id) {
-            return Err(StoreError::AlreadyExists(format!("module {id}")));
+            return Err(StoreError::AlreadyExists(format!("module {id}").into()));
         }
         let set = record.set;
         self.state.modules.insert(id, record.clone());
@@ -281,7 +286,9 @@ impl StoreTx for MemoryTx<'_> {
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         let id = record.id;
         if self.state.audits.contains_key(&id) {
-            return Err(StoreError::AlreadyExists(format!("audit record {id}")));
+            return Err(StoreError::AlreadyExists(
+                format!("audit record {id}").into(),
+            ));
         }
         let biz = record.biz;
         self.state.audits.insert(id, record.clone());

@@ -18,7 +18,7 @@ pub const ENCODING_V1: u8 = 1;
 pub fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, StoreError> {
     let mut bytes = vec![ENCODING_V1];
     serde_json::to_writer(&mut bytes, value)
-        .map_err(|e| StoreError::Backend(format!("cannot encode a value: {e}")))?;
+        .map_err(|e| StoreError::Backend(format!("cannot encode a value: {e}").into()))?;
     Ok(bytes)
 }
 
@@ -27,8 +27,9 @@ pub fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Vec<u8>, StoreError> {
 /// # Errors
 /// [`StoreError::Corrupt`] for an empty value, an unknown version byte or undecodable JSON.
 pub fn decode<V: DeserializeOwned>(tree: &str, key: &[u8], bytes: &[u8]) -> Result<V, StoreError> {
-    let corrupt =
-        |what: String| StoreError::Corrupt(format!("tree `{tree}` key {}: {what}", hex(key)));
+    let corrupt = |what: String| {
+        StoreError::Corrupt(format!("tree `{tree}` key {}: {what}", hex(key)).into())
+    };
     match bytes.split_first() {
         None => Err(corrupt("empty value".into())),
         Some((&ENCODING_V1, json)) => {

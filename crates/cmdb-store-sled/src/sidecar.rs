@@ -101,12 +101,11 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Sidecar>, StoreError> {
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("{} is damaged: {e}", path.display()))),
+            .map_err(|e| StoreError::Corrupt(format!("{} is damaged: {e}", path.display()).into())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::Backend(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(StoreError::Backend(
+            format!("cannot read {}: {e}", path.display()).into(),
+        )),
     }
 }
 
@@ -117,13 +116,12 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Sidecar>, StoreError> {
 /// [`StoreError::Backend`] on i/o failure.
 pub(crate) fn write(dir: &Path, sidecar: &Sidecar) -> Result<(), StoreError> {
     let io = |what: &str, e: std::io::Error| {
-        StoreError::Backend(format!(
-            "cannot {what} {SIDECAR_FILE} in {}: {e}",
-            dir.display()
-        ))
+        StoreError::Backend(
+            format!("cannot {what} {SIDECAR_FILE} in {}: {e}", dir.display()).into(),
+        )
     };
     let mut bytes = serde_json::to_vec(sidecar)
-        .map_err(|e| StoreError::Backend(format!("cannot encode {SIDECAR_FILE}: {e}")))?;
+        .map_err(|e| StoreError::Backend(format!("cannot encode {SIDECAR_FILE}: {e}").into()))?;
     bytes.push(b'\n');
     let tmp = dir.join(format!("{SIDECAR_FILE}.tmp"));
     let mut file = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;

@@ -191,7 +191,7 @@ fn check_marker(path: &Path, found: &FormatMarker) -> Result<(), StoreError> {
             path.display(),
             found.format,
             found.version
-        )))
+        ).into()))
     }
 }
 
@@ -206,17 +206,23 @@ fn lock_dir(path: &Path) -> Result<Option<File>, StoreError> {
     };
     match dir.try_lock() {
         Ok(()) => Ok(Some(dir)),
-        Err(TryLockError::WouldBlock) => Err(StoreError::Busy(format!(
-            "cannot open {}: the store is open in another process or handle (could not acquire \
+        Err(TryLockError::WouldBlock) => Err(StoreError::Busy(
+            format!(
+                "cannot open {}: the store is open in another process or handle (could not acquire \
              lock on {})",
-            path.display(),
-            path.display()
-        ))),
+                path.display(),
+                path.display()
+            )
+            .into(),
+        )),
         Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => Ok(None),
-        Err(TryLockError::Error(e)) => Err(StoreError::Backend(format!(
-            "cannot open {}: cannot lock the directory: {e}",
-            path.display()
-        ))),
+        Err(TryLockError::Error(e)) => Err(StoreError::Backend(
+            format!(
+                "cannot open {}: cannot lock the directory: {e}",
+                path.display()
+            )
+            .into(),
+        )),
     }
 }
 
@@ -236,14 +242,13 @@ fn prepare(path: &Path) -> Result<(Option<File>, Option<Sidecar>), StoreError> {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(path).map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", path.display()))
+                StoreError::Backend(format!("cannot create {}: {e}", path.display()).into())
             })?;
         }
         Err(e) => {
-            return Err(StoreError::Backend(format!(
-                "cannot open {}: {e}",
-                path.display()
-            )));
+            return Err(StoreError::Backend(
+                format!("cannot open {}: {e}", path.display()).into(),
+            ));
         }
     }
     let lock = lock_dir(path)?;
@@ -255,7 +260,7 @@ fn prepare(path: &Path) -> Result<(Option<File>, Option<Sidecar>), StoreError> {
         return Ok((lock, previous));
     };
     let current = fingerprint::take(path, false)
-        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display()).into()))?;
     let changes = fingerprint::changes(&recorded.files, &current);
     if !changes.is_empty() {
         const SHOWN: usize = 4;
@@ -268,11 +273,14 @@ fn prepare(path: &Path) -> Result<(Option<File>, Option<Sidecar>), StoreError> {
         if changes.len() > SHOWN {
             listed.push_str(&format!(" and {} more", changes.len() - SHOWN));
         }
-        return Err(StoreError::Corrupt(format!(
-            "{} changed since the store was closed cleanly: {listed} (damaged or modified \
+        return Err(StoreError::Corrupt(
+            format!(
+                "{} changed since the store was closed cleanly: {listed} (damaged or modified \
              files); refused without opening it, nothing was modified",
-            path.display()
-        )));
+                path.display()
+            )
+            .into(),
+        ));
     }
     sidecar::write(
         path,
@@ -325,11 +333,14 @@ impl SledStore {
         // sled may panic on some damaged files instead of returning an error; contain it.
         let db = catch_unwind(AssertUnwindSafe(|| config.open()))
             .map_err(|panic| {
-                StoreError::Corrupt(format!(
-                    "sled could not open {}: {}",
-                    path.display(),
-                    panic_message(panic.as_ref())
-                ))
+                StoreError::Corrupt(
+                    format!(
+                        "sled could not open {}: {}",
+                        path.display(),
+                        panic_message(panic.as_ref())
+                    )
+                    .into(),
+                )
             })?
             .map_err(|e| open_error(&path, e))?;
         let trees = T::ALL
@@ -433,19 +444,25 @@ impl Inner {
                 check_marker(&self.path, &found)?;
             }
             None if previous.is_some() => {
-                return Err(StoreError::Corrupt(format!(
-                    "{} held a {FORMAT_NAME} store, but sled recovered none of it from its \
+                return Err(StoreError::Corrupt(
+                    format!(
+                        "{} held a {FORMAT_NAME} store, but sled recovered none of it from its \
                      files (damaged or removed files)",
-                    self.path.display()
-                )));
+                        self.path.display()
+                    )
+                    .into(),
+                ));
             }
             None => {
                 let empty = self.trees.iter().all(sled::Tree::is_empty) && (*self.db).is_empty();
                 if !empty {
-                    return Err(StoreError::Corrupt(format!(
-                        "{} is a sled database without the {FORMAT_NAME} format marker",
-                        self.path.display()
-                    )));
+                    return Err(StoreError::Corrupt(
+                        format!(
+                            "{} is a sled database without the {FORMAT_NAME} format marker",
+                            self.path.display()
+                        )
+                        .into(),
+                    ));
                 }
                 meta.insert(FORMAT_KEY, encode(&expected)?)
                     .map_err(map_sled_error)?;
@@ -458,11 +475,14 @@ impl Inner {
             for (name, &reached) in &previous.sequences {
                 let recovered = sequences.get(name).copied().unwrap_or(0);
                 if recovered < reached {
-                    return Err(StoreError::Corrupt(format!(
-                        "{}: sled recovered the {name} sequence at {recovered}, but it had \
+                    return Err(StoreError::Corrupt(
+                        format!(
+                            "{}: sled recovered the {name} sequence at {recovered}, but it had \
                          durably reached {reached} (damaged files)",
-                        self.path.display()
-                    )));
+                            self.path.display()
+                        )
+                        .into(),
+                    ));
                 }
             }
             if previous.sequences == sequences {
@@ -528,7 +548,7 @@ impl Inner {
     fn after_write(&self) -> Result<(), StoreError> {
         match self.options.flush {
             FlushMode::EveryWrite => self.flush().map_err(|e| {
-                StoreError::Backend(format!("committed, but the flush to disk failed: {e}"))
+                StoreError::Backend(format!("committed, but the flush to disk failed: {e}").into())
             }),
             FlushMode::Background => Ok(()),
         }
@@ -570,11 +590,14 @@ impl Inner {
                 let (key, value) = entry.map_err(map_sled_error)?;
                 match trailing_id(&key) {
                     Some(id) if key.len() == prefix.len() + 8 => Ok((id, value)),
-                    _ => Err(StoreError::Corrupt(format!(
-                        "tree `{}`: malformed index key {}",
-                        t.name(),
-                        crate::codec::hex(&key)
-                    ))),
+                    _ => Err(StoreError::Corrupt(
+                        format!(
+                            "tree `{}`: malformed index key {}",
+                            t.name(),
+                            crate::codec::hex(&key)
+                        )
+                        .into(),
+                    )),
                 }
             })
             .collect()
@@ -583,11 +606,14 @@ impl Inner {
     /// The document stored in `t` under the id an index pointed at; a dangling index is corrupt.
     fn document(&self, t: T, index: T, id: i64) -> Result<Document, StoreError> {
         self.read(t, &id_key(id))?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "tree `{}` points at id {id}, missing from tree `{}`",
-                index.name(),
-                t.name()
-            ))
+            StoreError::Corrupt(
+                format!(
+                    "tree `{}` points at id {id}, missing from tree `{}`",
+                    index.name(),
+                    t.name()
+                )
+                .into(),
+            )
         })
     }
 }
@@ -908,14 +934,13 @@ const SLED_LOG_FILE: &str = "db";
 /// descriptor does not disturb sled's lock: it is a `flock`, held by sled's own descriptor.
 fn sync_file(file: &Path) -> Result<(), StoreError> {
     match std::fs::OpenOptions::new().read(true).open(file) {
-        Ok(f) => f
-            .sync_all()
-            .map_err(|e| StoreError::Backend(format!("cannot sync {}: {e}", file.display()))),
+        Ok(f) => f.sync_all().map_err(|e| {
+            StoreError::Backend(format!("cannot sync {}: {e}", file.display()).into())
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::Backend(format!(
-            "cannot open {}: {e}",
-            file.display()
-        ))),
+        Err(e) => Err(StoreError::Backend(
+            format!("cannot open {}: {e}", file.display()).into(),
+        )),
     }
 }
 
@@ -924,26 +949,34 @@ fn sync_file(file: &Path) -> Result<(), StoreError> {
 fn open_error(path: &Path, error: sled::Error) -> StoreError {
     let error = match error {
         sled::Error::Unsupported(m) => {
-            return StoreError::Corrupt(format!(
-                "cannot open {}: sled refuses its files: {m}",
-                path.display()
-            ));
+            return StoreError::Corrupt(
+                format!(
+                    "cannot open {}: sled refuses its files: {m}",
+                    path.display()
+                )
+                .into(),
+            );
         }
         sled::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-            return StoreError::Corrupt(format!(
-                "cannot open {}: sled cannot read its files: {io}",
-                path.display()
-            ));
+            return StoreError::Corrupt(
+                format!(
+                    "cannot open {}: sled cannot read its files: {io}",
+                    path.display()
+                )
+                .into(),
+            );
         }
         other => other,
     };
     match map_sled_error(error) {
-        StoreError::Busy(m) => StoreError::Busy(format!("cannot open {}: {m}", path.display())),
+        StoreError::Busy(m) => {
+            StoreError::Busy(format!("cannot open {}: {m}", path.display()).into())
+        }
         StoreError::Corrupt(m) => {
-            StoreError::Corrupt(format!("cannot open {}: {m}", path.display()))
+            StoreError::Corrupt(format!("cannot open {}: {m}", path.display()).into())
         }
         StoreError::Backend(m) => {
-            StoreError::Backend(format!("cannot open {}: {m}", path.display()))
+            StoreError::Backend(format!("cannot open {}: {m}", path.display()).into())
         }
         other => other,
     }

@@ -111,11 +111,9 @@ impl<'a> SledTx<'a> {
     /// Fails with [`StoreError::AlreadyExists`] when `key` is present in `t`.
     fn require_free(&mut self, t: T, key: &[u8]) -> Result<(), StoreError> {
         if self.contains(t, key)? {
-            Err(StoreError::AlreadyExists(format!(
-                "tree `{}` key {}",
-                t.name(),
-                hex(key)
-            )))
+            Err(StoreError::AlreadyExists(
+                format!("tree `{}` key {}", t.name(), hex(key)).into(),
+            ))
         } else {
             Ok(())
         }
@@ -157,7 +155,7 @@ impl StoreTx for SledTx<'_> {
         let mut sequence = self.sequence(kind)?;
         let range = sequence
             .take(count)
-            .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name())))?;
+            .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name()).into()))?;
         if count > 0 {
             self.put_sequence(kind, sequence)?;
         }

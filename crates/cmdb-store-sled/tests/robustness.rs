@@ -65,7 +65,7 @@ fn poke(path: &Path, tree: &str, key: &[u8], value: &[u8]) {
 
 fn busy_message(result: Result<SledStore, StoreError>) -> String {
     match result {
-        Err(StoreError::Busy(message)) => message,
+        Err(StoreError::Busy(message)) => message.to_string(),
         other => panic!("expected Busy, got {other:?}"),
     }
 }
@@ -224,10 +224,13 @@ fn a_sled_database_of_someone_else_is_refused() {
     }
     assert_eq!(
         reopen(&path, SledOptions::default()).unwrap_err(),
-        StoreError::Corrupt(format!(
-            "{} is a sled database without the cmdb-store-sled format marker",
-            path.display()
-        ))
+        StoreError::Corrupt(
+            format!(
+                "{} is a sled database without the cmdb-store-sled format marker",
+                path.display()
+            )
+            .into()
+        )
     );
 }
 
@@ -247,7 +250,7 @@ async fn another_layout_version_is_refused() {
         StoreError::Corrupt(format!(
             "{} holds format \"cmdb-store-sled\" version 99; this build reads cmdb-store-sled version 1",
             path.display()
-        ))
+        ).into())
     );
 }
 
@@ -375,7 +378,7 @@ async fn open_damaged(
                 .collect::<Vec<_>>()
         );
     }
-    (path, message, dir)
+    (path, message.to_string(), dir)
 }
 
 /// The message of a store refused for files changed since its clean close.
@@ -395,7 +398,7 @@ async fn garbage_inside_the_log_after_a_clean_close_is_refused_untouched() {
     // A second attempt gives the same answer: nothing was marked or repaired.
     assert_eq!(
         reopen(&path, SledOptions::default()).unwrap_err(),
-        StoreError::Corrupt(message)
+        StoreError::Corrupt(message.into())
     );
 }
 
@@ -614,10 +617,13 @@ async fn a_store_dropped_without_close_reopens_through_recovery() {
     truncate_1000(&path.join("db"));
     assert_eq!(
         reopen(&path, SledOptions::default()).unwrap_err(),
-        StoreError::Corrupt(format!(
-            "cannot open {}: sled detected corrupted data",
-            path.display()
-        ))
+        StoreError::Corrupt(
+            format!(
+                "cannot open {}: sled detected corrupted data",
+                path.display()
+            )
+            .into()
+        )
     );
 }
 

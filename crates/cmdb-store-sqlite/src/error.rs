@@ -2,6 +2,7 @@
 //! own errors into the backend-neutral [`StoreError`] at the seam.
 
 use cmdb_core::StoreError;
+use cmdb_core::error::Detail;
 use rusqlite::ffi;
 use thiserror::Error;
 
@@ -54,11 +55,11 @@ impl From<OpenError> for StoreError {
     fn from(e: OpenError) -> Self {
         match e {
             OpenError::Store(inner) => inner,
-            OpenError::Io(_) => StoreError::Backend(e.to_string()),
+            OpenError::Io(_) => StoreError::Backend(e.to_string().into()),
             OpenError::NotADatabase { .. }
             | OpenError::Truncated { .. }
             | OpenError::TooNew { .. }
-            | OpenError::Foreign { .. } => StoreError::Corrupt(e.to_string()),
+            | OpenError::Foreign { .. } => StoreError::Corrupt(e.to_string().into()),
         }
     }
 }
@@ -72,30 +73,29 @@ impl From<OpenError> for cmdb_core::Error {
 
 /// Maps a SQLite error into a [`StoreError`]: a unique or primary key violation is
 /// `AlreadyExists`, a lock timeout `Busy`, a damaged or foreign file `Corrupt`, a value of the
-/// wrong type in a column `Corrupt`, anything else `Backend`.
+/// wrong type in a column `Corrupt`, anything else `Backend`. The rusqlite error is kept as
+/// the [`StoreError`]'s source.
 pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
-    let message = e.to_string();
-    match &e {
+    let kind: fn(Detail) -> StoreError = match &e {
         rusqlite::Error::SqliteFailure(err, _) => match err.extended_code {
             ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                StoreError::AlreadyExists(message)
+                StoreError::AlreadyExists
             }
             _ => match err.code {
-                ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => {
-                    StoreError::Busy(message)
-                }
+                ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => StoreError::Busy,
                 ffi::ErrorCode::DatabaseCorrupt | ffi::ErrorCode::NotADatabase => {
-                    StoreError::Corrupt(message)
+                    StoreError::Corrupt
                 }
-                _ => StoreError::Backend(message),
+                _ => StoreError::Backend,
             },
         },
         rusqlite::Error::FromSqlConversionFailure(..)
         | rusqlite::Error::IntegralValueOutOfRange(..)
         | rusqlite::Error::Utf8Error(..)
-        | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt(message),
-        _ => StoreError::Backend(message),
-    }
+        | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt,
+        _ => StoreError::Backend,
+    };
+    kind(Detail::caused_by(e.to_string(), e))
 }
 
 /// [`store_error`] wrapped for the open path.
@@ -105,7 +105,7 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> OpenError {
 
 /// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was.
 pub(crate) fn decode_error(what: &str, e: &serde_json::Error) -> StoreError {
-    StoreError::Corrupt(format!("{what}: stored JSON does not decode: {e}"))
+    StoreError::Corrupt(format!("{what}: stored JSON does not decode: {e}").into())
 }
 
 #[cfg(test)]
@@ -114,6 +114,28 @@ mod tests {
 
     fn failure(code: i32) -> rusqlite::Error {
         rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("detail".into()))
+    }
+
+    #[test]
+    fn the_rusqlite_error_is_kept_as_the_source() {
+        let mapped = store_error(failure(ffi::SQLITE_BUSY));
+        assert_eq!(mapped, StoreError::Busy("detail".into()));
+        let source = std::error::Error::source(&mapped).expect("a source");
+        match source.downcast_ref::<rusqlite::Error>() {
+            Some(rusqlite::Error::SqliteFailure(err, Some(msg))) => {
+                assert_eq!(err.code, ffi::ErrorCode::DatabaseBusy);
+                assert_eq!(msg, "detail");
+            }
+            other => panic!("expected the rusqlite failure, got {other:?}"),
+        }
+        // No text matching decides the kind: the code does.
+        assert!(matches!(
+            store_error(rusqlite::Error::SqliteFailure(
+                ffi::Error::new(ffi::SQLITE_LOCKED),
+                Some("anything at all".into())
+            )),
+            StoreError::Busy(_)
+        ));
     }
 
     #[test]

@@ -175,9 +175,9 @@ impl SqliteStore {
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(sqlite_error)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(OpenError::Store(StoreError::Backend(format!(
-                "cannot switch the database to WAL mode (it stays in {mode} mode)"
-            ))));
+            return Err(OpenError::Store(StoreError::Backend(
+                format!("cannot switch the database to WAL mode (it stays in {mode} mode)").into(),
+            )));
         }
         conn.pragma_update(None, "synchronous", options.synchronous.pragma())
             .map_err(sqlite_error)?;

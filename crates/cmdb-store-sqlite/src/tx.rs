@@ -64,7 +64,8 @@ fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<(), Stor
 
 /// Serialises a value to JSON text.
 fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encode json: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))
 }
 
 pub(crate) const SELECT_SETS: &str = "SELECT doc FROM sets WHERE bk_biz_id = ?1 ORDER BY bk_set_id";
@@ -274,9 +275,9 @@ impl<'c> SqliteTx<'c> {
                 continue;
             };
             if last < 0 {
-                return Err(StoreError::Corrupt(format!(
-                    "sequence {name} holds a negative value {last}"
-                )));
+                return Err(StoreError::Corrupt(
+                    format!("sequence {name} holds a negative value {last}").into(),
+                ));
             }
             seqs.current[slot(kind)] = Sequence::from_last(last);
             seqs.stored[slot(kind)] = Some(last);
@@ -328,7 +329,7 @@ impl StoreTx for SqliteTx<'_> {
     fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
         self.sequences()?.current[slot(kind)]
             .take(count)
-            .map_err(|e| StoreError::Backend(format!("{e}: {}", kind.name())))
+            .map_err(|e| StoreError::Backend(format!("{e}: {}", kind.name()).into()))
     }
 
     fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
