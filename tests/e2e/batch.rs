@@ -178,7 +178,8 @@ store_tests! {
             (json!([s("a"), s("b"), with(s("c"), json!({"zeta": 1}))]), 1_199_011,
              "sets[2]: 'zeta' the parameter is invalid or does not exist"),
             (json!([s("a"), with(s("b"), json!({"set_template_id": 1})), 7]), 1_199_006,
-             "sets[2]: 'sets[2]' the parameter is invalid"),
+             // Not an object: the message names the element once (no `sets[2]: ` prefix).
+             "'sets[2]' the parameter is invalid"),
             (json!([with(s("a"), json!({"set_template_id": 1})), with(s("b"), json!({"set_template_id": 2}))]),
              1_199_019, "sets[1]: No relevant data found"),
             // Refused while writing: a name taken by an earlier element, or by a stored set.

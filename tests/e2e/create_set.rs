@@ -395,11 +395,14 @@ store_tests! {
         let engine = env.engine();
         load_base(&engine).await;
         refused(&engine, &req(3, json!({"bk_parent_id": 3})), 1_199_010, "'bk_set_name' unassigned").await;
-        refused(&engine, &req(3, json!({"bk_set_name": null, "bk_parent_id": 3})), 1_199_010,
-            "'bk_set_name' unassigned").await;
+        // An explicit null is present, then refused by its own rule (spec section 14).
+        refused(&engine, &req(3, json!({"bk_set_name": null, "bk_parent_id": 3})), 1_199_007,
+            "'bk_set_name' must be a string").await;
         refused(&engine, &req(3, json!({"bk_set_name": "a"})), 1_199_010, "'bk_parent_id' unassigned").await;
-        refused(&engine, &req(3, json!({"bk_set_name": "a", "bk_parent_id": null})), 1_199_010,
-            "'bk_parent_id' unassigned").await;
+        refused(&engine, &req(3, json!({"bk_set_name": "a", "bk_parent_id": null})), 1_199_006,
+            "'bk_parent_id' the parameter is invalid").await;
+        refused(&engine, &req(3, json!({"bk_set_name": "a", "bk_parent_id": 3, "set_template_id": null})),
+            1_199_006, "'set_template_id' the parameter is invalid").await;
         refused(&engine, &req(3, json!({})), 1_199_010, "'bk_set_name' unassigned").await;
         refused(&engine, &req(3, json!({"metadata": 1})), 1_199_010, "'bk_set_name' unassigned").await;
     }

@@ -240,8 +240,9 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         Some(path) => Some(read_file(path)?),
         None => None,
     };
-    let input = match &cli.command {
-        Command::Load { file } => Some(read_file(file)?),
+    // A request body is kept as bytes: the engine refuses one that is not UTF-8 (1199000).
+    let input: Option<Vec<u8>> = match &cli.command {
+        Command::Load { file } => Some(read_file(file)?.into_bytes()),
         Command::CreateSet { file } | Command::BatchCreateSet { file } => {
             Some(read_input(file.as_deref())?)
         }
@@ -294,16 +295,17 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
             }),
         ),
         Command::Load { .. } => {
-            load(&engine, input.as_deref().unwrap_or_default(), &operator).await
+            let text = String::from_utf8_lossy(input.as_deref().unwrap_or_default());
+            load(&engine, &text, &operator).await
         }
         Command::CreateSet { .. } => {
             engine
-                .handle_create_set(input.as_deref().unwrap_or_default().as_bytes(), Some(rid))
+                .handle_create_set(input.as_deref().unwrap_or_default(), Some(rid))
                 .await
         }
         Command::BatchCreateSet { .. } => {
             engine
-                .handle_batch_create(input.as_deref().unwrap_or_default().as_bytes(), Some(rid))
+                .handle_batch_create(input.as_deref().unwrap_or_default(), Some(rid))
                 .await
         }
         Command::FindSet { biz, set_id } => listing(
@@ -358,15 +360,18 @@ fn read_file(path: &Path) -> Result<String, UsageError> {
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn read_input(path: Option<&Path>) -> Result<String, UsageError> {
+/// A request body from a file or stdin (`-` or none), as bytes.
+fn read_input(path: Option<&Path>) -> Result<Vec<u8>, UsageError> {
     match path {
-        Some(p) if p != Path::new("-") => read_file(p),
+        Some(p) if p != Path::new("-") => {
+            std::fs::read(p).map_err(|e| UsageError(format!("cannot read {}: {e}", p.display())))
+        }
         _ => {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .map_err(|e| UsageError(format!("cannot read stdin: {e}")))?;
-            Ok(String::from_utf8_lossy(&bytes).into_owned())
+            Ok(bytes)
         }
     }
 }

@@ -250,8 +250,10 @@ impl Engine {
         if atomic {
             let mut plans = Vec::with_capacity(sets.len());
             for (index, element) in sets.iter().enumerate() {
+                // An element that is not an object is refused naming itself (`'sets[i]'`);
+                // the rules' refusals get the `sets[i]: ` prefix.
+                let data = element_data(index, element)?;
                 let plan = async {
-                    let data = element_data(index, element)?;
                     let facts = self.facts(ctx, biz, &data).await?;
                     self.plan(ctx, biz, &data, &facts)
                 }

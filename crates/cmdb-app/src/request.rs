@@ -3,7 +3,7 @@
 
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
 use cmdb_core::records::Document;
-use cmdb_core::{BizId, Error};
+use cmdb_core::{BizId, BodyProblem, Error};
 use serde_json::Value;
 
 /// The largest body accepted, in bytes.
@@ -26,21 +26,29 @@ pub struct EsbArgs {
     pub data: Document,
 }
 
-/// Refuses a body over [`MAX_BODY_BYTES`] or nested deeper than [`MAX_DEPTH`] without parsing
-/// it, then parses it as a JSON object (1199000 otherwise).
+/// Refuses a body over [`MAX_BODY_BYTES`], not UTF-8, or nested deeper than [`MAX_DEPTH`]
+/// without parsing it, then parses it as a JSON object (1199000 otherwise).
 ///
 /// # Errors
 /// [`Error::JsonDecode`] naming the limit when one is exceeded.
 pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::JsonDecode {
-            detail: Some("body exceeds 1 MiB".into()),
+            detail: Some(BodyProblem::TooLarge {
+                max_bytes: MAX_BODY_BYTES,
+            }),
         });
+    }
+    // Not UTF-8 anywhere (inside strings too) is not JSON: refused before any other check.
+    if std::str::from_utf8(body).is_err() {
+        return Err(Error::JsonDecode { detail: None });
     }
     let scan = scan(body, MAX_DEPTH);
     if scan.too_deep {
         return Err(Error::JsonDecode {
-            detail: Some(format!("nested deeper than {MAX_DEPTH} levels")),
+            detail: Some(BodyProblem::TooDeep {
+                max_depth: MAX_DEPTH,
+            }),
         });
     }
     let parsed = if scan.negative_zero_integers.is_empty() {
@@ -194,6 +202,18 @@ mod tests {
 
     fn obj(v: Value) -> serde_json::Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_anywhere_is_not_json() {
+        // Invalid UTF-8 inside a string of `data`, with no user: 1199000, not 1199027.
+        let body = b"{\"bk_biz_id\":1,\"data\":{\"bk_set_name\":\"\xff\xfe\",\"bk_parent_id\":1}}";
+        let err = parse_body(body).unwrap_err();
+        assert_eq!(err, Error::JsonDecode { detail: None });
+        assert_eq!(err.code(), Code::JsonDecode);
+        // The same body in valid UTF-8 parses.
+        let fine = br#"{"bk_biz_id":1,"data":{"bk_set_name":"ok","bk_parent_id":1}}"#;
+        assert!(parse_body(fine).is_ok());
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub enum Code {
     NeedBool = 1_199_025,
     /// The acting user is unknown.
     NoUser = 1_199_027,
+    /// The authorization header cannot be parsed.
+    ParseAuthorize = 1_199_045,
     /// A batch has too many elements.
     ExceedLimit = 1_199_035,
     /// A built-in object may not be operated on this way.
@@ -68,10 +70,10 @@ impl Code {
 #[non_exhaustive]
 pub enum Error {
     /// 1199000: the body is not a JSON object, or it exceeds a limit.
-    #[error("Deserializing JSON data failed{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("Deserializing JSON data failed{}", detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
     JsonDecode {
         /// Which limit was exceeded, if any.
-        detail: Option<String>,
+        detail: Option<BodyProblem>,
     },
     /// 1199006: the value of `field` is invalid.
     #[error("'{field}' the parameter is invalid")]
@@ -145,6 +147,9 @@ pub enum Error {
     /// 1199027: no acting user.
     #[error("'user' authorization information query failed")]
     NoUser,
+    /// 1199045: the `X-Bkapi-Authorization` header is not a JSON object.
+    #[error("Parse authorize attributes failed.")]
+    ParseAuthorize,
     /// 1199035: a batch holds more than `limit` sets.
     #[error("set exceed the limit {limit}")]
     ExceedLimit {
@@ -195,6 +200,7 @@ impl Error {
             Error::NeedTimezone { .. } => Code::NeedTimezone,
             Error::NeedBool { .. } => Code::NeedBool,
             Error::NoUser => Code::NoUser,
+            Error::ParseAuthorize => Code::ParseAuthorize,
             Error::ExceedLimit { .. } => Code::ExceedLimit,
             Error::BuiltinForbidden => Code::BuiltinForbidden,
             Error::SingleChoice { .. } => Code::SingleChoice,
@@ -216,6 +222,58 @@ impl Error {
     pub fn invalid_or_missing(field: impl Into<String>) -> Self {
         Error::InvalidOrMissing {
             field: field.into(),
+        }
+    }
+}
+
+/// What made a body undecodable beyond "not a JSON object": the detail of a 1199000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyProblem {
+    /// The body is larger than `max_bytes`.
+    TooLarge {
+        /// The limit.
+        max_bytes: usize,
+    },
+    /// The body nests deeper than `max_depth` levels.
+    TooDeep {
+        /// The limit (the top-level object is level 1).
+        max_depth: usize,
+    },
+    /// The request's content type is not JSON.
+    NotJsonContentType,
+}
+
+impl BodyProblem {
+    /// A size as people say it: whole MiB, else bytes.
+    fn size(bytes: usize) -> String {
+        if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+            format!("{} MiB", bytes >> 20)
+        } else {
+            format!("{bytes} bytes")
+        }
+    }
+
+    /// The Chinese wording.
+    pub(crate) fn zh(self) -> String {
+        match self {
+            BodyProblem::TooLarge { max_bytes } => format!("请求体超过 {}", Self::size(max_bytes)),
+            BodyProblem::TooDeep { max_depth } => format!("嵌套超过 {max_depth} 层"),
+            BodyProblem::NotJsonContentType => "Content-Type 必须为 application/json".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for BodyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyProblem::TooLarge { max_bytes } => {
+                write!(f, "body exceeds {}", Self::size(*max_bytes))
+            }
+            BodyProblem::TooDeep { max_depth } => {
+                write!(f, "nested deeper than {max_depth} levels")
+            }
+            BodyProblem::NotJsonContentType => f.write_str("content type must be application/json"),
         }
     }
 }

@@ -52,6 +52,7 @@ pub mod facts;
 pub mod fixture;
 pub mod gather;
 pub mod ids;
+pub mod language;
 pub mod model;
 pub mod plan;
 pub mod ports;
@@ -60,5 +61,6 @@ pub mod rules;
 pub mod time;
 pub mod tx;
 
-pub use error::{Code, Error, Result, StoreError};
+pub use error::{BodyProblem, Code, Error, Result, StoreError};
 pub use ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};
+pub use language::Language;

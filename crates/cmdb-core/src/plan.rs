@@ -92,9 +92,9 @@ pub fn plan_create(
     // 4. Keys.
     let mut data = data.clone();
     sanitize_keys(&mut data, &facts.attributes, options.unknown_keys)?;
-    // 5. Required keys.
+    // 5. Required keys. An explicit null is present: its own rule refuses it below (spec 14).
     for key in [SET_NAME, PARENT_ID] {
-        if data.get(key).is_none_or(Value::is_null) {
+        if !data.contains_key(key) {
             return Err(Error::NeedSet { field: key.into() });
         }
     }

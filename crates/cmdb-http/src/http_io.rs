@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use cmdb_app::request::MAX_BODY_BYTES;
 use cmdb_app::{Engine, Envelope, Failure};
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
-use cmdb_core::{Error, StoreError};
+use cmdb_core::{BodyProblem, Error, StoreError};
 use futures::StreamExt;
 
 use crate::AppState;
@@ -116,7 +116,7 @@ pub(crate) fn refuse_content_type(headers: &HeaderMap, request_id: &str) -> Opti
         return None;
     }
     let failure = Failure::from(Error::JsonDecode {
-        detail: Some("content type must be application/json".into()),
+        detail: Some(BodyProblem::NotJsonContentType),
     });
     Some(fail(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -16,10 +16,8 @@ pub const FORBIDDEN_CHARS: [char; 11] = ['\\', '|', '/', ':', '*', ',', '<', '>'
 /// no inner whitespace (1199006).
 pub fn normalize_set_name(value: &Value) -> Result<String> {
     let field = || SET_NAME.to_owned();
+    // Anything but a string, `null` included, is not a string (spec 14).
     let Value::String(raw) = value else {
-        if value.is_null() {
-            return Err(Error::NeedSet { field: field() });
-        }
         return Err(Error::NeedString { field: field() });
     };
     let name = raw.trim();
@@ -65,7 +63,8 @@ mod tests {
     fn rejects_in_order() {
         assert_eq!(code(json!(12)), Code::NeedString);
         assert_eq!(code(json!(["a"])), Code::NeedString);
-        assert_eq!(code(Value::Null), Code::NeedSet);
+        // An explicit null is not a string (spec 14).
+        assert_eq!(code(Value::Null), Code::NeedString);
         assert_eq!(code(json!("   ")), Code::NeedSet);
         assert_eq!(code(json!("\u{3000}")), Code::NeedSet);
         assert_eq!(code(json!("a".repeat(257))), Code::OverLimit);

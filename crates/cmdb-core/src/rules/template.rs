@@ -14,11 +14,12 @@ pub fn requested_template(value: Option<&Value>) -> Option<i64> {
     value.and_then(Value::as_i64).filter(|id| *id > 0)
 }
 
-/// Reads `set_template_id`: absent, null or 0 → no template; a JSON integer > 0 → that id;
-/// anything else 1199006. A built-in set may not use a template (1199006).
+/// Reads `set_template_id`: absent or 0 → no template; a JSON integer > 0 → that id;
+/// anything else, `null` included (spec 14), 1199006. A built-in set may not use a template
+/// (1199006).
 pub fn parse_template_id(value: Option<&Value>, builtin: bool) -> Result<Option<i64>> {
     let id = match value {
-        None | Some(Value::Null) => None,
+        None => None,
         Some(v) => match v.as_i64() {
             Some(0) => None,
             Some(id) if id > 0 => Some(id),
@@ -98,9 +99,16 @@ mod tests {
     fn parse_reads_integers_and_refuses_the_rest() {
         assert_eq!(parse_template_id(None, false).unwrap(), None);
         assert_eq!(parse_template_id(Some(&json!(0)), false).unwrap(), None);
-        assert_eq!(parse_template_id(Some(&json!(null)), false).unwrap(), None);
         assert_eq!(parse_template_id(Some(&json!(5)), false).unwrap(), Some(5));
-        for bad in [json!(-1), json!("5"), json!(5.5), json!(true), json!([5])] {
+        // Absent or 0 is the only way to ask for no template: null is refused (spec 14).
+        for bad in [
+            json!(null),
+            json!(-1),
+            json!("5"),
+            json!(5.5),
+            json!(true),
+            json!([5]),
+        ] {
             let err = parse_template_id(Some(&bad), false).unwrap_err();
             assert_eq!(err.code(), Code::ParamInvalid, "{bad}");
             assert_eq!(
