@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 use crate::auth::StaticPolicy;
 use crate::engine::Engine;
 use crate::envelope::{Envelope, Failure};
+use chrono::FixedOffset;
+use cmdb_core::Language;
 use cmdb_store_group::GroupOptions;
 
 use crate::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
@@ -59,9 +61,45 @@ pub struct Cli {
     /// transaction and one sync (on), or each commits alone (off, for comparison).
     #[arg(long, value_enum, default_value_t = GroupCommit::On, global = true)]
     pub group_commit: GroupCommit,
+    /// The language of messages: en, or zh-cn (also zh, cn): bk-cmdb's Chinese templates.
+    #[arg(long, value_parser = parse_language, default_value = "en", global = true)]
+    pub language: Language,
+    /// The UTC offset timestamps are written in, as ±HH:MM (default +08:00, as bk-cmdb).
+    #[arg(long, value_parser = parse_utc_offset, global = true, allow_hyphen_values = true)]
+    pub utc_offset: Option<FixedOffset>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--language`: `en`, `zh-cn`, `zh` or `cn`.
+fn parse_language(tag: &str) -> Result<Language, String> {
+    Language::parse(tag).ok_or_else(|| format!("unknown language {tag:?} (en or zh-cn)"))
+}
+
+/// `--utc-offset`: `±HH:MM` (hours 0–23, minutes 0–59), or `Z`.
+fn parse_utc_offset(text: &str) -> Result<FixedOffset, String> {
+    let bad = || format!("{text:?} is not a UTC offset like +08:00 or -05:30");
+    if text.eq_ignore_ascii_case("z") {
+        return FixedOffset::east_opt(0).ok_or_else(bad);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(bad()),
+    };
+    let (hours, minutes) = rest.split_once(':').ok_or_else(bad)?;
+    let two_digits = |s: &str| {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i32>().ok())
+            .flatten()
+    };
+    match (two_digits(hours), two_digits(minutes)) {
+        (Some(h), Some(m)) if h < 24 && m < 60 => {
+            FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// `--group-commit`.
@@ -134,6 +172,10 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The language of messages for requests without a `Blueking-Language` header
+        /// (default: --language).
+        #[arg(long, value_parser = parse_language)]
+        default_language: Option<Language>,
     },
     /// List the audit records of a business.
     Audit {
@@ -255,7 +297,17 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
             UnknownKeysArg::Reject => UnknownKeys::Reject,
             UnknownKeysArg::Drop => UnknownKeys::Drop,
         })
-        .default_user(cli.user.clone());
+        .default_user(cli.user.clone())
+        .language(match &cli.command {
+            Command::Serve {
+                default_language: Some(language),
+                ..
+            } => *language,
+            _ => cli.language,
+        });
+    if let Some(offset) = cli.utc_offset {
+        builder = builder.utc_offset(offset);
+    }
     if let Some(policy) = policy {
         builder = builder.authorizer(Arc::new(policy));
     }
@@ -272,7 +324,7 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
             return Ok(Some(envelope));
         }
     }
-    if let Command::Serve { listen } = cli.command {
+    if let Command::Serve { listen, .. } = cli.command {
         let Some(serve) = serve else {
             close(&engine).await;
             return Err(UsageError("this build of cmdb has no HTTP server".into()));

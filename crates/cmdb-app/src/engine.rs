@@ -11,12 +11,12 @@ use cmdb_core::ports::{Action, Authorizer, Clock, RequestIdSource, SetStore};
 use cmdb_core::records::{Document, ResourceType};
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::time::render_timestamp;
-use cmdb_core::{BizId, Error, SetId};
+use cmdb_core::{BizId, Error, Language, SetId};
 use serde_json::{Value, json};
 
 use crate::auth::AllowAll;
 use crate::envelope::{Envelope, Failure};
-use crate::request::{EsbArgs, parse_body, parse_esb};
+use crate::request::{EsbArgs, parse_body, parse_esb_with};
 use crate::system::{RandomRequestIds, SystemClock};
 
 /// The most sets one batch request may hold.
@@ -31,6 +31,8 @@ pub struct EngineOptions {
     pub utc_offset: FixedOffset,
     /// The acting user when a request names none (default: none → 1199027).
     pub default_user: Option<String>,
+    /// The language of messages when a request asks for none (default English).
+    pub language: Language,
 }
 
 impl Default for EngineOptions {
@@ -39,8 +41,21 @@ impl Default for EngineOptions {
             unknown_keys: UnknownKeys::Reject,
             utc_offset: FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
             default_user: None,
+            language: Language::En,
         }
     }
+}
+
+/// What an adapter knows of a request besides its body (spec section 15).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The request id to answer with (a fresh one when `None`).
+    pub request_id: Option<String>,
+    /// The language of the answer's message (the engine's default when `None`).
+    pub language: Option<Language>,
+    /// The raw `X-Bkapi-Authorization` header: the caller's credentials as a JSON object,
+    /// used for each of `bk_app_code`, `bk_app_secret` and `bk_username` the body lacks.
+    pub authorization: Option<Vec<u8>>,
 }
 
 /// The create-set engine: one store, the ports, and the options.
@@ -101,6 +116,12 @@ impl EngineBuilder {
         self
     }
 
+    /// The language of messages for requests that ask for none (default English).
+    pub fn language(mut self, language: Language) -> Self {
+        self.options.language = language;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         Engine {
@@ -155,7 +176,9 @@ impl Engine {
     }
 
     /// Creates one set: permission, then the rules of spec section 4 from step 3, then one
-    /// store transaction. Returns the stored document.
+    /// store transaction (shared with concurrent creates by the store's group commit). Returns
+    /// the stored document; a failure's message is in the engine's default language
+    /// ([`Failure::in_language`] renders it in another).
     ///
     /// # Errors
     /// The first failing rule, as a [`Failure`] with its bk-cmdb code.
@@ -165,11 +188,14 @@ impl Engine {
         biz: BizId,
         data: &Document,
     ) -> Result<Document, Failure> {
-        let facts = self.facts(ctx, biz, data).await?;
-        self.authorize(ctx, biz, &facts)?;
-        let plan = self.plan(ctx, biz, data, &facts)?;
-        let created = self.store.create_set(plan).await?;
-        Ok(created.set.doc)
+        let created = async {
+            let facts = self.facts(ctx, biz, data).await?;
+            self.authorize(ctx, biz, &facts)?;
+            let plan = self.plan(ctx, biz, data, &facts)?;
+            Ok::<_, Failure>(self.store.create_set(plan).await?)
+        }
+        .await;
+        Ok(self.localized(created)?.set.doc)
     }
 
     async fn facts(
@@ -229,6 +255,27 @@ impl Engine {
     /// Request-level failures (limit, unknown or archived biz, permission); for an atomic
     /// batch also the failing element's error, its message naming the index.
     pub async fn batch_create(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        sets: &[Value],
+        atomic: bool,
+    ) -> Result<Vec<BatchElement>, Failure> {
+        let language = self.options.language;
+        let elements = self
+            .batch_create_in_order(ctx, biz, sets, atomic)
+            .await
+            .map_err(|f| f.in_language(language))?;
+        Ok(elements
+            .into_iter()
+            .map(|e| BatchElement {
+                index: e.index,
+                outcome: e.outcome.map_err(|f| f.in_language(language)),
+            })
+            .collect())
+    }
+
+    async fn batch_create_in_order(
         &self,
         ctx: &RequestContext,
         biz: BizId,
@@ -323,9 +370,17 @@ impl Engine {
         fixture: Value,
         operator: &str,
     ) -> Result<LoadReport, Failure> {
-        let fixture = Fixture::from_json(fixture)?;
-        let batch = CatalogBatch::prepare(fixture, self.now(), operator.to_owned())?;
-        Ok(self.store.apply_catalog(batch).await?)
+        let loaded = async {
+            let fixture = Fixture::from_json(fixture)?;
+            let batch = CatalogBatch::prepare(fixture, self.now(), operator.to_owned())?;
+            Ok(self.store.apply_catalog(batch).await?)
+        };
+        self.localized(loaded.await)
+    }
+
+    /// A result whose failure speaks the engine's default language.
+    fn localized<T>(&self, result: Result<T, Failure>) -> Result<T, Failure> {
+        result.map_err(|f| f.in_language(self.options.language))
     }
 
     async fn readable_biz(&self, supplier_account: &str, biz: BizId) -> Result<(), Failure> {
@@ -345,12 +400,15 @@ impl Engine {
         biz: BizId,
         set: Option<SetId>,
     ) -> Result<Vec<Document>, Failure> {
-        self.readable_biz(supplier_account, biz).await?;
-        let sets = self.store.sets(biz, set).await?;
-        if set.is_some() && sets.is_empty() {
-            return Err(Error::NotFound.into());
-        }
-        Ok(sets)
+        let found = async {
+            self.readable_biz(supplier_account, biz).await?;
+            let sets = self.store.sets(biz, set).await?;
+            if set.is_some() && sets.is_empty() {
+                return Err(Error::NotFound.into());
+            }
+            Ok(sets)
+        };
+        self.localized(found.await)
     }
 
     /// The modules of a set, ordered by `bk_module_id`.
@@ -364,7 +422,7 @@ impl Engine {
         set: SetId,
     ) -> Result<Vec<Document>, Failure> {
         self.find_sets(supplier_account, biz, Some(set)).await?;
-        Ok(self.store.modules(set).await?)
+        self.localized(self.store.modules(set).await.map_err(Failure::from))
     }
 
     /// The audit records of a biz, ordered by `id`.
@@ -377,8 +435,11 @@ impl Engine {
         biz: BizId,
         resource_type: Option<ResourceType>,
     ) -> Result<Vec<Document>, Failure> {
-        self.readable_biz(supplier_account, biz).await?;
-        Ok(self.store.audit_records(biz, resource_type).await?)
+        let records = async {
+            self.readable_biz(supplier_account, biz).await?;
+            Ok(self.store.audit_records(biz, resource_type).await?)
+        };
+        self.localized(records.await)
     }
 
     /// The request context of an ESB request.
@@ -393,48 +454,90 @@ impl Engine {
 
     /// Answers an ESB `create_set` request body with the response envelope.
     pub async fn handle_create_set(&self, body: &[u8], request_id: Option<String>) -> Envelope {
-        let rid = request_id.unwrap_or_else(|| self.new_request_id());
-        let parsed =
-            parse_body(body).and_then(|b| parse_esb(&b, self.options.default_user.as_deref()));
-        let args = match parsed {
+        let meta = RequestMeta {
+            request_id,
+            ..RequestMeta::default()
+        };
+        self.handle_create_set_with(body, &meta).await
+    }
+
+    /// [`Engine::handle_create_set`] with what the adapter knows of the request: its id, the
+    /// caller's language and the `X-Bkapi-Authorization` header.
+    pub async fn handle_create_set_with(&self, body: &[u8], meta: &RequestMeta) -> Envelope {
+        let rid = self.request_id_of(meta);
+        let language = meta.language.unwrap_or(self.options.language);
+        let args = match self.esb_args(body, meta) {
             Ok(args) => args,
-            Err(e) => return Envelope::failure(rid, &e.into()),
+            Err(e) => return Envelope::failure(rid, &Failure::from(e).in_language(language)),
         };
         let ctx = self.context(&args, rid.clone());
         match self.create_set(&ctx, args.biz, &args.data).await {
             Ok(doc) => Envelope::success(rid, Value::Object(doc)),
-            Err(f) => Envelope::failure(rid, &f),
+            Err(f) => Envelope::failure(rid, &f.in_language(language)),
         }
     }
 
     /// Answers a batch request body (`data: {"sets": […], "atomic": bool}`) with the envelope.
     pub async fn handle_batch_create(&self, body: &[u8], request_id: Option<String>) -> Envelope {
-        let rid = request_id.unwrap_or_else(|| self.new_request_id());
-        let parsed = parse_body(body)
-            .and_then(|b| parse_esb(&b, self.options.default_user.as_deref()))
-            .and_then(|args| {
-                let (sets, atomic) = batch_fields(&args.data)?;
-                Ok((args, sets, atomic))
-            });
+        let meta = RequestMeta {
+            request_id,
+            ..RequestMeta::default()
+        };
+        self.handle_batch_create_with(body, &meta).await
+    }
+
+    /// [`Engine::handle_batch_create`] with what the adapter knows of the request.
+    pub async fn handle_batch_create_with(&self, body: &[u8], meta: &RequestMeta) -> Envelope {
+        let rid = self.request_id_of(meta);
+        let language = meta.language.unwrap_or(self.options.language);
+        let parsed = self.esb_args(body, meta).and_then(|args| {
+            let (sets, atomic) = batch_fields(&args.data)?;
+            Ok((args, sets, atomic))
+        });
         let (args, sets, atomic) = match parsed {
             Ok(parts) => parts,
-            Err(e) => return Envelope::failure(rid, &e.into()),
+            Err(e) => return Envelope::failure(rid, &Failure::from(e).in_language(language)),
         };
         let ctx = self.context(&args, rid.clone());
-        self.batch_envelope_for(&ctx, args.biz, &sets, atomic).await
+        self.batch_envelope_for(&ctx, args.biz, &sets, atomic, language)
+            .await
+    }
+
+    fn request_id_of(&self, meta: &RequestMeta) -> String {
+        meta.request_id
+            .clone()
+            .unwrap_or_else(|| self.new_request_id())
+    }
+
+    fn esb_args(&self, body: &[u8], meta: &RequestMeta) -> Result<EsbArgs, Error> {
+        parse_body(body).and_then(|b| {
+            parse_esb_with(
+                &b,
+                meta.authorization.as_deref(),
+                self.options.default_user.as_deref(),
+            )
+        })
     }
 
     /// Answers a batch whose envelope fields are already known (e.g. from HTTP headers):
     /// `data` is `{"sets": […], "atomic": bool}`. The envelope's `request_id` is the context's.
+    /// Messages are in `language`.
     pub async fn handle_batch(
         &self,
         ctx: &RequestContext,
         biz: BizId,
         data: &Document,
+        language: Language,
     ) -> Envelope {
         match batch_fields(data) {
-            Ok((sets, atomic)) => self.batch_envelope_for(ctx, biz, &sets, atomic).await,
-            Err(e) => Envelope::failure(ctx.request_id.clone(), &e.into()),
+            Ok((sets, atomic)) => {
+                self.batch_envelope_for(ctx, biz, &sets, atomic, language)
+                    .await
+            }
+            Err(e) => Envelope::failure(
+                ctx.request_id.clone(),
+                &Failure::from(e).in_language(language),
+            ),
         }
     }
 
@@ -444,11 +547,21 @@ impl Engine {
         biz: BizId,
         sets: &[Value],
         atomic: bool,
+        language: Language,
     ) -> Envelope {
         let rid = ctx.request_id.clone();
         match self.batch_create(ctx, biz, sets, atomic).await {
-            Ok(elements) => batch_envelope(rid, &elements),
-            Err(f) => Envelope::failure(rid, &f),
+            Ok(elements) => {
+                let elements: Vec<BatchElement> = elements
+                    .into_iter()
+                    .map(|e| BatchElement {
+                        index: e.index,
+                        outcome: e.outcome.map_err(|f| f.in_language(language)),
+                    })
+                    .collect();
+                batch_envelope(rid, &elements)
+            }
+            Err(f) => Envelope::failure(rid, &f.in_language(language)),
         }
     }
 }
@@ -474,9 +587,8 @@ fn element_data(index: usize, element: &Value) -> Result<Document, Failure> {
         .ok_or_else(|| Error::invalid(format!("sets[{index}]")).into())
 }
 
-fn indexed(index: usize, mut failure: Failure) -> Failure {
-    failure.message = format!("sets[{index}]: {}", failure.message);
-    failure
+fn indexed(index: usize, failure: Failure) -> Failure {
+    failure.of_element(index)
 }
 
 /// The envelope of a completed batch: `data` lists every element; `result` is true only when

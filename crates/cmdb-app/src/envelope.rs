@@ -1,6 +1,6 @@
 //! The bk-cmdb response envelope and the failures use cases answer with.
 
-use cmdb_core::{BizId, Code, Error};
+use cmdb_core::{BizId, Code, Error, Language};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -68,9 +68,35 @@ pub struct Failure {
     pub permission: Option<Value>,
     /// The hidden cause of an internal failure.
     pub cause: Option<String>,
+    /// The rule's error this failure reports, when it reports one: what renders `message` in
+    /// another language ([`Failure::in_language`]).
+    pub error: Option<Error>,
+    /// The batch element the failure belongs to (`sets[i]: ` before the message).
+    pub element: Option<usize>,
 }
 
 impl Failure {
+    /// The same failure with its message in `language` (codes, permission and data unchanged).
+    /// A failure that carries no rule error keeps its message.
+    pub fn in_language(mut self, language: Language) -> Self {
+        if let Some(error) = &self.error {
+            let message = error.message_in(language);
+            self.message = match self.element {
+                Some(index) => format!("sets[{index}]: {message}"),
+                None => message,
+            };
+        }
+        self
+    }
+
+    /// The same failure, as the failure of batch element `index` (its message prefixed with
+    /// `sets[index]: `).
+    pub fn of_element(mut self, index: usize) -> Self {
+        self.message = format!("sets[{index}]: {}", self.message);
+        self.element = Some(index);
+        self
+    }
+
     /// The code as the core enum, when it is one of its codes.
     pub fn is(&self, code: Code) -> bool {
         self.code == code.number()
@@ -103,6 +129,8 @@ impl Failure {
                 }]
             })),
             cause: None,
+            error: Some(Error::PermissionDenied),
+            element: None,
         }
     }
 }
@@ -117,12 +145,16 @@ impl From<Error> for Failure {
                 message: Error::Store(cause.clone()).to_string(),
                 permission: None,
                 cause: Some(cause.to_string()),
+                error: Some(Error::Store(cause)),
+                element: None,
             },
             other => Failure {
                 code,
                 message: other.to_string(),
                 permission: None,
                 cause: None,
+                error: Some(other),
+                element: None,
             },
         }
     }
@@ -153,6 +185,21 @@ mod tests {
         assert_eq!(f.code, 1_199_999);
         assert_eq!(f.message, "internal error");
         assert_eq!(f.cause.as_deref(), Some("backend failure: disk I/O error"));
+    }
+
+    #[test]
+    fn a_failure_renders_in_either_language_and_keeps_its_element() {
+        let f = Failure::from(Error::SetNameDuplicated).of_element(2);
+        assert_eq!(f.message, "sets[2]: the same set name exist");
+        let zh = f.clone().in_language(Language::Zh);
+        assert_eq!(zh.message, "sets[2]: 同一父节点下已存在同名集群");
+        assert_eq!(zh.code, 1_101_108);
+        assert_eq!(zh.in_language(Language::En), f);
+        let denied = Failure::permission_denied(BizId(3), "demo").in_language(Language::Zh);
+        assert_eq!(denied.message, "没有操作的权限");
+        assert!(denied.permission.is_some());
+        let masked = Failure::from(cmdb_core::StoreError::Busy("locked".into()));
+        assert_eq!(masked.in_language(Language::Zh).message, "服务器内部错误");
     }
 
     #[test]

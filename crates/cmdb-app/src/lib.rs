@@ -38,5 +38,6 @@ pub mod open;
 pub mod request;
 pub mod system;
 
-pub use engine::{Engine, EngineBuilder, EngineOptions};
+pub use cmdb_core::Language;
+pub use engine::{Engine, EngineBuilder, EngineOptions, RequestMeta};
 pub use envelope::{Envelope, Failure};

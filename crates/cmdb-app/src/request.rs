@@ -20,6 +20,8 @@ pub struct EsbArgs {
     pub supplier_account: String,
     /// `bk_app_code`, `""` when absent.
     pub app_code: String,
+    /// `bk_app_secret`, `""` when absent.
+    pub app_secret: String,
     /// `bk_biz_id`.
     pub biz: BizId,
     /// `data`.
@@ -129,9 +131,41 @@ pub fn parse_esb(
     body: &serde_json::Map<String, Value>,
     default_user: Option<&str>,
 ) -> Result<EsbArgs, Error> {
-    let user = match body.get("bk_username").and_then(Value::as_str) {
-        Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
-        _ => match default_user {
+    parse_esb_with(body, None, default_user)
+}
+
+/// [`parse_esb`] for a caller that may authenticate in a header (spec section 15):
+/// `authorization` is the raw `X-Bkapi-Authorization` value. A header that is present but not a
+/// JSON object is 1199045, checked first. Then each of `bk_app_code`, `bk_app_secret` and
+/// `bk_username` comes from the body when the body has it as a non-empty string, else from the
+/// header.
+///
+/// # Errors
+/// 1199045 for an unreadable header, then as [`parse_esb`].
+pub fn parse_esb_with(
+    body: &serde_json::Map<String, Value>,
+    authorization: Option<&[u8]>,
+    default_user: Option<&str>,
+) -> Result<EsbArgs, Error> {
+    let header = match authorization {
+        None => serde_json::Map::new(),
+        Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(Error::ParseAuthorize),
+        },
+    };
+    let credential = |key: &str| -> Option<String> {
+        let non_empty = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        non_empty(body.get(key)).or_else(|| non_empty(header.get(key)))
+    };
+    let user = match credential("bk_username") {
+        Some(u) => u,
+        None => match default_user {
             Some(u) if !u.is_empty() => u.to_owned(),
             _ => return Err(Error::NoUser),
         },
@@ -152,15 +186,11 @@ pub fn parse_esb(
         Some(Value::String(s)) => s.trim().to_owned(),
         Some(_) => return Err(Error::invalid("bk_supplier_account")),
     };
-    let app_code = body
-        .get("bk_app_code")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
     Ok(EsbArgs {
         user,
         supplier_account,
-        app_code,
+        app_code: credential("bk_app_code").unwrap_or_default(),
+        app_secret: credential("bk_app_secret").unwrap_or_default(),
         biz,
         data,
     })
@@ -214,6 +244,41 @@ mod tests {
         // The same body in valid UTF-8 parses.
         let fine = br#"{"bk_biz_id":1,"data":{"bk_set_name":"ok","bk_parent_id":1}}"#;
         assert!(parse_body(fine).is_ok());
+    }
+
+    #[test]
+    fn credentials_come_from_the_body_first_then_the_header() {
+        let body = obj(json!({"bk_biz_id": 1, "data": {}}));
+        let header = br#"{"bk_app_code":"sdk-app","bk_app_secret":"s3","bk_username":"alice"}"#;
+        let args = parse_esb_with(&body, Some(header), None).unwrap();
+        assert_eq!(
+            (
+                args.user.as_str(),
+                args.app_code.as_str(),
+                args.app_secret.as_str()
+            ),
+            ("alice", "sdk-app", "s3")
+        );
+        // Body fields win when non-empty; an empty one falls back to the header.
+        let body =
+            obj(json!({"bk_biz_id": 1, "data": {}, "bk_username": "bob", "bk_app_code": ""}));
+        let args = parse_esb_with(&body, Some(header), None).unwrap();
+        assert_eq!(
+            (args.user.as_str(), args.app_code.as_str()),
+            ("bob", "sdk-app")
+        );
+        // No user anywhere: 1199027 as before; a header without one changes nothing.
+        let body = obj(json!({"bk_biz_id": 1, "data": {}}));
+        assert_eq!(
+            parse_esb_with(&body, Some(br#"{"bk_app_code":"x"}"#), None).unwrap_err(),
+            Error::NoUser
+        );
+        // A header that is not a JSON object: 1199045, before anything else.
+        for bad in [&b"alice"[..], b"[1]", b"\"alice\"", b"{", b"\xff"] {
+            let err = parse_esb_with(&obj(json!({})), Some(bad), None).unwrap_err();
+            assert_eq!(err, Error::ParseAuthorize, "{bad:?}");
+            assert_eq!(err.code().number(), 1_199_045);
+        }
     }
 
     #[test]

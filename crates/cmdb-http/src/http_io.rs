@@ -12,35 +12,47 @@ use axum::response::{IntoResponse, Response};
 use cmdb_app::request::MAX_BODY_BYTES;
 use cmdb_app::{Engine, Envelope, Failure};
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
-use cmdb_core::{BodyProblem, Error, StoreError};
+use cmdb_core::{BodyProblem, Error, Language, StoreError};
 use futures::StreamExt;
 
 use crate::AppState;
 
 /// The request and response header carrying the request id.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// The acting user, then its legacy name.
-const USER: [HeaderName; 2] = [
+/// The acting user: ours, then the names bk-cmdb's ESB forwards (spec section 15).
+const USER: [HeaderName; 3] = [
     HeaderName::from_static("x-bkcmdb-user"),
     HeaderName::from_static("bk_user"),
+    HeaderName::from_static("bk-username"),
 ];
 /// The tenant, then its legacy name.
 const SUPPLIER_ACCOUNT: [HeaderName; 2] = [
     HeaderName::from_static("x-bkcmdb-supplier-account"),
     HeaderName::from_static("http_bk_supplier_account"),
 ];
-/// The calling app's code.
-const APP_CODE: HeaderName = HeaderName::from_static("x-bkcmdb-app-code");
+/// The calling app's code: ours, then the name bk-cmdb's ESB forwards.
+const APP_CODE: [HeaderName; 2] = [
+    HeaderName::from_static("x-bkcmdb-app-code"),
+    HeaderName::from_static("bk-app-code"),
+];
+/// The caller's credentials as the BlueKing SDKs send them (a JSON object).
+const AUTHORIZATION: HeaderName = HeaderName::from_static("x-bkapi-authorization");
+/// The caller's language: bk-cmdb's API server header, then the name it copies it to.
+const LANGUAGE: [HeaderName; 2] = [
+    HeaderName::from_static("blueking-language"),
+    HeaderName::from_static("http_blueking_language"),
+];
 /// The longest client request id used as is.
 const MAX_REQUEST_ID: usize = 64;
 
-/// The request id of the current request, put into the request's extensions by
-/// [`request_id_layer`].
+/// The request id of the current request and the language of its answer, put into the
+/// request's extensions by [`request_id_layer`].
 #[derive(Debug, Clone)]
-pub(crate) struct RequestId(pub(crate) String);
+pub(crate) struct RequestId(pub(crate) String, pub(crate) Language);
 
-/// Picks the request id (the client's if sane, else a fresh one), hands it to the handlers and
-/// echoes it in the response's `X-Request-Id`.
+/// Picks the request id (the client's if sane, else a fresh one) and the language (the
+/// `Blueking-Language` or `HTTP_BLUEKING_LANGUAGE` header when it names one, else the engine's
+/// default), hands them to the handlers and echoes the id in the response's `X-Request-Id`.
 pub(crate) async fn request_id_layer(
     State(state): State<AppState>,
     mut request: Request,
@@ -51,7 +63,13 @@ pub(crate) async fn request_id_layer(
         .get(&REQUEST_ID)
         .and_then(sane_request_id)
         .unwrap_or_else(|| state.engine.new_request_id());
-    request.extensions_mut().insert(RequestId(id.clone()));
+    let language = header(request.headers(), &LANGUAGE)
+        .and_then(Result::ok)
+        .and_then(Language::parse)
+        .unwrap_or(state.engine.options().language);
+    request
+        .extensions_mut()
+        .insert(RequestId(id.clone(), language));
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -82,9 +100,17 @@ pub(crate) fn ok(envelope: &Envelope) -> Response {
     respond(StatusCode::OK, envelope)
 }
 
-/// A failure envelope with `status`.
-pub(crate) fn fail(status: StatusCode, request_id: String, failure: &Failure) -> Response {
-    respond(status, &failure_envelope(request_id, failure))
+/// A failure envelope with `status`, its message in `language`.
+pub(crate) fn fail(
+    status: StatusCode,
+    request_id: String,
+    language: Language,
+    failure: &Failure,
+) -> Response {
+    respond(
+        status,
+        &failure_envelope(request_id, &failure.clone().in_language(language)),
+    )
 }
 
 /// The failure envelope; the hidden cause of an internal failure goes to the log (stderr).
@@ -100,7 +126,11 @@ pub(crate) fn failure_envelope(request_id: String, failure: &Failure) -> Envelop
 
 /// `None` when the body may be read as JSON: no `Content-Type`, `application/json` or
 /// `application/*+json` (parameters such as `charset` ignored); else the 415 answer.
-pub(crate) fn refuse_content_type(headers: &HeaderMap, request_id: &str) -> Option<Response> {
+pub(crate) fn refuse_content_type(
+    headers: &HeaderMap,
+    request_id: &str,
+    language: Language,
+) -> Option<Response> {
     let value = headers.get(CONTENT_TYPE)?;
     let essence = value
         .to_str()
@@ -121,6 +151,7 @@ pub(crate) fn refuse_content_type(headers: &HeaderMap, request_id: &str) -> Opti
     Some(fail(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         request_id.to_owned(),
+        language,
         &failure,
     ))
 }
@@ -178,9 +209,16 @@ pub(crate) fn supplier_account(headers: &HeaderMap) -> Result<String, Failure> {
     }
 }
 
+/// The raw `X-Bkapi-Authorization` header, when present.
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<Vec<u8>> {
+    headers
+        .get(&AUTHORIZATION)
+        .map(|value| value.as_bytes().to_vec())
+}
+
 /// The app code of a native request, `""` when absent or not UTF-8.
 pub(crate) fn app_code(headers: &HeaderMap) -> String {
-    match header(headers, &[APP_CODE]) {
+    match header(headers, &APP_CODE) {
         Some(Ok(code)) => code.to_owned(),
         _ => String::new(),
     }
