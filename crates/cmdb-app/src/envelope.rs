@@ -70,7 +70,7 @@ pub struct Failure {
     pub cause: Option<String>,
     /// The rule's error this failure reports, when it reports one: what renders `message` in
     /// another language ([`Failure::in_language`]).
-    pub error: Option<Error>,
+    pub error: Option<Box<Error>>,
     /// The batch element the failure belongs to (`sets[i]: ` before the message).
     pub element: Option<usize>,
 }
@@ -129,7 +129,7 @@ impl Failure {
                 }]
             })),
             cause: None,
-            error: Some(Error::PermissionDenied),
+            error: Some(Box::new(Error::PermissionDenied)),
             element: None,
         }
     }
@@ -145,7 +145,7 @@ impl From<Error> for Failure {
                 message: Error::Store(cause.clone()).to_string(),
                 permission: None,
                 cause: Some(cause.to_string()),
-                error: Some(Error::Store(cause)),
+                error: Some(Box::new(Error::Store(cause))),
                 element: None,
             },
             other => Failure {
@@ -153,7 +153,7 @@ impl From<Error> for Failure {
                 message: other.to_string(),
                 permission: None,
                 cause: None,
-                error: Some(other),
+                error: Some(Box::new(other)),
                 element: None,
             },
         }
