@@ -1175,3 +1175,113 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
         "store not closed cleanly"
     );
 }
+
+/// Spec sections 14 and 15 through the binary: `--language`, `--utc-offset`, a body that is not
+/// UTF-8, explicit nulls, and an atomic-batch element that is not an object.
+#[test]
+fn language_offset_and_settled_cases() {
+    let s = Scratch::new();
+    let db = s.path("i.sqlite");
+    let fixture = example_fixture().display().to_string();
+    let base = ["--db", db.as_str(), "--fixture", fixture.as_str()];
+    let args = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|a| (*a).to_owned()).collect()
+    };
+    let run = |extra: &[&str], stdin: &[u8]| {
+        let a = args(extra);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        s.run_stdin(&refs, stdin)
+    };
+    let body = |v: Value| v.to_string().into_bytes();
+
+    // --utc-offset: every timestamp of the create is in that offset.
+    let created = run(
+        &["--utc-offset", "-05:30", "create-set", "-"],
+        &body(request("west")),
+    );
+    assert_eq!(created.code, 0, "{created:?}");
+    let doc: Value = serde_json::from_str(&created.stdout).unwrap();
+    for key in ["create_time", "last_time", "bk_created_at", "bk_updated_at"] {
+        let t = doc["data"][key].as_str().unwrap();
+        assert!(t.ends_with("-05:30") && t.len() == 29, "{key}: {t}");
+    }
+    for bad in ["8", "+8:00", "+24:00", "+08:60", "east"] {
+        expect_usage(&s.run(&["--utc-offset", bad, "init"]), "--utc-offset");
+    }
+
+    // --language zh-cn: the duplicate in Chinese; codes unchanged.
+    let dup = run(
+        &["--language", "zh-cn", "create-set", "-"],
+        &body(request("west")),
+    );
+    expect(&dup, 1, &fail(1_101_108, "同一父节点下已存在同名集群"));
+    let dup = run(
+        &["--language", "en", "create-set", "-"],
+        &body(request("west")),
+    );
+    expect(&dup, 1, &fail(1_101_108, "the same set name exist"));
+    expect_usage(&s.run(&["--language", "fr", "init"]), "--language");
+
+    // A body that is not UTF-8 anywhere: 1199000 before the missing user is noticed.
+    let not_utf8 = b"{\"bk_biz_id\":1,\"data\":{\"bk_set_name\":\"\xff\xfe\",\"bk_parent_id\":1}}";
+    expect(
+        &run(&["create-set", "-"], not_utf8),
+        1,
+        &fail(1_199_000, "Deserializing JSON data failed"),
+    );
+    expect(
+        &run(&["--language", "zh-cn", "create-set", "-"], not_utf8),
+        1,
+        &fail(1_199_000, "反序列化JSON数据失败"),
+    );
+
+    // Explicit nulls (section 14).
+    let with_data = |data: Value| {
+        body(
+            json!({"bk_username": "xxx", "bk_supplier_account": TENANT, "bk_biz_id": 1, "data": data}),
+        )
+    };
+    for (data, code, message) in [
+        (
+            json!({"bk_set_name": null, "bk_parent_id": 1}),
+            1_199_007,
+            "'bk_set_name' must be a string",
+        ),
+        (
+            json!({"bk_set_name": "n", "bk_parent_id": null}),
+            1_199_006,
+            "'bk_parent_id' the parameter is invalid",
+        ),
+        (
+            json!({"bk_set_name": "n", "bk_parent_id": 1, "set_template_id": null}),
+            1_199_006,
+            "'set_template_id' the parameter is invalid",
+        ),
+    ] {
+        expect(
+            &run(&["create-set", "-"], &with_data(data.clone())),
+            1,
+            &fail(code, message),
+        );
+    }
+
+    // An atomic batch whose element 1 is not an object: named once, nothing written.
+    let batch =
+        with_data(json!({"sets": [{"bk_set_name": "b0", "bk_parent_id": 1}, "x"], "atomic": true}));
+    expect(
+        &run(&["batch-create-set", "-"], &batch),
+        1,
+        &fail(1_199_006, "'sets[1]' the parameter is invalid"),
+    );
+    let listed = s.run(&[
+        "--db",
+        &db,
+        "--supplier-account",
+        TENANT,
+        "find-set",
+        "--biz",
+        "1",
+    ]);
+    // The idle set and "west": the refused batch and the refused creates wrote nothing.
+    assert_eq!(listed.envelope()["data"]["count"], json!(2), "{listed:?}");
+}

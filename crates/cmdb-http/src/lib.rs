@@ -8,17 +8,29 @@
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body → [`Engine::handle_create_set`] |
+//! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body → [`Engine::handle_create_set_with`] |
 //! | `POST /api/v3/set/{bk_biz_id}` | native: the body is the set data; user and tenant from headers |
 //! | `POST /api/v3/set/{bk_biz_id}/batch` | native batch: `{"sets": […], "atomic": bool}` |
 //! | `GET /api/v3/set/{bk_biz_id}` | the biz's sets, `data: {"count", "info"}` |
 //! | `GET /api/v3/set/{bk_biz_id}/{bk_set_id}/modules` | the set's modules, same shape |
 //! | `GET /healthz` | `data: {"status": "ok", "store": <backend>}` |
 //!
-//! Native headers: the user from `X-Bkcmdb-User` (legacy `BK_User`), else the engine's
-//! default user, else 1199027; the tenant from `X-Bkcmdb-Supplier-Account` (legacy
-//! `HTTP_BK_SUPPLIER_ACCOUNT`), default `"0"`; the app code from `X-Bkcmdb-App-Code`, default
-//! `""`. A new name wins over its legacy name when both are sent.
+//! Native headers: the user from `X-Bkcmdb-User` (or bk-cmdb's forwarded `BK_User`,
+//! `Bk-Username`), else the engine's default user, else 1199027; the tenant from
+//! `X-Bkcmdb-Supplier-Account` (or `HTTP_BK_SUPPLIER_ACCOUNT`), default `"0"`; the app code
+//! from `X-Bkcmdb-App-Code` (or `Bk-App-Code`), default `""`. Our name wins over bk-cmdb's when
+//! both are sent.
+//!
+//! ESB credentials (spec section 15): the `X-Bkapi-Authorization` header, a JSON object as
+//! BlueKing's SDKs send it, supplies each of `bk_app_code`, `bk_app_secret` and `bk_username`
+//! the body lacks; a header that is not a JSON object is 1199045.
+//!
+//! # Language
+//!
+//! `Blueking-Language` (or `HTTP_BLUEKING_LANGUAGE`) selects the language of `message` on every
+//! route and every failure, the HTTP layer's own included: `en`, or `zh-cn` / `zh` / `cn` for
+//! bk-cmdb's Chinese templates. Without it (or with a tag it does not know) the engine's
+//! default language applies (`cmdb serve --default-language`).
 //!
 //! # Status codes
 //!

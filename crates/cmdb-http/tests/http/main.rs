@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod esb;
+mod interop;
 mod limits;
 mod native;
 mod routing;
