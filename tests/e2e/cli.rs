@@ -1125,7 +1125,13 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
         .arg(&db)
         .arg("--fixture")
         .arg(workspace().join("crates/cmdb-app/examples/fixture.json"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--default-language",
+            "zh-cn",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1141,24 +1147,32 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
 
     let body = std::fs::read(workspace().join("crates/cmdb-app/examples/create_set.json"))
         .expect("the example request");
-    let mut conn = TcpStream::connect(&addr).expect("connect to cmdb serve");
-    write!(
-        conn,
-        "POST /api/c/compapi/v2/cc/create_set/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Request-Id: {RID}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .and_then(|()| conn.write_all(&body))
-    .expect("send the request");
-    let mut response = String::new();
-    conn.read_to_string(&mut response)
-        .expect("read the response");
-    let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let send = |body: &[u8]| -> (String, Value) {
+        let mut conn = TcpStream::connect(&addr).expect("connect to cmdb serve");
+        write!(
+            conn,
+            "POST /api/c/compapi/v2/cc/create_set/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Request-Id: {RID}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .and_then(|()| conn.write_all(body))
+        .expect("send the request");
+        let mut response = String::new();
+        conn.read_to_string(&mut response)
+            .expect("read the response");
+        let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let envelope: Value = serde_json::from_str(payload.trim()).expect("a JSON envelope");
+        (head.to_owned(), envelope)
+    };
+    let (head, envelope) = send(&body);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let envelope: Value = serde_json::from_str(payload.trim()).expect("a JSON envelope");
     assert_eq!(envelope["result"], json!(true), "{envelope}");
     assert_eq!(envelope["request_id"], json!(RID));
     assert_eq!(envelope["data"]["bk_set_id"], json!(4780));
     assert_eq!(envelope["data"]["set_template_version"], json!(3));
+    // `--default-language zh-cn`: a request without a language header is answered in Chinese.
+    let (_, duplicate) = send(&body);
+    assert_eq!(duplicate["code"], json!(1_101_108), "{duplicate}");
+    assert_eq!(duplicate["message"], json!("同一父节点下已存在同名集群"));
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
