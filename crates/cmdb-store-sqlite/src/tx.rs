@@ -62,6 +62,14 @@ fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<(), Stor
         .map_err(store_error)
 }
 
+/// `value` as JSON text in `buffer` (cleared first), reused across inserts.
+fn json_text<'b>(buffer: &'b mut Vec<u8>, value: &impl Serialize) -> Result<&'b str, StoreError> {
+    buffer.clear();
+    serde_json::to_writer(&mut *buffer, value)
+        .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))?;
+    std::str::from_utf8(buffer).map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))
+}
+
 /// Serialises a value to JSON text.
 fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value)
@@ -234,6 +242,10 @@ fn slot(kind: SequenceKind) -> usize {
 /// The [`StoreTx`] of one open `BEGIN IMMEDIATE` transaction.
 pub(crate) struct SqliteTx<'c> {
     conn: &'c Connection,
+    /// The JSON text of the document being inserted, reused across the inserts of a
+    /// transaction: one growing buffer instead of a fresh ~1–2 KiB string per document (a large
+    /// allocation each, which also makes glibc consolidate its small free chunks every time).
+    json: Vec<u8>,
     sequences: Option<Sequences>,
     /// The sequences as they were at the open savepoint (`Some(None)`: not yet loaded then).
     savepoint: Option<Option<Sequences>>,
@@ -244,6 +256,7 @@ impl<'c> SqliteTx<'c> {
     pub(crate) fn new(conn: &'c Connection) -> Self {
         SqliteTx {
             conn,
+            json: Vec::new(),
             sequences: None,
             savepoint: None,
         }
@@ -357,6 +370,7 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
+        let doc = json_text(&mut self.json, &record.doc)?;
         execute(
             self.conn,
             "INSERT INTO sets (bk_set_id, bk_biz_id, bk_parent_id, name, builtin, doc) \
@@ -367,7 +381,7 @@ impl StoreTx for SqliteTx<'_> {
                 record.parent,
                 record.name,
                 record.builtin,
-                to_json(&record.doc)?
+                doc
             ],
         )?;
         for key in &record.unique_keys {
@@ -381,28 +395,20 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
+        let doc = json_text(&mut self.json, &record.doc)?;
         execute(
             self.conn,
             "INSERT INTO modules (bk_module_id, bk_set_id, bk_biz_id, doc) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                record.id.0,
-                record.set.0,
-                record.biz.0,
-                to_json(&record.doc)?
-            ],
+            params![record.id.0, record.set.0, record.biz.0, doc],
         )
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        let doc = json_text(&mut self.json, &record.doc)?;
         execute(
             self.conn,
             "INSERT INTO audit (id, bk_biz_id, resource_type, doc) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                record.id.0,
-                record.biz.0,
-                record.resource_type.name(),
-                to_json(&record.doc)?
-            ],
+            params![record.id.0, record.biz.0, record.resource_type.name(), doc],
         )
     }
 
