@@ -274,6 +274,9 @@ impl Action {
 }
 
 /// Decides whether a user may perform an action on a biz.
+///
+/// It is called on the caller's async executor, so it must answer without blocking (no i/o,
+/// no waiting on locks held across i/o): look decisions up in memory.
 pub trait Authorizer: Send + Sync + Debug {
     /// Whether `user` may perform `action` on `biz`.
     fn allows(&self, user: &str, action: Action, biz: BizId) -> bool;

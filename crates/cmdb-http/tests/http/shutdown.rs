@@ -78,7 +78,9 @@ async fn in_flight_request_finishes() {
     });
     reached(entered).await;
     server.signal_stop();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The shutdown has begun (no new connections), while the request is held in the engine:
+    // serve cannot have returned. Its reply and its stored write below prove it waited.
+    server.listener_closed().await;
     assert!(!server.finished(), "serve waits for the request in flight");
     release.send(()).unwrap();
     let reply = in_flight.await.unwrap();
@@ -114,7 +116,7 @@ async fn engine_call_of_a_departed_client_is_waited_for() {
     gone.abort();
     assert!(gone.await.unwrap_err().is_cancelled());
     server.signal_stop();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.listener_closed().await;
     assert!(!server.finished(), "serve waits for the engine call");
     release.send(()).unwrap();
     let (stopped, dir) = server.stop().await;

@@ -213,6 +213,20 @@ impl Server {
         }
     }
 
+    /// Waits (a readiness probe, at most 20 s) until the listener no longer accepts: the
+    /// shutdown has begun.
+    pub async fn listener_closed(&self) {
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the listener still accepts 20 s after the shutdown signal"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Whether `serve` has returned.
     pub fn finished(&self) -> bool {
         self.task.is_finished()
