@@ -66,7 +66,10 @@
 //! - a differential property test against [`MemoryStore`] as the reference model.
 //!
 //! The crate's own `tests/catches_broken_stores.rs` checks that stores broken on purpose fail
-//! the cases guarding the broken behaviour, so the suite cannot pass vacuously.
+//! the cases guarding the broken behaviour, so the suite cannot pass vacuously: a table gives
+//! every case in [`CASES`] at least one planted flaw that makes it fail (a race window in name
+//! uniqueness, a half-committed batch, a reopen that forgets, a reload that writes, …), and a
+//! test fails when a case has none.
 //!
 //! [`tempfile`-style]: https://docs.rs/tempfile
 
@@ -128,18 +131,13 @@ pub fn run_case(case: impl Future<Output = ()>) {
         .block_on(case);
 }
 
-/// Expands to one `#[test]` per conformance case, each running the case against stores built
-/// by the given [`StoreFactory`] expression (evaluated once per test).
-///
-/// Use it at the top level (or inside a module) of a store crate's integration test file:
-///
-/// ```text
-/// cmdb_store_conformance::store_conformance_tests!(cmdb_store_conformance::MemoryFactory);
-/// ```
+/// The list of conformance cases, handed to `$callback` after its arguments: the one place
+/// the cases are listed, for [`store_conformance_tests!`] and [`CASES`].
+#[doc(hidden)]
 #[macro_export]
-macro_rules! store_conformance_tests {
-    ($factory:expr) => {
-        $crate::store_conformance_tests!(@cases $factory;
+macro_rules! __conformance_cases {
+    ($callback:ident ! ( $($args:tt)* )) => {
+        $crate::$callback!($($args)* ;
             worked_example_document,
             create_persists_exactly_the_plan,
             loading_a_business_creates_its_idle_set,
@@ -168,6 +166,21 @@ macro_rules! store_conformance_tests {
             group_same_name_twice_first_wins,
         );
     };
+}
+
+/// Expands to one `#[test]` per conformance case, each running the case against stores built
+/// by the given [`StoreFactory`] expression (evaluated once per test).
+///
+/// Use it at the top level (or inside a module) of a store crate's integration test file:
+///
+/// ```text
+/// cmdb_store_conformance::store_conformance_tests!(cmdb_store_conformance::MemoryFactory);
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::__conformance_cases!(store_conformance_tests!(@cases $factory));
+    };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
@@ -180,3 +193,28 @@ macro_rules! store_conformance_tests {
         )*
     };
 }
+
+/// Defines [`CASES`] and [`run_named`] from the case list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __case_index {
+    (; $($case:ident),* $(,)?) => {
+        /// The name of every conformance case, in the order [`store_conformance_tests!`]
+        /// expands them.
+        pub const CASES: &[&str] = &[$(stringify!($case)),*];
+
+        /// Runs the case named `name` against `factory` (for harnesses that pick cases at
+        /// run time, such as the broken-store table).
+        ///
+        /// # Panics
+        /// When the case fails, or when no case has that name.
+        pub async fn run_named<F: StoreFactory>(name: &str, factory: &F) {
+            match name {
+                $(stringify!($case) => cases::$case(factory).await,)*
+                other => panic!("no conformance case is named {other}"),
+            }
+        }
+    };
+}
+
+__conformance_cases!(__case_index!());
