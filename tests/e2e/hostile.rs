@@ -9,6 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cmdb_app::request::{MAX_BODY_BYTES, MAX_DEPTH};
 use cmdb_app::{Engine, Envelope};
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::fixture::{CatalogBatch, LoadReport};
+use cmdb_core::ids::SequenceKind;
+use cmdb_core::plan::CreatePlan;
+use cmdb_core::ports::{BatchFailure, SetStore};
+use cmdb_core::records::{CreatedSet, Document, ResourceType};
+use cmdb_core::{BizId, SetId, StoreError};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
@@ -883,6 +892,135 @@ fn the_fuzz_seed_corpus_gets_well_formed_envelopes() {
             expect("wrong_types.json", 1_199_027, 1_199_027),
         ]
     );
+}
+
+#[test]
+fn the_fuzz_seed_corpus_passes_the_fuzz_targets_checks() {
+    // The fuzz target's own checks (fresh engines per input, refused requests write nothing,
+    // failures carry no data), run on the committed seed corpus: they compile and run here.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/create_set");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let body = std::fs::read(&path).unwrap();
+        let outcome = std::panic::catch_unwind(|| cmdb_tests::fuzz_check::check_input(&body));
+        assert!(outcome.is_ok(), "{} fails the fuzz checks", path.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 10);
+}
+
+/// A memory store whose refusals at commit time still bump the audit sequence: a refusal that
+/// writes.
+#[derive(Debug)]
+struct LeakyRefusals(cmdb_store_memory::MemoryStore);
+
+#[async_trait::async_trait]
+impl SetStore for LeakyRefusals {
+    fn backend(&self) -> &'static str {
+        "leaky"
+    }
+    async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, cmdb_core::Error> {
+        self.0.apply_catalog(batch).await
+    }
+    async fn create_sets(
+        &self,
+        plans: Vec<CreatePlan>,
+    ) -> Vec<Result<CreatedSet, cmdb_core::Error>> {
+        let results = self.0.create_sets(plans).await;
+        if results.iter().any(Result::is_err) {
+            let last = self.0.sequence_last(SequenceKind::Audit).await.unwrap();
+            self.0
+                .raise_sequence(SequenceKind::Audit, last + 1)
+                .await
+                .unwrap();
+        }
+        results
+    }
+    async fn create_sets_atomic(
+        &self,
+        plans: Vec<CreatePlan>,
+    ) -> Result<Vec<CreatedSet>, BatchFailure> {
+        let result = self.0.create_sets_atomic(plans).await;
+        if result.is_err() {
+            let last = self.0.sequence_last(SequenceKind::Audit).await.unwrap();
+            self.0
+                .raise_sequence(SequenceKind::Audit, last + 1)
+                .await
+                .unwrap();
+        }
+        result
+    }
+    async fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+        self.0.raise_sequence(kind, value).await
+    }
+    async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
+        self.0.sequence_last(kind).await
+    }
+    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
+        self.0.business(id).await
+    }
+    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
+        self.0.mainline(supplier_account).await
+    }
+    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        self.0.mainline_instance(id).await
+    }
+    async fn set_attributes(
+        &self,
+        sup: &str,
+        biz: BizId,
+    ) -> Result<Vec<StoredAttribute>, StoreError> {
+        self.0.set_attributes(sup, biz).await
+    }
+    async fn unique_rules(&self, sup: &str) -> Result<Vec<UniqueRule>, StoreError> {
+        self.0.unique_rules(sup).await
+    }
+    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        self.0.set_template(id).await
+    }
+    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        self.0.service_template(id).await
+    }
+    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
+        self.0.builtin_set(biz).await
+    }
+    async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
+        self.0.sets(biz, set).await
+    }
+    async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
+        self.0.modules(set).await
+    }
+    async fn audit_records(
+        &self,
+        biz: BizId,
+        rt: Option<ResourceType>,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.0.audit_records(biz, rt).await
+    }
+    async fn close(&self) -> Result<(), StoreError> {
+        self.0.close().await
+    }
+}
+
+#[test]
+fn the_fuzz_checks_catch_a_refusal_that_writes() {
+    // An atomic batch refused while committing (its second element repeats the first's name):
+    // fine on the memory store, a crash on a store whose refusals write.
+    let body = br#"{"bk_username":"u","bk_biz_id":1,"data":{"atomic":true,"sets":[{"bk_parent_id":50,"bk_set_name":"d"},{"bk_parent_id":50,"bk_set_name":"d"}]}}"#;
+    cmdb_tests::fuzz_check::check_input(body);
+    let leaky = std::panic::catch_unwind(|| {
+        cmdb_tests::fuzz_check::check_input_on(body, &|| {
+            Arc::new(LeakyRefusals(cmdb_store_memory::MemoryStore::new()))
+        })
+    });
+    let message = leaky.expect_err("the checks catch the write");
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| message.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    assert!(text.contains("a refused atomic batch wrote"), "{text}");
 }
 
 #[test]
