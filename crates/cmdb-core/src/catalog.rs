@@ -108,3 +108,19 @@ pub struct StoredAttribute {
     /// The definition as given.
     pub raw: RawAttribute,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unique_rule_is_keyed_by_its_fields_in_order() {
+        let rule = |fields: &[&str]| UniqueRule {
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            bk_supplier_account: "0".into(),
+        };
+        assert_eq!(rule(&["bk_biz_id", "owner"]).key(), "bk_biz_id,owner");
+        assert_eq!(rule(&["owner", "bk_biz_id"]).key(), "owner,bk_biz_id");
+        assert_eq!(rule(&["bk_set_desc"]).key(), "bk_set_desc");
+    }
+}

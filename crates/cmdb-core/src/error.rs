@@ -441,6 +441,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn body_limits_name_sizes_as_people_say_them() {
+        let too_large = |max_bytes| BodyProblem::TooLarge { max_bytes }.to_string();
+        assert_eq!(too_large(1 << 20), "body exceeds 1 MiB");
+        assert_eq!(too_large(3 << 20), "body exceeds 3 MiB");
+        assert_eq!(too_large((1 << 20) + 1), "body exceeds 1048577 bytes");
+        assert_eq!(too_large(1 << 19), "body exceeds 524288 bytes");
+        assert_eq!(too_large(0), "body exceeds 0 bytes");
+        assert_eq!(
+            BodyProblem::TooLarge { max_bytes: 2 << 20 }.zh(),
+            "请求体超过 2 MiB"
+        );
+        assert_eq!(
+            BodyProblem::TooLarge { max_bytes: 1000 }.zh(),
+            "请求体超过 1000 bytes"
+        );
+    }
+
+    #[test]
     fn a_store_error_keeps_its_backend_error_as_source_and_compares_by_message() {
         let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no");
         let kept = StoreError::Backend(Detail::caused_by("cannot write", io));

@@ -60,6 +60,33 @@ struct State {
     audits_by_biz: BTreeSet<(BizId, AuditId)>,
 }
 
+impl State {
+    /// The custom set attributes visible in `biz` of a tenant, by ordinal.
+    fn set_attributes(&self, supplier_account: &str, biz: BizId) -> Vec<StoredAttribute> {
+        let mut found: Vec<StoredAttribute> = self
+            .attributes
+            .values()
+            .filter(|a| {
+                a.bk_supplier_account == supplier_account
+                    && (a.raw.bk_biz_id == 0 || a.raw.bk_biz_id == biz.0)
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|a| a.ordinal);
+        found
+    }
+
+    /// The unique rules of a tenant. Keys are (tenant, rule key), so they come out ordered by
+    /// rule key.
+    fn unique_rules(&self, supplier_account: &str) -> Vec<UniqueRule> {
+        self.unique_rules
+            .iter()
+            .filter(|((tenant, _), _)| tenant == supplier_account)
+            .map(|(_, rule)| rule.clone())
+            .collect()
+    }
+}
+
 /// One step back: restores what a write replaced.
 type Undo = Box<dyn FnOnce(&mut State) + Send>;
 
@@ -506,22 +533,8 @@ impl SetStore for MemoryStore {
             Some(id) if !mainline.is_empty() => state.instances.get(&id).cloned(),
             _ => None,
         };
-        let mut attributes: Vec<StoredAttribute> = state
-            .attributes
-            .values()
-            .filter(|a| {
-                a.bk_supplier_account == sup
-                    && (a.raw.bk_biz_id == 0 || a.raw.bk_biz_id == query.biz.0)
-            })
-            .cloned()
-            .collect();
-        attributes.sort_by_key(|a| a.ordinal);
-        let unique_rules = state
-            .unique_rules
-            .iter()
-            .filter(|((tenant, _), _)| tenant == sup)
-            .map(|(_, rule)| rule.clone())
-            .collect();
+        let attributes = state.set_attributes(sup, query.biz);
+        let unique_rules = state.unique_rules(sup);
         let template = query
             .template
             .and_then(|id| state.set_templates.get(&id).cloned());
@@ -593,29 +606,11 @@ impl SetStore for MemoryStore {
         supplier_account: &str,
         biz: BizId,
     ) -> Result<Vec<StoredAttribute>, StoreError> {
-        let mut found: Vec<StoredAttribute> = self
-            .lock()
-            .attributes
-            .values()
-            .filter(|a| {
-                a.bk_supplier_account == supplier_account
-                    && (a.raw.bk_biz_id == 0 || a.raw.bk_biz_id == biz.0)
-            })
-            .cloned()
-            .collect();
-        found.sort_by_key(|a| a.ordinal);
-        Ok(found)
+        Ok(self.lock().set_attributes(supplier_account, biz))
     }
 
     async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        // Keys are (tenant, rule key), so one tenant's rules come out ordered by rule key.
-        Ok(self
-            .lock()
-            .unique_rules
-            .iter()
-            .filter(|((tenant, _), _)| tenant == supplier_account)
-            .map(|(_, rule)| rule.clone())
-            .collect())
+        Ok(self.lock().unique_rules(supplier_account))
     }
 
     async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {

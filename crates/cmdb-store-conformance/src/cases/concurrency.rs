@@ -20,7 +20,10 @@ use crate::support::{
 const TASKS: usize = 16;
 
 /// Spawns one task per request; each plans (reading the facts) and creates once all are ready.
-async fn race(store: &Arc<dyn SetStore>, requests: Vec<Value>) -> Vec<Result<CreatedSet, Error>> {
+pub(crate) async fn race(
+    store: &Arc<dyn SetStore>,
+    requests: Vec<Value>,
+) -> Vec<Result<CreatedSet, Error>> {
     let barrier = Arc::new(Barrier::new(requests.len()));
     let tasks: Vec<_> = requests
         .into_iter()

@@ -11,11 +11,11 @@ use cmdb_core::plan::CreatePlan;
 use cmdb_core::ports::{CommitStats, SetStore};
 use cmdb_core::records::CreatedSet;
 use serde_json::json;
-use tokio::sync::Barrier;
 
 use crate::StoreFactory;
+use crate::cases::concurrency::race;
 use crate::support::{
-    EXAMPLE_TENANT, context, create, idle_set_doc, load_ok, plan_ok, sequences, set_ids,
+    EXAMPLE_TENANT, context, idle_set_doc, load_ok, plan_ok, sequences, set_ids,
     two_service_fixture, worked_example_fixture,
 };
 
@@ -29,29 +29,16 @@ fn stats(store: &dyn SetStore) -> CommitStats {
         .expect("the store counts its commits (SetStore::commit_stats)")
 }
 
-/// `GROUP` tasks each plan and create `names[i]` once all are ready (a barrier).
+/// `GROUP` tasks each plan and create one of `names` (from set template 1) once all are ready.
 async fn race_names(
     store: &Arc<dyn SetStore>,
     names: Vec<String>,
 ) -> Vec<Result<CreatedSet, Error>> {
-    let barrier = Arc::new(Barrier::new(names.len()));
-    let tasks: Vec<_> = names
+    let requests = names
         .into_iter()
-        .map(|name| {
-            let store = Arc::clone(store);
-            let barrier = Arc::clone(&barrier);
-            tokio::spawn(async move {
-                let data = json!({"bk_parent_id": 1, "bk_set_name": name, "set_template_id": 1});
-                barrier.wait().await;
-                create(&*store, &context(EXAMPLE_TENANT), 1, data).await
-            })
-        })
+        .map(|name| json!({"bk_parent_id": 1, "bk_set_name": name, "set_template_id": 1}))
         .collect();
-    futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(|joined| joined.expect("a create task does not panic"))
-        .collect()
+    race(store, requests).await
 }
 
 /// 64 concurrent creates of one name: exactly one wins, 63 get 1101108, and the sequences
