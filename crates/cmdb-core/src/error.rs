@@ -476,5 +476,15 @@ mod tests {
         assert_eq!(*kept.detail(), "cannot write");
         assert!(std::error::Error::source(&StoreError::Busy("x".into())).is_none());
         assert_ne!(kept, StoreError::Corrupt("cannot write".into()));
+        assert_ne!(kept, StoreError::Backend("cannot read".into()));
+        assert_eq!(kept.detail().message(), "cannot write");
+        // Debug shows the source when there is one, and just the message otherwise.
+        assert_eq!(format!("{:?}", Detail::new("plain")), "\"plain\"");
+        let debug = format!("{:?}", kept.detail());
+        assert!(
+            debug.starts_with("Detail { message: \"cannot write\", source: ")
+                && debug.contains("PermissionDenied"),
+            "{debug}"
+        );
     }
 }

@@ -170,8 +170,9 @@ fn near_valid_array() -> impl Strategy<Value = Value> {
     prop::collection::vec(item, 0..5).prop_map(Value::Array)
 }
 
-/// Asserts every property of one validation.
-fn check(def: &AttributeDef, value: &Value) -> Result<(), TestCaseError> {
+/// Asserts every property of one validation; returns whether the value was accepted (the
+/// branch where idempotence is checked).
+fn check(def: &AttributeDef, value: &Value) -> Result<bool, TestCaseError> {
     let first = def.validate(value);
     prop_assert_eq!(&first, &def.validate(value), "not deterministic");
     match first {
@@ -184,6 +185,7 @@ fn check(def: &AttributeDef, value: &Value) -> Result<(), TestCaseError> {
                 def.id(),
                 value
             );
+            Ok(true)
         }
         Err(err) => {
             prop_assert!(
@@ -195,42 +197,70 @@ fn check(def: &AttributeDef, value: &Value) -> Result<(), TestCaseError> {
             );
             let named = format!("'{}'", def.id());
             prop_assert!(err.to_string().contains(&named), "{}", err);
+            Ok(false)
         }
     }
-    Ok(())
+}
+
+/// Runs 512 cases of `strategy` through [`check`] against every definition, and asserts that
+/// at least `min_accepted` (definition, value) pairs took the accepted branch, so that the
+/// idempotence property was really exercised. Prints the count.
+fn run_checked<S: Strategy>(name: &str, strategy: S, min_accepted: usize)
+where
+    S::Value: Into<Value>,
+{
+    use proptest::test_runner::{Config, TestRunner};
+    let accepted = std::cell::Cell::new(0usize);
+    let defs = defs();
+    let mut runner = TestRunner::new(Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |value| {
+            let value: Value = value.into();
+            for def in &defs {
+                if check(def, &value)? {
+                    accepted.set(accepted.get() + 1);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    println!(
+        "{name}: {} accepted (definition, value) pairs",
+        accepted.get()
+    );
+    assert!(
+        accepted.get() >= min_accepted,
+        "{name}: only {} accepted pairs, fewer than {min_accepted}",
+        accepted.get()
+    );
+}
+
+#[test]
+fn any_json_value() {
+    run_checked("any_json_value", any_json(), 150);
+}
+
+#[test]
+fn near_valid_strings() {
+    run_checked("near_valid_strings", near_valid_string(), 1500);
+}
+
+#[test]
+fn near_valid_arrays() {
+    run_checked("near_valid_arrays", near_valid_array(), 200);
+}
+
+#[test]
+fn numbers() {
+    run_checked("numbers", number(), 500);
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
-
-    #[test]
-    fn any_json_value(value in any_json()) {
-        for def in defs() {
-            check(&def, &value)?;
-        }
-    }
-
-    #[test]
-    fn near_valid_strings(s in near_valid_string()) {
-        let value = Value::String(s);
-        for def in defs() {
-            check(&def, &value)?;
-        }
-    }
-
-    #[test]
-    fn near_valid_arrays(value in near_valid_array()) {
-        for def in defs() {
-            check(&def, &value)?;
-        }
-    }
-
-    #[test]
-    fn numbers(value in number()) {
-        for def in defs() {
-            check(&def, &value)?;
-        }
-    }
 
     /// Any definition, however malformed, compiles or is refused with 1199006, deterministically;
     /// a compiled one stores an absent value that validates to itself.
@@ -270,8 +300,8 @@ proptest! {
         let s: String = std::iter::repeat_n(fill, len).collect();
         let arr = Value::Array(vec![json!("a"); len.min(100_000)]);
         for def in defs() {
-            check(&def, &Value::String(s.clone()))?;
-            check(&def, &arr)?;
+            let _ = check(&def, &Value::String(s.clone()))?;
+            let _ = check(&def, &arr)?;
         }
     }
 }
