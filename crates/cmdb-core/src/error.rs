@@ -478,6 +478,8 @@ mod tests {
         assert_ne!(kept, StoreError::Corrupt("cannot write".into()));
         assert_ne!(kept, StoreError::Backend("cannot read".into()));
         assert_eq!(kept.detail().message(), "cannot write");
+        assert!(*kept.detail() == *"cannot write" && *kept.detail() != *"cannot");
+        assert!(*kept.detail() == "cannot write" && *kept.detail() != "cannot");
         // Debug shows the source when there is one, and just the message otherwise.
         assert_eq!(format!("{:?}", Detail::new("plain")), "\"plain\"");
         let debug = format!("{:?}", kept.detail());

@@ -190,6 +190,51 @@ mod tests {
     }
 
     #[test]
+    fn stored_facts_compile_into_the_facts_the_rules_check() {
+        let business = Business {
+            bk_biz_id: BizId(1),
+            bk_biz_name: "demo".into(),
+            archived: false,
+            bk_supplier_account: "0".into(),
+        };
+        let read = StoredFacts {
+            business: Some(business.clone()),
+            mainline: vec!["zone".into()],
+            attributes: vec![stored("^[a-z]+$")],
+            builtin_set: Some(SetId(1)),
+            ..StoredFacts::default()
+        };
+        let facts = read.compile("0", &AttributeCache::default()).unwrap();
+        assert_eq!(facts.business, Some(business));
+        assert_eq!(facts.mainline, ["zone"]);
+        assert_eq!(facts.builtin_set, Some(SetId(1)));
+        assert_eq!(facts.attributes.len(), 1);
+        assert_eq!(facts.attributes[0].id(), "owner");
+        // Without a business nothing else matters: the rules refuse the biz first.
+        let none = StoredFacts {
+            mainline: vec!["zone".into()],
+            ..StoredFacts::default()
+        };
+        let facts = none.compile("0", &AttributeCache::default()).unwrap();
+        assert!(facts.business.is_none() && facts.mainline.is_empty());
+        // A stored attribute that no longer compiles is a corrupt store.
+        let broken = StoredFacts {
+            business: facts.business.clone().or(Some(Business {
+                bk_biz_id: BizId(1),
+                bk_biz_name: "demo".into(),
+                archived: false,
+                bk_supplier_account: "0".into(),
+            })),
+            attributes: vec![stored("(")],
+            ..StoredFacts::default()
+        };
+        assert!(matches!(
+            broken.compile("0", &AttributeCache::default()),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
     fn the_attribute_cache_follows_changed_definitions() {
         let cache = AttributeCache::default();
         let first = cache.compile("0", vec![stored("^[a-z]+$")]).unwrap();
