@@ -1,0 +1,312 @@
+//! The port's provided methods (`create_facts`, `create_set`, `commit_stats`) and the fact
+//! reading in `gather`, against a store that implements only the required point reads, plus
+//! the small vocabulary types a store writes (`ResourceType`, `Action`, `Sequence`).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::facts::{AttributeCache, FactsQuery};
+use cmdb_core::fixture::{CatalogBatch, LoadReport};
+use cmdb_core::gather::{gather_facts, gather_facts_with};
+use cmdb_core::ids::{BizId, Sequence, SequenceKind, SetId};
+use cmdb_core::model::RawAttribute;
+use cmdb_core::plan::CreatePlan;
+use cmdb_core::ports::{Action, BatchFailure, SetStore};
+use cmdb_core::records::{CreatedSet, Document, ResourceType};
+use cmdb_core::{Error, StoreError};
+use serde_json::{Value, json};
+
+/// A catalog in maps; every write refuses, every read counts.
+#[derive(Debug, Default)]
+struct Catalog {
+    businesses: BTreeMap<i64, Business>,
+    mainline: Vec<String>,
+    instances: BTreeMap<i64, MainlineInstance>,
+    attributes: Vec<StoredAttribute>,
+    rules: Vec<UniqueRule>,
+    set_templates: BTreeMap<i64, SetTemplate>,
+    service_templates: BTreeMap<i64, ServiceTemplate>,
+    builtin: Option<SetId>,
+    instance_reads: std::sync::atomic::AtomicUsize,
+}
+
+fn refused() -> StoreError {
+    StoreError::Backend("read-only test catalog".into())
+}
+
+#[async_trait]
+impl SetStore for Catalog {
+    fn backend(&self) -> &'static str {
+        "catalog"
+    }
+    async fn apply_catalog(&self, _batch: CatalogBatch) -> Result<LoadReport, Error> {
+        Err(refused().into())
+    }
+    async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        plans.iter().map(|_| Err(refused().into())).collect()
+    }
+    async fn create_sets_atomic(
+        &self,
+        _plans: Vec<CreatePlan>,
+    ) -> Result<Vec<CreatedSet>, BatchFailure> {
+        Err(BatchFailure {
+            index: 0,
+            error: refused().into(),
+        })
+    }
+    async fn raise_sequence(&self, _kind: SequenceKind, _value: i64) -> Result<bool, StoreError> {
+        Err(refused())
+    }
+    async fn sequence_last(&self, _kind: SequenceKind) -> Result<i64, StoreError> {
+        Ok(0)
+    }
+    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
+        Ok(self.businesses.get(&id.0).cloned())
+    }
+    async fn mainline(&self, _supplier_account: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.mainline.clone())
+    }
+    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        self.instance_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.instances.get(&id).cloned())
+    }
+    async fn set_attributes(
+        &self,
+        _supplier_account: &str,
+        _biz: BizId,
+    ) -> Result<Vec<StoredAttribute>, StoreError> {
+        Ok(self.attributes.clone())
+    }
+    async fn unique_rules(&self, _supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
+        Ok(self.rules.clone())
+    }
+    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        Ok(self.set_templates.get(&id).cloned())
+    }
+    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        Ok(self.service_templates.get(&id).cloned())
+    }
+    async fn builtin_set(&self, _biz: BizId) -> Result<Option<SetId>, StoreError> {
+        Ok(self.builtin)
+    }
+    async fn sets(&self, _biz: BizId, _set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn modules(&self, _set: SetId) -> Result<Vec<Document>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn audit_records(
+        &self,
+        _biz: BizId,
+        _resource_type: Option<ResourceType>,
+    ) -> Result<Vec<Document>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn catalog(mainline: &[&str]) -> Catalog {
+    let business = Business {
+        bk_biz_id: BizId(1),
+        bk_biz_name: "demo".into(),
+        archived: false,
+        bk_supplier_account: "0".into(),
+    };
+    let instance = MainlineInstance {
+        bk_obj_id: "zone".into(),
+        bk_inst_id: 50,
+        bk_inst_name: "gd".into(),
+        bk_biz_id: BizId(1),
+        bk_parent_id: 1,
+        bk_supplier_account: "0".into(),
+    };
+    let service = |id: i64, name: &str| ServiceTemplate {
+        id,
+        bk_biz_id: BizId(1),
+        name: name.into(),
+        service_category_id: 2,
+        bk_supplier_account: "0".into(),
+    };
+    Catalog {
+        businesses: BTreeMap::from([(1, business)]),
+        mainline: mainline.iter().map(|s| (*s).to_owned()).collect(),
+        instances: BTreeMap::from([(50, instance)]),
+        attributes: vec![StoredAttribute {
+            ordinal: 1,
+            bk_supplier_account: "0".into(),
+            raw: RawAttribute {
+                bk_property_id: "owner".into(),
+                bk_property_name: "Owner".into(),
+                bk_property_type: "singlechar".into(),
+                isrequired: false,
+                option: Value::Null,
+                default: Value::Null,
+                ismultiple: false,
+                bk_biz_id: 0,
+            },
+        }],
+        rules: vec![UniqueRule {
+            fields: vec!["owner".into()],
+            bk_supplier_account: "0".into(),
+        }],
+        set_templates: BTreeMap::from([(
+            1,
+            SetTemplate {
+                id: 1,
+                bk_biz_id: BizId(1),
+                name: "web".into(),
+                version: 3,
+                // 9 does not exist: it is skipped.
+                service_template_ids: vec![8, 9, 7],
+                attributes: Vec::new(),
+                bk_supplier_account: "0".into(),
+            },
+        )]),
+        service_templates: BTreeMap::from([(7, service(7, "nginx")), (8, service(8, "php"))]),
+        builtin: Some(SetId(1)),
+        instance_reads: Default::default(),
+    }
+}
+
+fn query(parent: Option<i64>, template: Option<i64>) -> FactsQuery {
+    FactsQuery {
+        supplier_account: "0".into(),
+        biz: BizId(1),
+        parent,
+        template,
+    }
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn the_default_create_facts_makes_the_point_reads() {
+    let store = catalog(&["zone"]);
+    let facts = block(store.create_facts(&query(Some(50), Some(1)))).unwrap();
+    assert_eq!(facts.business.as_ref().map(|b| b.bk_biz_id), Some(BizId(1)));
+    assert_eq!(facts.mainline, ["zone"]);
+    assert_eq!(
+        facts.parent_instance.as_ref().map(|i| i.bk_inst_id),
+        Some(50)
+    );
+    assert_eq!(facts.attributes.len(), 1);
+    assert_eq!(facts.unique_rules.len(), 1);
+    assert_eq!(facts.template.as_ref().map(|t| t.id), Some(1));
+    let services: Vec<i64> = facts.service_templates.iter().map(|s| s.id).collect();
+    assert_eq!(
+        services,
+        [8, 7],
+        "in the template's order, missing ones skipped"
+    );
+    assert_eq!(facts.builtin_set, Some(SetId(1)));
+
+    // Without custom levels the parent is the biz: no instance is read.
+    let flat = catalog(&[]);
+    let facts = block(flat.create_facts(&query(Some(50), None))).unwrap();
+    assert!(facts.parent_instance.is_none() && facts.template.is_none());
+    assert_eq!(
+        flat.instance_reads
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    // An unknown biz: nothing else is read.
+    let mut unknown = query(Some(50), Some(1));
+    unknown.biz = BizId(9);
+    let facts = block(store.create_facts(&unknown)).unwrap();
+    assert_eq!(facts, Default::default());
+}
+
+#[test]
+fn gathering_compiles_what_create_facts_read() {
+    let store = catalog(&["zone"]);
+    let data = json!({"bk_parent_id": 50, "set_template_id": 1, "bk_set_name": "x"});
+    let data = data.as_object().unwrap();
+    let facts = block(gather_facts(&store, "0", BizId(1), data)).unwrap();
+    assert_eq!(facts.parent_instance.map(|i| i.bk_inst_id), Some(50));
+    assert_eq!(facts.attributes[0].id(), "owner");
+    assert_eq!(facts.service_templates.len(), 2);
+    let cached = block(gather_facts_with(
+        &store,
+        "0",
+        BizId(1),
+        data,
+        &AttributeCache::default(),
+    ))
+    .unwrap();
+    assert_eq!(cached.attributes, facts.attributes);
+    assert_eq!(cached.template.map(|t| t.version), Some(3));
+}
+
+#[test]
+fn the_provided_create_set_and_commit_stats() {
+    let store = catalog(&[]);
+    assert_eq!(store.commit_stats(), None);
+    assert_eq!(store.backend(), "catalog");
+    // `create_set` is `create_sets` of one plan: its one result comes back.
+    let plan = CreatePlan {
+        biz: BizId(1),
+        supplier_account: "0".into(),
+        parent: 1,
+        name: "x".into(),
+        builtin: false,
+        set_doc: Document::new(),
+        module_docs: Vec::new(),
+        unique_keys: Vec::new(),
+        context: cmdb_core::plan::RequestContext {
+            user: "u".into(),
+            supplier_account: "0".into(),
+            app_code: String::new(),
+            request_id: String::new(),
+        },
+        time: String::new(),
+    };
+    assert_eq!(block(store.create_set(plan)), Err(Error::Store(refused())));
+}
+
+#[test]
+fn an_attribute_says_whether_it_takes_several_values() {
+    let raw = catalog(&[]).attributes[0].raw.clone();
+    let single = cmdb_core::model::AttributeDef::compile(raw.clone()).unwrap();
+    assert!(!single.multiple());
+    let several = cmdb_core::model::AttributeDef::compile(RawAttribute {
+        bk_property_type: "objuser".into(),
+        ismultiple: true,
+        ..raw
+    })
+    .unwrap();
+    assert!(several.multiple());
+}
+
+#[test]
+fn resource_types_and_actions_have_their_wire_names() {
+    for (t, name) in [(ResourceType::Set, "set"), (ResourceType::Module, "module")] {
+        assert_eq!(t.name(), name);
+        assert_eq!(ResourceType::from_name(name), Some(t));
+    }
+    assert_eq!(ResourceType::from_name("host"), None);
+    assert_eq!(Action::CreateBizTopology.id(), "create_biz_topology");
+    assert_eq!(
+        Action::CreateBizTopology.display_name(),
+        "Create business topology"
+    );
+}
+
+#[test]
+fn raising_to_the_current_value_changes_nothing() {
+    let mut seq = Sequence::from_last(10);
+    assert!(!seq.raise_to(10));
+    assert!(!seq.raise_to(9));
+    assert!(seq.raise_to(11));
+    assert_eq!(seq.last(), 11);
+}
