@@ -299,6 +299,13 @@ mod tests {
         assert!(!is_time("2000-02-29 00:00:60"));
         assert!(!is_time("2000-02-29 00:00:00Z0"));
         assert!(!is_time(&"9".repeat(TIME_MAX_BYTES + 1)));
+        // The limit itself is accepted: a valid instant of exactly TIME_MAX_BYTES bytes.
+        let longest = format!(
+            "2000-02-29T00:00:00.{}+08:00",
+            "1".repeat(TIME_MAX_BYTES - 26)
+        );
+        assert_eq!(longest.len(), TIME_MAX_BYTES);
+        assert!(is_time(&longest), "{longest}");
     }
 
     #[test]

@@ -58,6 +58,16 @@ mod tests {
     use crate::error::Code;
     use serde_json::json;
 
+    #[test]
+    fn the_requested_parent_is_a_positive_integer() {
+        assert_eq!(requested_parent(Some(&json!(50))), Some(50));
+        assert_eq!(requested_parent(Some(&json!(1))), Some(1));
+        for none in [json!(0), json!(-3), json!("50"), json!(null)] {
+            assert_eq!(requested_parent(Some(&none)), None, "{none}");
+        }
+        assert_eq!(requested_parent(None), None);
+    }
+
     fn inst(id: i64, obj: &str, biz: i64, sup: &str) -> MainlineInstance {
         MainlineInstance {
             bk_obj_id: obj.into(),

@@ -149,6 +149,36 @@ mod tests {
     }
 
     #[test]
+    fn resolve_takes_exactly_the_listed_services() {
+        let mut t = template();
+        t.service_template_ids = vec![7];
+        let services = [service(9), service(7)];
+        let (_, ordered) = resolve_template(1, Some(&t), &services, BizId(3), "0").unwrap();
+        assert_eq!(ordered.iter().map(|s| s.id).collect::<Vec<_>>(), vec![7]);
+        // A listed service that is missing is 1199019.
+        t.service_template_ids = vec![7, 8];
+        assert_eq!(
+            resolve_template(1, Some(&t), &services, BizId(3), "0").unwrap_err(),
+            Error::NotFound
+        );
+        // The template read must be the one asked for.
+        assert_eq!(
+            resolve_template(2, Some(&template()), &services, BizId(3), "0").unwrap_err(),
+            Error::NotFound
+        );
+    }
+
+    #[test]
+    fn the_requested_template_is_a_positive_integer() {
+        assert_eq!(requested_template(Some(&json!(5))), Some(5));
+        assert_eq!(requested_template(Some(&json!(1))), Some(1));
+        for none in [json!(0), json!(-1), json!("5"), json!(null), json!(5.5)] {
+            assert_eq!(requested_template(Some(&none)), None, "{none}");
+        }
+        assert_eq!(requested_template(None), None);
+    }
+
+    #[test]
     fn overrides_replace_client_values() {
         let mut data = Document::new();
         data.insert("bk_capacity".into(), json!(1000));
