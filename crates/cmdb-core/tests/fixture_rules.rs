@@ -1,0 +1,54 @@
+//! Fixture checks of `CatalogBatch::prepare` that need no store: each refusal on its own.
+
+use cmdb_core::Code;
+use cmdb_core::fixture::{CatalogBatch, Fixture};
+use serde_json::{Value, json};
+
+fn prepare(fixture: Value) -> Result<CatalogBatch, cmdb_core::Error> {
+    let fixture = Fixture::from_json(fixture)?;
+    CatalogBatch::prepare(
+        fixture,
+        "2026-11-27T20:00:00.000+08:00".into(),
+        "admin".into(),
+    )
+}
+
+fn refused_as(fixture: Value, field: &str) {
+    let err = prepare(fixture.clone()).expect_err("refused");
+    assert_eq!(err.code(), Code::ParamInvalid, "{fixture}");
+    assert_eq!(
+        err.to_string(),
+        format!("'{field}' the parameter is invalid"),
+        "{fixture}"
+    );
+}
+
+#[test]
+fn each_unique_rule_defect_is_refused_on_its_own() {
+    let attrs = json!([{"bk_property_id": "owner", "bk_property_name": "Owner",
+                        "bk_property_type": "singlechar", "bk_biz_id": 0}]);
+    let with_rules = |rules: Value| json!({"set_attributes": attrs, "set_unique_rules": rules});
+    assert!(prepare(with_rules(json!([["owner"], ["bk_biz_id", "owner"]]))).is_ok());
+    // Empty, with a repeated field, or naming bk_set_id: each alone is enough.
+    refused_as(with_rules(json!([[]])), "set_unique_rules[0]");
+    refused_as(
+        with_rules(json!([["owner"], ["owner", "owner"]])),
+        "set_unique_rules[1]",
+    );
+    refused_as(with_rules(json!([["bk_set_id"]])), "set_unique_rules[0]");
+}
+
+#[test]
+fn a_set_template_version_may_be_zero_not_negative() {
+    let with_version = |version: i64| {
+        json!({
+            "businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}],
+            "service_templates": [{"id": 7, "bk_biz_id": 1, "name": "nginx", "service_category_id": 2}],
+            "set_templates": [{"id": 1, "bk_biz_id": 1, "name": "web", "version": version,
+                               "service_template_ids": [7]}]
+        })
+    };
+    assert!(prepare(with_version(0)).is_ok());
+    assert!(prepare(with_version(3)).is_ok());
+    refused_as(with_version(-1), "set_templates[0].version");
+}
