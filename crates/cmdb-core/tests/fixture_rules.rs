@@ -52,3 +52,22 @@ fn a_set_template_version_may_be_zero_not_negative() {
     assert!(prepare(with_version(3)).is_ok());
     refused_as(with_version(-1), "set_templates[0].version");
 }
+
+#[test]
+fn mainline_level_names_are_identifiers() {
+    for ok in [json!(["zone"]), json!(["my_zone", "rack2"]), json!([])] {
+        assert!(prepare(json!({"mainline": ok})).is_ok(), "{ok}");
+    }
+    for bad in [
+        json!(["my-zone"]),
+        json!(["2zone"]),
+        json!(["_zone"]),
+        json!([""]),
+        json!(["set"]),
+        json!(["zone", "zone"]),
+        json!(["a".repeat(129)]),
+    ] {
+        refused_as(json!({"mainline": bad}), "mainline");
+    }
+    assert!(prepare(json!({"mainline": ["a".repeat(128)]})).is_ok());
+}
