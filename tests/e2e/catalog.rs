@@ -108,6 +108,29 @@ fn idle_modules(first: i64, set: i64, biz: i64, tenant: &str) -> Vec<Value> {
 }
 
 store_tests! {
+    /// A set template may override a global custom attribute or one of its own biz, not one
+    /// private to another biz (1199006 naming the attribute).
+    async fn template_overrides_visible_custom_attributes_only(env) {
+        let engine = env.engine();
+        let attr = |id: &str, biz: i64| json!({"bk_property_id": id, "bk_property_name": id,
+            "bk_property_type": "singlechar", "bk_biz_id": biz});
+        let base = json!({
+            "businesses": [{"bk_biz_id": 1, "bk_biz_name": "one"}, {"bk_biz_id": 2, "bk_biz_name": "two"}],
+            "set_attributes": [attr("team", 0), attr("own", 1), attr("other", 2)],
+            "service_templates": [{"id": 7, "bk_biz_id": 1, "name": "nginx", "service_category_id": 2}]
+        });
+        load(&engine, base).await;
+        let template = |id: i64, prop: &str| json!({"set_templates": [{"id": id, "bk_biz_id": 1,
+            "name": "t", "version": 1, "service_template_ids": [7],
+            "attributes": [{"bk_property_id": prop, "bk_property_value": "x"}]}]});
+        load(&engine, template(1, "team")).await;
+        load(&engine, template(2, "own")).await;
+        assert_eq!(
+            load_err(&engine, template(3, "other")).await,
+            (1_199_006, "'set_templates[0].attributes.other' the parameter is invalid".to_owned())
+        );
+    }
+
     /// The worked example's fixture: counts, the idle set and modules, no audit records, the
     /// raised sequence; a reload changes nothing.
     async fn example_fixture_loads_once(env) {
