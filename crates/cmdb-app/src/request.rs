@@ -247,6 +247,51 @@ mod tests {
     }
 
     #[test]
+    fn the_limits_are_inclusive_and_closing_brackets_count() {
+        // Exactly 1 MiB is accepted.
+        let mut body = br#"{"a":1}"#.to_vec();
+        body.resize(MAX_BODY_BYTES, b' ');
+        assert!(parse_body(&body).is_ok());
+        body.push(b' ');
+        assert_eq!(
+            parse_body(&body).unwrap_err(),
+            Error::JsonDecode {
+                detail: Some(BodyProblem::TooLarge {
+                    max_bytes: MAX_BODY_BYTES
+                })
+            }
+        );
+        // Siblings do not nest: 100 objects side by side are two levels deep.
+        let siblings = format!(r#"{{"a":[{}]}}"#, vec!["{}"; 100].join(","));
+        assert!(parse_body(siblings.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn only_a_bare_minus_zero_becomes_the_integer_zero() {
+        let map = parse_body(br#"{"a":-5,"b":-0.5,"c":-0,"d":-0e1,"e":-07,"f":"-0"}"#);
+        // `-07` is not JSON: the whole body is refused, as serde_json refuses it.
+        assert_eq!(map.unwrap_err(), Error::JsonDecode { detail: None });
+        let map = parse_body(br#"{"a":-5,"b":-0.5,"c":-0,"d":-0e1,"f":"-0"}"#).unwrap();
+        assert_eq!(map["a"], json!(-5));
+        assert_eq!(map["b"], json!(-0.5));
+        assert_eq!(map["c"], json!(0));
+        assert!(map["c"].is_i64());
+        assert!(map["d"].is_f64() && map["d"].as_f64().unwrap().is_sign_negative());
+        assert_eq!(map["f"], json!("-0"));
+    }
+
+    #[test]
+    fn blank_defaults_are_no_defaults() {
+        let body = obj(json!({"bk_biz_id": 1, "data": {}, "bk_supplier_account": "  "}));
+        // An empty default user is no user.
+        assert_eq!(parse_esb(&body, Some("")).unwrap_err(), Error::NoUser);
+        // A blank tenant is the default tenant.
+        let args = parse_esb(&body, Some("admin")).unwrap();
+        assert_eq!(args.supplier_account, "0");
+        assert_eq!(args.user, "admin");
+    }
+
+    #[test]
     fn credentials_come_from_the_body_first_then_the_header() {
         let body = obj(json!({"bk_biz_id": 1, "data": {}}));
         let header = br#"{"bk_app_code":"sdk-app","bk_app_secret":"s3","bk_username":"alice"}"#;
