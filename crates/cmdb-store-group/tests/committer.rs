@@ -121,6 +121,19 @@ fn plan(name: &str) -> CreatePlan {
     }
 }
 
+/// Submits one create per name as a task of its own on the current runtime.
+fn submit(
+    committer: &Arc<GroupCommitter>,
+    names: Vec<String>,
+) -> tokio::task::JoinHandle<Vec<Result<CreatedSet, Error>>> {
+    let committer = Arc::clone(committer);
+    tokio::spawn(async move {
+        committer
+            .commit(names.iter().map(|n| plan(n)).collect())
+            .await
+    })
+}
+
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -144,17 +157,11 @@ fn what_queues_during_a_commit_goes_into_the_next_group() {
     ));
     let (entered, release) = backend.hold_next();
     current_thread().block_on(async {
-        let first = tokio::spawn({
-            let c = Arc::clone(&committer);
-            async move { c.commit(vec![plan("first")]).await }
-        });
+        let first = submit(&committer, vec!["first".into()]);
         // The writer is inside the first commit (held): queue ten more meanwhile.
         until(|| entered.load(Ordering::SeqCst)).await;
         let later: Vec<_> = (0..10)
-            .map(|i| {
-                let c = Arc::clone(&committer);
-                tokio::spawn(async move { c.commit(vec![plan(&format!("later-{i}"))]).await })
-            })
+            .map(|i| submit(&committer, vec![format!("later-{i}")]))
             .collect();
         until(|| committer.stats().in_flight == 11).await;
         release.send(()).unwrap();
@@ -186,25 +193,16 @@ fn groups_are_capped_by_count_and_a_large_submission_commits_whole() {
     ));
     let (entered, release) = backend.hold_next();
     current_thread().block_on(async {
-        let first = tokio::spawn({
-            let c = Arc::clone(&committer);
-            async move { c.commit(vec![plan("first")]).await }
-        });
+        let first = submit(&committer, vec!["first".into()]);
         until(|| entered.load(Ordering::SeqCst)).await;
         let mut later: Vec<_> = (0..10)
-            .map(|i| {
-                let c = Arc::clone(&committer);
-                tokio::spawn(async move { c.commit(vec![plan(&format!("l-{i}"))]).await })
-            })
+            .map(|i| submit(&committer, vec![format!("l-{i}")]))
             .collect();
         // A batch of six, larger than the cap, queued last.
-        later.push(tokio::spawn({
-            let c = Arc::clone(&committer);
-            async move {
-                c.commit((0..6).map(|i| plan(&format!("b-{i}"))).collect())
-                    .await
-            }
-        }));
+        later.push(submit(
+            &committer,
+            (0..6).map(|i| format!("b-{i}")).collect(),
+        ));
         until(|| committer.stats().in_flight == 17).await;
         release.send(()).unwrap();
         first.await.unwrap();
@@ -293,16 +291,10 @@ fn a_full_queue_makes_callers_wait_instead_of_growing() {
     ));
     let (entered, release) = backend.hold_next();
     current_thread().block_on(async {
-        let first = tokio::spawn({
-            let c = Arc::clone(&committer);
-            async move { c.commit(vec![plan("first")]).await }
-        });
+        let first = submit(&committer, vec!["first".into()]);
         until(|| entered.load(Ordering::SeqCst)).await;
         let queued: Vec<_> = (0..2)
-            .map(|i| {
-                let c = Arc::clone(&committer);
-                tokio::spawn(async move { c.commit(vec![plan(&format!("q-{i}"))]).await })
-            })
+            .map(|i| submit(&committer, vec![format!("q-{i}")]))
             .collect();
         until(|| committer.stats().in_flight == 3).await;
         // The queue holds two: a fourth submission cannot be sent yet.
@@ -335,10 +327,7 @@ fn a_held_commit_never_blocks_the_callers_runtime() {
     ));
     let (entered, release) = backend.hold_next();
     let result = current_thread().block_on(async {
-        let create = tokio::spawn({
-            let c = Arc::clone(&committer);
-            async move { c.commit(vec![plan("held")]).await }
-        });
+        let create = submit(&committer, vec!["held".into()]);
         let releaser = tokio::spawn(async move {
             until(|| entered.load(Ordering::SeqCst)).await;
             release.send(()).unwrap();
