@@ -1,5 +1,5 @@
 //! The HTTP plumbing under the handlers: request ids, body reading, content type, headers,
-//! envelope responses, and running engine calls on the blocking pool.
+//! envelope responses, and running engine calls as tasks of their own.
 
 use std::future::Future;
 

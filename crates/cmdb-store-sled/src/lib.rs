@@ -1,11 +1,14 @@
 //! `cmdb-store-sled`: the [`SetStore`](cmdb_core::ports::SetStore) port of the CMDB
 //! `create_set` engine on [sled](https://docs.rs/sled/0.34.7) 0.34.
 //!
-//! Open a store with [`SledStore::open`]. Every write method runs the domain's write logic
-//! (`commit_plan`, `apply_fixture`) inside one serializable multi-tree sled transaction through
+//! Open a store with [`SledStore::open`]. Every write runs the domain's write logic
+//! (`commit_group`, `apply_fixture`) inside one serializable multi-tree sled transaction through
 //! the [`StoreTx`](cmdb_core::ports::StoreTx) view: ids are taken from sequences stored in the
 //! same transaction (never from `Db::generate_id`, which is neither rolled back nor gapless),
-//! unique indexes are checked and written there, and a domain error aborts everything.
+//! unique indexes are checked and written there. Concurrent creates share one transaction and
+//! one flush (group commit, on the store's writer thread); a create refused inside a group
+//! leaves no trace, because its writes are staged until it succeeded (sled has no savepoints);
+//! any other domain error aborts the whole write.
 //!
 //! # Durability
 //!

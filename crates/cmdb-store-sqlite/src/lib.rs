@@ -4,7 +4,9 @@
 //! with `PRAGMA user_version`. Each write is one `BEGIN IMMEDIATE` transaction in which the id
 //! sequences are read and bumped and the domain's write logic runs through a
 //! [`cmdb_core::ports::StoreTx`] view of the transaction; the unique indexes back the domain's
-//! name, unique-key and built-in checks, also across processes sharing the file.
+//! name, unique-key and built-in checks, also across processes sharing the file. Concurrent
+//! creates are group-committed: the store's writer thread puts every create queued during a
+//! commit into the next transaction, each inside its own `SAVEPOINT`.
 //!
 //! ```no_run
 //! use cmdb_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
