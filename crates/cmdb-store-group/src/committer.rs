@@ -133,11 +133,6 @@ impl GroupCommitter {
         }
     }
 
-    /// The options it runs with.
-    pub fn options(&self) -> GroupOptions {
-        self.options
-    }
-
     /// Commits `plans` (each isolated, possibly in one transaction with other callers'
     /// plans) and returns one result per plan once their transaction has committed.
     pub async fn commit(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
@@ -148,7 +143,12 @@ impl GroupCommitter {
         if let Some(refused) = self.shared.refusal() {
             return vec![Err(Error::Store(refused)); count];
         }
-        let bytes = plans.iter().map(approx_plan_bytes).sum();
+        // The byte cap only matters when submissions are grouped.
+        let bytes = if self.options.enabled {
+            plans.iter().map(approx_plan_bytes).sum()
+        } else {
+            0
+        };
         let (reply, answer) = oneshot::channel();
         let job = Job::Creates {
             plans,
@@ -192,12 +192,6 @@ impl GroupCommitter {
             return Err(stopped());
         }
         answer.await.unwrap_or_else(|_| Err(stopped()))
-    }
-
-    /// Refuses every later write until the store is reopened, as after a failed sync. For a
-    /// store whose own exclusive write found its sync failing.
-    pub fn refuse_writes(&self, cause: &StoreError) {
-        self.shared.refuse(cause);
     }
 
     /// Why writes are refused, once they are.
