@@ -262,3 +262,52 @@ async fn the_default_language_applies_without_a_header_and_utf8_is_checked_first
     );
     server.stop().await.0.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settled_cases_over_http() {
+    let server = start(crate::support::Backend::Memory).await;
+    let esb = |data: Value| json!({"bk_username": "xxx", "bk_supplier_account": TENANT, "bk_biz_id": 1, "data": data});
+    for (data, code, message) in [
+        (
+            json!({"bk_set_name": null, "bk_parent_id": 1}),
+            1_199_007,
+            "'bk_set_name' must be a string",
+        ),
+        (
+            json!({"bk_set_name": "n", "bk_parent_id": null}),
+            1_199_006,
+            "'bk_parent_id' the parameter is invalid",
+        ),
+        (
+            json!({"bk_set_name": "n", "bk_parent_id": 1, "set_template_id": null}),
+            1_199_006,
+            "'set_template_id' the parameter is invalid",
+        ),
+    ] {
+        let reply = server.post(ESB, &esb(data), &[("X-Request-Id", RID)]).await;
+        assert_eq!(reply.text, failure_text(code, message, RID));
+    }
+    // An atomic batch element that is not an object is named once; nothing is written.
+    let batch = server
+        .post(
+            "/api/v3/set/1/batch",
+            &json!({"sets": [{"bk_parent_id": 1, "bk_set_name": "b0"}, 7], "atomic": true}),
+            &[
+                ("X-Bkcmdb-User", "xxx"),
+                ("X-Bkcmdb-Supplier-Account", TENANT),
+                ("X-Request-Id", RID),
+            ],
+        )
+        .await;
+    assert_eq!(
+        batch.text,
+        failure_text(1_199_006, "'sets[1]' the parameter is invalid", RID)
+    );
+    let sets = server
+        .engine
+        .find_sets(TENANT, cmdb_core::BizId(1), None)
+        .await
+        .unwrap();
+    assert_eq!(sets.len(), 1, "only the idle set");
+    server.stop().await.0.unwrap();
+}
