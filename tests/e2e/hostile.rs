@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cmdb_app::request::{MAX_BODY_BYTES, MAX_DEPTH};
 use cmdb_app::{Engine, Envelope};
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
+use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::SequenceKind;
 use cmdb_core::plan::CreatePlan;
@@ -961,33 +960,11 @@ impl SetStore for LeakyRefusals {
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
         self.0.sequence_last(kind).await
     }
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        self.0.business(id).await
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        self.0.create_facts(query).await
     }
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        self.0.mainline(supplier_account).await
-    }
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.0.mainline_instance(id).await
-    }
-    async fn set_attributes(
-        &self,
-        sup: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        self.0.set_attributes(sup, biz).await
-    }
-    async fn unique_rules(&self, sup: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        self.0.unique_rules(sup).await
-    }
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        self.0.set_template(id).await
-    }
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        self.0.service_template(id).await
-    }
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        self.0.builtin_set(biz).await
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        self.0.catalog_get(key).await
     }
     async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
         self.0.sets(biz, set).await

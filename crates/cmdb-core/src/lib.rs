@@ -47,6 +47,7 @@
 //! ```
 
 pub mod catalog;
+pub mod catalog_key;
 pub mod error;
 pub mod facts;
 pub mod fixture;

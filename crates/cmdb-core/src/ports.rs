@@ -11,8 +11,10 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+use crate::catalog::{Business, MainlineInstance, ServiceTemplate, SetTemplate};
+use crate::catalog_key::{
+    CatalogItem, CatalogKey, as_business, as_instance, as_mainline, as_service_template,
+    as_set_template,
 };
 use crate::error::{Error, StoreError};
 use crate::facts::{FactsQuery, StoredFacts};
@@ -34,6 +36,11 @@ pub struct BatchFailure {
 }
 
 /// Durable storage of the catalog and of created sets. Used as `Arc<dyn SetStore>`.
+///
+/// A backend implements twelve methods: its name, the four writes (each running the domain's
+/// write logic over the backend's [`StoreTx`]), `sequence_last`, the two catalog reads
+/// (`create_facts`, `catalog_get`), the three document reads and `close`. The typed catalog
+/// reads (`business`, `mainline`, …), `create_set` and `commit_stats` are provided.
 ///
 /// Write methods run the domain's write logic inside one transaction of the backend.
 ///
@@ -82,47 +89,15 @@ pub trait SetStore: Send + Sync + Debug + 'static {
         })
     }
 
-    /// Everything stored that a create depends on, in one call. The default makes the point
-    /// reads below; a store overrides it to answer in one round trip or one blocking job.
+    /// Everything stored that a create depends on, in one call (one round trip, one blocking
+    /// job): the business, the tenant's mainline, the parent instance when the mainline has
+    /// custom levels, the attributes visible in the biz, the tenant's unique rules, the template
+    /// with its service templates, and the biz's built-in set. An unknown business answers
+    /// [`StoredFacts::default`].
     ///
     /// # Errors
     /// Store failures.
-    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
-        let Some(business) = self.business(query.biz).await? else {
-            return Ok(StoredFacts::default());
-        };
-        let sup = query.supplier_account.as_str();
-        let mainline = self.mainline(sup).await?;
-        let parent_instance = match query.parent {
-            Some(id) if !mainline.is_empty() => self.mainline_instance(id).await?,
-            _ => None,
-        };
-        let attributes = self.set_attributes(sup, query.biz).await?;
-        let unique_rules = self.unique_rules(sup).await?;
-        let template = match query.template {
-            Some(id) => self.set_template(id).await?,
-            None => None,
-        };
-        let mut service_templates = Vec::new();
-        if let Some(t) = &template {
-            for sid in &t.service_template_ids {
-                if let Some(s) = self.service_template(*sid).await? {
-                    service_templates.push(s);
-                }
-            }
-        }
-        let builtin_set = self.builtin_set(query.biz).await?;
-        Ok(StoredFacts {
-            business: Some(business),
-            mainline,
-            parent_instance,
-            attributes,
-            unique_rules,
-            template,
-            service_templates,
-            builtin_set,
-        })
-    }
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError>;
 
     /// How many write transactions holding creates the store has committed, and how many
     /// creates they held; `None` for a store that does not count (a test and tuning hook).
@@ -151,58 +126,61 @@ pub trait SetStore: Send + Sync + Debug + 'static {
     /// Store failures.
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError>;
 
-    /// The business with this id.
+    /// The catalog object under `key`, `None` when none is stored.
     ///
     /// # Errors
     /// Store failures.
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError>;
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError>;
+
+    /// The business with this id.
+    ///
+    /// # Errors
+    /// Store failures, or a store answering with another kind.
+    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
+        let key = CatalogKey::Business(id);
+        let kind = key.kind();
+        as_business(self.catalog_get(key).await?, kind)
+    }
 
     /// The mainline custom levels of a tenant, top first (empty when none).
     ///
     /// # Errors
-    /// Store failures.
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError>;
+    /// Store failures, or a store answering with another kind.
+    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
+        let key = CatalogKey::Mainline(supplier_account.to_owned());
+        let kind = key.kind();
+        Ok(as_mainline(self.catalog_get(key).await?, kind)?.unwrap_or_default())
+    }
 
     /// The mainline instance with this id.
     ///
     /// # Errors
-    /// Store failures.
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError>;
-
-    /// The custom set attributes visible in `biz` of a tenant (global ones and the biz's own),
-    /// ordered by [`StoredAttribute::ordinal`].
-    ///
-    /// # Errors
-    /// Store failures.
-    async fn set_attributes(
-        &self,
-        supplier_account: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError>;
-
-    /// The custom unique rules of a tenant, ordered by [`UniqueRule::key`].
-    ///
-    /// # Errors
-    /// Store failures.
-    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError>;
+    /// Store failures, or a store answering with another kind.
+    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        let key = CatalogKey::MainlineInstance(id);
+        let kind = key.kind();
+        as_instance(self.catalog_get(key).await?, kind)
+    }
 
     /// The set template with this id.
     ///
     /// # Errors
-    /// Store failures.
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError>;
+    /// Store failures, or a store answering with another kind.
+    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        let key = CatalogKey::SetTemplate(id);
+        let kind = key.kind();
+        as_set_template(self.catalog_get(key).await?, kind)
+    }
 
     /// The service template with this id.
     ///
     /// # Errors
-    /// Store failures.
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError>;
-
-    /// The built-in set of a biz, if any.
-    ///
-    /// # Errors
-    /// Store failures.
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError>;
+    /// Store failures, or a store answering with another kind.
+    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        let key = CatalogKey::ServiceTemplate(id);
+        let kind = key.kind();
+        as_service_template(self.catalog_get(key).await?, kind)
+    }
 
     /// The sets of a biz ordered by `bk_set_id`; only `set` when given (empty when absent).
     ///

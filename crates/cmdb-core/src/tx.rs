@@ -5,11 +5,19 @@
 use crate::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use crate::catalog_key::{
+    CatalogEntry, CatalogItem, CatalogKey, as_attribute, as_business, as_instance, as_mainline,
+    as_service_template, as_set_template, as_unique_rule,
+};
 use crate::error::StoreError;
 use crate::ids::{BizId, IdRange, SequenceKind, SetId};
 use crate::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
 
 /// One open write transaction of a store.
+///
+/// A backend implements the eight index, id and record calls and one get/put pair for every
+/// catalog kind ([`StoreTx::catalog_get`], [`StoreTx::catalog_put`]); the typed catalog calls
+/// (`business`, `put_business`, …) are provided on top of that pair.
 ///
 /// # Contract
 /// - Every read MUST see the writes made earlier through the same transaction.
@@ -61,85 +69,150 @@ pub trait StoreTx {
     /// [`StoreError::AlreadyExists`] for a taken id; storage failures.
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
 
-    /// The mainline custom levels of a tenant, `None` while not yet fixed.
+    /// The catalog object under `key`, `None` when none is stored.
     ///
     /// # Errors
     /// Storage failures only.
-    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError>;
+    fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError>;
+    /// Stores a catalog object, replacing the one under its key.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError>;
+
+    /// The mainline custom levels of a tenant, `None` while not yet fixed.
+    ///
+    /// # Errors
+    /// Storage failures, or a store answering with another kind.
+    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let key = CatalogKey::Mainline(supplier_account.to_owned());
+        let kind = key.kind();
+        as_mainline(self.catalog_get(key)?, kind)
+    }
     /// Fixes the mainline custom levels of a tenant.
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_mainline(&mut self, supplier_account: &str, levels: &[String])
-    -> Result<(), StoreError>;
+    fn put_mainline(
+        &mut self,
+        supplier_account: &str,
+        levels: &[String],
+    ) -> Result<(), StoreError> {
+        self.catalog_put(CatalogEntry::Mainline {
+            supplier_account,
+            levels,
+        })
+    }
     /// The business with this id.
     ///
     /// # Errors
-    /// Storage failures only.
-    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError>;
+    /// Storage failures, or a store answering with another kind.
+    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError> {
+        let key = CatalogKey::Business(id);
+        let kind = key.kind();
+        as_business(self.catalog_get(key)?, kind)
+    }
     /// Inserts or replaces a business.
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_business(&mut self, business: &Business) -> Result<(), StoreError>;
+    fn put_business(&mut self, business: &Business) -> Result<(), StoreError> {
+        self.catalog_put(CatalogEntry::Business(business))
+    }
     /// The mainline instance with this id.
     ///
     /// # Errors
-    /// Storage failures only.
-    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError>;
+    /// Storage failures, or a store answering with another kind.
+    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        let key = CatalogKey::MainlineInstance(id);
+        let kind = key.kind();
+        as_instance(self.catalog_get(key)?, kind)
+    }
     /// Inserts or replaces a mainline instance.
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError>;
+    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError> {
+        self.catalog_put(CatalogEntry::MainlineInstance(instance))
+    }
     /// The custom set attribute `property_id` of a tenant.
     ///
     /// # Errors
-    /// Storage failures only.
+    /// Storage failures, or a store answering with another kind.
     fn attribute(
         &mut self,
         supplier_account: &str,
         property_id: &str,
-    ) -> Result<Option<StoredAttribute>, StoreError>;
+    ) -> Result<Option<StoredAttribute>, StoreError> {
+        let key = CatalogKey::Attribute {
+            supplier_account: supplier_account.to_owned(),
+            property_id: property_id.to_owned(),
+        };
+        let kind = key.kind();
+        as_attribute(self.catalog_get(key)?, kind)
+    }
     /// Inserts or replaces a custom set attribute, keyed by tenant and property id.
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError>;
+    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError> {
+        self.catalog_put(CatalogEntry::Attribute(attribute))
+    }
     /// The unique rule of a tenant whose [`UniqueRule::key`] is `key`.
     ///
     /// # Errors
-    /// Storage failures only.
+    /// Storage failures, or a store answering with another kind.
     fn unique_rule(
         &mut self,
         supplier_account: &str,
         key: &str,
-    ) -> Result<Option<UniqueRule>, StoreError>;
+    ) -> Result<Option<UniqueRule>, StoreError> {
+        let key = CatalogKey::UniqueRule {
+            supplier_account: supplier_account.to_owned(),
+            key: key.to_owned(),
+        };
+        let kind = key.kind();
+        as_unique_rule(self.catalog_get(key)?, kind)
+    }
     /// Inserts a unique rule, keyed by tenant and [`UniqueRule::key`].
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError>;
+    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError> {
+        self.catalog_put(CatalogEntry::UniqueRule(rule))
+    }
     /// The service template with this id.
     ///
     /// # Errors
-    /// Storage failures only.
-    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError>;
+    /// Storage failures, or a store answering with another kind.
+    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        let key = CatalogKey::ServiceTemplate(id);
+        let kind = key.kind();
+        as_service_template(self.catalog_get(key)?, kind)
+    }
     /// Inserts or replaces a service template.
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError>;
+    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError> {
+        self.catalog_put(CatalogEntry::ServiceTemplate(template))
+    }
     /// The set template with this id.
     ///
     /// # Errors
-    /// Storage failures only.
-    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError>;
+    /// Storage failures, or a store answering with another kind.
+    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        let key = CatalogKey::SetTemplate(id);
+        let kind = key.kind();
+        as_set_template(self.catalog_get(key)?, kind)
+    }
     /// Inserts or replaces a set template.
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError>;
+    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError> {
+        self.catalog_put(CatalogEntry::SetTemplate(template))
+    }
 }
 
 /// A write transaction that can isolate one create among many: everything written (sequence

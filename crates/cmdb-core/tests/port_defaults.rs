@@ -1,5 +1,5 @@
-//! The port's provided methods (`create_facts`, `create_set`, `commit_stats`) and the fact
-//! reading in `gather`, against a store that implements only the required point reads, plus
+//! The port's provided methods (the typed catalog reads over `catalog_get`, `create_set`,
+//! `commit_stats`) and the fact reading in `gather`, against a read-only store, plus
 //! the small vocabulary types a store writes (`ResourceType`, `Action`, `Sequence`).
 
 use std::collections::BTreeMap;
@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
-use cmdb_core::facts::{AttributeCache, FactsQuery};
+use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
+use cmdb_core::facts::{AttributeCache, FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::gather::{gather_facts, gather_facts_with};
 use cmdb_core::ids::{BizId, Sequence, SequenceKind, SetId};
@@ -30,7 +31,9 @@ struct Catalog {
     set_templates: BTreeMap<i64, SetTemplate>,
     service_templates: BTreeMap<i64, ServiceTemplate>,
     builtin: Option<SetId>,
-    instance_reads: std::sync::atomic::AtomicUsize,
+    catalog_reads: std::sync::atomic::AtomicUsize,
+    /// Answers every key with a mainline (a store bug the typed reads must report).
+    wrong_kind: bool,
 }
 
 fn refused() -> StoreError {
@@ -63,35 +66,58 @@ impl SetStore for Catalog {
     async fn sequence_last(&self, _kind: SequenceKind) -> Result<i64, StoreError> {
         Ok(0)
     }
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        Ok(self.businesses.get(&id.0).cloned())
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        let Some(business) = self.businesses.get(&query.biz.0).cloned() else {
+            return Ok(StoredFacts::default());
+        };
+        let template = query
+            .template
+            .and_then(|id| self.set_templates.get(&id).cloned());
+        Ok(StoredFacts {
+            business: Some(business),
+            mainline: self.mainline.clone(),
+            parent_instance: query.parent.and_then(|id| self.instances.get(&id).cloned()),
+            attributes: self.attributes.clone(),
+            unique_rules: self.rules.clone(),
+            service_templates: template
+                .iter()
+                .flat_map(|t| &t.service_template_ids)
+                .filter_map(|id| self.service_templates.get(id).cloned())
+                .collect(),
+            template,
+            builtin_set: self.builtin,
+        })
     }
-    async fn mainline(&self, _supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self.mainline.clone())
-    }
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.instance_reads
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        self.catalog_reads
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(self.instances.get(&id).cloned())
-    }
-    async fn set_attributes(
-        &self,
-        _supplier_account: &str,
-        _biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        Ok(self.attributes.clone())
-    }
-    async fn unique_rules(&self, _supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        Ok(self.rules.clone())
-    }
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        Ok(self.set_templates.get(&id).cloned())
-    }
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        Ok(self.service_templates.get(&id).cloned())
-    }
-    async fn builtin_set(&self, _biz: BizId) -> Result<Option<SetId>, StoreError> {
-        Ok(self.builtin)
+        if self.wrong_kind {
+            return Ok(Some(CatalogItem::Mainline(Vec::new())));
+        }
+        Ok(match key {
+            CatalogKey::Mainline(_) => Some(CatalogItem::Mainline(self.mainline.clone())),
+            CatalogKey::Business(id) => self
+                .businesses
+                .get(&id.0)
+                .cloned()
+                .map(CatalogItem::Business),
+            CatalogKey::MainlineInstance(id) => self
+                .instances
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::MainlineInstance),
+            CatalogKey::SetTemplate(id) => self
+                .set_templates
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::SetTemplate),
+            CatalogKey::ServiceTemplate(id) => self
+                .service_templates
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::ServiceTemplate),
+            CatalogKey::Attribute { .. } | CatalogKey::UniqueRule { .. } => None,
+        })
     }
     async fn sets(&self, _biz: BizId, _set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
         Ok(Vec::new())
@@ -170,16 +196,8 @@ fn catalog(mainline: &[&str]) -> Catalog {
         )]),
         service_templates: BTreeMap::from([(7, service(7, "nginx")), (8, service(8, "php"))]),
         builtin: Some(SetId(1)),
-        instance_reads: Default::default(),
-    }
-}
-
-fn query(parent: Option<i64>, template: Option<i64>) -> FactsQuery {
-    FactsQuery {
-        supplier_account: "0".into(),
-        biz: BizId(1),
-        parent,
-        template,
+        catalog_reads: Default::default(),
+        wrong_kind: false,
     }
 }
 
@@ -191,40 +209,43 @@ fn block<F: std::future::Future>(f: F) -> F::Output {
 }
 
 #[test]
-fn the_default_create_facts_makes_the_point_reads() {
+fn the_typed_catalog_reads_go_through_catalog_get() {
     let store = catalog(&["zone"]);
-    let facts = block(store.create_facts(&query(Some(50), Some(1)))).unwrap();
-    assert_eq!(facts.business.as_ref().map(|b| b.bk_biz_id), Some(BizId(1)));
-    assert_eq!(facts.mainline, ["zone"]);
+    let business = block(store.business(BizId(1))).unwrap();
+    assert_eq!(business.map(|b| b.bk_biz_name), Some("demo".to_owned()));
+    assert_eq!(block(store.business(BizId(9))).unwrap(), None);
+    assert_eq!(block(store.mainline("0")).unwrap(), ["zone"]);
+    let instance = block(store.mainline_instance(50)).unwrap();
+    assert_eq!(instance.map(|i| i.bk_inst_name), Some("gd".to_owned()));
     assert_eq!(
-        facts.parent_instance.as_ref().map(|i| i.bk_inst_id),
-        Some(50)
+        block(store.set_template(1)).unwrap().map(|t| t.version),
+        Some(3)
     );
-    assert_eq!(facts.attributes.len(), 1);
-    assert_eq!(facts.unique_rules.len(), 1);
-    assert_eq!(facts.template.as_ref().map(|t| t.id), Some(1));
-    let services: Vec<i64> = facts.service_templates.iter().map(|s| s.id).collect();
+    let service = block(store.service_template(8)).unwrap();
+    assert_eq!(service.map(|s| s.name), Some("php".to_owned()));
+    assert_eq!(block(store.service_template(9)).unwrap(), None);
     assert_eq!(
-        services,
-        [8, 7],
-        "in the template's order, missing ones skipped"
-    );
-    assert_eq!(facts.builtin_set, Some(SetId(1)));
-
-    // Without custom levels the parent is the biz: no instance is read.
-    let flat = catalog(&[]);
-    let facts = block(flat.create_facts(&query(Some(50), None))).unwrap();
-    assert!(facts.parent_instance.is_none() && facts.template.is_none());
-    assert_eq!(
-        flat.instance_reads
+        store
+            .catalog_reads
             .load(std::sync::atomic::Ordering::SeqCst),
-        0
+        7
     );
-    // An unknown biz: nothing else is read.
-    let mut unknown = query(Some(50), Some(1));
-    unknown.biz = BizId(9);
-    let facts = block(store.create_facts(&unknown)).unwrap();
-    assert_eq!(facts, Default::default());
+}
+
+#[test]
+fn a_store_answering_another_kind_is_a_backend_error() {
+    let mut store = catalog(&[]);
+    store.wrong_kind = true;
+    let expected =
+        StoreError::Backend("the store answered a business read with another kind".into());
+    assert_eq!(block(store.business(BizId(1))), Err(expected));
+    let err = block(store.set_template(1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "backend failure: the store answered a set template read with another kind"
+    );
+    // A mainline key answered with a mainline is the right kind.
+    assert_eq!(block(store.mainline("0")).unwrap(), Vec::<String>::new());
 }
 
 #[test]

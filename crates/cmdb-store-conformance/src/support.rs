@@ -3,6 +3,7 @@
 
 use cmdb_core::catalog::Business;
 use cmdb_core::error::Error;
+use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
@@ -321,12 +322,29 @@ pub fn idle_module_docs(tenant: &str, biz: i64, set: i64, first_id: i64) -> Vec<
         .collect()
 }
 
+/// What [`SetStore::create_facts`] answers for a create in `biz` of a tenant, with no parent
+/// instance or template asked for.
+///
+/// # Panics
+/// When the read fails.
+pub async fn facts(store: &dyn SetStore, supplier_account: &str, biz: i64) -> StoredFacts {
+    store
+        .create_facts(&FactsQuery {
+            supplier_account: supplier_account.to_owned(),
+            biz: BizId(biz),
+            parent: None,
+            template: None,
+        })
+        .await
+        .expect("create_facts")
+}
+
 /// Everything a store shows about a group of tenants and businesses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// `(kind, last id)` for every sequence kind.
     pub sequences: Vec<(SequenceKind, i64)>,
-    /// Per tenant: its mainline, attribute ids visible to biz 0 plus per-biz, unique rule keys.
+    /// Per tenant: its mainline.
     pub tenants: Vec<TenantSnapshot>,
     /// Per business.
     pub businesses: Vec<BizSnapshot>,
@@ -339,8 +357,6 @@ pub struct TenantSnapshot {
     pub supplier_account: String,
     /// Its mainline levels.
     pub mainline: Vec<String>,
-    /// Its unique rules' fields, in key order.
-    pub unique_rules: Vec<Vec<String>>,
 }
 
 /// What a store shows of one business.
@@ -354,6 +370,8 @@ pub struct BizSnapshot {
     pub builtin_set: Option<SetId>,
     /// `(ordinal, property id)` of the custom attributes visible in it, for its tenant.
     pub attributes: Vec<(i64, String)>,
+    /// Its tenant's unique rules' fields, in key order.
+    pub unique_rules: Vec<Vec<String>>,
     /// Its sets, by id.
     pub sets: Vec<Document>,
     /// The modules of each set, in set order.
@@ -379,29 +397,20 @@ pub async fn snapshot(store: &dyn SetStore, tenants: &[&str], bizzes: &[i64]) ->
         tenant_snaps.push(TenantSnapshot {
             supplier_account: (*tenant).to_owned(),
             mainline: store.mainline(tenant).await.expect("mainline"),
-            unique_rules: store
-                .unique_rules(tenant)
-                .await
-                .expect("unique_rules")
-                .into_iter()
-                .map(|r| r.fields)
-                .collect(),
         });
     }
     let mut biz_snaps = Vec::new();
     for &biz in bizzes {
         let id = BizId(biz);
         let business = store.business(id).await.expect("business");
-        let attributes = match &business {
-            Some(b) => store
-                .set_attributes(&b.bk_supplier_account, id)
-                .await
-                .expect("set_attributes")
-                .into_iter()
-                .map(|a| (a.ordinal, a.raw.bk_property_id))
-                .collect(),
-            None => Vec::new(),
-        };
+        let tenant = business.as_ref().map(|b| b.bk_supplier_account.as_str());
+        let stored = facts(store, tenant.unwrap_or_default(), biz).await;
+        let attributes = stored
+            .attributes
+            .into_iter()
+            .map(|a| (a.ordinal, a.raw.bk_property_id))
+            .collect();
+        let unique_rules = stored.unique_rules.into_iter().map(|r| r.fields).collect();
         let sets = store.sets(id, None).await.expect("sets");
         let mut modules = Vec::new();
         for set in &sets {
@@ -414,8 +423,9 @@ pub async fn snapshot(store: &dyn SetStore, tenants: &[&str], bizzes: &[i64]) ->
         biz_snaps.push(BizSnapshot {
             biz,
             business,
-            builtin_set: store.builtin_set(id).await.expect("builtin_set"),
+            builtin_set: stored.builtin_set,
             attributes,
+            unique_rules,
             sets,
             modules,
             audits: store.audit_records(id, None).await.expect("audit_records"),

@@ -11,10 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 
 use async_trait::async_trait;
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::error::{Error, StoreError};
+use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::plan::CreatePlan;
@@ -342,37 +341,15 @@ impl SetStore for BrokenStore {
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
         self.inner.sequence_last(kind).await
     }
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        self.inner.business(id).await
-    }
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.mainline(supplier_account).await
-    }
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.inner.mainline_instance(id).await
-    }
-    async fn set_attributes(
-        &self,
-        supplier_account: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        let mut attributes = self.inner.set_attributes(supplier_account, biz).await?;
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        let mut facts = self.inner.create_facts(query).await?;
         if self.flaw == Flaw::ReversedAttributes {
-            attributes.reverse();
+            facts.attributes.reverse();
         }
-        Ok(attributes)
+        Ok(facts)
     }
-    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        self.inner.unique_rules(supplier_account).await
-    }
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        self.inner.set_template(id).await
-    }
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        self.inner.service_template(id).await
-    }
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        self.inner.builtin_set(biz).await
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        self.inner.catalog_get(key).await
     }
     async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
         let asked = match self.flaw {

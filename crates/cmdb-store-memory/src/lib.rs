@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::error::{Error, StoreError};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
@@ -61,6 +62,51 @@ struct State {
 }
 
 impl State {
+    /// The catalog object under `key`.
+    fn catalog_item(&self, key: CatalogKey) -> Option<CatalogItem> {
+        match key {
+            CatalogKey::Mainline(tenant) => self
+                .mainlines
+                .get(&tenant)
+                .cloned()
+                .map(CatalogItem::Mainline),
+            CatalogKey::Business(id) => {
+                self.businesses.get(&id).cloned().map(CatalogItem::Business)
+            }
+            CatalogKey::MainlineInstance(id) => self
+                .instances
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::MainlineInstance),
+            CatalogKey::Attribute {
+                supplier_account,
+                property_id,
+            } => self
+                .attributes
+                .get(&(supplier_account, property_id))
+                .cloned()
+                .map(CatalogItem::Attribute),
+            CatalogKey::UniqueRule {
+                supplier_account,
+                key,
+            } => self
+                .unique_rules
+                .get(&(supplier_account, key))
+                .cloned()
+                .map(CatalogItem::UniqueRule),
+            CatalogKey::ServiceTemplate(id) => self
+                .service_templates
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::ServiceTemplate),
+            CatalogKey::SetTemplate(id) => self
+                .set_templates
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::SetTemplate),
+        }
+    }
+
     /// The custom set attributes visible in `biz` of a tenant, by ordinal.
     fn set_attributes(&self, supplier_account: &str, biz: BizId) -> Vec<StoredAttribute> {
         let mut found: Vec<StoredAttribute> = self
@@ -327,103 +373,56 @@ impl StoreTx for MemoryTx<'_> {
         Ok(())
     }
 
-    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError> {
-        Ok(self.state.mainlines.get(supplier_account).cloned())
+    fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        Ok(self.state.catalog_item(key))
     }
 
-    fn put_mainline(
-        &mut self,
-        supplier_account: &str,
-        levels: &[String],
-    ) -> Result<(), StoreError> {
-        let key = supplier_account.to_owned();
-        let previous = self.state.mainlines.insert(key.clone(), levels.to_vec());
-        self.log(move |s| restore(&mut s.mainlines, key, previous));
-        Ok(())
-    }
-
-    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError> {
-        Ok(self.state.businesses.get(&id).cloned())
-    }
-
-    fn put_business(&mut self, business: &Business) -> Result<(), StoreError> {
-        let key = business.bk_biz_id;
-        let previous = self.state.businesses.insert(key, business.clone());
-        self.log(move |s| restore(&mut s.businesses, key, previous));
-        Ok(())
-    }
-
-    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        Ok(self.state.instances.get(&id).cloned())
-    }
-
-    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError> {
-        let key = instance.bk_inst_id;
-        let previous = self.state.instances.insert(key, instance.clone());
-        self.log(move |s| restore(&mut s.instances, key, previous));
-        Ok(())
-    }
-
-    fn attribute(
-        &mut self,
-        supplier_account: &str,
-        property_id: &str,
-    ) -> Result<Option<StoredAttribute>, StoreError> {
-        Ok(self
-            .state
-            .attributes
-            .get(&(supplier_account.to_owned(), property_id.to_owned()))
-            .cloned())
-    }
-
-    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError> {
-        let key = (
-            attribute.bk_supplier_account.clone(),
-            attribute.raw.bk_property_id.clone(),
-        );
-        let previous = self.state.attributes.insert(key.clone(), attribute.clone());
-        self.log(move |s| restore(&mut s.attributes, key, previous));
-        Ok(())
-    }
-
-    fn unique_rule(
-        &mut self,
-        supplier_account: &str,
-        key: &str,
-    ) -> Result<Option<UniqueRule>, StoreError> {
-        Ok(self
-            .state
-            .unique_rules
-            .get(&(supplier_account.to_owned(), key.to_owned()))
-            .cloned())
-    }
-
-    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError> {
-        let key = (rule.bk_supplier_account.clone(), rule.key());
-        let previous = self.state.unique_rules.insert(key.clone(), rule.clone());
-        self.log(move |s| restore(&mut s.unique_rules, key, previous));
-        Ok(())
-    }
-
-    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        Ok(self.state.service_templates.get(&id).cloned())
-    }
-
-    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError> {
-        let key = template.id;
-        let previous = self.state.service_templates.insert(key, template.clone());
-        self.log(move |s| restore(&mut s.service_templates, key, previous));
-        Ok(())
-    }
-
-    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        Ok(self.state.set_templates.get(&id).cloned())
-    }
-
-    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError> {
-        let key = template.id;
-        let previous = self.state.set_templates.insert(key, template.clone());
-        self.log(move |s| restore(&mut s.set_templates, key, previous));
+    fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {
+        let state = &mut *self.state;
+        let undo: Undo = match entry {
+            CatalogEntry::Mainline {
+                supplier_account,
+                levels,
+            } => {
+                let key = supplier_account.to_owned();
+                let previous = state.mainlines.insert(key.clone(), levels.to_vec());
+                Box::new(move |s| restore(&mut s.mainlines, key, previous))
+            }
+            CatalogEntry::Business(business) => {
+                let key = business.bk_biz_id;
+                let previous = state.businesses.insert(key, business.clone());
+                Box::new(move |s| restore(&mut s.businesses, key, previous))
+            }
+            CatalogEntry::MainlineInstance(instance) => {
+                let key = instance.bk_inst_id;
+                let previous = state.instances.insert(key, instance.clone());
+                Box::new(move |s| restore(&mut s.instances, key, previous))
+            }
+            CatalogEntry::Attribute(attribute) => {
+                let key = (
+                    attribute.bk_supplier_account.clone(),
+                    attribute.raw.bk_property_id.clone(),
+                );
+                let previous = state.attributes.insert(key.clone(), attribute.clone());
+                Box::new(move |s| restore(&mut s.attributes, key, previous))
+            }
+            CatalogEntry::UniqueRule(rule) => {
+                let key = (rule.bk_supplier_account.clone(), rule.key());
+                let previous = state.unique_rules.insert(key.clone(), rule.clone());
+                Box::new(move |s| restore(&mut s.unique_rules, key, previous))
+            }
+            CatalogEntry::ServiceTemplate(template) => {
+                let key = template.id;
+                let previous = state.service_templates.insert(key, template.clone());
+                Box::new(move |s| restore(&mut s.service_templates, key, previous))
+            }
+            CatalogEntry::SetTemplate(template) => {
+                let key = template.id;
+                let previous = state.set_templates.insert(key, template.clone());
+                Box::new(move |s| restore(&mut s.set_templates, key, previous))
+            }
+        };
+        self.undo.push(undo);
         Ok(())
     }
 }
@@ -584,45 +583,8 @@ impl SetStore for MemoryStore {
             .last())
     }
 
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        Ok(self.lock().businesses.get(&id).cloned())
-    }
-
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .lock()
-            .mainlines
-            .get(supplier_account)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        Ok(self.lock().instances.get(&id).cloned())
-    }
-
-    async fn set_attributes(
-        &self,
-        supplier_account: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        Ok(self.lock().set_attributes(supplier_account, biz))
-    }
-
-    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        Ok(self.lock().unique_rules(supplier_account))
-    }
-
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        Ok(self.lock().set_templates.get(&id).cloned())
-    }
-
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        Ok(self.lock().service_templates.get(&id).cloned())
-    }
-
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        Ok(self.lock().builtin_sets.get(&biz).copied())
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        Ok(self.lock().catalog_item(key))
     }
 
     async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {

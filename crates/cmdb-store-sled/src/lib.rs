@@ -55,6 +55,7 @@
 //! The tree and key layout is described in [`layout`]; values use the versioned encoding of
 //! [`codec`].
 
+mod catalog;
 pub mod codec;
 mod error;
 mod fingerprint;

@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use cmdb_core::catalog::{Business, SetTemplate, StoredAttribute, UniqueRule};
+use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
@@ -25,6 +24,7 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
 };
 
+use crate::catalog;
 use crate::codec::{decode, encode};
 use crate::error::map_sled_error;
 use crate::fingerprint;
@@ -626,6 +626,14 @@ impl Inner {
             .unwrap_or(0))
     }
 
+    fn catalog_item(&self, key: &CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        let (t, raw_key) = catalog::slot(key);
+        match self.tree(t).get(&raw_key).map_err(map_sled_error)? {
+            Some(bytes) => catalog::decode_item(key, t, &raw_key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
         Ok(self
             .read(T::Mainline, supplier_account.as_bytes())?
@@ -851,48 +859,8 @@ impl SetStore for SledStore {
         self.on_reader(move |inner| inner.sequence_last(kind)).await
     }
 
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        self.on_reader(move |inner| inner.read(T::Businesses, &id_key(id.0)))
-            .await
-    }
-
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        let sup = supplier_account.to_owned();
-        self.on_reader(move |inner| inner.mainline(&sup)).await
-    }
-
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.on_reader(move |inner| inner.read(T::MainlineInstances, &id_key(id)))
-            .await
-    }
-
-    async fn set_attributes(
-        &self,
-        supplier_account: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        let sup = supplier_account.to_owned();
-        self.on_reader(move |inner| inner.set_attributes(&sup, biz))
-            .await
-    }
-
-    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        let sup = supplier_account.to_owned();
-        self.on_reader(move |inner| inner.unique_rules(&sup)).await
-    }
-
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        self.on_reader(move |inner| inner.read(T::SetTemplates, &id_key(id)))
-            .await
-    }
-
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        self.on_reader(move |inner| inner.read(T::ServiceTemplates, &id_key(id)))
-            .await
-    }
-
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        self.on_reader(move |inner| inner.builtin_set(biz)).await
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        self.on_reader(move |inner| inner.catalog_item(&key)).await
     }
 
     async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {

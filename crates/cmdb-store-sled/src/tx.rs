@@ -3,9 +3,7 @@
 //! Only point reads and writes: sled transactions cannot iterate, and the domain needs none.
 
 use cmdb_core::StoreError;
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use std::collections::HashMap;
 
@@ -16,9 +14,10 @@ use serde::de::DeserializeOwned;
 use sled::IVec;
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
+use crate::catalog;
 use crate::codec::{decode, encode, hex};
 use crate::error::map_sled_error;
-use crate::layout::{T, id_key, pair_key, set_name_key, tenant_key};
+use crate::layout::{T, id_key, pair_key, set_name_key};
 
 /// Writes staged under a savepoint: (tree index, key) → value.
 type Staged = HashMap<(usize, Vec<u8>), Vec<u8>>;
@@ -237,76 +236,16 @@ impl StoreTx for SledTx<'_> {
         )
     }
 
-    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError> {
-        self.get(T::Mainline, supplier_account.as_bytes())
+    fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        let (t, raw_key) = catalog::slot(&key);
+        match self.raw_get(t, &raw_key)? {
+            Some(bytes) => catalog::decode_item(&key, t, &raw_key, &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
-    fn put_mainline(
-        &mut self,
-        supplier_account: &str,
-        levels: &[String],
-    ) -> Result<(), StoreError> {
-        self.put(T::Mainline, supplier_account.as_bytes(), levels)
-    }
-
-    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError> {
-        self.get(T::Businesses, &id_key(id.0))
-    }
-
-    fn put_business(&mut self, business: &Business) -> Result<(), StoreError> {
-        self.put(T::Businesses, &id_key(business.bk_biz_id.0), business)
-    }
-
-    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.get(T::MainlineInstances, &id_key(id))
-    }
-
-    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError> {
-        self.put(T::MainlineInstances, &id_key(instance.bk_inst_id), instance)
-    }
-
-    fn attribute(
-        &mut self,
-        supplier_account: &str,
-        property_id: &str,
-    ) -> Result<Option<StoredAttribute>, StoreError> {
-        self.get(T::Attributes, &tenant_key(supplier_account, property_id))
-    }
-
-    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError> {
-        let key = tenant_key(
-            &attribute.bk_supplier_account,
-            &attribute.raw.bk_property_id,
-        );
-        self.put(T::Attributes, &key, attribute)
-    }
-
-    fn unique_rule(
-        &mut self,
-        supplier_account: &str,
-        key: &str,
-    ) -> Result<Option<UniqueRule>, StoreError> {
-        self.get(T::UniqueRules, &tenant_key(supplier_account, key))
-    }
-
-    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError> {
-        let key = tenant_key(&rule.bk_supplier_account, &rule.key());
-        self.put(T::UniqueRules, &key, rule)
-    }
-
-    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        self.get(T::ServiceTemplates, &id_key(id))
-    }
-
-    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError> {
-        self.put(T::ServiceTemplates, &id_key(template.id), template)
-    }
-
-    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        self.get(T::SetTemplates, &id_key(id))
-    }
-
-    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError> {
-        self.put(T::SetTemplates, &id_key(template.id), template)
+    fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {
+        let (t, key, value) = catalog::encode_entry(entry)?;
+        self.raw_put(t, &key, value)
     }
 }

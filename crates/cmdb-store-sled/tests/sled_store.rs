@@ -9,6 +9,7 @@ use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::ports::SetStore;
 use cmdb_core::records::ResourceType;
 use cmdb_core::{Code, Error};
+use cmdb_store_conformance::support::facts;
 use cmdb_store_sled::{FlushMode, SledOptions, SledStore};
 use common::{TIME, create, load_catalog, plan, reopen};
 use serde_json::{Value, json};
@@ -42,8 +43,8 @@ async fn create_set_stores_exact_documents_and_audit() {
     assert_eq!(report.created["set_templates"], 1);
     // The idle set of biz 2 took set 1 and modules 1..=3; a fixture writes no audit.
     assert_eq!(sequences(&store).await, [1, 3, 0]);
-    assert_eq!(store.builtin_set(BizId(2)).await.unwrap(), Some(SetId(1)));
-    assert_eq!(store.builtin_set(BizId(3)).await.unwrap(), None);
+    assert_eq!(facts(&store, "0", 2).await.builtin_set, Some(SetId(1)));
+    assert_eq!(facts(&store, "0", 3).await.builtin_set, None);
 
     let id = create(
         &store,
@@ -262,7 +263,7 @@ async fn refused_creates_write_nothing_and_consume_no_ids() {
     .await
     .unwrap();
     assert_eq!(other, 4);
-    assert_eq!(store.builtin_set(BizId(3)).await.unwrap(), Some(SetId(4)));
+    assert_eq!(facts(&store, "0", 3).await.builtin_set, Some(SetId(4)));
 }
 
 #[tokio::test]

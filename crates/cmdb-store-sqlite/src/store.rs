@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
@@ -407,45 +405,8 @@ impl SetStore for SqliteStore {
         self.read(move |conn| tx::sequence_last(conn, kind)).await
     }
 
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        self.read(move |conn| tx::business(conn, id)).await
-    }
-
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        let sup = supplier_account.to_owned();
-        self.read(move |conn| tx::mainline(conn, &sup).map(Option::unwrap_or_default))
-            .await
-    }
-
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        self.read(move |conn| tx::mainline_instance(conn, id)).await
-    }
-
-    async fn set_attributes(
-        &self,
-        supplier_account: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        let sup = supplier_account.to_owned();
-        self.read(move |conn| tx::set_attributes(conn, &sup, biz))
-            .await
-    }
-
-    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        let sup = supplier_account.to_owned();
-        self.read(move |conn| tx::unique_rules(conn, &sup)).await
-    }
-
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        self.read(move |conn| tx::set_template(conn, id)).await
-    }
-
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        self.read(move |conn| tx::service_template(conn, id)).await
-    }
-
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        self.read(move |conn| tx::builtin_set(conn, biz)).await
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        self.read(move |conn| tx::catalog_item(conn, &key)).await
     }
 
     async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {

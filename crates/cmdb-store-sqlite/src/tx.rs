@@ -5,6 +5,7 @@ use cmdb_core::StoreError;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use cmdb_core::ports::{GroupTx, StoreTx};
@@ -201,6 +202,44 @@ pub(crate) fn set_template(conn: &Connection, id: i64) -> Result<Option<SetTempl
         [id],
         "set template",
     )
+}
+
+/// The catalog object under `key` (reads of the write transaction and of the reader alike).
+pub(crate) fn catalog_item(
+    conn: &Connection,
+    key: &CatalogKey,
+) -> Result<Option<CatalogItem>, StoreError> {
+    Ok(match key {
+        CatalogKey::Mainline(sup) => mainline(conn, sup)?.map(CatalogItem::Mainline),
+        CatalogKey::Business(id) => business(conn, *id)?.map(CatalogItem::Business),
+        CatalogKey::MainlineInstance(id) => {
+            mainline_instance(conn, *id)?.map(CatalogItem::MainlineInstance)
+        }
+        CatalogKey::Attribute {
+            supplier_account,
+            property_id,
+        } => one_json::<StoredAttribute>(
+            conn,
+            "SELECT doc FROM set_attributes WHERE bk_supplier_account = ?1 AND bk_property_id = ?2",
+            [supplier_account, property_id],
+            "set attribute",
+        )?
+        .map(CatalogItem::Attribute),
+        CatalogKey::UniqueRule {
+            supplier_account,
+            key,
+        } => one_json::<UniqueRule>(
+            conn,
+            "SELECT doc FROM unique_rules WHERE bk_supplier_account = ?1 AND rule_key = ?2",
+            [supplier_account, key],
+            "unique rule",
+        )?
+        .map(CatalogItem::UniqueRule),
+        CatalogKey::ServiceTemplate(id) => {
+            service_template(conn, *id)?.map(CatalogItem::ServiceTemplate)
+        }
+        CatalogKey::SetTemplate(id) => set_template(conn, *id)?.map(CatalogItem::SetTemplate),
+    })
 }
 
 /// The built-in set of a biz.
@@ -412,125 +451,66 @@ impl StoreTx for SqliteTx<'_> {
         )
     }
 
-    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError> {
-        mainline(self.conn, supplier_account)
+    fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        catalog_item(self.conn, &key)
     }
 
-    fn put_mainline(
-        &mut self,
-        supplier_account: &str,
-        levels: &[String],
-    ) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            "INSERT INTO mainline (bk_supplier_account, levels) VALUES (?1, ?2) \
-             ON CONFLICT (bk_supplier_account) DO UPDATE SET levels = excluded.levels",
-            params![supplier_account, to_json(&levels)?],
-        )
-    }
-
-    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError> {
-        business(self.conn, id)
-    }
-
-    fn put_business(&mut self, business: &Business) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            "INSERT INTO businesses (bk_biz_id, doc) VALUES (?1, ?2) \
-             ON CONFLICT (bk_biz_id) DO UPDATE SET doc = excluded.doc",
-            params![business.bk_biz_id.0, to_json(business)?],
-        )
-    }
-
-    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        mainline_instance(self.conn, id)
-    }
-
-    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            "INSERT INTO mainline_instances (bk_inst_id, doc) VALUES (?1, ?2) \
-             ON CONFLICT (bk_inst_id) DO UPDATE SET doc = excluded.doc",
-            params![instance.bk_inst_id, to_json(instance)?],
-        )
-    }
-
-    fn attribute(
-        &mut self,
-        supplier_account: &str,
-        property_id: &str,
-    ) -> Result<Option<StoredAttribute>, StoreError> {
-        one_json(
-            self.conn,
-            "SELECT doc FROM set_attributes WHERE bk_supplier_account = ?1 AND bk_property_id = ?2",
-            [supplier_account, property_id],
-            "set attribute",
-        )
-    }
-
-    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            "INSERT INTO set_attributes \
-             (bk_supplier_account, bk_property_id, ordinal, bk_biz_id, doc) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (bk_supplier_account, bk_property_id) DO UPDATE SET \
-             ordinal = excluded.ordinal, bk_biz_id = excluded.bk_biz_id, doc = excluded.doc",
-            params![
-                attribute.bk_supplier_account,
-                attribute.raw.bk_property_id,
-                attribute.ordinal,
-                attribute.raw.bk_biz_id,
-                to_json(attribute)?
-            ],
-        )
-    }
-
-    fn unique_rule(
-        &mut self,
-        supplier_account: &str,
-        key: &str,
-    ) -> Result<Option<UniqueRule>, StoreError> {
-        one_json(
-            self.conn,
-            "SELECT doc FROM unique_rules WHERE bk_supplier_account = ?1 AND rule_key = ?2",
-            [supplier_account, key],
-            "unique rule",
-        )
-    }
-
-    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            "INSERT INTO unique_rules (bk_supplier_account, rule_key, doc) VALUES (?1, ?2, ?3)",
-            params![rule.bk_supplier_account, rule.key(), to_json(rule)?],
-        )
-    }
-
-    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        service_template(self.conn, id)
-    }
-
-    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            "INSERT INTO service_templates (id, doc) VALUES (?1, ?2) \
-             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
-            params![template.id, to_json(template)?],
-        )
-    }
-
-    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        set_template(self.conn, id)
-    }
-
-    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError> {
-        execute(
-            self.conn,
-            "INSERT INTO set_templates (id, doc) VALUES (?1, ?2) \
-             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
-            params![template.id, to_json(template)?],
-        )
+    fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {
+        match entry {
+            CatalogEntry::Mainline {
+                supplier_account,
+                levels,
+            } => execute(
+                self.conn,
+                "INSERT INTO mainline (bk_supplier_account, levels) VALUES (?1, ?2) \
+                 ON CONFLICT (bk_supplier_account) DO UPDATE SET levels = excluded.levels",
+                params![supplier_account, to_json(&levels)?],
+            ),
+            CatalogEntry::Business(business) => execute(
+                self.conn,
+                "INSERT INTO businesses (bk_biz_id, doc) VALUES (?1, ?2) \
+                 ON CONFLICT (bk_biz_id) DO UPDATE SET doc = excluded.doc",
+                params![business.bk_biz_id.0, to_json(business)?],
+            ),
+            CatalogEntry::MainlineInstance(instance) => execute(
+                self.conn,
+                "INSERT INTO mainline_instances (bk_inst_id, doc) VALUES (?1, ?2) \
+                 ON CONFLICT (bk_inst_id) DO UPDATE SET doc = excluded.doc",
+                params![instance.bk_inst_id, to_json(instance)?],
+            ),
+            CatalogEntry::Attribute(attribute) => execute(
+                self.conn,
+                "INSERT INTO set_attributes \
+                 (bk_supplier_account, bk_property_id, ordinal, bk_biz_id, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (bk_supplier_account, bk_property_id) DO UPDATE SET \
+                 ordinal = excluded.ordinal, bk_biz_id = excluded.bk_biz_id, doc = excluded.doc",
+                params![
+                    attribute.bk_supplier_account,
+                    attribute.raw.bk_property_id,
+                    attribute.ordinal,
+                    attribute.raw.bk_biz_id,
+                    to_json(attribute)?
+                ],
+            ),
+            CatalogEntry::UniqueRule(rule) => execute(
+                self.conn,
+                "INSERT INTO unique_rules (bk_supplier_account, rule_key, doc) VALUES (?1, ?2, ?3)",
+                params![rule.bk_supplier_account, rule.key(), to_json(rule)?],
+            ),
+            CatalogEntry::ServiceTemplate(template) => execute(
+                self.conn,
+                "INSERT INTO service_templates (id, doc) VALUES (?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                params![template.id, to_json(template)?],
+            ),
+            CatalogEntry::SetTemplate(template) => execute(
+                self.conn,
+                "INSERT INTO set_templates (id, doc) VALUES (?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+                params![template.id, to_json(template)?],
+            ),
+        }
     }
 }
 

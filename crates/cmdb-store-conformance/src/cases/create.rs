@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::StoreFactory;
 use crate::support::{
-    EXAMPLE_TENANT, audit_doc, context, create, create_ok, created_docs, doc, idle_module_docs,
-    idle_set_doc, load_ok, plan_ok, sequences, snapshot, template_module_doc, two_service_fixture,
-    worked_example_fixture, worked_example_request,
+    EXAMPLE_TENANT, audit_doc, context, create, create_ok, created_docs, doc, facts,
+    idle_module_docs, idle_set_doc, load_ok, plan_ok, sequences, snapshot, template_module_doc,
+    two_service_fixture, worked_example_fixture, worked_example_request,
 };
 
 /// The worked example end to end: the exact set, module and audit documents, their ids, and
@@ -269,9 +269,9 @@ pub async fn loading_a_business_creates_its_idle_set<F: StoreFactory>(factory: &
         store.modules(SetId(2)).await.unwrap(),
         idle_module_docs("0", 2, 2, 4)
     );
-    assert_eq!(store.builtin_set(BizId(5)).await.unwrap(), Some(SetId(1)));
-    assert_eq!(store.builtin_set(BizId(3)).await.unwrap(), None);
-    assert_eq!(store.builtin_set(BizId(2)).await.unwrap(), Some(SetId(2)));
+    assert_eq!(facts(store, "0", 5).await.builtin_set, Some(SetId(1)));
+    assert_eq!(facts(store, "0", 3).await.builtin_set, None);
+    assert_eq!(facts(store, "0", 2).await.builtin_set, Some(SetId(2)));
     for biz in [5, 3, 2] {
         assert_eq!(store.audit_records(BizId(biz), None).await.unwrap(), vec![]);
     }
@@ -299,11 +299,11 @@ pub async fn reads_of_unknown_things_are_empty<F: StoreFactory>(factory: &F) {
     assert_eq!(store.business(BizId(1)).await.unwrap(), None);
     assert_eq!(store.mainline("0").await.unwrap(), Vec::<String>::new());
     assert_eq!(store.mainline_instance(50).await.unwrap(), None);
-    assert_eq!(store.set_attributes("0", BizId(1)).await.unwrap(), vec![]);
-    assert_eq!(store.unique_rules("0").await.unwrap(), vec![]);
+    assert_eq!(facts(store, "0", 1).await.attributes, vec![]);
+    assert_eq!(facts(store, "0", 1).await.unique_rules, vec![]);
     assert_eq!(store.set_template(1).await.unwrap(), None);
     assert_eq!(store.service_template(7).await.unwrap(), None);
-    assert_eq!(store.builtin_set(BizId(1)).await.unwrap(), None);
+    assert_eq!(facts(store, "0", 1).await.builtin_set, None);
     assert_eq!(store.sets(BizId(1), None).await.unwrap(), vec![]);
     assert_eq!(store.sets(BizId(1), Some(SetId(1))).await.unwrap(), vec![]);
     assert_eq!(store.modules(SetId(1)).await.unwrap(), vec![]);
@@ -323,7 +323,7 @@ pub async fn reads_of_unknown_things_are_empty<F: StoreFactory>(factory: &F) {
     assert_eq!(store.sets(BizId(2), None).await.unwrap(), vec![]);
     assert_eq!(store.sets(BizId(1), Some(SetId(2))).await.unwrap(), vec![]);
     assert_eq!(store.modules(SetId(4780)).await.unwrap(), vec![]);
-    assert_eq!(store.set_attributes("0", BizId(1)).await.unwrap(), vec![]);
+    assert_eq!(facts(store, "0", 1).await.attributes, vec![]);
     assert_eq!(store.sequence_last(SequenceKind::Audit).await.unwrap(), 0);
 }
 
@@ -375,26 +375,25 @@ pub async fn catalog_reads_follow_their_order<F: StoreFactory>(factory: &F) {
     };
     let pair = |id: &str, tenant: &str| (id.to_owned(), tenant.to_owned());
     assert_eq!(
-        ids(store.set_attributes("0", BizId(1)).await.unwrap()),
+        ids(facts(store, "0", 1).await.attributes),
         vec![pair("zeta", "0"), pair("alpha", "0")]
     );
     assert_eq!(
-        ids(store.set_attributes("0", BizId(2)).await.unwrap()),
+        ids(facts(store, "0", 2).await.attributes),
         vec![pair("zeta", "0"), pair("mid", "0")]
     );
     assert_eq!(
-        ids(store.set_attributes("other", BizId(3)).await.unwrap()),
+        ids(facts(store, "other", 3).await.attributes),
         vec![pair("beta", "other")]
     );
-    let ordinals: Vec<i64> = store
-        .set_attributes("0", BizId(2))
+    let ordinals: Vec<i64> = facts(store, "0", 2)
         .await
-        .unwrap()
+        .attributes
         .iter()
         .map(|a| a.ordinal)
         .collect();
     assert!(ordinals[0] < ordinals[1], "ordinals {ordinals:?}");
-    let mid = &store.set_attributes("0", BizId(2)).await.unwrap()[1].raw;
+    let mid = &facts(store, "0", 2).await.attributes[1].raw;
     assert_eq!(
         (
             mid.bk_property_type.as_str(),
@@ -405,10 +404,9 @@ pub async fn catalog_reads_follow_their_order<F: StoreFactory>(factory: &F) {
         ("int", &json!({"min": "1", "max": "10"}), 2, false)
     );
 
-    let rules: Vec<Vec<String>> = store
-        .unique_rules("0")
+    let rules: Vec<Vec<String>> = facts(store, "0", 1)
         .await
-        .unwrap()
+        .unique_rules
         .into_iter()
         .map(|r| r.fields)
         .collect();
@@ -421,7 +419,7 @@ pub async fn catalog_reads_follow_their_order<F: StoreFactory>(factory: &F) {
         ]
     );
     assert_eq!(
-        store.unique_rules("other").await.unwrap()[0].fields,
+        facts(store, "other", 3).await.unique_rules[0].fields,
         vec!["beta".to_owned()]
     );
 

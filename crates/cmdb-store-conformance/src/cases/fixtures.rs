@@ -7,7 +7,7 @@ use cmdb_core::ids::BizId;
 use serde_json::{Value, json};
 
 use crate::StoreFactory;
-use crate::support::{context, create_ok, load, load_ok, sequences, snapshot};
+use crate::support::{context, create_ok, facts, load, load_ok, sequences, snapshot};
 
 fn rich_fixture() -> Value {
     json!({
@@ -201,7 +201,7 @@ pub async fn conflicting_reload_writes_nothing<F: StoreFactory>(factory: &F) {
         json!({"businesses": [{"bk_biz_id": 7, "bk_biz_name": "new"}]}),
     )
     .await;
-    assert_eq!(store.builtin_set(BizId(7)).await.unwrap().unwrap().0, 4780);
+    assert_eq!(facts(store, "0", 7).await.builtin_set.unwrap().0, 4780);
     assert_eq!(sequences(store).await, [4780, 103, 0, 2]);
 }
 

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use crate::StoreFactory;
 use crate::support::{
-    EXAMPLE_TENANT, context, create, create_ok, load_ok, plan_ok, sequences, set_ids, snapshot,
-    worked_example_fixture,
+    EXAMPLE_TENANT, context, create, create_ok, facts, load_ok, plan_ok, sequences, set_ids,
+    snapshot, worked_example_fixture,
 };
 
 /// Set, module and audit ids come from their own sequences, strictly increasing, with no gap
@@ -102,7 +102,10 @@ pub async fn raising_a_sequence_never_lowers_it<F: StoreFactory>(factory: &F) {
     let report = load_ok(store, worked_example_fixture()).await;
     // The idle set took 11, its modules 101..=103; then the set sequence went to 4779.
     assert_eq!(report.created["id_generator"], 1);
-    assert_eq!(store.builtin_set(BizId(1)).await.unwrap(), Some(SetId(11)));
+    assert_eq!(
+        facts(store, EXAMPLE_TENANT, 1).await.builtin_set,
+        Some(SetId(11))
+    );
     let ctx = context(EXAMPLE_TENANT);
     let created = create_ok(
         store,

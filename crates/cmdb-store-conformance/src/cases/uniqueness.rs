@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::StoreFactory;
 use crate::support::{
-    EXAMPLE_TENANT, context, create, create_ok, idle_set_doc, load_ok, plain_set_doc, plan_ok,
-    sequences, set_ids, snapshot, worked_example_fixture,
+    EXAMPLE_TENANT, context, create, create_ok, facts, idle_set_doc, load_ok, plain_set_doc,
+    plan_ok, sequences, set_ids, snapshot, worked_example_fixture,
 };
 
 /// A second set of the same (trimmed, byte-exact) name under the same parent is 1101108; it
@@ -319,7 +319,7 @@ pub async fn builtin_set_is_unique_per_biz<F: StoreFactory>(factory: &F) {
     pool.insert("default".into(), json!(1));
     assert_eq!(created.set.doc, pool);
     assert_eq!(
-        store.builtin_set(BizId(2)).await.unwrap(),
+        facts(store, EXAMPLE_TENANT, 2).await.builtin_set,
         Some(SetId(4780))
     );
 
@@ -327,7 +327,10 @@ pub async fn builtin_set_is_unique_per_biz<F: StoreFactory>(factory: &F) {
     let err = store.create_set(second).await.unwrap_err();
     assert_eq!(err, Error::BuiltinForbidden);
     assert_eq!(snapshot(store, &[EXAMPLE_TENANT], &[1, 2]).await, before);
-    assert_eq!(store.builtin_set(BizId(1)).await.unwrap(), Some(SetId(1)));
+    assert_eq!(
+        facts(store, EXAMPLE_TENANT, 1).await.builtin_set,
+        Some(SetId(1))
+    );
 
     // An ordinary set next to it is fine and takes the next id.
     let plain = create_ok(
@@ -340,7 +343,7 @@ pub async fn builtin_set_is_unique_per_biz<F: StoreFactory>(factory: &F) {
     assert_eq!(plain.set.id, SetId(4781));
     assert!(!plain.set.builtin);
     assert_eq!(
-        store.builtin_set(BizId(2)).await.unwrap(),
+        facts(store, EXAMPLE_TENANT, 2).await.builtin_set,
         Some(SetId(4780))
     );
 }

@@ -4,6 +4,7 @@
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::ports::SetStore;
 use cmdb_core::records::{Document, ResourceType};
+use cmdb_store_conformance::support::facts;
 use serde_json::json;
 
 use crate::support::{TENANT, TempDb, create_named, example_fixture, load, plan};
@@ -31,14 +32,11 @@ async fn state(store: &dyn SetStore) -> State {
         modules.push(store.modules(SetId(id)).await.expect("modules"));
     }
     let catalog = format!(
-        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
-        store.business(BizId(1)).await,
+        "{:?} {:?} {:?} {:?} {:?}",
+        facts(store, TENANT, 1).await,
         store.mainline(TENANT).await,
-        store.set_attributes(TENANT, BizId(1)).await,
-        store.unique_rules(TENANT).await,
         store.set_template(1).await,
         store.service_template(7).await,
-        store.builtin_set(BizId(1)).await,
         store.mainline_instance(50).await,
     );
     State {

@@ -7,6 +7,7 @@ use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::ports::SetStore;
 use cmdb_core::records::ResourceType;
 use cmdb_core::{Code, Error, StoreError};
+use cmdb_store_conformance::support::facts;
 use cmdb_store_sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
 use serde_json::json;
 
@@ -93,7 +94,7 @@ async fn worked_example_is_stored_and_read_back_exactly() {
         .expect("module audit");
     assert_eq!(module_audits, vec![audits[1].clone()]);
     assert_eq!(sequences(&store).await, [4780, 4, 2, 0]);
-    assert_eq!(store.builtin_set(BizId(1)).await, Ok(Some(SetId(1))));
+    assert_eq!(facts(&store, TENANT, 1).await.builtin_set, Some(SetId(1)));
 }
 
 #[tokio::test]
