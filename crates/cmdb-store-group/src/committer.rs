@@ -56,7 +56,7 @@ enum Job {
         reply: oneshot::Sender<Vec<Result<CreatedSet, Error>>>,
     },
     /// Another write of the store, run alone between groups.
-    Exclusive(Box<dyn FnOnce() + Send>),
+    Exclusive(Box<dyn FnOnce(&SyncAlarm<'_>) + Send>),
 }
 
 /// State shared by the committer handle and its writer thread.
@@ -84,6 +84,21 @@ impl Shared {
                 "the store refuses writes until it is reopened: a commit failed to sync ({cause})"
             ).into()));
         }
+    }
+}
+
+/// What a write run by [`GroupCommitter::exclusive`] uses to report that its commit failed to
+/// sync: from then on the committer refuses every write, as after a group's
+/// [`GroupError::SyncFailed`].
+#[derive(Debug)]
+pub struct SyncAlarm<'a> {
+    shared: &'a Shared,
+}
+
+impl SyncAlarm<'_> {
+    /// Reports that a commit failed to sync to disk because of `cause`.
+    pub fn raise(&self, cause: &StoreError) {
+        self.shared.refuse(cause);
     }
 }
 
@@ -167,24 +182,25 @@ impl GroupCommitter {
         results
     }
 
-    /// Runs another write of the store on the writer thread, between groups.
+    /// Runs another write of the store on the writer thread, between groups. The work gets a
+    /// [`SyncAlarm`] to raise when its own commit failed to sync.
     ///
     /// # Errors
     /// The refusal after a failed sync, or [`StoreError::Backend`] when the writer stopped or
     /// the work panicked.
     pub async fn exclusive<R: Send + 'static>(
         &self,
-        work: impl FnOnce() -> R + Send + 'static,
+        work: impl FnOnce(&SyncAlarm<'_>) -> R + Send + 'static,
     ) -> Result<R, StoreError> {
         if let Some(refused) = self.shared.refusal() {
             return Err(refused);
         }
         let (reply, answer) = oneshot::channel();
         let shared = Arc::clone(&self.shared);
-        let job = Job::Exclusive(Box::new(move || {
+        let job = Job::Exclusive(Box::new(move |alarm| {
             let outcome = match shared.refusal() {
                 Some(refused) => Err(refused),
-                None => Ok(work()),
+                None => Ok(work(alarm)),
             };
             let _ = reply.send(outcome);
         }));
@@ -272,7 +288,8 @@ fn write_loop<B: GroupBackend>(
         let (plans, mut bytes, reply) = match job {
             Job::Exclusive(work) => {
                 // A panic drops the work's reply channel: its caller gets an error.
-                let _ = catch_unwind(AssertUnwindSafe(work));
+                let alarm = SyncAlarm { shared };
+                let _ = catch_unwind(AssertUnwindSafe(|| work(&alarm)));
                 continue;
             }
             Job::Creates {

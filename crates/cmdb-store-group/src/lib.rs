@@ -14,7 +14,7 @@ mod options;
 mod pool;
 mod size;
 
-pub use committer::{GroupBackend, GroupCommitter, GroupError};
+pub use committer::{GroupBackend, GroupCommitter, GroupError, SyncAlarm};
 pub use options::GroupOptions;
 pub use pool::BlockingPool;
 pub use size::approx_plan_bytes;

@@ -261,13 +261,45 @@ fn a_failed_sync_refuses_every_later_write() {
     let refused = later[0].as_ref().unwrap_err();
     assert_eq!(refused.code(), Code::Internal);
     assert!(refused_message(refused).contains("refuses writes until it is reopened"));
-    let exclusive = futures::executor::block_on(committer.exclusive(|| 1));
+    let exclusive = futures::executor::block_on(committer.exclusive(|_| 1));
     assert!(matches!(exclusive, Err(StoreError::Backend(m)) if m.contains("reopened")));
     assert_eq!(
         backend.group_sizes(),
         [1],
         "nothing reached the backend after the failure"
     );
+}
+
+#[test]
+fn a_failed_sync_in_exclusive_work_refuses_every_later_write() {
+    let backend = Scripted::new(Script::Commit);
+    let committer =
+        GroupCommitter::start("t-writer", Arc::clone(&backend), GroupOptions::default());
+    // A write that is not a create (a fixture load, say) commits, then its sync fails.
+    let ran = futures::executor::block_on(committer.exclusive(|alarm| {
+        alarm.raise(&StoreError::Backend("EIO on fsync".into()));
+        "committed, not synced"
+    }));
+    assert_eq!(ran, Ok("committed, not synced"));
+    let refusal = committer.refusal().expect("the store refuses writes now");
+    assert!(refusal.to_string().contains("EIO on fsync"), "{refusal}");
+    let later = futures::executor::block_on(committer.commit(vec![plan("b")]));
+    assert!(refused_message(later[0].as_ref().unwrap_err()).contains("until it is reopened"));
+    let exclusive = futures::executor::block_on(committer.exclusive(|_| 1));
+    assert_eq!(exclusive, Err(refusal));
+    assert!(backend.group_sizes().is_empty(), "no create reached the backend");
+}
+
+#[test]
+fn exclusive_work_that_raises_no_alarm_leaves_the_store_writable() {
+    let backend = Scripted::new(Script::Commit);
+    let committer =
+        GroupCommitter::start("t-writer", Arc::clone(&backend), GroupOptions::default());
+    let ran = futures::executor::block_on(committer.exclusive(|_| 7));
+    assert_eq!(ran, Ok(7));
+    assert_eq!(committer.refusal(), None);
+    let created = futures::executor::block_on(committer.commit(vec![plan("a")]));
+    assert!(created[0].is_ok());
 }
 
 fn refused_message(e: &Error) -> String {

@@ -18,7 +18,9 @@ use cmdb_core::plan::{CreatePlan, commit_group, commit_plan};
 use cmdb_core::ports::{BatchFailure, CommitStats, SetStore, StoreTx};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
-use cmdb_store_group::{BlockingPool, GroupBackend, GroupCommitter, GroupError, GroupOptions};
+use cmdb_store_group::{
+    BlockingPool, GroupBackend, GroupCommitter, GroupError, GroupOptions, SyncAlarm,
+};
 use serde::de::DeserializeOwned;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
@@ -407,10 +409,12 @@ impl SledStore {
     /// Runs `f` over sled's handles on the writer thread, between groups of creates.
     async fn on_writer<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Inner) -> T + Send + 'static,
+        f: impl FnOnce(&Inner, &SyncAlarm<'_>) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
-        self.committer.exclusive(move || f(&inner)).await
+        self.committer
+            .exclusive(move |alarm| f(&inner, alarm))
+            .await
     }
 }
 
@@ -554,13 +558,23 @@ impl Inner {
         }
     }
 
+    /// After a committed write run alone: flushes per the mode; a failed flush raises `alarm`,
+    /// so the store refuses later writes as after a group's failed flush.
+    fn after_exclusive_write(&self, alarm: &SyncAlarm<'_>) -> Result<(), StoreError> {
+        self.after_write().inspect_err(|e| alarm.raise(e))
+    }
+
     /// Runs a write whose error is the domain's [`Error`], then flushes per the mode.
-    fn write<R>(&self, f: impl Fn(&mut SledTx<'_>) -> Result<R, Error>) -> Result<R, Error> {
+    fn write<R>(
+        &self,
+        alarm: &SyncAlarm<'_>,
+        f: impl Fn(&mut SledTx<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let value = self.transact(f).map_err(|e| match e {
             TxFailure::Abort(e) => e,
             TxFailure::Storage(e) => Error::Store(e),
         })?;
-        self.after_write()?;
+        self.after_exclusive_write(alarm)?;
         Ok(value)
     }
 
@@ -737,7 +751,11 @@ impl Inner {
         Ok(docs)
     }
 
-    fn create_sets_atomic(&self, plans: &[CreatePlan]) -> Result<Vec<CreatedSet>, BatchFailure> {
+    fn create_sets_atomic(
+        &self,
+        alarm: &SyncAlarm<'_>,
+        plans: &[CreatePlan],
+    ) -> Result<Vec<CreatedSet>, BatchFailure> {
         let created = self
             .transact(|tx| {
                 plans
@@ -758,22 +776,28 @@ impl Inner {
                 },
             })?;
         if !created.is_empty() {
-            self.after_write().map_err(|e| BatchFailure {
-                index: 0,
-                error: Error::Store(e),
-            })?;
+            self.after_exclusive_write(alarm)
+                .map_err(|e| BatchFailure {
+                    index: 0,
+                    error: Error::Store(e),
+                })?;
         }
         Ok(created)
     }
 
-    fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+    fn raise_sequence(
+        &self,
+        alarm: &SyncAlarm<'_>,
+        kind: SequenceKind,
+        value: i64,
+    ) -> Result<bool, StoreError> {
         let changed = self
             .transact(|tx| tx.raise_sequence(kind, value))
             .map_err(|e| match e {
                 TxFailure::Abort(e) | TxFailure::Storage(e) => e,
             })?;
         if changed {
-            self.after_write()?;
+            self.after_exclusive_write(alarm)?;
         }
         Ok(changed)
     }
@@ -820,7 +844,7 @@ impl SetStore for SledStore {
     }
 
     async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error> {
-        self.on_writer(move |inner| inner.write(|tx| apply_fixture(tx, &batch)))
+        self.on_writer(move |inner, alarm| inner.write(alarm, |tx| apply_fixture(tx, &batch)))
             .await?
     }
 
@@ -842,7 +866,7 @@ impl SetStore for SledStore {
         &self,
         plans: Vec<CreatePlan>,
     ) -> Result<Vec<CreatedSet>, BatchFailure> {
-        self.on_writer(move |inner| inner.create_sets_atomic(&plans))
+        self.on_writer(move |inner, alarm| inner.create_sets_atomic(alarm, &plans))
             .await
             .map_err(|e| BatchFailure {
                 index: 0,
@@ -851,7 +875,7 @@ impl SetStore for SledStore {
     }
 
     async fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
-        self.on_writer(move |inner| inner.raise_sequence(kind, value))
+        self.on_writer(move |inner, alarm| inner.raise_sequence(alarm, kind, value))
             .await?
     }
 
@@ -885,7 +909,7 @@ impl SetStore for SledStore {
     /// write after it disarms the clean close. Runs on the writer thread, after every write
     /// queued before it.
     async fn close(&self) -> Result<(), StoreError> {
-        let sequences = self.on_writer(Inner::close).await??;
+        let sequences = self.on_writer(|inner, _| inner.close()).await??;
         *self
             .inner
             .closed

@@ -14,7 +14,9 @@ use cmdb_core::plan::{CreatePlan, commit_group, commit_plan};
 use cmdb_core::ports::{BatchFailure, CommitStats, SetStore, StoreTx};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
-use cmdb_store_group::{BlockingPool, GroupBackend, GroupCommitter, GroupError, GroupOptions};
+use cmdb_store_group::{
+    BlockingPool, GroupBackend, GroupCommitter, GroupError, GroupOptions, SyncAlarm,
+};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
@@ -247,7 +249,7 @@ impl SqliteStore {
     ) -> Result<T, E> {
         let inner = Arc::clone(&self.inner);
         self.committer
-            .exclusive(move || inner.write(on_store, body))
+            .exclusive(move |alarm| inner.write(alarm, on_store, body))
             .await
             .map_err(on_store)?
     }
@@ -266,15 +268,23 @@ impl Inner {
 
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction: commits when it returns `Ok`, rolls
     /// back otherwise. `on_store` turns store failures before and after the body into the
-    /// caller's error type.
+    /// caller's error type; a commit that failed to sync raises `alarm` (no later write).
     fn write<T, E>(
         &self,
+        alarm: &SyncAlarm<'_>,
         on_store: fn(StoreError) -> E,
         body: impl FnOnce(&mut SqliteTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         self.transaction(body).map_err(|e| match e {
             TxError::Store(e) => on_store(e),
-            TxError::Commit(e) => on_store(store_error(e)),
+            TxError::Commit(e) => {
+                let failed_sync = is_sync_failure(&e);
+                let e = store_error(e);
+                if failed_sync {
+                    alarm.raise(&e);
+                }
+                on_store(e)
+            }
             TxError::Body(e) => e,
         })
     }
@@ -316,14 +326,16 @@ impl GroupBackend for Inner {
         self.transaction(|tx| commit_group(tx, plans))
             .map_err(|e| match e {
                 TxError::Store(e) | TxError::Body(e) => GroupError::Failed(e),
-                // An i/o error while committing (the WAL write or its fsync): what reached the
-                // disk is unknown, so the store stops writing until reopened.
-                TxError::Commit(e) if e.sqlite_error_code() == Some(ErrorCode::SystemIoFailure) => {
-                    GroupError::SyncFailed(store_error(e))
-                }
+                TxError::Commit(e) if is_sync_failure(&e) => GroupError::SyncFailed(store_error(e)),
                 TxError::Commit(e) => GroupError::Failed(store_error(e)),
             })
     }
+}
+
+/// Whether a failed `COMMIT` was an i/o error (the WAL write or its fsync): what reached the
+/// disk is then unknown, so the store stops writing until reopened.
+fn is_sync_failure(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::SystemIoFailure)
 }
 
 /// Locks a connection. A panic while holding the lock dropped (rolled back) any open
@@ -445,7 +457,7 @@ impl SetStore for SqliteStore {
         close_connection(&inner.reader)?;
         match self
             .committer
-            .exclusive(move || close_connection(&inner.writer))
+            .exclusive(move |_| close_connection(&inner.writer))
             .await
         {
             Ok(closed) => closed,
@@ -472,4 +484,22 @@ fn sidecar_path(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::ffi::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn only_an_io_error_at_commit_is_a_failed_sync() {
+        assert!(is_sync_failure(&failure(rusqlite::ffi::SQLITE_IOERR)));
+        assert!(is_sync_failure(&failure(rusqlite::ffi::SQLITE_IOERR_FSYNC)));
+        assert!(!is_sync_failure(&failure(rusqlite::ffi::SQLITE_BUSY)));
+        assert!(!is_sync_failure(&failure(rusqlite::ffi::SQLITE_FULL)));
+        assert!(!is_sync_failure(&rusqlite::Error::InvalidQuery));
+    }
 }
