@@ -195,7 +195,7 @@ impl Engine {
             Ok::<_, Failure>(self.store.create_set(plan).await?)
         }
         .await;
-        Ok(self.localized(created)?.set.doc)
+        Ok(Arc::unwrap_or_clone(self.localized(created)?.set.doc))
     }
 
     async fn facts(
@@ -318,7 +318,7 @@ impl Engine {
                 .enumerate()
                 .map(|(index, c)| BatchElement {
                     index,
-                    outcome: Ok(c.set.doc),
+                    outcome: Ok(Arc::unwrap_or_clone(c.set.doc)),
                 })
                 .collect());
         }
@@ -344,7 +344,11 @@ impl Engine {
         }
         let committed = self.store.create_sets(plans).await;
         for (index, result) in planned.into_iter().zip(committed) {
-            outcomes[index] = Some(result.map(|c| c.set.doc).map_err(Failure::from));
+            outcomes[index] = Some(
+                result
+                    .map(|c| Arc::unwrap_or_clone(c.set.doc))
+                    .map_err(Failure::from),
+            );
         }
         Ok(outcomes
             .into_iter()

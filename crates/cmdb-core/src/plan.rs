@@ -1,6 +1,8 @@
 //! The create plan: checking a request against the facts in the spec's order, and committing
 //! the resulting plan through one store transaction.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::catalog::Business;
@@ -262,7 +264,7 @@ pub fn commit_plan(tx: &mut dyn StoreTx, plan: &CreatePlan) -> Result<CreatedSet
         name: plan.name.clone(),
         builtin: plan.builtin,
         unique_keys: plan.unique_keys.clone(),
-        doc: set_doc,
+        doc: Arc::new(set_doc),
     };
     let modules: Vec<ModuleRecord> = plan
         .module_docs
@@ -316,45 +318,35 @@ fn module_record(mut doc: Document, id: ModuleId, set: SetId, biz: BizId) -> Mod
     doc.insert("bk_module_id".into(), json!(id.0));
     doc.insert("bk_set_id".into(), json!(set.0));
     doc.insert(PARENT_ID.into(), json!(set.0));
-    ModuleRecord { id, set, biz, doc }
+    ModuleRecord {
+        id,
+        set,
+        biz,
+        doc: Arc::new(doc),
+    }
 }
 
+/// The audit record of a created set or module: it shares `cur_data`, copying nothing.
 fn audit_record(
     id: AuditId,
     plan: &CreatePlan,
     resource_type: ResourceType,
     resource_id: i64,
     resource_name: &str,
-    cur_data: &Document,
+    cur_data: &Arc<Document>,
 ) -> AuditRecord {
-    // Built key by key: `json!` would re-serialize the whole current document.
-    let mut details = Document::new();
-    details.insert("pre_data".into(), Value::Null);
-    details.insert("cur_data".into(), Value::Object(cur_data.clone()));
-    details.insert("update_fields".into(), Value::Null);
-    let mut operation_detail = Document::new();
-    operation_detail.insert("bk_obj_id".into(), json!(resource_type.name()));
-    operation_detail.insert("details".into(), Value::Object(details));
-    let mut doc = Document::new();
-    doc.insert("id".into(), json!(id.0));
-    doc.insert("audit_type".into(), json!("business_resource"));
-    doc.insert("resource_type".into(), json!(resource_type.name()));
-    doc.insert("action".into(), json!("create"));
-    doc.insert("bk_biz_id".into(), json!(plan.biz.0));
-    doc.insert("resource_id".into(), json!(resource_id));
-    doc.insert("resource_name".into(), json!(resource_name));
-    doc.insert("operation_detail".into(), Value::Object(operation_detail));
-    doc.insert("operate_from".into(), json!("user"));
-    doc.insert("user".into(), json!(plan.context.user));
-    doc.insert("code".into(), json!(plan.context.app_code));
-    doc.insert("rid".into(), json!(plan.context.request_id));
-    doc.insert("operation_time".into(), json!(plan.time));
-    doc.insert("bk_supplier_account".into(), json!(plan.supplier_account));
     AuditRecord {
         id,
         biz: plan.biz,
         resource_type,
-        doc,
+        resource_id,
+        resource_name: resource_name.to_owned(),
+        user: plan.context.user.clone(),
+        app_code: plan.context.app_code.clone(),
+        request_id: plan.context.request_id.clone(),
+        time: plan.time.clone(),
+        supplier_account: plan.supplier_account.clone(),
+        cur_data: Arc::clone(cur_data),
     }
 }
 
@@ -391,7 +383,7 @@ pub fn builtin_set_records(
         name: BUILTIN_SET_NAME.into(),
         builtin: true,
         unique_keys: Vec::new(),
-        doc,
+        doc: Arc::new(doc),
     };
     let modules = BUILTIN_MODULES
         .iter()

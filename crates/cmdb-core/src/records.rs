@@ -1,7 +1,14 @@
 //! The records a store writes for a created set: the set, its modules, audit records and the
 //! unique keys that guard them. Built by the domain, persisted verbatim by stores.
+//!
+//! Documents are built once and shared, never deep-copied on the way to storage: a set's and a
+//! module's document sit behind an [`Arc`], and an audit record points at the document it
+//! records instead of holding a copy (it serialises to the full audit document).
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::ids::{AuditId, BizId, ModuleId, SetId};
@@ -47,8 +54,8 @@ pub struct SetRecord {
     pub builtin: bool,
     /// The custom unique keys the set occupies.
     pub unique_keys: Vec<UniqueKey>,
-    /// The whole stored document.
-    pub doc: Document,
+    /// The whole stored document, shared with its audit record.
+    pub doc: Arc<Document>,
 }
 
 /// A module to insert.
@@ -60,8 +67,8 @@ pub struct ModuleRecord {
     pub set: SetId,
     /// `bk_biz_id`.
     pub biz: BizId,
-    /// The whole stored document.
-    pub doc: Document,
+    /// The whole stored document, shared with its audit record.
+    pub doc: Arc<Document>,
 }
 
 /// What an audit record is about.
@@ -93,17 +100,96 @@ impl ResourceType {
     }
 }
 
-/// An audit record to insert.
+/// An audit record to insert: the creation of one set or module.
+///
+/// It serialises (and [`AuditRecord::document`] renders) to the stored audit document, with
+/// keys in sorted order as every stored document:
+/// `{"action": "create", "audit_type": "business_resource", "bk_biz_id", "bk_supplier_account",
+/// "code", "id", "operate_from": "user", "operation_detail": {"bk_obj_id", "details":
+/// {"cur_data", "pre_data": null, "update_fields": null}}, "operation_time", "resource_id",
+/// "resource_name", "resource_type", "rid", "user"}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
     /// Its `id`.
     pub id: AuditId,
     /// `bk_biz_id`.
     pub biz: BizId,
-    /// `resource_type`.
+    /// `resource_type` (and `operation_detail.bk_obj_id`).
     pub resource_type: ResourceType,
-    /// The whole stored document.
-    pub doc: Document,
+    /// `resource_id`: the set's or module's id.
+    pub resource_id: i64,
+    /// `resource_name`.
+    pub resource_name: String,
+    /// `user`: the operator.
+    pub user: String,
+    /// `code`: the calling app.
+    pub app_code: String,
+    /// `rid`: the request id.
+    pub request_id: String,
+    /// `operation_time`.
+    pub time: String,
+    /// `bk_supplier_account`.
+    pub supplier_account: String,
+    /// `operation_detail.details.cur_data`: the created document, shared with its record.
+    pub cur_data: Arc<Document>,
+}
+
+impl AuditRecord {
+    /// The stored audit document.
+    pub fn document(&self) -> Document {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(doc)) => doc,
+            // Serialising maps of JSON values into a `Value` cannot fail.
+            _ => Document::new(),
+        }
+    }
+}
+
+/// `operation_detail` of an audit record.
+struct OperationDetail<'a>(&'a AuditRecord);
+
+/// `operation_detail.details` of an audit record.
+struct Details<'a>(&'a Document);
+
+impl Serialize for Details<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("cur_data", self.0)?;
+        map.serialize_entry("pre_data", &())?;
+        map.serialize_entry("update_fields", &())?;
+        map.end()
+    }
+}
+
+impl Serialize for OperationDetail<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("bk_obj_id", self.0.resource_type.name())?;
+        map.serialize_entry("details", &Details(&self.0.cur_data))?;
+        map.end()
+    }
+}
+
+impl Serialize for AuditRecord {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Sorted keys, as a `Document` serialises.
+        let mut map = serializer.serialize_map(Some(14))?;
+        map.serialize_entry("action", "create")?;
+        map.serialize_entry("audit_type", "business_resource")?;
+        map.serialize_entry("bk_biz_id", &self.biz.0)?;
+        map.serialize_entry("bk_supplier_account", &self.supplier_account)?;
+        map.serialize_entry("code", &self.app_code)?;
+        map.serialize_entry("id", &self.id.0)?;
+        map.serialize_entry("operate_from", "user")?;
+        map.serialize_entry("operation_detail", &OperationDetail(self))?;
+        map.serialize_entry("operation_time", &self.time)?;
+        map.serialize_entry("resource_id", &self.resource_id)?;
+        map.serialize_entry("resource_name", &self.resource_name)?;
+        map.serialize_entry("resource_type", self.resource_type.name())?;
+        map.serialize_entry("rid", &self.request_id)?;
+        map.serialize_entry("user", &self.user)?;
+        map.end()
+    }
 }
 
 /// What one successful create wrote.

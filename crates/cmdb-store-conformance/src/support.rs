@@ -9,7 +9,7 @@ use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
 use cmdb_core::ports::SetStore;
-use cmdb_core::records::{CreatedSet, Document, ResourceType};
+use cmdb_core::records::{AuditRecord, CreatedSet, Document, ResourceType};
 use serde_json::{Value, json};
 
 /// The timestamp of every create in the suite (the worked example's `T`).
@@ -453,9 +453,9 @@ pub async fn sequences(store: &dyn SetStore) -> [i64; 4] {
 /// The documents of a [`CreatedSet`]: the set, its modules, its audit records.
 pub fn created_docs(created: &CreatedSet) -> (Document, Vec<Document>, Vec<Document>) {
     (
-        created.set.doc.clone(),
-        created.modules.iter().map(|m| m.doc.clone()).collect(),
-        created.audits.iter().map(|a| a.doc.clone()).collect(),
+        (*created.set.doc).clone(),
+        created.modules.iter().map(|m| (*m.doc).clone()).collect(),
+        created.audits.iter().map(AuditRecord::document).collect(),
     )
 }
 

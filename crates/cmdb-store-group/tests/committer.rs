@@ -94,7 +94,7 @@ fn created(plan: &CreatePlan, id: i64) -> CreatedSet {
             name: plan.name.clone(),
             builtin: false,
             unique_keys: Vec::new(),
-            doc: Document::new(),
+            doc: Default::default(),
         },
         modules: Vec::new(),
         audits: Vec::new(),
@@ -287,7 +287,10 @@ fn a_failed_sync_in_exclusive_work_refuses_every_later_write() {
     assert!(refused_message(later[0].as_ref().unwrap_err()).contains("until it is reopened"));
     let exclusive = futures::executor::block_on(committer.exclusive(|_| 1));
     assert_eq!(exclusive, Err(refusal));
-    assert!(backend.group_sizes().is_empty(), "no create reached the backend");
+    assert!(
+        backend.group_sizes().is_empty(),
+        "no create reached the backend"
+    );
 }
 
 #[test]

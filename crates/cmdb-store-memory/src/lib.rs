@@ -602,7 +602,7 @@ impl SetStore for MemoryStore {
                 .map(|(_, id)| *id)
                 .collect(),
         };
-        Ok(ids.iter().map(|id| state.sets[id].doc.clone()).collect())
+        Ok(ids.iter().map(|id| (*state.sets[id].doc).clone()).collect())
     }
 
     async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
@@ -610,7 +610,7 @@ impl SetStore for MemoryStore {
         Ok(state
             .modules_by_set
             .range((set, ModuleId(i64::MIN))..=(set, ModuleId(i64::MAX)))
-            .map(|(_, id)| state.modules[id].doc.clone())
+            .map(|(_, id)| (*state.modules[id].doc).clone())
             .collect())
     }
 
@@ -625,7 +625,7 @@ impl SetStore for MemoryStore {
             .range((biz, AuditId(i64::MIN))..=(biz, AuditId(i64::MAX)))
             .map(|(_, id)| &state.audits[id])
             .filter(|a| resource_type.is_none_or(|t| a.resource_type == t))
-            .map(|a| a.doc.clone())
+            .map(AuditRecord::document)
             .collect())
     }
 
@@ -650,7 +650,7 @@ mod tests {
             name: name.into(),
             builtin: false,
             unique_keys: keys,
-            doc,
+            doc: Arc::new(doc),
         }
     }
 

@@ -198,7 +198,7 @@ impl StoreTx for SledTx<'_> {
         if record.builtin {
             self.require_free(T::BuiltinSets, &id_key(record.biz.0))?;
         }
-        self.put(T::Sets, &id, &record.doc)?;
+        self.put(T::Sets, &id, &*record.doc)?;
         self.raw_put(
             T::SetsByBiz,
             &pair_key(record.biz.0, record.id.0),
@@ -217,7 +217,7 @@ impl StoreTx for SledTx<'_> {
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
         let id = id_key(record.id.0);
         self.require_free(T::Modules, &id)?;
-        self.put(T::Modules, &id, &record.doc)?;
+        self.put(T::Modules, &id, &*record.doc)?;
         self.raw_put(
             T::ModulesBySet,
             &pair_key(record.set.0, record.id.0),
@@ -228,7 +228,7 @@ impl StoreTx for SledTx<'_> {
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         let id = id_key(record.id.0);
         self.require_free(T::Audit, &id)?;
-        self.put(T::Audit, &id, &record.doc)?;
+        self.put(T::Audit, &id, record)?;
         self.put(
             T::AuditByBiz,
             &pair_key(record.biz.0, record.id.0),

@@ -165,8 +165,8 @@ async fn template_modules_and_audit_are_written_in_id_order() {
     );
     assert_eq!(modules[1]["bk_module_name"], "db");
     // The stored documents are exactly what the domain built.
-    assert_eq!(modules[0], created.modules[0].doc);
-    assert_eq!(modules[1], created.modules[1].doc);
+    assert_eq!(modules[0], *created.modules[0].doc);
+    assert_eq!(modules[1], *created.modules[1].doc);
 
     let module_audit = store
         .audit_records(BizId(2), Some(ResourceType::Module))

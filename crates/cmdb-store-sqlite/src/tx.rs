@@ -409,7 +409,7 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
-        let doc = json_text(&mut self.json, &record.doc)?;
+        let doc = json_text(&mut self.json, &*record.doc)?;
         execute(
             self.conn,
             "INSERT INTO sets (bk_set_id, bk_biz_id, bk_parent_id, name, builtin, doc) \
@@ -434,7 +434,7 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
-        let doc = json_text(&mut self.json, &record.doc)?;
+        let doc = json_text(&mut self.json, &*record.doc)?;
         execute(
             self.conn,
             "INSERT INTO modules (bk_module_id, bk_set_id, bk_biz_id, doc) VALUES (?1, ?2, ?3, ?4)",
@@ -443,7 +443,7 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        let doc = json_text(&mut self.json, &record.doc)?;
+        let doc = json_text(&mut self.json, record)?;
         execute(
             self.conn,
             "INSERT INTO audit (id, bk_biz_id, resource_type, doc) VALUES (?1, ?2, ?3, ?4)",
@@ -557,7 +557,7 @@ mod tests {
                     values: format!("[\"{v}\"]"),
                 })
                 .collect(),
-            doc,
+            doc: std::sync::Arc::new(doc),
         }
     }
 
@@ -600,7 +600,7 @@ mod tests {
             id: ModuleId(1),
             set: SetId(1),
             biz: BizId(1),
-            doc: Document::new(),
+            doc: Default::default(),
         };
         tx.insert_module(&module).expect("a module");
         assert!(already_exists(tx.insert_module(&module)));
@@ -608,7 +608,14 @@ mod tests {
             id: AuditId(1),
             biz: BizId(1),
             resource_type: ResourceType::Set,
-            doc: Document::new(),
+            resource_id: 1,
+            resource_name: "a".into(),
+            user: "admin".into(),
+            app_code: String::new(),
+            request_id: String::new(),
+            time: String::new(),
+            supplier_account: "0".into(),
+            cur_data: Default::default(),
         };
         tx.insert_audit(&audit).expect("an audit record");
         assert!(already_exists(tx.insert_audit(&audit)));
@@ -641,7 +648,7 @@ mod tests {
             unreachable!("an object literal")
         };
         let mut record = set(1, 1, "a", false, &[]);
-        record.doc = doc.clone();
+        record.doc = std::sync::Arc::new(doc.clone());
         tx.insert_set(&record).expect("insert");
         let read = documents(&conn, SELECT_SETS, [1], "set").expect("read");
         assert_eq!(read, vec![doc]);

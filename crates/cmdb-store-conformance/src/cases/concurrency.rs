@@ -68,11 +68,14 @@ pub async fn concurrent_same_name_has_one_winner<F: StoreFactory>(factory: &F) {
     );
     assert_eq!(
         store.sets(BizId(1), None).await.unwrap(),
-        vec![idle_set_doc(EXAMPLE_TENANT, 1, 1), winner.set.doc.clone()]
+        vec![
+            idle_set_doc(EXAMPLE_TENANT, 1, 1),
+            (*winner.set.doc).clone()
+        ]
     );
     assert_eq!(
         store.modules(winner.set.id).await.unwrap(),
-        vec![winner.modules[0].doc.clone()]
+        vec![(*winner.modules[0].doc).clone()]
     );
     assert_eq!(store.audit_records(BizId(1), None).await.unwrap().len(), 2);
     assert_eq!(sequences(&*store).await, [4780, 4, 2, 0]);
@@ -114,12 +117,12 @@ pub async fn concurrent_distinct_names_all_succeed<F: StoreFactory>(factory: &F)
         assert_eq!(c.audits[1].id.0, c.audits[0].id.0 + 1);
         assert_eq!(
             store.modules(c.set.id).await.unwrap(),
-            vec![c.modules[0].doc.clone()]
+            vec![(*c.modules[0].doc).clone()]
         );
     }
 
     let mut expected = vec![idle_set_doc(EXAMPLE_TENANT, 1, 1)];
-    expected.extend(created.iter().map(|c| c.set.doc.clone()));
+    expected.extend(created.iter().map(|c| (*c.set.doc).clone()));
     let stored = store.sets(BizId(1), None).await.unwrap();
     assert_eq!(stored, expected);
     assert_eq!(set_ids(&stored).len(), TASKS + 1);
@@ -129,7 +132,7 @@ pub async fn concurrent_distinct_names_all_succeed<F: StoreFactory>(factory: &F)
         store.audit_records(BizId(1), None).await.unwrap(),
         expected_audits
             .into_iter()
-            .map(|a| a.doc)
+            .map(|a| a.document())
             .collect::<Vec<_>>()
     );
     assert_eq!(

@@ -475,7 +475,7 @@ pub async fn catalog_reads_follow_their_order<F: StoreFactory>(factory: &F) {
     set_doc.insert("set_template_version".into(), json!(1));
     set_doc.insert("mid".into(), json!(4));
     set_doc.insert("zeta".into(), json!(""));
-    assert_eq!(created.set.doc, set_doc);
+    assert_eq!(*created.set.doc, set_doc);
     assert_eq!(
         store.sets(BizId(2), Some(SetId(4))).await.unwrap(),
         vec![set_doc]

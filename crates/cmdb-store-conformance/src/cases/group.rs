@@ -86,7 +86,7 @@ pub async fn group_distinct_names_64_all_succeed<F: StoreFactory>(factory: &F) {
         );
     }
     let mut expected = vec![idle_set_doc(EXAMPLE_TENANT, 1, 1)];
-    expected.extend(created.iter().map(|c| c.set.doc.clone()));
+    expected.extend(created.iter().map(|c| (*c.set.doc).clone()));
     assert_eq!(store.sets(BizId(1), None).await.unwrap(), expected);
     assert_eq!(
         sequences(&*store).await,
@@ -257,5 +257,5 @@ pub async fn group_same_name_twice_first_wins<F: StoreFactory>(factory: &F) {
     assert_eq!(results[1], Err(Error::SetNameDuplicated));
     assert_eq!(sequences(store).await, [4780, 3, 1, 0]);
     let docs = store.sets(BizId(1), Some(SetId(4780))).await.unwrap();
-    assert_eq!(docs, vec![winner.set.doc.clone()]);
+    assert_eq!(docs, vec![(*winner.set.doc).clone()]);
 }

@@ -176,7 +176,7 @@ pub async fn custom_unique_rule_is_enforced<F: StoreFactory>(factory: &F) {
     assert_eq!(a.set.id, SetId(3));
     let mut a_doc = plain_set_doc("0", 1, 1, 3, "a");
     a_doc.insert("owner_team".into(), json!("ops"));
-    assert_eq!(a.set.doc, a_doc);
+    assert_eq!(*a.set.doc, a_doc);
 
     let before = snapshot(store, &["0"], &[1, 2]).await;
     let err = create(
@@ -317,7 +317,7 @@ pub async fn builtin_set_is_unique_per_biz<F: StoreFactory>(factory: &F) {
     assert!(created.set.builtin);
     let mut pool = plain_set_doc(EXAMPLE_TENANT, 2, 2, 4780, "pool");
     pool.insert("default".into(), json!(1));
-    assert_eq!(created.set.doc, pool);
+    assert_eq!(*created.set.doc, pool);
     assert_eq!(
         facts(store, EXAMPLE_TENANT, 2).await.builtin_set,
         Some(SetId(4780))

@@ -55,9 +55,9 @@ async fn worked_example_is_stored_and_read_back_exactly() {
         "create_time": TIME, "default": 0, "host_apply_enabled": false, "last_time": TIME,
         "service_category_id": 2, "service_template_id": 7, "set_template_id": 1
     }));
-    assert_eq!(created.set.doc, set_doc);
+    assert_eq!(*created.set.doc, set_doc);
     assert_eq!(created.modules.len(), 1);
-    assert_eq!(created.modules[0].doc, module_doc);
+    assert_eq!(*created.modules[0].doc, module_doc);
 
     let sets = store.sets(BizId(1), None).await.expect("sets");
     assert_eq!(sets.len(), 2);
@@ -86,7 +86,7 @@ async fn worked_example_is_stored_and_read_back_exactly() {
         audits[1]["operation_detail"]["details"]["cur_data"],
         json!(module_doc)
     );
-    let audit_docs: Vec<_> = created.audits.iter().map(|a| a.doc.clone()).collect();
+    let audit_docs: Vec<_> = created.audits.iter().map(|a| a.document()).collect();
     assert_eq!(audits, audit_docs);
     let module_audits = store
         .audit_records(BizId(1), Some(ResourceType::Module))
