@@ -13,7 +13,7 @@ use crate::model::builtin::{
     self, DEFAULT, PARENT_ID, SET_NAME, SET_TEMPLATE_ID, SET_TEMPLATE_VERSION,
 };
 use crate::records::{
-    AuditRecord, CreatedSet, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey,
+    AuditRecord, AuditStamp, CreatedSet, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey,
 };
 use crate::rules::builtin_set::{
     BUILTIN_MODULES, BUILTIN_SET_NAME, check_builtin_free, parse_default,
@@ -214,11 +214,13 @@ fn stamp(doc: &mut Document, user: &str, time: &str) {
 /// others stay. Later plans see the earlier ones. On `Ok` the store commits the transaction;
 /// `Err` means a savepoint itself failed and the store MUST roll the whole transaction back.
 ///
+/// The plans are consumed: their documents become the stored records without a copy.
+///
 /// # Errors
 /// The storage failure of a savepoint operation.
 pub fn commit_group(
     tx: &mut dyn GroupTx,
-    plans: &[CreatePlan],
+    plans: Vec<CreatePlan>,
 ) -> Result<Vec<Result<CreatedSet>>, StoreError> {
     let mut results = Vec::with_capacity(plans.len());
     for plan in plans {
@@ -237,7 +239,10 @@ pub fn commit_group(
 /// Commits a plan through one open store transaction: the name under its parent (1101108),
 /// then custom unique keys (1199014), then the built-in set (1199054); then ids are taken and
 /// the set, its modules and their audit records are inserted. On `Err` the store MUST roll back.
-pub fn commit_plan(tx: &mut dyn StoreTx, plan: &CreatePlan) -> Result<CreatedSet> {
+///
+/// The plan is consumed: its documents become the records, each built once and shared with
+/// the audit record that records it.
+pub fn commit_plan(tx: &mut dyn StoreTx, plan: CreatePlan) -> Result<CreatedSet> {
     if tx.set_name_taken(plan.biz, plan.parent, &plan.name)? {
         return Err(Error::SetNameDuplicated);
     }
@@ -255,34 +260,52 @@ pub fn commit_plan(tx: &mut dyn StoreTx, plan: &CreatePlan) -> Result<CreatedSet
     let module_ids = tx.take_ids(SequenceKind::Module, plan.module_docs.len() as u64)?;
     let audit_ids = tx.take_ids(SequenceKind::Audit, 1 + plan.module_docs.len() as u64)?;
 
-    let mut set_doc = plan.set_doc.clone();
+    let CreatePlan {
+        biz,
+        supplier_account,
+        parent,
+        name,
+        builtin,
+        mut set_doc,
+        module_docs,
+        unique_keys,
+        context,
+        time,
+    } = plan;
+    let stamp = Arc::new(AuditStamp {
+        user: context.user,
+        app_code: context.app_code,
+        request_id: context.request_id,
+        time,
+        supplier_account,
+    });
     set_doc.insert("bk_set_id".into(), json!(set_id.0));
     let set = SetRecord {
         id: set_id,
-        biz: plan.biz,
-        parent: plan.parent,
-        name: plan.name.clone(),
-        builtin: plan.builtin,
-        unique_keys: plan.unique_keys.clone(),
+        biz,
+        parent,
+        name,
+        builtin,
+        unique_keys,
         doc: Arc::new(set_doc),
     };
-    let modules: Vec<ModuleRecord> = plan
-        .module_docs
-        .iter()
+    let modules: Vec<ModuleRecord> = module_docs
+        .into_iter()
         .zip(module_ids.iter())
-        .map(|(doc, id)| module_record(doc.clone(), ModuleId(id), set_id, plan.biz))
+        .map(|(doc, id)| module_record(doc, ModuleId(id), set_id, biz))
         .collect();
     let mut audit_ids = audit_ids.iter().map(AuditId);
     let mut audits = Vec::with_capacity(1 + modules.len());
     if let Some(id) = audit_ids.next() {
-        audits.push(audit_record(
+        audits.push(AuditRecord {
             id,
-            plan,
-            ResourceType::Set,
-            set_id.0,
-            &set.name,
-            &set.doc,
-        ));
+            biz,
+            resource_type: ResourceType::Set,
+            resource_id: set_id.0,
+            resource_name: set.name.clone(),
+            stamp: Arc::clone(&stamp),
+            cur_data: Arc::clone(&set.doc),
+        });
     }
     for (m, id) in modules.iter().zip(audit_ids) {
         let name = m
@@ -290,14 +313,15 @@ pub fn commit_plan(tx: &mut dyn StoreTx, plan: &CreatePlan) -> Result<CreatedSet
             .get("bk_module_name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        audits.push(audit_record(
+        audits.push(AuditRecord {
             id,
-            plan,
-            ResourceType::Module,
-            m.id.0,
-            name,
-            &m.doc,
-        ));
+            biz,
+            resource_type: ResourceType::Module,
+            resource_id: m.id.0,
+            resource_name: name.to_owned(),
+            stamp: Arc::clone(&stamp),
+            cur_data: Arc::clone(&m.doc),
+        });
     }
 
     tx.insert_set(&set)?;
@@ -323,30 +347,6 @@ fn module_record(mut doc: Document, id: ModuleId, set: SetId, biz: BizId) -> Mod
         set,
         biz,
         doc: Arc::new(doc),
-    }
-}
-
-/// The audit record of a created set or module: it shares `cur_data`, copying nothing.
-fn audit_record(
-    id: AuditId,
-    plan: &CreatePlan,
-    resource_type: ResourceType,
-    resource_id: i64,
-    resource_name: &str,
-    cur_data: &Arc<Document>,
-) -> AuditRecord {
-    AuditRecord {
-        id,
-        biz: plan.biz,
-        resource_type,
-        resource_id,
-        resource_name: resource_name.to_owned(),
-        user: plan.context.user.clone(),
-        app_code: plan.context.app_code.clone(),
-        request_id: plan.context.request_id.clone(),
-        time: plan.time.clone(),
-        supplier_account: plan.supplier_account.clone(),
-        cur_data: Arc::clone(cur_data),
     }
 }
 

@@ -120,6 +120,15 @@ pub struct AuditRecord {
     pub resource_id: i64,
     /// `resource_name`.
     pub resource_name: String,
+    /// Who, when and for which tenant: shared by the audit records of one create.
+    pub stamp: Arc<AuditStamp>,
+    /// `operation_detail.details.cur_data`: the created document, shared with its record.
+    pub cur_data: Arc<Document>,
+}
+
+/// The part of an audit record that every record of one create shares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditStamp {
     /// `user`: the operator.
     pub user: String,
     /// `code`: the calling app.
@@ -130,8 +139,6 @@ pub struct AuditRecord {
     pub time: String,
     /// `bk_supplier_account`.
     pub supplier_account: String,
-    /// `operation_detail.details.cur_data`: the created document, shared with its record.
-    pub cur_data: Arc<Document>,
 }
 
 impl AuditRecord {
@@ -177,17 +184,17 @@ impl Serialize for AuditRecord {
         map.serialize_entry("action", "create")?;
         map.serialize_entry("audit_type", "business_resource")?;
         map.serialize_entry("bk_biz_id", &self.biz.0)?;
-        map.serialize_entry("bk_supplier_account", &self.supplier_account)?;
-        map.serialize_entry("code", &self.app_code)?;
+        map.serialize_entry("bk_supplier_account", &self.stamp.supplier_account)?;
+        map.serialize_entry("code", &self.stamp.app_code)?;
         map.serialize_entry("id", &self.id.0)?;
         map.serialize_entry("operate_from", "user")?;
         map.serialize_entry("operation_detail", &OperationDetail(self))?;
-        map.serialize_entry("operation_time", &self.time)?;
+        map.serialize_entry("operation_time", &self.stamp.time)?;
         map.serialize_entry("resource_id", &self.resource_id)?;
         map.serialize_entry("resource_name", &self.resource_name)?;
         map.serialize_entry("resource_type", self.resource_type.name())?;
-        map.serialize_entry("rid", &self.request_id)?;
-        map.serialize_entry("user", &self.user)?;
+        map.serialize_entry("rid", &self.stamp.request_id)?;
+        map.serialize_entry("user", &self.stamp.user)?;
         map.end()
     }
 }

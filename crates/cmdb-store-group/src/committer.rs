@@ -21,6 +21,10 @@ use crate::options::GroupOptions;
 use crate::size::approx_plan_bytes;
 
 /// What a store provides to be group-committed: committing plans in one transaction.
+///
+/// The plans are handed over: a backend consumes them (their documents become the stored
+/// records); one that may run its transaction again (sled retries on a conflict) clones them
+/// per attempt.
 pub trait GroupBackend: Send + Sync + 'static {
     /// Commits `plans` in one write transaction, each isolated (the store runs
     /// [`cmdb_core::plan::commit_group`] inside it), and returns only once the transaction has
@@ -31,7 +35,7 @@ pub trait GroupBackend: Send + Sync + 'static {
     /// stored); [`GroupError::SyncFailed`] when the commit's sync to disk failed.
     fn commit_group(
         &self,
-        plans: &[CreatePlan],
+        plans: Vec<CreatePlan>,
     ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError>;
 }
 
@@ -346,15 +350,15 @@ fn commit_one_group<B: GroupBackend>(backend: &B, shared: &Shared, group: Vec<Su
         replies.push(reply);
         plans.append(&mut submitted);
     }
+    let planned = plans.len();
     let outcome = match shared.refusal() {
         Some(refused) => Err(refused),
-        None => match catch_unwind(AssertUnwindSafe(|| backend.commit_group(&plans))) {
-            Ok(Ok(results)) if results.len() == plans.len() => Ok(results),
+        None => match catch_unwind(AssertUnwindSafe(|| backend.commit_group(plans))) {
+            Ok(Ok(results)) if results.len() == planned => Ok(results),
             Ok(Ok(results)) => Err(StoreError::Backend(
                 format!(
-                    "the store answered {} results for {} creates",
+                    "the store answered {} results for {planned} creates",
                     results.len(),
-                    plans.len()
                 )
                 .into(),
             )),

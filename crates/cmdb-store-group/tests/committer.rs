@@ -60,7 +60,7 @@ impl Scripted {
 impl GroupBackend for Scripted {
     fn commit_group(
         &self,
-        plans: &[CreatePlan],
+        plans: Vec<CreatePlan>,
     ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
         let gate = self.gate.lock().unwrap().take();
         if let Some(gate) = gate {

@@ -456,7 +456,7 @@ impl Shared {
 impl GroupBackend for Shared {
     fn commit_group(
         &self,
-        plans: &[CreatePlan],
+        plans: Vec<CreatePlan>,
     ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
         self.write(|tx| commit_group(tx, plans))
             .map_err(GroupError::Failed)
@@ -560,7 +560,7 @@ impl SetStore for MemoryStore {
     ) -> Result<Vec<CreatedSet>, BatchFailure> {
         self.write(|tx| {
             plans
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(index, plan)| {
                     commit_plan(&mut *tx, plan).map_err(|error| BatchFailure { index, error })

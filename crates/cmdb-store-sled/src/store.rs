@@ -762,7 +762,8 @@ impl Inner {
                     .iter()
                     .enumerate()
                     .map(|(index, plan)| {
-                        commit_plan(tx, plan).map_err(|error| BatchFailure { index, error })
+                        // sled may run this closure again: each attempt commits a copy.
+                        commit_plan(tx, plan.clone()).map_err(|error| BatchFailure { index, error })
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
@@ -823,10 +824,11 @@ impl Inner {
 impl GroupBackend for Inner {
     fn commit_group(
         &self,
-        plans: &[CreatePlan],
+        plans: Vec<CreatePlan>,
     ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
+        // sled may run the closure again after a conflict: each attempt takes its own copy.
         let results = self
-            .transact(|tx| commit_group(tx, plans))
+            .transact(|tx| commit_group(tx, plans.clone()))
             .map_err(|e| match e {
                 TxFailure::Abort(e) | TxFailure::Storage(e) => GroupError::Failed(e),
             })?;

@@ -321,7 +321,7 @@ enum TxError<E> {
 impl GroupBackend for Inner {
     fn commit_group(
         &self,
-        plans: &[CreatePlan],
+        plans: Vec<CreatePlan>,
     ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
         self.transaction(|tx| commit_group(tx, plans))
             .map_err(|e| match e {
@@ -397,7 +397,7 @@ impl SetStore for SqliteStore {
             },
             move |txn| {
                 plans
-                    .iter()
+                    .into_iter()
                     .enumerate()
                     .map(|(index, plan)| {
                         commit_plan(txn, plan).map_err(|error| BatchFailure { index, error })

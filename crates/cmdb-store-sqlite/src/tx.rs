@@ -610,11 +610,7 @@ mod tests {
             resource_type: ResourceType::Set,
             resource_id: 1,
             resource_name: "a".into(),
-            user: "admin".into(),
-            app_code: String::new(),
-            request_id: String::new(),
-            time: String::new(),
-            supplier_account: "0".into(),
+            stamp: Default::default(),
             cur_data: Default::default(),
         };
         tx.insert_audit(&audit).expect("an audit record");
