@@ -9,16 +9,17 @@
 //! Arguments: the store (`memory`, `sqlite_full`, `sqlite_normal`, `sled_flush`,
 //! `sled_background`; default `memory`), the number of creates (default 20000), and a mode:
 //! `engine` (default: the seed's request), `custom` (the twenty custom attributes defined and
-//! sent), or `floor` (the store's raw floor instead of the engine). Requests (or floor
+//! sent), `floor` (the store's raw floor instead of the engine), or `bulk` (the creates as
+//! one `create_sets_atomic` of prepared plans: the store's write path alone). Requests (or floor
 //! documents) are built before the timed loop; only [`run`] (or [`run_floor`]) does creates.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use cmdb_benches::floor::{Floor, open_floor};
-use cmdb_benches::setup::{Names, context, runtime, template_set_doc};
+use cmdb_benches::setup::{Names, context, plans, runtime, template_set_doc};
 use cmdb_benches::{Backend, Harness};
-use cmdb_core::plan::RequestContext;
+use cmdb_core::plan::{CreatePlan, RequestContext};
 use cmdb_core::records::Document;
 
 /// The creates, in a function of their own so that a profiler can collect it alone.
@@ -32,6 +33,15 @@ fn run(
     for data in requests {
         black_box(harness.create(rt, ctx, data));
     }
+}
+
+/// One atomic batch of prepared plans (a bulk load), for the store's write path alone.
+#[inline(never)]
+fn run_bulk(harness: &Harness, rt: &tokio::runtime::Runtime, plans: Vec<CreatePlan>) {
+    let created = rt
+        .block_on(harness.store.create_sets_atomic(plans))
+        .expect("the bulk load succeeds");
+    black_box(created);
 }
 
 /// The floor's creates, for comparison under the same profiler.
@@ -75,6 +85,13 @@ fn main() {
     }
     let rt = runtime();
     let harness = Harness::open(backend, &rt);
+    if mode == "bulk" {
+        let prepared = plans("profile", 0, count);
+        let start = Instant::now();
+        run_bulk(&harness, &rt, prepared);
+        report(count, &format!("{label} bulk"), start.elapsed());
+        return;
+    }
     let ctx = context();
     let requests: Vec<Document> = match mode.as_str() {
         "engine" => (0..count).map(|_| names.next_request()).collect(),
@@ -85,7 +102,7 @@ fn main() {
                 .collect()
         }
         other => {
-            eprintln!("unknown mode {other:?}; one of engine, custom, floor");
+            eprintln!("unknown mode {other:?}; one of engine, custom, floor, bulk");
             std::process::exit(2);
         }
     };

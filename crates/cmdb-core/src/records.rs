@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::ids::{AuditId, BizId, ModuleId, SetId};
@@ -152,13 +153,34 @@ impl AuditRecord {
     }
 }
 
+impl AuditRecord {
+    /// The stored audit document with `cur_data` given as already rendered JSON (the text
+    /// the store just wrote for the set or module), so a store serialises each document once.
+    /// It renders exactly as the record itself does, given the JSON of [`AuditRecord::cur_data`].
+    pub fn with_rendered_cur_data<'a>(&'a self, cur_data: &'a RawValue) -> impl Serialize + 'a {
+        AuditJson {
+            record: self,
+            cur_data,
+        }
+    }
+}
+
+/// An audit record's document with `cur_data` rendered by `C`.
+struct AuditJson<'a, C: ?Sized> {
+    record: &'a AuditRecord,
+    cur_data: &'a C,
+}
+
 /// `operation_detail` of an audit record.
-struct OperationDetail<'a>(&'a AuditRecord);
+struct OperationDetail<'a, C: ?Sized> {
+    resource_type: ResourceType,
+    cur_data: &'a C,
+}
 
 /// `operation_detail.details` of an audit record.
-struct Details<'a>(&'a Document);
+struct Details<'a, C: ?Sized>(&'a C);
 
-impl Serialize for Details<'_> {
+impl<C: Serialize + ?Sized> Serialize for Details<'_, C> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(3))?;
         map.serialize_entry("cur_data", self.0)?;
@@ -168,34 +190,49 @@ impl Serialize for Details<'_> {
     }
 }
 
-impl Serialize for OperationDetail<'_> {
+impl<C: Serialize + ?Sized> Serialize for OperationDetail<'_, C> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("bk_obj_id", self.0.resource_type.name())?;
-        map.serialize_entry("details", &Details(&self.0.cur_data))?;
+        map.serialize_entry("bk_obj_id", self.resource_type.name())?;
+        map.serialize_entry("details", &Details(self.cur_data))?;
+        map.end()
+    }
+}
+
+impl<C: Serialize + ?Sized> Serialize for AuditJson<'_, C> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.record;
+        // Sorted keys, as a `Document` serialises.
+        let mut map = serializer.serialize_map(Some(14))?;
+        map.serialize_entry("action", "create")?;
+        map.serialize_entry("audit_type", "business_resource")?;
+        map.serialize_entry("bk_biz_id", &r.biz.0)?;
+        map.serialize_entry("bk_supplier_account", &r.stamp.supplier_account)?;
+        map.serialize_entry("code", &r.stamp.app_code)?;
+        map.serialize_entry("id", &r.id.0)?;
+        map.serialize_entry("operate_from", "user")?;
+        let detail = OperationDetail {
+            resource_type: r.resource_type,
+            cur_data: self.cur_data,
+        };
+        map.serialize_entry("operation_detail", &detail)?;
+        map.serialize_entry("operation_time", &r.stamp.time)?;
+        map.serialize_entry("resource_id", &r.resource_id)?;
+        map.serialize_entry("resource_name", &r.resource_name)?;
+        map.serialize_entry("resource_type", r.resource_type.name())?;
+        map.serialize_entry("rid", &r.stamp.request_id)?;
+        map.serialize_entry("user", &r.stamp.user)?;
         map.end()
     }
 }
 
 impl Serialize for AuditRecord {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Sorted keys, as a `Document` serialises.
-        let mut map = serializer.serialize_map(Some(14))?;
-        map.serialize_entry("action", "create")?;
-        map.serialize_entry("audit_type", "business_resource")?;
-        map.serialize_entry("bk_biz_id", &self.biz.0)?;
-        map.serialize_entry("bk_supplier_account", &self.stamp.supplier_account)?;
-        map.serialize_entry("code", &self.stamp.app_code)?;
-        map.serialize_entry("id", &self.id.0)?;
-        map.serialize_entry("operate_from", "user")?;
-        map.serialize_entry("operation_detail", &OperationDetail(self))?;
-        map.serialize_entry("operation_time", &self.stamp.time)?;
-        map.serialize_entry("resource_id", &self.resource_id)?;
-        map.serialize_entry("resource_name", &self.resource_name)?;
-        map.serialize_entry("resource_type", self.resource_type.name())?;
-        map.serialize_entry("rid", &self.stamp.request_id)?;
-        map.serialize_entry("user", &self.stamp.user)?;
-        map.end()
+        AuditJson {
+            record: self,
+            cur_data: &*self.cur_data,
+        }
+        .serialize(serializer)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The SQL of the store: the [`StoreTx`] view of one open transaction, and the row readers
 //! shared with the store's read methods.
 
+use std::sync::Arc;
+
 use cmdb_core::StoreError;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
@@ -13,6 +15,7 @@ use cmdb_core::records::{AuditRecord, Document, ModuleRecord, SetRecord, UniqueK
 use rusqlite::{Connection, OptionalExtension, Params, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use crate::error::{decode_error, store_error};
 
@@ -288,6 +291,15 @@ pub(crate) struct SqliteTx<'c> {
     sequences: Option<Sequences>,
     /// The sequences as they were at the open savepoint (`Some(None)`: not yet loaded then).
     savepoint: Option<Option<Sequences>>,
+    /// The JSON of the set and modules of the create being inserted, kept for their audit
+    /// records (which embed them), so each document is serialised once.
+    rendered: Vec<Rendered>,
+}
+
+/// A document inserted by the current create, with the JSON text written for it.
+struct Rendered {
+    doc: Arc<Document>,
+    json: Box<RawValue>,
 }
 
 impl<'c> SqliteTx<'c> {
@@ -298,7 +310,19 @@ impl<'c> SqliteTx<'c> {
             json: Vec::new(),
             sequences: None,
             savepoint: None,
+            rendered: Vec::new(),
         }
+    }
+
+    /// Serialises a set's or module's document once, keeping it for its audit record.
+    fn render(&mut self, doc: &Arc<Document>) -> Result<&str, StoreError> {
+        let json = serde_json::value::to_raw_value(&**doc)
+            .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))?;
+        self.rendered.push(Rendered {
+            doc: Arc::clone(doc),
+            json,
+        });
+        Ok(self.rendered.last().map_or("", |r| r.json.get()))
     }
 
     fn sequences(&mut self) -> Result<&mut Sequences, StoreError> {
@@ -409,9 +433,12 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
-        let doc = json_text(&mut self.json, &*record.doc)?;
+        // A new create begins: the documents of the previous one are no longer needed.
+        self.rendered.clear();
+        let conn = self.conn;
+        let doc = self.render(&record.doc)?;
         execute(
-            self.conn,
+            conn,
             "INSERT INTO sets (bk_set_id, bk_biz_id, bk_parent_id, name, builtin, doc) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -434,16 +461,25 @@ impl StoreTx for SqliteTx<'_> {
     }
 
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
-        let doc = json_text(&mut self.json, &*record.doc)?;
+        let conn = self.conn;
+        let doc = self.render(&record.doc)?;
         execute(
-            self.conn,
+            conn,
             "INSERT INTO modules (bk_module_id, bk_set_id, bk_biz_id, doc) VALUES (?1, ?2, ?3, ?4)",
             params![record.id.0, record.set.0, record.biz.0, doc],
         )
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        let doc = json_text(&mut self.json, record)?;
+        // The document it records was just inserted: embed the JSON written for it.
+        let rendered = self
+            .rendered
+            .iter()
+            .find(|r| Arc::ptr_eq(&r.doc, &record.cur_data));
+        let doc = match rendered {
+            Some(r) => json_text(&mut self.json, &record.with_rendered_cur_data(&r.json))?,
+            None => json_text(&mut self.json, record)?,
+        };
         execute(
             self.conn,
             "INSERT INTO audit (id, bk_biz_id, resource_type, doc) VALUES (?1, ?2, ?3, ?4)",
