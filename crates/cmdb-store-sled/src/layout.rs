@@ -118,6 +118,11 @@ impl T {
         T::SetTemplates,
     ];
 
+    /// How many trees a create's transaction spans: the first ones of [`T::ALL`], from
+    /// [`T::Meta`] to [`T::AuditByBiz`] (sequences, sets and their indexes, modules, audit). The
+    /// catalog trees after them are left out of creates.
+    pub(crate) const CREATES: usize = T::AuditByBiz as usize + 1;
+
     /// The sled tree name.
     pub(crate) fn name(self) -> &'static str {
         match self {

@@ -526,9 +526,27 @@ impl Inner {
         &self,
         f: impl Fn(&mut SledTx<'_>) -> Result<R, E>,
     ) -> Result<R, TxFailure<E>> {
+        self.transact_over(T::ALL.len(), f)
+    }
+
+    /// [`Inner::transact`] over the trees a create writes only ([`T::CREATES`]): sled's
+    /// transaction then locks, checks and commits 11 trees instead of 18.
+    fn transact_creates<R, E>(
+        &self,
+        f: impl Fn(&mut SledTx<'_>) -> Result<R, E>,
+    ) -> Result<R, TxFailure<E>> {
+        self.transact_over(T::CREATES, f)
+    }
+
+    /// Runs `f` in one transaction over the first `trees` trees of [`T::ALL`].
+    fn transact_over<R, E>(
+        &self,
+        trees: usize,
+        f: impl Fn(&mut SledTx<'_>) -> Result<R, E>,
+    ) -> Result<R, TxFailure<E>> {
         self.written();
         let result = Transactional::<E>::transaction(
-            self.trees.as_slice(),
+            &self.trees[..trees.min(self.trees.len())],
             |views: &Vec<TransactionalTree>| {
                 let mut tx = SledTx::new(views);
                 match f(&mut tx) {
@@ -757,7 +775,7 @@ impl Inner {
         plans: &[CreatePlan],
     ) -> Result<Vec<CreatedSet>, BatchFailure> {
         let created = self
-            .transact(|tx| {
+            .transact_creates(|tx| {
                 plans
                     .iter()
                     .enumerate()
@@ -793,7 +811,7 @@ impl Inner {
         value: i64,
     ) -> Result<bool, StoreError> {
         let changed = self
-            .transact(|tx| tx.raise_sequence(kind, value))
+            .transact_creates(|tx| tx.raise_sequence(kind, value))
             .map_err(|e| match e {
                 TxFailure::Abort(e) | TxFailure::Storage(e) => e,
             })?;
@@ -828,7 +846,7 @@ impl GroupBackend for Inner {
     ) -> Result<Vec<Result<CreatedSet, Error>>, GroupError> {
         // sled may run the closure again after a conflict: each attempt takes its own copy.
         let results = self
-            .transact(|tx| commit_group(tx, plans.clone()))
+            .transact_creates(|tx| commit_group(tx, plans.clone()))
             .map_err(|e| match e {
                 TxFailure::Abort(e) | TxFailure::Storage(e) => GroupError::Failed(e),
             })?;
