@@ -176,8 +176,33 @@ macro_rules! __conformance_cases {
 /// ```text
 /// cmdb_store_conformance::store_conformance_tests!(cmdb_store_conformance::MemoryFactory);
 /// ```
+///
+/// A store that needs an outside server gates each case on an expression evaluated first
+/// (an `Option` of why to skip; the case prints the reason and passes when it is `Some`):
+///
+/// ```text
+/// cmdb_store_conformance::store_conformance_tests!(skip_if: server_missing(), PgFactory);
+/// ```
 #[macro_export]
 macro_rules! store_conformance_tests {
+    (skip_if: $skip:expr, $factory:expr) => {
+        $crate::__conformance_cases!(store_conformance_tests!(@gated $skip, $factory));
+    };
+    (@gated $skip:expr, $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                if let Some(reason) = $skip {
+                    println!("skipped {}: {reason}", stringify!($case));
+                    return;
+                }
+                $crate::run_case(async {
+                    let factory = $factory;
+                    $crate::cases::$case(&factory).await;
+                });
+            }
+        )*
+    };
     ($factory:expr) => {
         $crate::__conformance_cases!(store_conformance_tests!(@cases $factory));
     };

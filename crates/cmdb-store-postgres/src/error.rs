@@ -1,0 +1,118 @@
+//! Errors of the PostgreSQL store: why a database cannot be opened, and the mapping of the
+//! server's errors (by SQLSTATE, never by message text) into [`StoreError`] at the seam.
+
+use cmdb_core::StoreError;
+use cmdb_core::error::Detail;
+use thiserror::Error;
+use tokio_postgres::error::SqlState;
+
+/// Why [`crate::PgStore::connect`] refused a database.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The connection string does not parse.
+    #[error("invalid PostgreSQL URL: {0}")]
+    BadUrl(String),
+    /// The database was written by a newer engine.
+    #[error("database schema version {found} is newer than this engine supports ({supported})")]
+    TooNew {
+        /// The stored version.
+        found: i64,
+        /// The newest version this crate knows.
+        supported: i64,
+    },
+    /// A database, but not one of ours.
+    #[error("not a cmdb database: {reason}")]
+    Foreign {
+        /// Why it is not ours.
+        reason: String,
+    },
+    /// The server refused or could not be reached.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<OpenError> for StoreError {
+    /// A foreign or too new schema is [`StoreError::Corrupt`]; a bad URL is
+    /// [`StoreError::Backend`].
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Store(inner) => inner,
+            OpenError::BadUrl(_) => StoreError::Backend(e.to_string().into()),
+            OpenError::TooNew { .. } | OpenError::Foreign { .. } => {
+                StoreError::Corrupt(e.to_string().into())
+            }
+        }
+    }
+}
+
+/// How a failed statement should be handled by the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// A serialization failure or deadlock: run the transaction again.
+    Transaction,
+    /// The connection is gone: reconnect, then the caller decides.
+    Reconnect,
+    /// Anything else.
+    No,
+}
+
+/// Classifies a server error for the writer's retry loop.
+pub(crate) fn retry_kind(e: &tokio_postgres::Error) -> Retry {
+    match e.code() {
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            Retry::Transaction
+        }
+        Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => Retry::Reconnect,
+        Some(_) => Retry::No,
+        None if e.is_closed() => Retry::Reconnect,
+        // An i/o error or an unexpected end of stream carries no SQLSTATE.
+        None => Retry::Reconnect,
+    }
+}
+
+/// Maps a server error into a [`StoreError`]: a unique violation is `AlreadyExists`, a lock
+/// or serialization conflict `Busy`, data corruption `Corrupt`, a lost connection `Backend`
+/// naming it, anything else `Backend`. The driver error is kept as the source.
+pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
+    let kind: fn(Detail) -> StoreError = match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::AlreadyExists,
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            StoreError::Busy
+        }
+        Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
+            StoreError::Corrupt
+        }
+        _ => StoreError::Backend,
+    };
+    let message = match retry_kind(&e) {
+        Retry::Reconnect => format!("lost the connection to the PostgreSQL server: {e}"),
+        _ => match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        },
+    };
+    kind(Detail::caused_by(message, e))
+}
+
+/// [`store_error`] wrapped for the open path.
+pub(crate) fn pg_error(e: tokio_postgres::Error) -> OpenError {
+    OpenError::Store(store_error(e))
+}
+
+/// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was.
+pub(crate) fn decode_error(what: &str, e: &serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("{what}: stored JSON does not decode: {e}").into())
+}
+
+/// A value that cannot be encoded as JSON text.
+pub(crate) fn encode_error(e: &serde_json::Error) -> StoreError {
+    StoreError::Backend(format!("encode json: {e}").into())
+}

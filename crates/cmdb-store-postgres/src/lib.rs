@@ -1,0 +1,53 @@
+//! `cmdb-store-postgres`: the [`cmdb_core::ports::SetStore`] on PostgreSQL, for several
+//! engines (processes, hosts) sharing one database.
+//!
+//! # The client
+//! [`tokio_postgres`] with a [`deadpool_postgres`] pool for reads: tokio-postgres is the
+//! maintained async driver the rest of the stack (tokio, axum) already runs on, it pipelines
+//! statements sent concurrently on one connection (what keeps a create within its round-trip
+//! budget), and it exposes SQLSTATEs, so errors map by code, never by message. deadpool is a
+//! small, runtime-agnostic pool over it with statement caching per connection. No TLS: the
+//! store connects with `NoTls` (put a local proxy or a socket in front for TLS).
+//!
+//! # Writes: native group commit
+//! One writer task owns one connection and drains a bounded queue: every create queued while
+//! the previous transaction committed goes into the next one (no timer). A transaction is two
+//! pipelined flights: (1) `BEGIN`, `SELECT … FOR UPDATE` of the id counter rows and the reads
+//! the domain needs for the whole group (which names, unique keys and built-in sets are taken);
+//! (2) the multi-row inserts of sets, unique keys, modules and audit records, the counter
+//! updates and `COMMIT`. Between the flights the domain's own
+//! [`cmdb_core::plan::commit_group`] decides over an in-memory view of the transaction, each
+//! plan behind a savepoint of the view, so the rules are the embedded stores' rules, and a
+//! refused plan leaves no trace and consumes no id. The blocking `StoreTx` never touches the
+//! network, and no `block_on` is needed.
+//!
+//! Why not a server-side SAVEPOINT per create: each is a subtransaction, and more than 64 per
+//! transaction overflow PostgreSQL's per-backend cache and slow every snapshot on the server;
+//! and each would cost statements a create does not need. Why the counter rows: ids stay
+//! gapless (the contract), and holding them from the first statement serializes writers of
+//! all engines, so at READ COMMITTED the reads after the lock see every committed create and
+//! the unique indexes only back the domain up. At SERIALIZABLE, conflicts are serialization
+//! failures (40001), retried with backoff and jitter; so are deadlocks (40P01).
+//!
+//! A create of the seed request costs three round trips: the facts (one statement), and the
+//! two flights. Catalog loads read the whole catalog (small) in the first flight.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), cmdb_store_postgres::OpenError> {
+//! use cmdb_store_postgres::{PgOptions, PgStore};
+//! let store = PgStore::connect("postgres://cmdb@127.0.0.1:5432/cmdb", PgOptions::default()).await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod options;
+pub mod schema;
+mod sql;
+mod store;
+mod view;
+mod writer;
+
+pub use error::OpenError;
+pub use options::{Isolation, PgOptions};
+pub use schema::SCHEMA_VERSION;
+pub use store::PgStore;

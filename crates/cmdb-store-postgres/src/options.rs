@@ -1,0 +1,51 @@
+//! [`PgOptions`]: isolation level, pool size and group commit of a [`crate::PgStore`].
+
+use std::time::Duration;
+
+use cmdb_store_group::GroupOptions;
+
+/// The isolation level of the store's write transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Isolation {
+    /// `READ COMMITTED` (the default, PostgreSQL's own): the sequence-row locks serialize
+    /// writers and the reads after them see every committed create.
+    #[default]
+    ReadCommitted,
+    /// `SERIALIZABLE`: conflicting writers get serialization failures (SQLSTATE 40001), which
+    /// the store retries with backoff and jitter. The level CockroachDB runs at.
+    Serializable,
+}
+
+impl Isolation {
+    /// The `BEGIN` statement of a write transaction.
+    pub(crate) fn begin(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
+            Isolation::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+        }
+    }
+}
+
+/// Options of [`crate::PgStore::connect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgOptions {
+    /// The isolation level of write transactions. Default [`Isolation::ReadCommitted`].
+    pub isolation: Isolation,
+    /// How many connections serve reads (default 8); writes use one more of their own.
+    pub read_connections: usize,
+    /// How long connecting may take before it fails (default 5 s).
+    pub connect_timeout: Duration,
+    /// How concurrent creates share transactions (default: grouped, see [`GroupOptions`]).
+    pub group: GroupOptions,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            isolation: Isolation::ReadCommitted,
+            read_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            group: GroupOptions::default(),
+        }
+    }
+}

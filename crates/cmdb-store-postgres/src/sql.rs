@@ -1,0 +1,315 @@
+//! The SQL of the store: the statements, and small functions that run them and decode rows.
+//! One function per kind of row, so that a change of the port touches one place.
+
+use cmdb_core::StoreError;
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::facts::{FactsQuery, StoredFacts};
+use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::records::Document;
+use deadpool_postgres::ClientWrapper;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_postgres::types::ToSql;
+
+use crate::error::{decode_error, encode_error, store_error};
+
+/// Locks every sequence row (in a fixed order, so lockers never deadlock) and reads it. Every
+/// write transaction starts with it: the rows serialize writers across engines, and ids stay
+/// gapless.
+pub(crate) const LOCK_SEQUENCES: &str =
+    "SELECT kind, last FROM sequences ORDER BY kind COLLATE \"C\" FOR UPDATE";
+/// Which of the given (biz, parent, name) slots hold a set.
+pub(crate) const NAMES_TAKEN: &str = "SELECT u.b, u.p, u.n \
+     FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(b, p, n) \
+     WHERE EXISTS (SELECT 1 FROM sets s \
+                   WHERE s.bk_biz_id = u.b AND s.bk_parent_id = u.p AND s.name = u.n)";
+/// Which of the given unique keys a set occupies.
+pub(crate) const KEYS_TAKEN: &str =
+    "SELECT storage_key FROM set_unique_keys WHERE storage_key = ANY($1::text[])";
+/// The built-in sets of the given bizs.
+pub(crate) const BUILTIN_OF: &str =
+    "SELECT bk_biz_id, bk_set_id FROM sets WHERE builtin AND bk_biz_id = ANY($1::bigint[])";
+/// Inserts sets, column by column.
+pub(crate) const INSERT_SETS: &str = "INSERT INTO sets \
+     (bk_set_id, bk_biz_id, bk_parent_id, name, builtin, doc) \
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::boolean[], \
+                          $6::text[])";
+/// Inserts the unique keys of sets.
+pub(crate) const INSERT_KEYS: &str = "INSERT INTO set_unique_keys (storage_key, bk_set_id) \
+     SELECT * FROM unnest($1::text[], $2::bigint[])";
+/// Inserts modules.
+pub(crate) const INSERT_MODULES: &str = "INSERT INTO modules \
+     (bk_module_id, bk_set_id, bk_biz_id, doc) \
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[])";
+/// Inserts audit records.
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit (id, bk_biz_id, resource_type, doc) \
+     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])";
+/// Writes sequences back.
+pub(crate) const UPDATE_SEQUENCES: &str = "UPDATE sequences AS s SET last = v.last \
+     FROM unnest($1::text[], $2::bigint[]) AS v(kind, last) WHERE s.kind = v.kind";
+
+/// Everything a create reads, as one statement (one snapshot, one round trip).
+const CREATE_FACTS: &str = "SELECT \
+     (SELECT doc FROM businesses WHERE bk_biz_id = $1), \
+     (SELECT levels FROM mainline WHERE bk_supplier_account = $2), \
+     (SELECT doc FROM mainline_instances WHERE bk_inst_id = $3), \
+     ARRAY(SELECT doc FROM set_attributes \
+           WHERE bk_supplier_account = $2 AND (bk_biz_id = 0 OR bk_biz_id = $1) ORDER BY ordinal), \
+     ARRAY(SELECT doc FROM unique_rules WHERE bk_supplier_account = $2 \
+           ORDER BY rule_key COLLATE \"C\"), \
+     (SELECT doc FROM set_templates WHERE id = $4), \
+     ARRAY(SELECT st.doc FROM set_templates t \
+           CROSS JOIN LATERAL unnest(t.service_template_ids) WITH ORDINALITY AS u(id, ord) \
+           JOIN service_templates st ON st.id = u.id WHERE t.id = $4 ORDER BY u.ord), \
+     (SELECT bk_set_id FROM sets WHERE bk_biz_id = $1 AND builtin)";
+
+pub(crate) const SELECT_SETS: &str = "SELECT doc FROM sets WHERE bk_biz_id = $1 ORDER BY bk_set_id";
+pub(crate) const SELECT_ONE_SET: &str =
+    "SELECT doc FROM sets WHERE bk_biz_id = $1 AND bk_set_id = $2";
+pub(crate) const SELECT_MODULES: &str =
+    "SELECT doc FROM modules WHERE bk_set_id = $1 ORDER BY bk_module_id";
+pub(crate) const SELECT_AUDIT: &str = "SELECT doc FROM audit WHERE bk_biz_id = $1 ORDER BY id";
+pub(crate) const SELECT_AUDIT_OF_TYPE: &str =
+    "SELECT doc FROM audit WHERE bk_biz_id = $1 AND resource_type = $2 ORDER BY id";
+pub(crate) const SELECT_BUSINESS: &str = "SELECT doc FROM businesses WHERE bk_biz_id = $1";
+pub(crate) const SELECT_MAINLINE: &str =
+    "SELECT levels FROM mainline WHERE bk_supplier_account = $1";
+pub(crate) const SELECT_INSTANCE: &str = "SELECT doc FROM mainline_instances WHERE bk_inst_id = $1";
+pub(crate) const SELECT_SET_ATTRIBUTES: &str = "SELECT doc FROM set_attributes \
+     WHERE bk_supplier_account = $1 AND (bk_biz_id = 0 OR bk_biz_id = $2) ORDER BY ordinal";
+pub(crate) const SELECT_UNIQUE_RULES: &str = "SELECT doc FROM unique_rules \
+     WHERE bk_supplier_account = $1 ORDER BY rule_key COLLATE \"C\"";
+pub(crate) const SELECT_SET_TEMPLATE: &str = "SELECT doc FROM set_templates WHERE id = $1";
+pub(crate) const SELECT_SERVICE_TEMPLATE: &str = "SELECT doc FROM service_templates WHERE id = $1";
+pub(crate) const SELECT_BUILTIN: &str =
+    "SELECT bk_set_id FROM sets WHERE bk_biz_id = $1 AND builtin";
+pub(crate) const SELECT_SEQUENCE: &str = "SELECT last FROM sequences WHERE kind = $1";
+
+/// Decodes one stored JSON text.
+pub(crate) fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| decode_error(what, &e))
+}
+
+/// Encodes a value as JSON text.
+pub(crate) fn encode(value: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| encode_error(&e))
+}
+
+/// Runs a query and decodes the one JSON text column of at most one row.
+pub(crate) async fn one_json<T: DeserializeOwned>(
+    client: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    let stmt = client.prepare_cached(sql).await.map_err(store_error)?;
+    let row = client.query_opt(&stmt, params).await.map_err(store_error)?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let text: String = row.try_get(0).map_err(corrupt)?;
+            decode(&text, what).map(Some)
+        }
+    }
+}
+
+/// Runs a query and decodes the one JSON text column of every row, in query order.
+pub(crate) async fn all_json<T: DeserializeOwned>(
+    client: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    let stmt = client.prepare_cached(sql).await.map_err(store_error)?;
+    let rows = client.query(&stmt, params).await.map_err(store_error)?;
+    rows.iter()
+        .map(|row| {
+            let text: String = row.try_get(0).map_err(corrupt)?;
+            decode(&text, what)
+        })
+        .collect()
+}
+
+/// A column that does not decode into the expected type: the schema is not ours.
+pub(crate) fn corrupt(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Corrupt(cmdb_core::error::Detail::caused_by(
+        format!("a stored column does not decode: {e}"),
+        e,
+    ))
+}
+
+/// Everything a create reads, in one statement.
+pub(crate) async fn create_facts(
+    client: &ClientWrapper,
+    query: &FactsQuery,
+) -> Result<StoredFacts, StoreError> {
+    let stmt = client
+        .prepare_cached(CREATE_FACTS)
+        .await
+        .map_err(store_error)?;
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                &query.biz.0,
+                &query.supplier_account,
+                &query.parent,
+                &query.template,
+            ],
+        )
+        .await
+        .map_err(store_error)?;
+    let business: Option<String> = row.try_get(0).map_err(corrupt)?;
+    let Some(business) = business else {
+        return Ok(StoredFacts::default());
+    };
+    let business: Business = decode(&business, "business")?;
+    let mainline: Option<String> = row.try_get(1).map_err(corrupt)?;
+    let mainline: Vec<String> = match mainline {
+        Some(text) => decode(&text, "mainline")?,
+        None => Vec::new(),
+    };
+    let instance: Option<String> = row.try_get(2).map_err(corrupt)?;
+    let parent_instance = match instance {
+        Some(text) if query.parent.is_some() && !mainline.is_empty() => {
+            Some(decode(&text, "mainline instance")?)
+        }
+        _ => None,
+    };
+    let attributes: Vec<String> = row.try_get(3).map_err(corrupt)?;
+    let rules: Vec<String> = row.try_get(4).map_err(corrupt)?;
+    let template: Option<String> = row.try_get(5).map_err(corrupt)?;
+    let services: Vec<String> = row.try_get(6).map_err(corrupt)?;
+    let builtin: Option<i64> = row.try_get(7).map_err(corrupt)?;
+    Ok(StoredFacts {
+        business: Some(business),
+        mainline,
+        parent_instance,
+        attributes: attributes
+            .iter()
+            .map(|t| decode(t, "set attribute"))
+            .collect::<Result<_, _>>()?,
+        unique_rules: rules
+            .iter()
+            .map(|t| decode(t, "unique rule"))
+            .collect::<Result<_, _>>()?,
+        template: template
+            .map(|t| decode::<SetTemplate>(&t, "set template"))
+            .transpose()?,
+        service_templates: services
+            .iter()
+            .map(|t| decode::<ServiceTemplate>(t, "service template"))
+            .collect::<Result<_, _>>()?,
+        builtin_set: builtin.map(SetId),
+    })
+}
+
+/// The built-in set of a biz.
+pub(crate) async fn builtin_set(
+    client: &ClientWrapper,
+    biz: BizId,
+) -> Result<Option<SetId>, StoreError> {
+    let stmt = client
+        .prepare_cached(SELECT_BUILTIN)
+        .await
+        .map_err(store_error)?;
+    let row = client
+        .query_opt(&stmt, &[&biz.0])
+        .await
+        .map_err(store_error)?;
+    row.map(|r| r.try_get(0).map(SetId).map_err(corrupt))
+        .transpose()
+}
+
+/// The last id handed out by a sequence (0 when none).
+pub(crate) async fn sequence_last(
+    client: &ClientWrapper,
+    kind: SequenceKind,
+) -> Result<i64, StoreError> {
+    let stmt = client
+        .prepare_cached(SELECT_SEQUENCE)
+        .await
+        .map_err(store_error)?;
+    let row = client
+        .query_opt(&stmt, &[&kind.name()])
+        .await
+        .map_err(store_error)?;
+    match row {
+        Some(r) => r.try_get(0).map_err(corrupt),
+        None => Ok(0),
+    }
+}
+
+/// Stored documents (sets, modules, audit records).
+pub(crate) async fn documents(
+    client: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    what: &str,
+) -> Result<Vec<Document>, StoreError> {
+    all_json(client, sql, params, what).await
+}
+
+/// The mainline levels of a tenant (empty when not fixed).
+pub(crate) async fn mainline(client: &ClientWrapper, sup: &str) -> Result<Vec<String>, StoreError> {
+    Ok(one_json(client, SELECT_MAINLINE, &[&sup], "mainline")
+        .await?
+        .unwrap_or_default())
+}
+
+/// The mainline instance with this id.
+pub(crate) async fn mainline_instance(
+    client: &ClientWrapper,
+    id: i64,
+) -> Result<Option<MainlineInstance>, StoreError> {
+    one_json(client, SELECT_INSTANCE, &[&id], "mainline instance").await
+}
+
+/// The business with this id.
+pub(crate) async fn business(
+    client: &ClientWrapper,
+    id: BizId,
+) -> Result<Option<Business>, StoreError> {
+    one_json(client, SELECT_BUSINESS, &[&id.0], "business").await
+}
+
+/// The custom set attributes of a tenant visible in `biz`, in ordinal order.
+pub(crate) async fn set_attributes(
+    client: &ClientWrapper,
+    sup: &str,
+    biz: BizId,
+) -> Result<Vec<StoredAttribute>, StoreError> {
+    all_json(
+        client,
+        SELECT_SET_ATTRIBUTES,
+        &[&sup, &biz.0],
+        "set attribute",
+    )
+    .await
+}
+
+/// The unique rules of a tenant, in key order.
+pub(crate) async fn unique_rules(
+    client: &ClientWrapper,
+    sup: &str,
+) -> Result<Vec<UniqueRule>, StoreError> {
+    all_json(client, SELECT_UNIQUE_RULES, &[&sup], "unique rule").await
+}
+
+/// The set template with this id.
+pub(crate) async fn set_template(
+    client: &ClientWrapper,
+    id: i64,
+) -> Result<Option<SetTemplate>, StoreError> {
+    one_json(client, SELECT_SET_TEMPLATE, &[&id], "set template").await
+}
+
+/// The service template with this id.
+pub(crate) async fn service_template(
+    client: &ClientWrapper,
+    id: i64,
+) -> Result<Option<ServiceTemplate>, StoreError> {
+    one_json(client, SELECT_SERVICE_TEMPLATE, &[&id], "service template").await
+}

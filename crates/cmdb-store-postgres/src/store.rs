@@ -1,0 +1,365 @@
+//! [`PgStore`]: the [`SetStore`] on a PostgreSQL database: connecting, the read pool, and the
+//! handle on the writer task.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::facts::{FactsQuery, StoredFacts};
+use cmdb_core::fixture::{CatalogBatch, LoadReport};
+use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::plan::CreatePlan;
+use cmdb_core::ports::{BatchFailure, CommitStats, SetStore};
+use cmdb_core::records::{CreatedSet, Document, ResourceType};
+use cmdb_core::{Error, StoreError};
+use cmdb_store_group::approx_plan_bytes;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_postgres::{Config, NoTls};
+
+use crate::error::{OpenError, pg_error, store_error};
+use crate::options::PgOptions;
+use crate::schema::migrate;
+use crate::sql;
+use crate::writer::{Job, Shared, Writer, connect};
+
+/// A [`SetStore`] on a PostgreSQL database (see the crate docs for how it writes).
+///
+/// Several stores, in one process or many, may share one database: the id counter rows and
+/// the unique indexes keep names, keys, built-in sets and ids right across all of them.
+pub struct PgStore {
+    pool: Pool,
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+    options: PgOptions,
+    target: String,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `host:port/dbname` of a config, for messages (never the password).
+fn describe(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or_default();
+    format!("{host}:{port}/{db}")
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/dbname`),
+    /// creating the schema when the database has none and migrating an older one, and starts
+    /// the writer task on the current tokio runtime.
+    ///
+    /// # Errors
+    /// - [`OpenError::BadUrl`]: the URL does not parse;
+    /// - [`OpenError::TooNew`]: the schema version is above [`crate::SCHEMA_VERSION`];
+    /// - [`OpenError::Foreign`]: the database holds something else;
+    /// - [`OpenError::Store`]: the server cannot be reached or refuses (wrong password, no
+    ///   such database), naming the server.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self, OpenError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| OpenError::BadUrl(e.to_string()))?;
+        config.connect_timeout(options.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("cmdb");
+        }
+        let target = describe(&config);
+        let (mut client, _task) = connect(&config).await.map_err(|e| {
+            OpenError::Store(StoreError::Backend(cmdb_core::error::Detail::caused_by(
+                format!(
+                    "cannot connect to PostgreSQL at {target}: {}",
+                    connect_message(&e)
+                ),
+                e,
+            )))
+        })?;
+        migrate(&mut client).await?;
+        let shared = Arc::new(Shared::default());
+        let writer = Writer::new(
+            config.clone(),
+            options.isolation,
+            client,
+            Arc::clone(&shared),
+        )
+        .await
+        .map_err(pg_error)?;
+        let (sender, receiver) = mpsc::channel(options.group.queue_capacity.max(1));
+        let handle = tokio::spawn(writer.run(receiver, options.group));
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.read_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| OpenError::Store(StoreError::Backend(e.to_string().into())))?;
+        Ok(PgStore {
+            pool,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(handle)),
+            shared,
+            options,
+            target,
+        })
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> PgOptions {
+        self.options
+    }
+
+    /// Whether the writer's connection was up after its last transaction (a health hook:
+    /// it turns false when a transaction lost the server, and true again on reconnect).
+    pub fn writer_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Relaxed)
+    }
+
+    /// A pooled read connection.
+    async fn reader(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => store_error(e),
+            other => StoreError::Backend(
+                format!("lost the connection to the PostgreSQL server: {other}").into(),
+            ),
+        })
+    }
+
+    /// Hands a job to the writer.
+    async fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<T>) -> Job,
+    ) -> Result<T, StoreError> {
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender.send(job(reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| {
+            StoreError::Backend("the PostgreSQL store's writer stopped before answering".into())
+        })
+    }
+}
+
+/// The server's words for a failed connection, without the driver's wrapping.
+fn connect_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => match std::error::Error::source(e) {
+            Some(source) => source.to_string(),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Backend("the PostgreSQL store is closed".into())
+}
+
+#[async_trait]
+impl SetStore for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn apply_catalog(&self, batch: CatalogBatch) -> Result<LoadReport, Error> {
+        self.submit(|reply| Job::Catalog {
+            batch: Box::new(batch),
+            reply,
+        })
+        .await
+        .map_err(Error::Store)?
+    }
+
+    async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>> {
+        if plans.is_empty() {
+            return Vec::new();
+        }
+        let count = plans.len();
+        let bytes = if self.options.group.enabled {
+            plans.iter().map(approx_plan_bytes).sum()
+        } else {
+            0
+        };
+        self.shared
+            .in_flight
+            .fetch_add(count as u64, Ordering::Relaxed);
+        let answer = self
+            .submit(|reply| Job::Creates {
+                plans,
+                bytes,
+                reply,
+            })
+            .await;
+        match answer {
+            Ok(results) => results,
+            Err(e) => {
+                self.shared
+                    .in_flight
+                    .fetch_sub(count as u64, Ordering::Relaxed);
+                vec![Err(Error::Store(e)); count]
+            }
+        }
+    }
+
+    fn commit_stats(&self) -> Option<CommitStats> {
+        Some(CommitStats {
+            commits: self.shared.commits.load(Ordering::Relaxed),
+            creates: self.shared.creates.load(Ordering::Relaxed),
+            in_flight: self.shared.in_flight.load(Ordering::Relaxed),
+        })
+    }
+
+    async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
+        sql::create_facts(&*self.reader().await?, query).await
+    }
+
+    async fn create_sets_atomic(
+        &self,
+        plans: Vec<CreatePlan>,
+    ) -> Result<Vec<CreatedSet>, BatchFailure> {
+        if plans.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.submit(|reply| Job::Atomic { plans, reply })
+            .await
+            .map_err(|e| BatchFailure {
+                index: 0,
+                error: Error::Store(e),
+            })?
+    }
+
+    async fn raise_sequence(&self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+        self.submit(|reply| Job::Raise { kind, value, reply })
+            .await?
+    }
+
+    async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
+        sql::sequence_last(&*self.reader().await?, kind).await
+    }
+
+    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
+        sql::business(&*self.reader().await?, id).await
+    }
+
+    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
+        sql::mainline(&*self.reader().await?, supplier_account).await
+    }
+
+    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        sql::mainline_instance(&*self.reader().await?, id).await
+    }
+
+    async fn set_attributes(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+    ) -> Result<Vec<StoredAttribute>, StoreError> {
+        sql::set_attributes(&*self.reader().await?, supplier_account, biz).await
+    }
+
+    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
+        sql::unique_rules(&*self.reader().await?, supplier_account).await
+    }
+
+    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        sql::set_template(&*self.reader().await?, id).await
+    }
+
+    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        sql::service_template(&*self.reader().await?, id).await
+    }
+
+    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
+        sql::builtin_set(&*self.reader().await?, biz).await
+    }
+
+    async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
+        let client = self.reader().await?;
+        match set {
+            None => sql::documents(&client, sql::SELECT_SETS, &[&biz.0], "set").await,
+            Some(id) => sql::documents(&client, sql::SELECT_ONE_SET, &[&biz.0, &id.0], "set").await,
+        }
+    }
+
+    async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
+        sql::documents(
+            &*self.reader().await?,
+            sql::SELECT_MODULES,
+            &[&set.0],
+            "module",
+        )
+        .await
+    }
+
+    async fn audit_records(
+        &self,
+        biz: BizId,
+        resource_type: Option<ResourceType>,
+    ) -> Result<Vec<Document>, StoreError> {
+        let client = self.reader().await?;
+        match resource_type {
+            None => sql::documents(&client, sql::SELECT_AUDIT, &[&biz.0], "audit record").await,
+            Some(rt) => {
+                sql::documents(
+                    &client,
+                    sql::SELECT_AUDIT_OF_TYPE,
+                    &[&biz.0, &rt.name()],
+                    "audit record",
+                )
+                .await
+            }
+        }
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        // Dropping the sender lets the writer finish what is queued, then stop.
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            handle
+                .await
+                .map_err(|e| StoreError::Backend(format!("the writer task failed: {e}").into()))?;
+        }
+        self.pool.close();
+        Ok(())
+    }
+}

@@ -1,0 +1,384 @@
+//! [`View`]: the [`StoreTx`] / [`GroupTx`] the domain's write logic runs against, answered
+//! from rows read at the start of the transaction (under the sequence-row locks) and recording
+//! every write, so the domain decides in memory and the store sends the writes in one
+//! pipelined flight.
+//!
+//! The view only answers what was read for it: a question outside what the transaction
+//! prefetched is a [`StoreError::Backend`], never a guess.
+
+use std::collections::{HashMap, HashSet};
+
+use cmdb_core::StoreError;
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
+use cmdb_core::ports::{GroupTx, StoreTx};
+use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
+
+/// A set's name slot: (biz, parent, name).
+pub(crate) type NameSlot = (i64, i64, String);
+
+/// What a transaction read before the domain runs.
+#[derive(Debug, Default)]
+pub(crate) struct Prefetched {
+    /// The sequences, read under their row locks.
+    pub sequences: [Sequence; 4],
+    /// The name slots the view may be asked about, and which of them are taken.
+    pub name_domain: HashSet<NameSlot>,
+    pub names_taken: HashSet<NameSlot>,
+    /// The unique keys the view may be asked about, and which of them are taken.
+    pub key_domain: HashSet<String>,
+    pub keys_taken: HashSet<String>,
+    /// The bizs whose built-in set the view may be asked about, with that set.
+    pub builtin: HashMap<i64, Option<SetId>>,
+    /// The whole catalog, for a fixture load; `None` for creates.
+    pub catalog: Option<Catalog>,
+}
+
+/// Every catalog row, keyed as the tables are.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    pub mainline: HashMap<String, Vec<String>>,
+    pub businesses: HashMap<i64, Business>,
+    pub instances: HashMap<i64, MainlineInstance>,
+    pub attributes: HashMap<(String, String), StoredAttribute>,
+    pub rules: HashMap<(String, String), UniqueRule>,
+    pub service_templates: HashMap<i64, ServiceTemplate>,
+    pub set_templates: HashMap<i64, SetTemplate>,
+}
+
+/// The writes a transaction made, in order per table.
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    pub sets: Vec<SetRecord>,
+    pub modules: Vec<ModuleRecord>,
+    pub audits: Vec<AuditRecord>,
+    pub mainline: Vec<(String, Vec<String>)>,
+    pub businesses: Vec<Business>,
+    pub instances: Vec<MainlineInstance>,
+    pub attributes: Vec<StoredAttribute>,
+    pub rules: Vec<UniqueRule>,
+    pub service_templates: Vec<ServiceTemplate>,
+    pub set_templates: Vec<SetTemplate>,
+}
+
+/// One entry the view added to its indexes (undone by a savepoint rollback).
+#[derive(Debug)]
+enum Added {
+    Name(NameSlot),
+    Key(String),
+    Builtin(i64),
+}
+
+/// The state at [`GroupTx::savepoint`].
+#[derive(Debug)]
+struct Mark {
+    sequences: [Sequence; 4],
+    added: usize,
+    sets: usize,
+    modules: usize,
+    audits: usize,
+}
+
+/// The in-memory view of one open transaction.
+#[derive(Debug)]
+pub(crate) struct View {
+    read: Prefetched,
+    sequences: [Sequence; 4],
+    added: Vec<Added>,
+    mark: Option<Mark>,
+    /// What the transaction wrote.
+    pub writes: Writes,
+}
+
+fn slot(kind: SequenceKind) -> usize {
+    match kind {
+        SequenceKind::Set => 0,
+        SequenceKind::Module => 1,
+        SequenceKind::Audit => 2,
+        SequenceKind::Attribute => 3,
+    }
+}
+
+fn unread(what: &str) -> StoreError {
+    StoreError::Backend(format!("the transaction did not read {what} before asking").into())
+}
+
+impl View {
+    /// A view over what was read.
+    pub(crate) fn new(read: Prefetched) -> Self {
+        View {
+            sequences: read.sequences,
+            read,
+            added: Vec::new(),
+            mark: None,
+            writes: Writes::default(),
+        }
+    }
+
+    /// The sequences that changed, with their new last value.
+    pub(crate) fn changed_sequences(&self) -> Vec<(SequenceKind, i64)> {
+        SequenceKind::ALL
+            .into_iter()
+            .filter(|k| self.sequences[slot(*k)] != self.read.sequences[slot(*k)])
+            .map(|k| (k, self.sequences[slot(k)].last()))
+            .collect()
+    }
+
+    fn catalog(&self) -> Result<&Catalog, StoreError> {
+        self.read
+            .catalog
+            .as_ref()
+            .ok_or_else(|| unread("the catalog"))
+    }
+
+    fn catalog_mut(&mut self) -> Result<&mut Catalog, StoreError> {
+        self.read
+            .catalog
+            .as_mut()
+            .ok_or_else(|| unread("the catalog"))
+    }
+}
+
+impl GroupTx for View {
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.mark = Some(Mark {
+            sequences: self.sequences,
+            added: self.added.len(),
+            sets: self.writes.sets.len(),
+            modules: self.writes.modules.len(),
+            audits: self.writes.audits.len(),
+        });
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        self.mark = None;
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        let mark = self
+            .mark
+            .take()
+            .ok_or_else(|| StoreError::Backend("no savepoint to roll back to".into()))?;
+        self.sequences = mark.sequences;
+        for added in self.added.drain(mark.added..) {
+            match added {
+                Added::Name(n) => {
+                    self.read.names_taken.remove(&n);
+                }
+                Added::Key(k) => {
+                    self.read.keys_taken.remove(&k);
+                }
+                Added::Builtin(b) => {
+                    self.read.builtin.insert(b, None);
+                }
+            }
+        }
+        self.writes.sets.truncate(mark.sets);
+        self.writes.modules.truncate(mark.modules);
+        self.writes.audits.truncate(mark.audits);
+        Ok(())
+    }
+}
+
+impl StoreTx for View {
+    fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
+        self.sequences[slot(kind)]
+            .take(count)
+            .map_err(|e| StoreError::Backend(format!("{e}: {}", kind.name()).into()))
+    }
+
+    fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
+        Ok(self.sequences[slot(kind)].raise_to(value))
+    }
+
+    fn set_name_taken(&mut self, biz: BizId, parent: i64, name: &str) -> Result<bool, StoreError> {
+        let key = (biz.0, parent, name.to_owned());
+        if !self.read.name_domain.contains(&key) {
+            return Err(unread("this set name"));
+        }
+        Ok(self.read.names_taken.contains(&key))
+    }
+
+    fn unique_key_taken(&mut self, key: &UniqueKey) -> Result<bool, StoreError> {
+        let key = key.storage_key();
+        if !self.read.key_domain.contains(&key) {
+            return Err(unread("this unique key"));
+        }
+        Ok(self.read.keys_taken.contains(&key))
+    }
+
+    fn builtin_set(&mut self, biz: BizId) -> Result<Option<SetId>, StoreError> {
+        self.read
+            .builtin
+            .get(&biz.0)
+            .copied()
+            .ok_or_else(|| unread("this biz's built-in set"))
+    }
+
+    fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
+        let name = (record.biz.0, record.parent, record.name.clone());
+        if self.read.names_taken.contains(&name) {
+            return Err(StoreError::AlreadyExists(
+                "a set of this name exists under this parent".into(),
+            ));
+        }
+        let keys: Vec<String> = record
+            .unique_keys
+            .iter()
+            .map(UniqueKey::storage_key)
+            .collect();
+        if keys.iter().any(|k| self.read.keys_taken.contains(k)) {
+            return Err(StoreError::AlreadyExists(
+                "a set occupies this unique key".into(),
+            ));
+        }
+        if record.builtin
+            && self
+                .read
+                .builtin
+                .get(&record.biz.0)
+                .is_some_and(Option::is_some)
+        {
+            return Err(StoreError::AlreadyExists(
+                "the biz has a built-in set".into(),
+            ));
+        }
+        // The index entries of the new set, so later plans of the transaction see it.
+        self.read.name_domain.insert(name.clone());
+        self.read.names_taken.insert(name.clone());
+        self.added.push(Added::Name(name));
+        for key in keys {
+            self.read.key_domain.insert(key.clone());
+            self.read.keys_taken.insert(key.clone());
+            self.added.push(Added::Key(key));
+        }
+        if record.builtin {
+            self.read.builtin.insert(record.biz.0, Some(record.id));
+            self.added.push(Added::Builtin(record.biz.0));
+        }
+        self.writes.sets.push(record.clone());
+        Ok(())
+    }
+
+    fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
+        self.writes.modules.push(record.clone());
+        Ok(())
+    }
+
+    fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.writes.audits.push(record.clone());
+        Ok(())
+    }
+
+    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self.catalog()?.mainline.get(supplier_account).cloned())
+    }
+
+    fn put_mainline(
+        &mut self,
+        supplier_account: &str,
+        levels: &[String],
+    ) -> Result<(), StoreError> {
+        self.catalog_mut()?
+            .mainline
+            .insert(supplier_account.to_owned(), levels.to_vec());
+        self.writes
+            .mainline
+            .push((supplier_account.to_owned(), levels.to_vec()));
+        Ok(())
+    }
+
+    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError> {
+        Ok(self.catalog()?.businesses.get(&id.0).cloned())
+    }
+
+    fn put_business(&mut self, business: &Business) -> Result<(), StoreError> {
+        self.catalog_mut()?
+            .businesses
+            .insert(business.bk_biz_id.0, business.clone());
+        // A new biz has no sets yet: the view may answer about its built-in set.
+        self.read
+            .builtin
+            .entry(business.bk_biz_id.0)
+            .or_insert(None);
+        self.writes.businesses.push(business.clone());
+        Ok(())
+    }
+
+    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
+        Ok(self.catalog()?.instances.get(&id).cloned())
+    }
+
+    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError> {
+        self.catalog_mut()?
+            .instances
+            .insert(instance.bk_inst_id, instance.clone());
+        self.writes.instances.push(instance.clone());
+        Ok(())
+    }
+
+    fn attribute(
+        &mut self,
+        supplier_account: &str,
+        property_id: &str,
+    ) -> Result<Option<StoredAttribute>, StoreError> {
+        let key = (supplier_account.to_owned(), property_id.to_owned());
+        Ok(self.catalog()?.attributes.get(&key).cloned())
+    }
+
+    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError> {
+        let key = (
+            attribute.bk_supplier_account.clone(),
+            attribute.raw.bk_property_id.clone(),
+        );
+        self.catalog_mut()?
+            .attributes
+            .insert(key, attribute.clone());
+        self.writes.attributes.push(attribute.clone());
+        Ok(())
+    }
+
+    fn unique_rule(
+        &mut self,
+        supplier_account: &str,
+        key: &str,
+    ) -> Result<Option<UniqueRule>, StoreError> {
+        let key = (supplier_account.to_owned(), key.to_owned());
+        Ok(self.catalog()?.rules.get(&key).cloned())
+    }
+
+    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError> {
+        let key = (rule.bk_supplier_account.clone(), rule.key());
+        self.catalog_mut()?.rules.insert(key, rule.clone());
+        self.writes.rules.push(rule.clone());
+        Ok(())
+    }
+
+    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
+        Ok(self.catalog()?.service_templates.get(&id).cloned())
+    }
+
+    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError> {
+        self.catalog_mut()?
+            .service_templates
+            .insert(template.id, template.clone());
+        self.writes.service_templates.push(template.clone());
+        Ok(())
+    }
+
+    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
+        Ok(self.catalog()?.set_templates.get(&id).cloned())
+    }
+
+    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError> {
+        self.catalog_mut()?
+            .set_templates
+            .insert(template.id, template.clone());
+        self.writes.set_templates.push(template.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! The shared conformance suite against a real PostgreSQL server (`CMDB_PG_URL`), at READ
+//! COMMITTED and at SERIALIZABLE, grouped and not: a database of its own per store, dropped
+//! after the case, and a real reconnect to it for the reopen cases.
+
+mod common;
+
+use std::sync::Arc;
+
+use cmdb_core::ports::SetStore;
+use cmdb_store_conformance::StoreFactory;
+use cmdb_store_group::GroupOptions;
+use cmdb_store_postgres::{Isolation, PgOptions, PgStore};
+use common::{TestDb, server_missing};
+
+/// Builds stores with these options, each on a fresh database.
+struct PgFactory(PgOptions);
+
+fn open(url: String, options: PgOptions) -> Arc<dyn SetStore> {
+    // The store's tasks must live on the case's runtime: connect on it.
+    let handle = tokio::runtime::Handle::current();
+    let store = tokio::task::block_in_place(|| handle.block_on(PgStore::connect(&url, options)))
+        .expect("the PostgreSQL store opens");
+    Arc::new(store)
+}
+
+impl StoreFactory for PgFactory {
+    type Guard = TestDb;
+
+    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+        let db = TestDb::create();
+        (open(db.url.clone(), self.0), db)
+    }
+
+    fn reopen(&self, db: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+        Some(open(db.url.clone(), self.0))
+    }
+}
+
+mod read_committed {
+    use super::*;
+    cmdb_store_conformance::store_conformance_tests!(
+        skip_if: server_missing(),
+        PgFactory(PgOptions::default())
+    );
+}
+
+mod serializable {
+    use super::*;
+    cmdb_store_conformance::store_conformance_tests!(
+        skip_if: server_missing(),
+        PgFactory(PgOptions {
+            isolation: Isolation::Serializable,
+            ..PgOptions::default()
+        })
+    );
+}
+
+mod read_committed_ungrouped {
+    use super::*;
+    cmdb_store_conformance::store_conformance_tests!(
+        skip_if: server_missing(),
+        PgFactory(PgOptions {
+            group: GroupOptions::ungrouped(),
+            ..PgOptions::default()
+        })
+    );
+}
