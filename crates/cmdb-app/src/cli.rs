@@ -21,7 +21,7 @@ use chrono::FixedOffset;
 use cmdb_core::Language;
 use cmdb_store_group::GroupOptions;
 
-use crate::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+use crate::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store_async};
 
 /// The user written on catalog entities a fixture creates when `--user` is not given.
 pub const DEFAULT_OPERATOR: &str = "admin";
@@ -33,7 +33,8 @@ pub struct Cli {
     /// The store backend.
     #[arg(long, value_enum, default_value_t = StoreKind::Sqlite, global = true)]
     pub store: StoreKind,
-    /// The store's path (default ./cmdb.sqlite or ./cmdb.sled); created on first use.
+    /// The store's path (default ./cmdb.sqlite or ./cmdb.sled), created on first use; for
+    /// `--store postgres` the URL postgres://user:password@host:port/dbname.
     #[arg(long, global = true)]
     pub db: Option<PathBuf>,
     /// A fixture to load before the command (idempotent).
@@ -291,7 +292,9 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         _ => None,
     };
 
-    let opened = open_store(&config).map_err(|e| UsageError(e.to_string()))?;
+    let opened = open_store_async(&config)
+        .await
+        .map_err(|e| UsageError(e.to_string()))?;
     let mut builder = Engine::builder(opened.store.clone())
         .unknown_keys(match cli.unknown_keys {
             UnknownKeysArg::Reject => UnknownKeys::Reject,

@@ -18,6 +18,9 @@ pub enum StoreKind {
     Sled,
     /// In memory, for one process lifetime.
     Memory,
+    /// A PostgreSQL database (`--db postgres://user:password@host:port/dbname`), shared by
+    /// any number of engines. Opened with [`open_store_async`].
+    Postgres,
 }
 
 /// SQLite's `synchronous` pragma.
@@ -45,7 +48,8 @@ pub enum SledFlush {
 pub struct StoreConfig {
     /// The backend.
     pub kind: StoreKind,
-    /// The file or directory; default `./cmdb.sqlite` / `./cmdb.sled`.
+    /// The file or directory; default `./cmdb.sqlite` / `./cmdb.sled`. For PostgreSQL, the
+    /// connection URL (required).
     pub path: Option<PathBuf>,
     /// SQLite durability.
     pub sqlite_sync: SqliteSync,
@@ -73,6 +77,7 @@ impl StoreConfig {
             StoreKind::Memory => None,
             StoreKind::Sqlite => Some(self.path.clone().unwrap_or_else(|| "cmdb.sqlite".into())),
             StoreKind::Sled => Some(self.path.clone().unwrap_or_else(|| "cmdb.sled".into())),
+            StoreKind::Postgres => self.path.clone(),
         }
     }
 }
@@ -99,7 +104,65 @@ pub struct OpenError {
     reason: String,
 }
 
-/// Opens (creating if needed) the configured store.
+/// Opens (creating if needed) the configured store, PostgreSQL included: connecting needs the
+/// caller's tokio runtime, which keeps the store's writer task.
+///
+/// # Errors
+/// [`OpenError`] with a one-line reason (never the password of a URL).
+pub async fn open_store_async(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
+    if config.kind != StoreKind::Postgres {
+        return open_store(config);
+    }
+    let fail = |path: String, reason: String| OpenError {
+        kind: "postgres",
+        path,
+        reason: reason.replace('\n', " "),
+    };
+    let Some(url) = config.path.as_ref().and_then(|p| p.to_str()) else {
+        return Err(fail(
+            String::new(),
+            "--store postgres needs --db postgres://user:password@host:port/dbname".into(),
+        ));
+    };
+    let shown = redact_password(url);
+    let options = cmdb_store_postgres::PgOptions {
+        group: config.group,
+        ..Default::default()
+    };
+    let store = cmdb_store_postgres::PgStore::connect(url, options)
+        .await
+        .map_err(|e| fail(shown.clone(), e.to_string()))?;
+    Ok(OpenedStore {
+        store: Arc::new(store),
+        kind: StoreKind::Postgres,
+        path: Some(shown.into()),
+        schema_version: cmdb_store_postgres::SCHEMA_VERSION,
+    })
+}
+
+/// A connection URL with its password (if any) replaced by `***`.
+pub fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &rest[..colon],
+            &rest[at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// Opens (creating if needed) the configured embedded store (every kind but PostgreSQL,
+/// which [`open_store_async`] opens).
 ///
 /// # Errors
 /// [`OpenError`] with a one-line reason.
@@ -107,13 +170,19 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
     let path = config.resolved_path();
     let shown = path
         .as_ref()
-        .map_or_else(String::new, |p| p.display().to_string());
+        .map_or_else(String::new, |p| redact_password(&p.display().to_string()));
     let fail = |kind: &'static str, reason: String| OpenError {
         kind,
         path: shown.clone(),
         reason: reason.replace('\n', " "),
     };
     let (store, schema_version): (Arc<dyn SetStore>, i64) = match (config.kind, &path) {
+        (StoreKind::Postgres, _) => {
+            return Err(fail(
+                "postgres",
+                "a PostgreSQL store is opened with open_store_async".into(),
+            ));
+        }
         (StoreKind::Memory, _) | (_, None) => (
             Arc::new(cmdb_store_memory::MemoryStore::with_options(config.group)),
             0,
@@ -153,4 +222,44 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
         path,
         schema_version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_password("postgres://cmdb:s3cr:et@db:5432/cmdb?x=1"),
+            "postgres://cmdb:***@db:5432/cmdb?x=1"
+        );
+        assert_eq!(
+            redact_password("postgres://cmdb@db/cmdb"),
+            "postgres://cmdb@db/cmdb"
+        );
+        assert_eq!(redact_password("postgres://db/a@b"), "postgres://db/a@b");
+        assert_eq!(redact_password("cmdb.sqlite"), "cmdb.sqlite");
+    }
+
+    #[test]
+    fn postgres_needs_a_url_and_the_async_opener() {
+        let config = StoreConfig::new(StoreKind::Postgres);
+        let sync = open_store(&config).expect_err("refused");
+        assert_eq!(
+            sync.to_string(),
+            "cannot open postgres store at : a PostgreSQL store is opened with open_store_async"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let missing = runtime
+            .block_on(open_store_async(&config))
+            .expect_err("refused");
+        assert_eq!(
+            missing.to_string(),
+            "cannot open postgres store at : --store postgres needs --db postgres://user:password@host:port/dbname"
+        );
+    }
 }

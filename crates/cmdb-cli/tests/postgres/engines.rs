@@ -1,0 +1,1 @@
+//! Several `cmdb serve` processes on one database.

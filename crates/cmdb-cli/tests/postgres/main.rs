@@ -1,0 +1,9 @@
+//! The `cmdb` binary on PostgreSQL (`CMDB_PG_URL`, see `scripts/with-postgres`): every command
+//! with `--store postgres`, refusals at open, several `cmdb serve` on one database, and faults.
+//! Each test uses a database of its own; without `CMDB_PG_URL` each test prints why it skips
+//! (and fails under `CI=true`).
+
+mod support;
+
+mod cli;
+mod engines;
