@@ -1,1 +1,197 @@
-//! Several `cmdb serve` processes on one database.
+//! Several `cmdb serve` processes on one database: colliding creates across engines, and an
+//! engine killed with SIGKILL mid-load.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use crate::support::{Server, TestDb, cmdb, example, need_server, query};
+
+/// The seed request under another name.
+fn request(name: &str) -> Value {
+    let text = std::fs::read_to_string(example("create_set.json")).expect("the seed request");
+    let mut body: Value = serde_json::from_str(&text).expect("JSON");
+    body["data"]["bk_set_name"] = json!(name);
+    body
+}
+
+async fn create(client: &reqwest::Client, base: &str, name: &str) -> Result<Value, reqwest::Error> {
+    client
+        .post(format!("{base}/api/c/compapi/v2/cc/create_set/"))
+        .json(&request(name))
+        .send()
+        .await?
+        .json()
+        .await
+}
+
+/// Loads the seed fixture.
+fn load_fixture(url: &str) {
+    let fixture = example("fixture.json");
+    let out = cmdb(url, &["load", fixture.to_str().expect("a UTF-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// Per resource type, how many audit records and how many distinct resources they name.
+async fn audit_counts(url: &str) -> BTreeMap<String, (i64, i64)> {
+    query(
+        url,
+        "SELECT resource_type, count(*), count(DISTINCT (doc::json->>'resource_id')) \
+         FROM audit GROUP BY resource_type",
+    )
+    .await
+    .iter()
+    .map(|r| (r.get(0), (r.get(1), r.get(2))))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_engines_64_clients_one_winner_per_name() {
+    need_server!();
+    let db = TestDb::create().await;
+    load_fixture(&db.url);
+    let mut servers = Vec::new();
+    for _ in 0..4 {
+        servers.push(Server::start(&db.url).await);
+    }
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    // 16 names, each created by 4 clients, one on each engine, all released at once.
+    let barrier = Arc::new(Barrier::new(64));
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let name = format!("collide-{}", i % 16);
+        let base = bases[i / 16].clone();
+        let (barrier, http) = (Arc::clone(&barrier), http.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let answer = create(&http, &base, &name).await.expect("an envelope");
+            (name, answer)
+        }));
+    }
+    let mut winners: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut losers: BTreeMap<String, usize> = BTreeMap::new();
+    for task in tasks {
+        let (name, answer) = task.await.expect("the client task");
+        match answer["code"].as_i64() {
+            Some(0) => winners
+                .entry(name)
+                .or_default()
+                .push(answer["data"]["bk_set_id"].as_i64().expect("an id")),
+            Some(1101108) => *losers.entry(name).or_default() += 1,
+            _ => panic!("unexpected answer for {name}: {answer}"),
+        }
+    }
+    assert_eq!(winners.len(), 16, "{winners:?}");
+    assert!(winners.values().all(|ids| ids.len() == 1), "{winners:?}");
+    assert_eq!(losers.len(), 16, "every name had losers: {losers:?}");
+    assert!(losers.values().all(|n| *n == 3), "{losers:?}");
+    // Ids: unique, gapless, following the fixture's generator (4779) and its idle set.
+    let ids: BTreeSet<i64> = winners.values().flatten().copied().collect();
+    let stored: Vec<i64> = query(
+        &db.url,
+        "SELECT bk_set_id FROM sets WHERE name LIKE 'collide-%' ORDER BY bk_set_id",
+    )
+    .await
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    assert_eq!(stored, ids.iter().copied().collect::<Vec<_>>());
+    assert_eq!(stored, (4780..4796).collect::<Vec<_>>());
+    // One module per set (the template's), one audit record per set and per module.
+    let modules: i64 = query(
+        &db.url,
+        "SELECT count(*) FROM modules m JOIN sets s USING (bk_set_id) \
+         WHERE s.name LIKE 'collide-%'",
+    )
+    .await[0]
+        .get(0);
+    assert_eq!(modules, 16);
+    let audit = audit_counts(&db.url).await;
+    assert_eq!(audit.get("set"), Some(&(16, 16)), "{audit:?}");
+    assert_eq!(audit.get("module"), Some(&(16, 16)), "{audit:?}");
+    for server in servers {
+        server.kill().await;
+    }
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_killed_mid_load_loses_no_acknowledged_create() {
+    need_server!();
+    let db = TestDb::create().await;
+    load_fixture(&db.url);
+    let victim = Server::start(&db.url).await;
+    let survivor = Server::start(&db.url).await;
+    let http = reqwest::Client::new();
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<(String, i64)>();
+    let mut tasks = Vec::new();
+    // 16 clients on the victim create distinct names until it dies.
+    for client in 0..16 {
+        let (http, base, acked) = (http.clone(), victim.base.clone(), acked_tx.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0.. {
+                let name = format!("kill-{client}-{n}");
+                match create(&http, &base, &name).await {
+                    Ok(answer) if answer["code"] == 0 => {
+                        let id = answer["data"]["bk_set_id"].as_i64().expect("an id");
+                        let _ = acked.send((name, id));
+                    }
+                    Ok(answer) => panic!("unexpected answer for {name}: {answer}"),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    drop(acked_tx);
+    // Kill once 200 creates were acknowledged: mid-load, with requests in flight.
+    let mut acked = Vec::new();
+    while acked.len() < 200 {
+        acked.push(acked_rx.recv().await.expect("creates are acknowledged"));
+    }
+    victim.kill().await;
+    for task in tasks {
+        task.await.expect("the client task");
+    }
+    while let Some(more) = acked_rx.recv().await {
+        acked.push(more);
+    }
+    // Every acknowledged create is stored, whole, with the id it was answered with.
+    let stored: BTreeMap<String, i64> = query(
+        &db.url,
+        "SELECT name, bk_set_id FROM sets WHERE name LIKE 'kill-%'",
+    )
+    .await
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    for (name, id) in &acked {
+        assert_eq!(
+            stored.get(name),
+            Some(id),
+            "acknowledged {name} ({id}) is lost"
+        );
+    }
+    // No partial create: every stored set has its module and both audit records.
+    let partial: i64 = query(
+        &db.url,
+        "SELECT count(*) FROM sets s WHERE s.name LIKE 'kill-%' AND ( \
+           (SELECT count(*) FROM modules m WHERE m.bk_set_id = s.bk_set_id) <> 1 \
+           OR (SELECT count(*) FROM audit a WHERE a.resource_type = 'set' \
+               AND (a.doc::json->>'resource_id')::bigint = s.bk_set_id) <> 1)",
+    )
+    .await[0]
+        .get(0);
+    assert_eq!(partial, 0);
+    // The other engine goes on, with the next ids.
+    let answer = create(&http, &survivor.base, "after-the-kill")
+        .await
+        .expect("an envelope");
+    assert_eq!(answer["code"], 0, "{answer}");
+    let max: i64 = query(&db.url, "SELECT max(bk_set_id) FROM sets").await[0].get(0);
+    assert_eq!(answer["data"]["bk_set_id"], max);
+    survivor.kill().await;
+    db.drop_db().await;
+}
