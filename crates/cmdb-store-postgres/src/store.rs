@@ -141,6 +141,13 @@ impl PgStore {
         self.shared.connected.load(Ordering::Relaxed)
     }
 
+    /// How many write transactions were run again after a serialization failure (40001), a
+    /// deadlock (40P01) or a unique violation the locked reads did not foresee (a tuning
+    /// hook: many mean many engines contending at SERIALIZABLE).
+    pub fn retried_transactions(&self) -> u64 {
+        self.shared.retries.load(Ordering::Relaxed)
+    }
+
     /// A pooled read connection.
     async fn reader(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {

@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub commits: AtomicU64,
     pub creates: AtomicU64,
     pub in_flight: AtomicU64,
+    /// Transactions run again after a serialization failure, a deadlock or a unique violation.
+    pub retries: AtomicU64,
     /// Whether the writer's connection is up (set after each transaction and reconnect).
     pub connected: AtomicBool,
 }
@@ -428,9 +430,13 @@ impl Writer {
                         }
                         Retry::Transaction if attempt < MAX_ATTEMPTS => {
                             rollback(conn).await;
+                            self.shared.retries.fetch_add(1, Ordering::Relaxed);
                             backoff(attempt).await;
                         }
-                        Retry::No if unique && attempt < 3 => rollback(conn).await,
+                        Retry::No if unique && attempt < 3 => {
+                            rollback(conn).await;
+                            self.shared.retries.fetch_add(1, Ordering::Relaxed);
+                        }
                         Retry::Transaction | Retry::No => {
                             rollback(conn).await;
                             return Err(TxError::Store(store_error(e)));
