@@ -21,7 +21,9 @@ use chrono::FixedOffset;
 use cmdb_core::Language;
 use cmdb_store_group::GroupOptions;
 
-use crate::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store_async};
+use crate::open::{
+    SledFlush, SqliteSync, StoreConfig, StoreKind, open_store_async, open_store_waiting,
+};
 
 /// The user written on catalog entities a fixture creates when `--user` is not given.
 pub const DEFAULT_OPERATOR: &str = "admin";
@@ -292,9 +294,13 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         _ => None,
     };
 
-    let opened = open_store_async(&config)
-        .await
-        .map_err(|e| UsageError(e.to_string()))?;
+    // A server comes up before its database may: it waits for PostgreSQL in the background.
+    let opened = if matches!(cli.command, Command::Serve { .. }) {
+        open_store_waiting(&config).await
+    } else {
+        open_store_async(&config).await
+    }
+    .map_err(|e| UsageError(e.to_string()))?;
     let mut builder = Engine::builder(opened.store.clone())
         .unknown_keys(match cli.unknown_keys {
             UnknownKeysArg::Reject => UnknownKeys::Reject,

@@ -110,6 +110,20 @@ pub struct OpenError {
 /// # Errors
 /// [`OpenError`] with a one-line reason (never the password of a URL).
 pub async fn open_store_async(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
+    open_postgres(config, false).await
+}
+
+/// [`open_store_async`] for a long-running server: a PostgreSQL store whose server is not up
+/// yet opens anyway and connects in the background with backoff (its
+/// [`SetStore::health`] says why it cannot serve meanwhile). Embedded stores open as usual.
+///
+/// # Errors
+/// As [`open_store_async`], but never for an unreachable PostgreSQL server.
+pub async fn open_store_waiting(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
+    open_postgres(config, true).await
+}
+
+async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, OpenError> {
     if config.kind != StoreKind::Postgres {
         return open_store(config);
     }
@@ -129,9 +143,12 @@ pub async fn open_store_async(config: &StoreConfig) -> Result<OpenedStore, OpenE
         group: config.group,
         ..Default::default()
     };
-    let store = cmdb_store_postgres::PgStore::connect(url, options)
-        .await
-        .map_err(|e| fail(shown.clone(), e.to_string()))?;
+    let store = if wait {
+        cmdb_store_postgres::PgStore::connect_lazy(url, options).await
+    } else {
+        cmdb_store_postgres::PgStore::connect(url, options).await
+    }
+    .map_err(|e| fail(shown.clone(), e.to_string()))?;
     Ok(OpenedStore {
         store: Arc::new(store),
         kind: StoreKind::Postgres,

@@ -99,6 +99,16 @@ pub trait SetStore: Send + Sync + Debug + 'static {
     /// Store failures.
     async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError>;
 
+    /// Whether the store can serve requests now (a health hook for `/healthz`). The default
+    /// answers `Ok`: an embedded store that opened is healthy; a networked store answers
+    /// whether its server is reachable and its schema in place.
+    ///
+    /// # Errors
+    /// Why the store cannot serve now.
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// How many write transactions holding creates the store has committed, and how many
     /// creates they held; `None` for a store that does not count (a test and tuning hook).
     fn commit_stats(&self) -> Option<CommitStats> {

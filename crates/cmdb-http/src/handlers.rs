@@ -232,12 +232,22 @@ pub(crate) async fn list_modules(
     listing(rid, lang, modules)
 }
 
-/// `GET /healthz`: the server answers, and names its store backend.
+/// `GET /healthz`: the server answers, and names its store backend; 503 with the 1199999
+/// envelope while the store cannot serve (its [`cmdb_core::ports::SetStore::health`]).
 pub(crate) async fn healthz(
     State(state): State<AppState>,
-    Extension(RequestId(rid, _)): Extension<RequestId>,
+    Extension(RequestId(rid, lang)): Extension<RequestId>,
 ) -> Response {
-    let backend = state.engine.store().backend();
+    let store = state.engine.store();
+    if let Err(e) = store.health().await {
+        return fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            rid,
+            lang,
+            &Error::Store(e).into(),
+        );
+    }
+    let backend = store.backend();
     ok(&Envelope::success(
         rid,
         json!({"status": "ok", "store": backend}),

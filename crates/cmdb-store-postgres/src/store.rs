@@ -28,7 +28,7 @@ use crate::error::{OpenError, pg_error, store_error};
 use crate::options::PgOptions;
 use crate::schema::migrate;
 use crate::sql;
-use crate::writer::{Job, Shared, Writer, connect};
+use crate::writer::{Job, Shared, Writer, connect, warm_up};
 
 /// A [`SetStore`] on a PostgreSQL database (see the crate docs for how it writes).
 ///
@@ -79,14 +79,7 @@ impl PgStore {
     /// - [`OpenError::Store`]: the server cannot be reached or refuses (wrong password, no
     ///   such database), naming the server.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, OpenError> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| OpenError::BadUrl(e.to_string()))?;
-        config.connect_timeout(options.connect_timeout);
-        if config.get_application_name().is_none() {
-            config.application_name("cmdb");
-        }
-        let target = describe(&config);
+        let (config, target) = parse(url, options)?;
         let (mut client, _task) = connect(&config).await.map_err(|e| {
             OpenError::Store(StoreError::Backend(cmdb_core::error::Detail::caused_by(
                 format!(
@@ -98,14 +91,36 @@ impl PgStore {
         })?;
         migrate(&mut client).await?;
         let shared = Arc::new(Shared::default());
-        let writer = Writer::new(
-            config.clone(),
-            options.isolation,
-            client,
-            Arc::clone(&shared),
-        )
-        .await
-        .map_err(pg_error)?;
+        shared.ready.store(true, Ordering::Relaxed);
+        let mut writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
+        writer.adopt(client).await.map_err(pg_error)?;
+        Self::start(config, target, options, shared, writer)
+    }
+
+    /// Opens the store without waiting for the server: only a URL that does not parse is
+    /// refused. A background task connects (and migrates) with backoff until the server
+    /// answers; until then writes and reads fail with a store error naming the connection and
+    /// [`SetStore::health`] reports why. For long-running servers (`cmdb serve`) that must come
+    /// up before their database.
+    ///
+    /// # Errors
+    /// [`OpenError::BadUrl`].
+    pub async fn connect_lazy(url: &str, options: PgOptions) -> Result<Self, OpenError> {
+        let (config, target) = parse(url, options)?;
+        let shared = Arc::new(Shared::default());
+        let writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
+        tokio::spawn(warm_up(config.clone(), Arc::downgrade(&shared)));
+        Self::start(config, target, options, shared, writer)
+    }
+
+    /// Starts the writer task and builds the read pool.
+    fn start(
+        config: Config,
+        target: String,
+        options: PgOptions,
+        shared: Arc<Shared>,
+        writer: Writer,
+    ) -> Result<Self, OpenError> {
         let (sender, receiver) = mpsc::channel(options.group.queue_capacity.max(1));
         let handle = tokio::spawn(writer.run(receiver, options.group));
         let manager = Manager::from_config(
@@ -177,6 +192,19 @@ impl PgStore {
     }
 }
 
+/// Parses a URL into the driver's config with the store's settings, and names its target.
+fn parse(url: &str, options: PgOptions) -> Result<(Config, String), OpenError> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| OpenError::BadUrl(e.to_string()))?;
+    config.connect_timeout(options.connect_timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("cmdb");
+    }
+    let target = describe(&config);
+    Ok((config, target))
+}
+
 /// The server's words for a failed connection, without the driver's wrapping.
 fn connect_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -236,6 +264,33 @@ impl SetStore for PgStore {
                 vec![Err(Error::Store(e)); count]
             }
         }
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        if let Some(fatal) = self
+            .shared
+            .fatal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Err(fatal);
+        }
+        if !self.shared.ready.load(Ordering::Relaxed) {
+            return Err(StoreError::Backend(
+                format!(
+                    "the PostgreSQL server at {} has not answered yet (connecting with backoff)",
+                    self.target
+                )
+                .into(),
+            ));
+        }
+        let client = self.reader().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(store_error)
     }
 
     fn commit_stats(&self) -> Option<CommitStats> {

@@ -35,6 +35,7 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use crate::error::{Retry, retry_kind, store_error};
 use crate::options::Isolation;
+use crate::schema::migrate;
 use crate::sql::{self, decode, encode};
 use crate::view::{Catalog, Prefetched, View, Writes};
 
@@ -83,6 +84,10 @@ pub(crate) struct Shared {
     pub retries: AtomicU64,
     /// Whether the writer's connection is up (set after each transaction and reconnect).
     pub connected: AtomicBool,
+    /// Whether the schema is known to be in place (migrated by this store, or found current).
+    pub ready: AtomicBool,
+    /// Why the database can never be used (a schema too new, a foreign database).
+    pub fatal: std::sync::Mutex<Option<StoreError>>,
 }
 
 /// The prepared statements of the writer's connection.
@@ -224,21 +229,22 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// A writer over an open connection.
-    pub(crate) async fn new(
-        config: Config,
-        isolation: Isolation,
-        client: Client,
-        shared: Arc<Shared>,
-    ) -> Result<Self, tokio_postgres::Error> {
-        let stmts = prepare(&client).await?;
-        shared.connected.store(true, Ordering::Relaxed);
-        Ok(Writer {
+    /// A writer with no connection yet (it connects on its first job).
+    pub(crate) fn new(config: Config, isolation: Isolation, shared: Arc<Shared>) -> Self {
+        Writer {
             config,
             isolation,
-            conn: Some(Conn { client, stmts }),
+            conn: None,
             shared,
-        })
+        }
+    }
+
+    /// Takes an open connection to a migrated database, preparing its statements.
+    pub(crate) async fn adopt(&mut self, client: Client) -> Result<(), tokio_postgres::Error> {
+        let stmts = prepare(&client).await?;
+        self.shared.connected.store(true, Ordering::Relaxed);
+        self.conn = Some(Conn { client, stmts });
+        Ok(())
     }
 
     /// Drains the queue until every sender is gone.
@@ -450,10 +456,12 @@ impl Writer {
     /// The open connection, connecting (once) when there is none.
     async fn connection(&mut self) -> Result<&Conn, StoreError> {
         if self.conn.is_none() {
-            let (client, _task) = connect(&self.config).await.map_err(store_error)?;
-            let stmts = prepare(&client).await.map_err(store_error)?;
-            self.conn = Some(Conn { client, stmts });
-            self.shared.connected.store(true, Ordering::Relaxed);
+            let (mut client, _task) = connect(&self.config).await.map_err(store_error)?;
+            if !self.shared.ready.load(Ordering::Relaxed) {
+                migrate(&mut client).await.map_err(StoreError::from)?;
+                self.shared.ready.store(true, Ordering::Relaxed);
+            }
+            self.adopt(client).await.map_err(store_error)?;
         }
         self.conn
             .as_ref()
@@ -873,4 +881,38 @@ async fn write_columns<'a, E>(conn: &'a Conn, cols: &'a Columns) -> Result<(), A
         result.map_err(AttemptError::Pg)?;
     }
     Ok(())
+}
+
+/// Connects and migrates in the background until it succeeds (backoff from 50 ms to 2 s), for
+/// a store opened before its server is up. Stops when the store is gone, or for good on a
+/// database that can never be used (recorded in [`Shared::fatal`]).
+pub(crate) async fn warm_up(config: Config, shared: std::sync::Weak<Shared>) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let Some(state) = shared.upgrade() else {
+            return;
+        };
+        if state.ready.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok((mut client, _task)) = connect(&config).await {
+            match migrate(&mut client).await {
+                Ok(_) => {
+                    state.ready.store(true, Ordering::Relaxed);
+                    return;
+                }
+                Err(crate::OpenError::Store(_)) => {}
+                Err(fatal) => {
+                    *state
+                        .fatal
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fatal.into());
+                    return;
+                }
+            }
+        }
+        drop(state);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
 }

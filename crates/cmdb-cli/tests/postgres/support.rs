@@ -130,6 +130,8 @@ pub fn cmdb(url: &str, args: &[&str]) -> Output {
 pub struct Server {
     pub child: tokio::process::Child,
     pub base: String,
+    /// Its stderr lines after the announcement.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -164,12 +166,147 @@ impl Server {
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, base }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().expect("the log").push(line);
+            }
+        });
+        Server { child, base, log }
     }
 
     /// Kills the process with SIGKILL and reaps it.
     pub async fn kill(mut self) {
         self.child.kill().await.expect("kill cmdb serve");
+    }
+}
+
+/// A PostgreSQL cluster of one test's own (the fault tests stop and start it, which must not
+/// disturb the other tests on the shared server): initdb into a temp dir, trust auth, a free
+/// loopback port; run as user `postgres` when we are root. Stopped and deleted on drop.
+pub struct PrivateCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    pub url: String,
+}
+
+impl PrivateCluster {
+    fn as_owner(&self, program: &str) -> Command {
+        as_owner(&self.bin, program)
+    }
+
+    /// Creates and starts a cluster.
+    pub fn start() -> PrivateCluster {
+        let bin = PathBuf::from(
+            std::env::var("CMDB_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()),
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "cmdb-pg-private-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).expect("the cluster's temp dir");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown postgres {}", dir.display());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cluster = PrivateCluster {
+            url: format!("postgres://cmdb@127.0.0.1:{port}/postgres"),
+            dir,
+            bin,
+            port,
+        };
+        let out = cluster
+            .as_owner("initdb")
+            .arg("-D")
+            .arg(cluster.dir.join("data"))
+            .args([
+                "-U",
+                "cmdb",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ])
+            .output()
+            .expect("initdb");
+        assert!(out.status.success(), "initdb: {out:?}");
+        cluster.pg_ctl_start();
+        cluster
+    }
+
+    /// `pg_ctl start` (waits until the server accepts connections).
+    pub fn pg_ctl_start(&self) {
+        let out = self
+            .as_owner("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .arg("-o")
+            .arg(format!(
+                "-k {} -p {} -c listen_addresses=127.0.0.1",
+                self.dir.display(),
+                self.port
+            ))
+            .args(["-w", "start"])
+            .output()
+            .expect("pg_ctl start");
+        assert!(out.status.success(), "pg_ctl start: {out:?}");
+    }
+
+    /// `pg_ctl stop -m immediate`: the server dies without a checkpoint (a crash for its
+    /// clients, recovered from its WAL at the next start).
+    pub fn stop_immediate(&self) {
+        let out = self
+            .as_owner("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output()
+            .expect("pg_ctl stop");
+        assert!(out.status.success(), "pg_ctl stop: {out:?}");
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .as_owner("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A command for a server binary, run as `postgres` when we are root.
+fn as_owner(bin: &Path, program: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        c
+    } else {
+        Command::new(bin.join(program))
     }
 }
