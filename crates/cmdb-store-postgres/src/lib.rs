@@ -10,8 +10,10 @@
 //! store connects with `NoTls` (put a local proxy or a socket in front for TLS).
 //!
 //! # Writes: native group commit
-//! One writer task owns one connection and drains a bounded queue: every create queued while
-//! the previous transaction committed goes into the next one (no timer). A transaction is two
+//! One writer owns one connection and drains a bounded queue: every create queued while the
+//! previous transaction committed goes into the next one (no timer). It runs on a thread of its
+//! own with a single-threaded tokio runtime, so its wake-ups never queue behind request tasks
+//! on the caller's runtime; callers only wait on channels. A transaction is two
 //! pipelined flights: (1) `BEGIN`, `SELECT … FOR UPDATE` of the id counter rows and the reads
 //! the domain needs for the whole group (which names, unique keys and built-in sets are taken);
 //! (2) the multi-row inserts of sets, unique keys, modules and audit records, the counter

@@ -21,10 +21,9 @@ use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio_postgres::{Config, NoTls};
 
-use crate::error::{OpenError, pg_error, store_error};
+use crate::error::{OpenError, store_error};
 use crate::options::PgOptions;
 use crate::schema::migrate;
 use crate::sql;
@@ -37,7 +36,8 @@ use crate::writer::{Job, Shared, Writer, connect, warm_up};
 pub struct PgStore {
     pool: Pool,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Signalled when the writer thread has drained its queue and stopped.
+    writer_done: Mutex<Option<oneshot::Receiver<()>>>,
     shared: Arc<Shared>,
     options: PgOptions,
     target: String,
@@ -90,10 +90,11 @@ impl PgStore {
             )))
         })?;
         migrate(&mut client).await?;
+        // The check connection goes; the writer connects from its own thread.
+        drop(client);
         let shared = Arc::new(Shared::default());
         shared.ready.store(true, Ordering::Relaxed);
-        let mut writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
-        writer.adopt(client).await.map_err(pg_error)?;
+        let writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
         Self::start(config, target, options, shared, writer)
     }
 
@@ -122,7 +123,29 @@ impl PgStore {
         writer: Writer,
     ) -> Result<Self, OpenError> {
         let (sender, receiver) = mpsc::channel(options.group.queue_capacity.max(1));
-        let handle = tokio::spawn(writer.run(receiver, options.group));
+        let (done, writer_done) = oneshot::channel();
+        // The writer gets a thread and a single-threaded runtime of its own, as the embedded
+        // stores' writers do: its wake-ups never queue behind request tasks, and it runs
+        // whatever the flavour of the caller's runtime.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                OpenError::Store(StoreError::Backend(
+                    format!("cannot start the writer's runtime: {e}").into(),
+                ))
+            })?;
+        std::thread::Builder::new()
+            .name("cmdb-pg-writer".into())
+            .spawn(move || {
+                runtime.block_on(writer.run(receiver, options.group));
+                let _ = done.send(());
+            })
+            .map_err(|e| {
+                OpenError::Store(StoreError::Backend(
+                    format!("cannot start the writer thread: {e}").into(),
+                ))
+            })?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -138,7 +161,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             sender: Mutex::new(Some(sender)),
-            writer: Mutex::new(Some(handle)),
+            writer_done: Mutex::new(Some(writer_done)),
             shared,
             options,
             target,
@@ -148,12 +171,6 @@ impl PgStore {
     /// The options the store was opened with.
     pub fn options(&self) -> PgOptions {
         self.options
-    }
-
-    /// Whether the writer's connection was up after its last transaction (a health hook:
-    /// it turns false when a transaction lost the server, and true again on reconnect).
-    pub fn writer_connected(&self) -> bool {
-        self.shared.connected.load(Ordering::Relaxed)
     }
 
     /// How many write transactions were run again after a serialization failure (40001), a
@@ -411,15 +428,15 @@ impl SetStore for PgStore {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        let handle = self
-            .writer
+        let done = self
+            .writer_done
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(handle) = handle {
-            handle
-                .await
-                .map_err(|e| StoreError::Backend(format!("the writer task failed: {e}").into()))?;
+        if let Some(done) = done {
+            done.await.map_err(|_| {
+                StoreError::Backend("the PostgreSQL store's writer thread failed".into())
+            })?;
         }
         self.pool.close();
         Ok(())

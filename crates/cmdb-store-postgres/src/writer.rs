@@ -1,6 +1,7 @@
-//! The writer task: one connection, one task, draining a bounded queue. Every create queued
-//! while the previous transaction was committing goes into the next one (group commit), and
-//! every other write (fixtures, atomic batches, sequence raises) runs alone between groups.
+//! The writer: one connection, one task on a thread of its own, draining a bounded queue.
+//! Every create queued while the previous transaction was committing goes into the next one
+//! (group commit), and every other write (fixtures, atomic batches, sequence raises) runs
+//! alone between groups.
 //!
 //! A transaction is two pipelined flights: `BEGIN`, the sequence-row locks and the reads the
 //! domain needs (names, unique keys, built-in sets of the group's plans); then the domain
@@ -82,8 +83,6 @@ pub(crate) struct Shared {
     pub in_flight: AtomicU64,
     /// Transactions run again after a serialization failure, a deadlock or a unique violation.
     pub retries: AtomicU64,
-    /// Whether the writer's connection is up (set after each transaction and reconnect).
-    pub connected: AtomicBool,
     /// Whether the schema is known to be in place (migrated by this store, or found current).
     pub ready: AtomicBool,
     /// Why the database can never be used (a schema too new, a foreign database).
@@ -240,9 +239,8 @@ impl Writer {
     }
 
     /// Takes an open connection to a migrated database, preparing its statements.
-    pub(crate) async fn adopt(&mut self, client: Client) -> Result<(), tokio_postgres::Error> {
+    async fn adopt(&mut self, client: Client) -> Result<(), tokio_postgres::Error> {
         let stmts = prepare(&client).await?;
-        self.shared.connected.store(true, Ordering::Relaxed);
         self.conn = Some(Conn { client, stmts });
         Ok(())
     }
@@ -431,7 +429,6 @@ impl Writer {
                     match retry_kind(&e) {
                         Retry::Reconnect => {
                             self.conn = None;
-                            self.shared.connected.store(false, Ordering::Relaxed);
                             return Err(TxError::Store(store_error(e)));
                         }
                         Retry::Transaction if attempt < MAX_ATTEMPTS => {
