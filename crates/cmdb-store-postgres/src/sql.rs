@@ -2,11 +2,10 @@
 //! One function per kind of row, so that a change of the port touches one place.
 
 use cmdb_core::StoreError;
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use cmdb_core::catalog::{Business, ServiceTemplate, SetTemplate};
+use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
-use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::ids::{SequenceKind, SetId};
 use cmdb_core::records::Document;
 use deadpool_postgres::ClientWrapper;
 use serde::Serialize;
@@ -77,14 +76,12 @@ pub(crate) const SELECT_BUSINESS: &str = "SELECT doc FROM businesses WHERE bk_bi
 pub(crate) const SELECT_MAINLINE: &str =
     "SELECT levels FROM mainline WHERE bk_supplier_account = $1";
 pub(crate) const SELECT_INSTANCE: &str = "SELECT doc FROM mainline_instances WHERE bk_inst_id = $1";
-pub(crate) const SELECT_SET_ATTRIBUTES: &str = "SELECT doc FROM set_attributes \
-     WHERE bk_supplier_account = $1 AND (bk_biz_id = 0 OR bk_biz_id = $2) ORDER BY ordinal";
-pub(crate) const SELECT_UNIQUE_RULES: &str = "SELECT doc FROM unique_rules \
-     WHERE bk_supplier_account = $1 ORDER BY rule_key COLLATE \"C\"";
+pub(crate) const SELECT_ATTRIBUTE: &str =
+    "SELECT doc FROM set_attributes WHERE bk_supplier_account = $1 AND bk_property_id = $2";
+pub(crate) const SELECT_UNIQUE_RULE: &str =
+    "SELECT doc FROM unique_rules WHERE bk_supplier_account = $1 AND rule_key = $2";
 pub(crate) const SELECT_SET_TEMPLATE: &str = "SELECT doc FROM set_templates WHERE id = $1";
 pub(crate) const SELECT_SERVICE_TEMPLATE: &str = "SELECT doc FROM service_templates WHERE id = $1";
-pub(crate) const SELECT_BUILTIN: &str =
-    "SELECT bk_set_id FROM sets WHERE bk_biz_id = $1 AND builtin";
 pub(crate) const SELECT_SEQUENCE: &str = "SELECT last FROM sequences WHERE kind = $1";
 
 /// Decodes one stored JSON text.
@@ -206,23 +203,6 @@ pub(crate) async fn create_facts(
     })
 }
 
-/// The built-in set of a biz.
-pub(crate) async fn builtin_set(
-    client: &ClientWrapper,
-    biz: BizId,
-) -> Result<Option<SetId>, StoreError> {
-    let stmt = client
-        .prepare_cached(SELECT_BUILTIN)
-        .await
-        .map_err(store_error)?;
-    let row = client
-        .query_opt(&stmt, &[&biz.0])
-        .await
-        .map_err(store_error)?;
-    row.map(|r| r.try_get(0).map(SetId).map_err(corrupt))
-        .transpose()
-}
-
 /// The last id handed out by a sequence (0 when none).
 pub(crate) async fn sequence_last(
     client: &ClientWrapper,
@@ -252,64 +232,54 @@ pub(crate) async fn documents(
     all_json(client, sql, params, what).await
 }
 
-/// The mainline levels of a tenant (empty when not fixed).
-pub(crate) async fn mainline(client: &ClientWrapper, sup: &str) -> Result<Vec<String>, StoreError> {
-    Ok(one_json(client, SELECT_MAINLINE, &[&sup], "mainline")
+/// The catalog object under `key`: one small read per kind.
+pub(crate) async fn catalog_item(
+    client: &ClientWrapper,
+    key: CatalogKey,
+) -> Result<Option<CatalogItem>, StoreError> {
+    Ok(match key {
+        CatalogKey::Mainline(sup) => one_json(client, SELECT_MAINLINE, &[&sup], "mainline")
+            .await?
+            .map(CatalogItem::Mainline),
+        CatalogKey::Business(id) => one_json(client, SELECT_BUSINESS, &[&id.0], "business")
+            .await?
+            .map(CatalogItem::Business),
+        CatalogKey::MainlineInstance(id) => {
+            one_json(client, SELECT_INSTANCE, &[&id], "mainline instance")
+                .await?
+                .map(CatalogItem::MainlineInstance)
+        }
+        CatalogKey::Attribute {
+            supplier_account,
+            property_id,
+        } => one_json(
+            client,
+            SELECT_ATTRIBUTE,
+            &[&supplier_account, &property_id],
+            "set attribute",
+        )
         .await?
-        .unwrap_or_default())
-}
-
-/// The mainline instance with this id.
-pub(crate) async fn mainline_instance(
-    client: &ClientWrapper,
-    id: i64,
-) -> Result<Option<MainlineInstance>, StoreError> {
-    one_json(client, SELECT_INSTANCE, &[&id], "mainline instance").await
-}
-
-/// The business with this id.
-pub(crate) async fn business(
-    client: &ClientWrapper,
-    id: BizId,
-) -> Result<Option<Business>, StoreError> {
-    one_json(client, SELECT_BUSINESS, &[&id.0], "business").await
-}
-
-/// The custom set attributes of a tenant visible in `biz`, in ordinal order.
-pub(crate) async fn set_attributes(
-    client: &ClientWrapper,
-    sup: &str,
-    biz: BizId,
-) -> Result<Vec<StoredAttribute>, StoreError> {
-    all_json(
-        client,
-        SELECT_SET_ATTRIBUTES,
-        &[&sup, &biz.0],
-        "set attribute",
-    )
-    .await
-}
-
-/// The unique rules of a tenant, in key order.
-pub(crate) async fn unique_rules(
-    client: &ClientWrapper,
-    sup: &str,
-) -> Result<Vec<UniqueRule>, StoreError> {
-    all_json(client, SELECT_UNIQUE_RULES, &[&sup], "unique rule").await
-}
-
-/// The set template with this id.
-pub(crate) async fn set_template(
-    client: &ClientWrapper,
-    id: i64,
-) -> Result<Option<SetTemplate>, StoreError> {
-    one_json(client, SELECT_SET_TEMPLATE, &[&id], "set template").await
-}
-
-/// The service template with this id.
-pub(crate) async fn service_template(
-    client: &ClientWrapper,
-    id: i64,
-) -> Result<Option<ServiceTemplate>, StoreError> {
-    one_json(client, SELECT_SERVICE_TEMPLATE, &[&id], "service template").await
+        .map(CatalogItem::Attribute),
+        CatalogKey::UniqueRule {
+            supplier_account,
+            key,
+        } => one_json(
+            client,
+            SELECT_UNIQUE_RULE,
+            &[&supplier_account, &key],
+            "unique rule",
+        )
+        .await?
+        .map(CatalogItem::UniqueRule),
+        CatalogKey::ServiceTemplate(id) => {
+            one_json(client, SELECT_SERVICE_TEMPLATE, &[&id], "service template")
+                .await?
+                .map(CatalogItem::ServiceTemplate)
+        }
+        CatalogKey::SetTemplate(id) => {
+            one_json(client, SELECT_SET_TEMPLATE, &[&id], "set template")
+                .await?
+                .map(CatalogItem::SetTemplate)
+        }
+    })
 }

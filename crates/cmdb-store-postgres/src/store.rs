@@ -6,9 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
+use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
@@ -346,40 +344,8 @@ impl SetStore for PgStore {
         sql::sequence_last(&*self.reader().await?, kind).await
     }
 
-    async fn business(&self, id: BizId) -> Result<Option<Business>, StoreError> {
-        sql::business(&*self.reader().await?, id).await
-    }
-
-    async fn mainline(&self, supplier_account: &str) -> Result<Vec<String>, StoreError> {
-        sql::mainline(&*self.reader().await?, supplier_account).await
-    }
-
-    async fn mainline_instance(&self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        sql::mainline_instance(&*self.reader().await?, id).await
-    }
-
-    async fn set_attributes(
-        &self,
-        supplier_account: &str,
-        biz: BizId,
-    ) -> Result<Vec<StoredAttribute>, StoreError> {
-        sql::set_attributes(&*self.reader().await?, supplier_account, biz).await
-    }
-
-    async fn unique_rules(&self, supplier_account: &str) -> Result<Vec<UniqueRule>, StoreError> {
-        sql::unique_rules(&*self.reader().await?, supplier_account).await
-    }
-
-    async fn set_template(&self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        sql::set_template(&*self.reader().await?, id).await
-    }
-
-    async fn service_template(&self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        sql::service_template(&*self.reader().await?, id).await
-    }
-
-    async fn builtin_set(&self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        sql::builtin_set(&*self.reader().await?, biz).await
+    async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        sql::catalog_item(&*self.reader().await?, key).await
     }
 
     async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {

@@ -12,6 +12,7 @@ use cmdb_core::StoreError;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use cmdb_core::ports::{GroupTx, StoreTx};
 use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
@@ -130,13 +131,6 @@ impl View {
         self.read
             .catalog
             .as_ref()
-            .ok_or_else(|| unread("the catalog"))
-    }
-
-    fn catalog_mut(&mut self) -> Result<&mut Catalog, StoreError> {
-        self.read
-            .catalog
-            .as_mut()
             .ok_or_else(|| unread("the catalog"))
     }
 }
@@ -274,111 +268,112 @@ impl StoreTx for View {
         Ok(())
     }
 
-    fn mainline(&mut self, supplier_account: &str) -> Result<Option<Vec<String>>, StoreError> {
-        Ok(self.catalog()?.mainline.get(supplier_account).cloned())
+    fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        let catalog = self.catalog()?;
+        Ok(match key {
+            CatalogKey::Mainline(sup) => catalog
+                .mainline
+                .get(&sup)
+                .cloned()
+                .map(CatalogItem::Mainline),
+            CatalogKey::Business(id) => catalog
+                .businesses
+                .get(&id.0)
+                .cloned()
+                .map(CatalogItem::Business),
+            CatalogKey::MainlineInstance(id) => catalog
+                .instances
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::MainlineInstance),
+            CatalogKey::Attribute {
+                supplier_account,
+                property_id,
+            } => catalog
+                .attributes
+                .get(&(supplier_account, property_id))
+                .cloned()
+                .map(CatalogItem::Attribute),
+            CatalogKey::UniqueRule {
+                supplier_account,
+                key,
+            } => catalog
+                .rules
+                .get(&(supplier_account, key))
+                .cloned()
+                .map(CatalogItem::UniqueRule),
+            CatalogKey::ServiceTemplate(id) => catalog
+                .service_templates
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::ServiceTemplate),
+            CatalogKey::SetTemplate(id) => catalog
+                .set_templates
+                .get(&id)
+                .cloned()
+                .map(CatalogItem::SetTemplate),
+        })
     }
 
-    fn put_mainline(
-        &mut self,
-        supplier_account: &str,
-        levels: &[String],
-    ) -> Result<(), StoreError> {
-        self.catalog_mut()?
-            .mainline
-            .insert(supplier_account.to_owned(), levels.to_vec());
-        self.writes
-            .mainline
-            .push((supplier_account.to_owned(), levels.to_vec()));
-        Ok(())
-    }
-
-    fn business(&mut self, id: BizId) -> Result<Option<Business>, StoreError> {
-        Ok(self.catalog()?.businesses.get(&id.0).cloned())
-    }
-
-    fn put_business(&mut self, business: &Business) -> Result<(), StoreError> {
-        self.catalog_mut()?
-            .businesses
-            .insert(business.bk_biz_id.0, business.clone());
-        // A new biz has no sets yet: the view may answer about its built-in set.
-        self.read
-            .builtin
-            .entry(business.bk_biz_id.0)
-            .or_insert(None);
-        self.writes.businesses.push(business.clone());
-        Ok(())
-    }
-
-    fn mainline_instance(&mut self, id: i64) -> Result<Option<MainlineInstance>, StoreError> {
-        Ok(self.catalog()?.instances.get(&id).cloned())
-    }
-
-    fn put_mainline_instance(&mut self, instance: &MainlineInstance) -> Result<(), StoreError> {
-        self.catalog_mut()?
-            .instances
-            .insert(instance.bk_inst_id, instance.clone());
-        self.writes.instances.push(instance.clone());
-        Ok(())
-    }
-
-    fn attribute(
-        &mut self,
-        supplier_account: &str,
-        property_id: &str,
-    ) -> Result<Option<StoredAttribute>, StoreError> {
-        let key = (supplier_account.to_owned(), property_id.to_owned());
-        Ok(self.catalog()?.attributes.get(&key).cloned())
-    }
-
-    fn put_attribute(&mut self, attribute: &StoredAttribute) -> Result<(), StoreError> {
-        let key = (
-            attribute.bk_supplier_account.clone(),
-            attribute.raw.bk_property_id.clone(),
-        );
-        self.catalog_mut()?
-            .attributes
-            .insert(key, attribute.clone());
-        self.writes.attributes.push(attribute.clone());
-        Ok(())
-    }
-
-    fn unique_rule(
-        &mut self,
-        supplier_account: &str,
-        key: &str,
-    ) -> Result<Option<UniqueRule>, StoreError> {
-        let key = (supplier_account.to_owned(), key.to_owned());
-        Ok(self.catalog()?.rules.get(&key).cloned())
-    }
-
-    fn put_unique_rule(&mut self, rule: &UniqueRule) -> Result<(), StoreError> {
-        let key = (rule.bk_supplier_account.clone(), rule.key());
-        self.catalog_mut()?.rules.insert(key, rule.clone());
-        self.writes.rules.push(rule.clone());
-        Ok(())
-    }
-
-    fn service_template(&mut self, id: i64) -> Result<Option<ServiceTemplate>, StoreError> {
-        Ok(self.catalog()?.service_templates.get(&id).cloned())
-    }
-
-    fn put_service_template(&mut self, template: &ServiceTemplate) -> Result<(), StoreError> {
-        self.catalog_mut()?
-            .service_templates
-            .insert(template.id, template.clone());
-        self.writes.service_templates.push(template.clone());
-        Ok(())
-    }
-
-    fn set_template(&mut self, id: i64) -> Result<Option<SetTemplate>, StoreError> {
-        Ok(self.catalog()?.set_templates.get(&id).cloned())
-    }
-
-    fn put_set_template(&mut self, template: &SetTemplate) -> Result<(), StoreError> {
-        self.catalog_mut()?
-            .set_templates
-            .insert(template.id, template.clone());
-        self.writes.set_templates.push(template.clone());
+    fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {
+        let catalog = self
+            .read
+            .catalog
+            .as_mut()
+            .ok_or_else(|| unread("the catalog"))?;
+        match entry {
+            CatalogEntry::Mainline {
+                supplier_account,
+                levels,
+            } => {
+                catalog
+                    .mainline
+                    .insert(supplier_account.to_owned(), levels.to_vec());
+                self.writes
+                    .mainline
+                    .push((supplier_account.to_owned(), levels.to_vec()));
+            }
+            CatalogEntry::Business(business) => {
+                catalog
+                    .businesses
+                    .insert(business.bk_biz_id.0, business.clone());
+                // A new biz has no sets yet: the view may answer about its built-in set.
+                self.read
+                    .builtin
+                    .entry(business.bk_biz_id.0)
+                    .or_insert(None);
+                self.writes.businesses.push(business.clone());
+            }
+            CatalogEntry::MainlineInstance(instance) => {
+                catalog
+                    .instances
+                    .insert(instance.bk_inst_id, instance.clone());
+                self.writes.instances.push(instance.clone());
+            }
+            CatalogEntry::Attribute(attribute) => {
+                let key = (
+                    attribute.bk_supplier_account.clone(),
+                    attribute.raw.bk_property_id.clone(),
+                );
+                catalog.attributes.insert(key, attribute.clone());
+                self.writes.attributes.push(attribute.clone());
+            }
+            CatalogEntry::UniqueRule(rule) => {
+                let key = (rule.bk_supplier_account.clone(), rule.key());
+                catalog.rules.insert(key, rule.clone());
+                self.writes.rules.push(rule.clone());
+            }
+            CatalogEntry::ServiceTemplate(template) => {
+                catalog
+                    .service_templates
+                    .insert(template.id, template.clone());
+                self.writes.service_templates.push(template.clone());
+            }
+            CatalogEntry::SetTemplate(template) => {
+                catalog.set_templates.insert(template.id, template.clone());
+                self.writes.set_templates.push(template.clone());
+            }
+        }
         Ok(())
     }
 }

@@ -350,7 +350,9 @@ impl Writer {
         plans: &[CreatePlan],
     ) -> Result<Vec<Result<CreatedSet, Error>>, (StoreError, bool)> {
         match self
-            .transaction(Prefetch::Plans(plans), |view| commit_group(view, plans))
+            .transaction(Prefetch::Plans(plans), |view| {
+                commit_group(view, plans.to_vec())
+            })
             .await
         {
             Ok(results) => {
@@ -376,7 +378,8 @@ impl Writer {
                     .iter()
                     .enumerate()
                     .map(|(index, plan)| {
-                        commit_plan(view, plan).map_err(|error| BatchFailure { index, error })
+                        commit_plan(view, plan.clone())
+                            .map_err(|error| BatchFailure { index, error })
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
@@ -736,7 +739,7 @@ fn columns(writes: &Writes, sequences: &[(SequenceKind, i64)]) -> Result<Columns
         c.set_parents.push(s.parent);
         c.set_names.push(s.name.clone());
         c.set_builtin.push(s.builtin);
-        c.set_docs.push(encode(&s.doc)?);
+        c.set_docs.push(encode(s.doc.as_ref())?);
         for k in &s.unique_keys {
             c.keys.push(k.storage_key());
             c.key_sets.push(s.id.0);
@@ -746,13 +749,13 @@ fn columns(writes: &Writes, sequences: &[(SequenceKind, i64)]) -> Result<Columns
         c.module_ids.push(m.id.0);
         c.module_sets.push(m.set.0);
         c.module_bizs.push(m.biz.0);
-        c.module_docs.push(encode(&m.doc)?);
+        c.module_docs.push(encode(m.doc.as_ref())?);
     }
     for a in &writes.audits {
         c.audit_ids.push(a.id.0);
         c.audit_bizs.push(a.biz.0);
         c.audit_types.push(a.resource_type.name().to_owned());
-        c.audit_docs.push(encode(&a.doc)?);
+        c.audit_docs.push(encode(a)?);
     }
     for (kind, last) in sequences {
         c.seq_kinds.push(kind.name().to_owned());
