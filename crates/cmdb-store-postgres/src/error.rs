@@ -68,8 +68,7 @@ pub(crate) fn retry_kind(e: &tokio_postgres::Error) -> Retry {
         }
         Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => Retry::Reconnect,
         Some(_) => Retry::No,
-        None if e.is_closed() => Retry::Reconnect,
-        // An i/o error or an unexpected end of stream carries no SQLSTATE.
+        // A closed connection, an i/o error or an unexpected end of stream: no SQLSTATE.
         None => Retry::Reconnect,
     }
 }

@@ -377,3 +377,107 @@ impl StoreTx for View {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cmdb_core::ids::{AuditId, BizId};
+    use cmdb_core::records::{Document, ResourceType};
+
+    use super::*;
+
+    fn set(id: i64, name: &str, builtin: bool, key: Option<&str>) -> SetRecord {
+        SetRecord {
+            id: SetId(id),
+            biz: BizId(1),
+            parent: 1,
+            name: name.into(),
+            builtin,
+            unique_keys: key
+                .map(|v| UniqueKey {
+                    supplier_account: "0".into(),
+                    fields: vec!["owner".into()],
+                    values: v.into(),
+                })
+                .into_iter()
+                .collect(),
+            doc: Document::new().into(),
+        }
+    }
+
+    fn view() -> View {
+        let mut read = Prefetched::default();
+        read.sequences[0] = Sequence::from_last(10);
+        read.name_domain.insert((1, 1, "taken".into()));
+        read.name_domain.insert((1, 1, "free".into()));
+        read.names_taken.insert((1, 1, "taken".into()));
+        read.key_domain
+            .insert(set(0, "", false, Some("ops")).unique_keys[0].storage_key());
+        read.builtin.insert(1, None);
+        View::new(read)
+    }
+
+    #[test]
+    fn it_answers_from_what_was_read_and_refuses_to_guess() {
+        let mut v = view();
+        assert_eq!(v.set_name_taken(BizId(1), 1, "taken"), Ok(true));
+        assert_eq!(v.set_name_taken(BizId(1), 1, "free"), Ok(false));
+        assert!(matches!(
+            v.set_name_taken(BizId(1), 2, "free"),
+            Err(StoreError::Backend(_))
+        ));
+        assert!(matches!(
+            v.builtin_set(BizId(2)),
+            Err(StoreError::Backend(_))
+        ));
+        assert!(matches!(
+            v.catalog_get(CatalogKey::Business(BizId(1))),
+            Err(StoreError::Backend(_))
+        ));
+        assert!(matches!(
+            v.insert_set(&set(11, "taken", false, None)),
+            Err(StoreError::AlreadyExists(_))
+        ));
+    }
+
+    #[test]
+    fn a_savepoint_rollback_undoes_ids_indexes_and_writes() {
+        let mut v = view();
+        v.savepoint().expect("mark");
+        assert_eq!(
+            v.take_ids(SequenceKind::Set, 1),
+            Ok(IdRange { first: 11, len: 1 })
+        );
+        v.insert_set(&set(11, "free", true, Some("ops")))
+            .expect("insert");
+        v.insert_audit(&AuditRecord {
+            id: AuditId(1),
+            biz: BizId(1),
+            resource_type: ResourceType::Set,
+            resource_id: 11,
+            resource_name: "free".into(),
+            stamp: Default::default(),
+            cur_data: Document::new().into(),
+        })
+        .expect("audit");
+        assert_eq!(v.set_name_taken(BizId(1), 1, "free"), Ok(true));
+        assert_eq!(v.builtin_set(BizId(1)), Ok(Some(SetId(11))));
+        v.rollback_to_savepoint().expect("rollback");
+        assert_eq!(v.set_name_taken(BizId(1), 1, "free"), Ok(false));
+        assert_eq!(v.builtin_set(BizId(1)), Ok(None));
+        let key = set(0, "", false, Some("ops")).unique_keys.remove(0);
+        assert_eq!(v.unique_key_taken(&key), Ok(false));
+        assert!(v.writes.sets.is_empty() && v.writes.audits.is_empty());
+        assert!(v.changed_sequences().is_empty());
+        // A released savepoint keeps the writes and the new last id.
+        v.savepoint().expect("mark");
+        v.take_ids(SequenceKind::Set, 1).expect("id");
+        v.insert_set(&set(11, "free", false, None)).expect("insert");
+        v.release_savepoint().expect("release");
+        assert_eq!(v.writes.sets.len(), 1);
+        assert_eq!(v.changed_sequences(), vec![(SequenceKind::Set, 11)]);
+        assert!(matches!(
+            v.rollback_to_savepoint(),
+            Err(StoreError::Backend(_))
+        ));
+    }
+}

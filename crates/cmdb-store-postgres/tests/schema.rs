@@ -1,0 +1,84 @@
+//! Opening: a fresh database gets the schema, a second open finds it, and a schema written by
+//! a newer engine is refused with a one-line error (nothing written).
+
+mod common;
+
+use cmdb_store_postgres::{OpenError, PgOptions, PgStore, SCHEMA_VERSION};
+use common::{TestDb, server_missing};
+
+async fn version(url: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .query_one("SELECT version FROM cmdb_schema", &[])
+        .await
+        .expect("the version row")
+        .get(0)
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_one_line() {
+    if let Some(reason) = server_missing() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let db = TestDb::create();
+    cmdb_store_conformance::run_case(async {
+        let store = PgStore::connect(&db.url, PgOptions::default())
+            .await
+            .expect("a fresh database opens");
+        drop(store);
+        assert_eq!(version(&db.url).await, SCHEMA_VERSION);
+        // Opening again finds the schema in place.
+        drop(
+            PgStore::connect(&db.url, PgOptions::default())
+                .await
+                .expect("it opens again"),
+        );
+        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute("UPDATE cmdb_schema SET version = 99")
+            .await
+            .expect("a newer engine's version");
+        let refused = PgStore::connect(&db.url, PgOptions::default())
+            .await
+            .expect_err("a newer schema is refused");
+        assert_eq!(
+            refused,
+            OpenError::TooNew {
+                found: 99,
+                supported: SCHEMA_VERSION
+            }
+        );
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "database schema version 99 is newer than this engine supports ({SCHEMA_VERSION})"
+            )
+        );
+        assert_eq!(version(&db.url).await, 99, "nothing was written");
+    });
+}
+
+#[test]
+fn a_url_that_does_not_parse_is_refused_before_connecting() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    for url in ["mysql://root@localhost/db", "postgres://h:notaport/db"] {
+        let refused = runtime
+            .block_on(PgStore::connect_lazy(url, PgOptions::default()))
+            .expect_err("refused");
+        assert!(
+            matches!(refused, OpenError::BadUrl(_)),
+            "{url}: {refused:?}"
+        );
+        assert!(refused.to_string().starts_with("invalid PostgreSQL URL: "));
+    }
+}
