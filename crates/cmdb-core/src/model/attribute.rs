@@ -20,6 +20,8 @@
 //!   length (≤ 128 bytes) and pattern `^[a-zA-Z][a-zA-Z0-9_]*$`, then that it is not reserved
 //!   (1199006 for all three); then `isrequired` (1101092); then [`AttributeDef::compile`].
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -63,8 +65,15 @@ pub struct RawAttribute {
 }
 
 /// A checked, compiled attribute definition.
+///
+/// Cheap to clone: copies share one compiled form (the engine's attribute cache hands a copy
+/// to every create), regexes and their match caches included.
 #[derive(Debug, Clone)]
-pub struct AttributeDef {
+pub struct AttributeDef(Arc<Compiled>);
+
+/// What [`AttributeDef`] shares between its copies.
+#[derive(Debug, Clone)]
+struct Compiled {
     raw: RawAttribute,
     kind: AttributeType,
     rule: Rule,
@@ -73,7 +82,7 @@ pub struct AttributeDef {
 
 impl PartialEq for AttributeDef {
     fn eq(&self, other: &Self) -> bool {
-        self.raw == other.raw
+        self.0.raw == other.0.raw
     }
 }
 
@@ -89,17 +98,19 @@ impl AttributeDef {
         let invalid = || Error::invalid(id.as_str());
         let kind = AttributeType::from_name(&raw.bk_property_type).ok_or_else(invalid)?;
         let rule = Rule::compile(kind, &raw.option, raw.ismultiple).ok_or_else(invalid)?;
-        let mut def = AttributeDef {
+        let mut def = AttributeDef(Arc::new(Compiled {
             raw,
             kind,
             rule,
             absent: Value::Null,
-        };
-        let default = match &def.raw.default {
+        }));
+        let default = match &def.0.raw.default {
             Value::Null => Value::Null,
             given => def.validate(given).map_err(|_| invalid())?,
         };
-        def.absent = def.absent_from(default).ok_or_else(invalid)?;
+        let absent = def.absent_from(default).ok_or_else(invalid)?;
+        // Not shared yet: this writes in place.
+        Arc::make_mut(&mut def.0).absent = absent;
         Ok(def)
     }
 
@@ -123,32 +134,32 @@ impl AttributeDef {
 
     /// The property id.
     pub fn id(&self) -> &str {
-        &self.raw.bk_property_id
+        &self.0.raw.bk_property_id
     }
 
     /// The type.
     pub fn kind(&self) -> AttributeType {
-        self.kind
+        self.0.kind
     }
 
     /// Whether a value is required.
     pub fn required(&self) -> bool {
-        self.raw.isrequired
+        self.0.raw.isrequired
     }
 
     /// Whether several values are allowed (enummulti, objuser, organization only).
     pub fn multiple(&self) -> bool {
-        self.raw.ismultiple
+        self.0.raw.ismultiple
     }
 
     /// The biz this attribute belongs to (`BizId(0)` when global).
     pub fn biz(&self) -> BizId {
-        BizId(self.raw.bk_biz_id)
+        BizId(self.0.raw.bk_biz_id)
     }
 
     /// The definition as given.
     pub fn raw(&self) -> &RawAttribute {
-        &self.raw
+        &self.0.raw
     }
 
     /// Validates a present value; returns the normalized value to store.
@@ -168,8 +179,8 @@ impl AttributeDef {
                 Ok(Value::Null)
             };
         }
-        let stored = self.rule.check(self.id(), value)?;
-        if self.required() && self.kind.accepts_empty_string() && stored == "" {
+        let stored = self.0.rule.check(self.id(), value)?;
+        if self.required() && self.0.kind.accepts_empty_string() && stored == "" {
             return Err(unassigned());
         }
         Ok(stored)
@@ -181,13 +192,13 @@ impl AttributeDef {
     /// bool → the default or `false`; every other type → the default or `null`. Defaults are
     /// normalized as by [`AttributeDef::validate`].
     pub fn absent_value(&self) -> Value {
-        self.absent.clone()
+        self.0.absent.clone()
     }
 
     /// The absent value from the normalized `default`; `None` when the default disagrees with
     /// the options marked `is_default`.
     fn absent_from(&self, default: Value) -> Option<Value> {
-        let marked = match &self.rule {
+        let marked = match &self.0.rule {
             Rule::Enum(choices) | Rule::EnumMulti { choices, .. } => choices.defaults(),
             Rule::Text { .. } if default.is_null() => return Some(Value::from("")),
             Rule::Bool if default.is_null() => return Some(Value::Bool(false)),
@@ -196,7 +207,7 @@ impl AttributeDef {
         if marked.is_empty() {
             return Some(default);
         }
-        let from_marks = match self.kind {
+        let from_marks = match self.0.kind {
             AttributeType::Enum => Value::from(marked[0]),
             _ => Value::from(marked.clone()),
         };

@@ -16,6 +16,8 @@
 //! `ismultiple: true` is only meaningful for `enummulti`, `objuser` and `organization`; on any
 //! other type it is refused.
 
+use std::sync::Arc;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -81,8 +83,10 @@ pub(crate) enum Rule {
     Text {
         /// The longest trimmed value, in UTF-8 bytes.
         max_bytes: usize,
-        /// The pattern the trimmed value must contain a match of.
-        pattern: Option<Regex>,
+        /// The pattern the trimmed value must contain a match of. Shared, not cloned, by copies
+        /// of the rule (the engine's attribute cache hands out copies): cloning a `Regex`
+        /// gives it a fresh match-cache pool, rebuilt on its first match in every create.
+        pattern: Option<Arc<Regex>>,
     },
     /// `int`.
     Int(Bounds<i64>),
@@ -162,7 +166,7 @@ fn text_rule(max_bytes: usize, option: &Value) -> Option<Rule> {
     let pattern = match option {
         Value::Null => None,
         Value::String(p) if p.is_empty() => None,
-        Value::String(p) => Some(Regex::new(p).ok()?),
+        Value::String(p) => Some(Arc::new(Regex::new(p).ok()?)),
         _ => return None,
     };
     Some(Rule::Text { max_bytes, pattern })

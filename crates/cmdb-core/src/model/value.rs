@@ -34,7 +34,7 @@ impl Rule {
     /// Validates a non-null value for the attribute `field`; returns the value to store.
     pub(crate) fn check(&self, field: &str, value: &Value) -> Result<Value> {
         match self {
-            Rule::Text { max_bytes, pattern } => text(field, value, *max_bytes, pattern.as_ref()),
+            Rule::Text { max_bytes, pattern } => text(field, value, *max_bytes, pattern.as_deref()),
             Rule::Int(bounds) => int(field, value, bounds),
             Rule::Float(bounds) => float(field, value, bounds),
             Rule::Enum(choices) => enum_one(field, value, choices),
