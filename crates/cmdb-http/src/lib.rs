@@ -58,11 +58,19 @@
 //! call runs as an ordinary task on the caller's runtime, current-thread or multi-thread, and
 //! the async workers stay free to accept and parse while writers wait on the disk.
 
+mod gate;
 mod handlers;
 mod http_io;
+mod options;
+mod rate;
+mod raw;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+pub use options::ServeOptions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -74,12 +82,30 @@ use tokio::sync::RwLock;
 /// The ESB route of `create_set`, with its trailing slash.
 pub const ESB_CREATE_SET_PATH: &str = "/api/c/compapi/v2/cc/create_set/";
 
-/// What every handler shares: the engine, and a lock each engine call holds for reading, so
-/// that [`serve`] can wait for calls whose client went away before it closes the store.
+/// What every handler shares: the engine, a lock each engine call holds for reading (so that
+/// [`serve`] can wait for calls whose client went away before it closes the store), the gate
+/// that admits callers, and the body timeout.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
     pub(crate) in_flight: Arc<RwLock<()>>,
+    pub(crate) gate: Arc<gate::Gate>,
+    pub(crate) body_timeout: Duration,
+}
+
+impl AppState {
+    fn new(engine: Engine, options: &ServeOptions) -> Self {
+        AppState {
+            engine,
+            in_flight: Arc::new(RwLock::new(())),
+            gate: Arc::new(gate::Gate::new(
+                options.apps.clone(),
+                options.rate_per_second,
+                options.rate_burst,
+            )),
+            body_timeout: options.body_timeout,
+        }
+    }
 }
 
 /// The application's routes over `engine`, with the request-id layer and the envelope
@@ -89,10 +115,13 @@ pub(crate) struct AppState {
 /// listen on a socket with graceful shutdown, use [`serve`], which also waits for detached
 /// engine calls and closes the store.
 pub fn router(engine: Engine) -> Router {
-    build(AppState {
-        engine,
-        in_flight: Arc::new(RwLock::new(())),
-    })
+    router_with(engine, &ServeOptions::default())
+}
+
+/// [`router`] with the apps, rate limit and body timeout of `options` (its connection-level
+/// limits need [`serve_with`]).
+pub fn router_with(engine: Engine, options: &ServeOptions) -> Router {
+    build(AppState::new(engine, options))
 }
 
 fn build(state: AppState) -> Router {
@@ -151,13 +180,28 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        engine,
-        in_flight: Arc::new(RwLock::new(())),
-    };
-    let served = axum::serve(listener, build(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    serve_with(engine, listener, shutdown, ServeOptions::default()).await
+}
+
+/// [`serve`] with `options`: the apps that may call, the timeouts and the limits (see
+/// [`ServeOptions`]). Once `shutdown` completes, connections get
+/// `options.shutdown_deadline` to finish; those still open are then closed (an engine call
+/// already started still runs to its end: its create is stored whole or not at all), and the
+/// store is closed.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with(
+    engine: Engine,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    let state = AppState::new(engine, &options);
+    let ids_engine = state.engine.clone();
+    let ids: raw::IdSource =
+        Arc::new(move || (ids_engine.new_request_id(), ids_engine.options().language));
+    let served = server::run(listener, build(state.clone()), &options, ids, shutdown).await;
     // Every engine call holds a read guard until it finishes, even when its client is gone.
     let quiet = state.in_flight.write().await;
     let closed = state
