@@ -2,6 +2,7 @@
 //! over the connection limit), and [`EnvelopeIo`], which gives hyper's own protocol-error
 //! answers (400, 414, 431 with an empty body) an envelope body before they reach the socket.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -62,15 +63,25 @@ fn own_error_status(head: &[u8]) -> Option<(u16, String)> {
     (status >= 400 && empty && text.starts_with("HTTP/1.")).then(|| (status, reason.to_owned()))
 }
 
+/// How long, and how many bytes, a connection closing after a protocol error reads of what the
+/// client still sends: closing with unread bytes would reset the connection, and the client
+/// could lose the answer.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+const DRAIN_BYTES: usize = 1 << 20;
+
 /// The connection's socket as hyper sees it. Reads pass through. The first write of a
 /// response head that hyper produced itself for a protocol error is swapped for the same
-/// status with an envelope body; everything else passes through.
+/// status with an envelope body; everything else passes through. After such an answer the
+/// shutdown drains what the client still sends (bounded by [`DRAIN_TIME`] and
+/// [`DRAIN_BYTES`]).
 pub(crate) struct EnvelopeIo<T> {
     inner: T,
     ids: IdSource,
     /// Bytes of a swapped answer still to be written, and how many were.
     pending: Vec<u8>,
     written: usize,
+    /// Set once an answer was swapped: until when, and how much more, to drain at shutdown.
+    drain: Option<(Pin<Box<tokio::time::Sleep>>, usize)>,
 }
 
 impl<T> EnvelopeIo<T> {
@@ -81,6 +92,7 @@ impl<T> EnvelopeIo<T> {
             ids,
             pending: Vec::new(),
             written: 0,
+            drain: None,
         }
     }
 }
@@ -110,7 +122,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for EnvelopeIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -122,6 +134,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
             // Swallow hyper's empty answer; ours is written in its place (then hyper closes).
             this.pending = response_bytes(status, &reason, &failure_for_status(status), &this.ids);
             this.written = 0;
+            this.drain = Some((Box::pin(tokio::time::sleep(DRAIN_TIME)), DRAIN_BYTES));
             // Whatever is not written now goes out on flush or shutdown.
             let _ = this.poll_pending(cx)?;
             return Poll::Ready(Ok(buf.len()));
@@ -136,7 +149,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_pending(cx))?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+        let this = &mut *self;
+        let Some((deadline, left)) = &mut this.drain else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 4096];
+        loop {
+            if *left == 0 || deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => *left = left.saturating_sub(buf.filled().len()),
+                // The answer is out; a read error only ends the draining.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     // Not vectored: hyper then hands over each response head in one flat buffer, which is

@@ -9,7 +9,7 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -17,7 +17,8 @@ use tokio::task::JoinSet;
 use crate::ServeOptions;
 use crate::raw::{EnvelopeIo, IdSource, failure_for_status, response_bytes};
 
-/// How long a refused connection's 503 answer may take to write.
+/// How long a refused connection's 503 answer may take to write (and the client's request
+/// to drain).
 const REFUSAL_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, asks every
@@ -34,7 +35,9 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut http = http1::Builder::new();
+    // half_close: a client that shuts its sending side after a request still gets the answer.
     http.timer(TokioTimer::new())
+        .half_close(true)
         .header_read_timeout(options.header_timeout)
         .max_buf_size(options.max_header_bytes.max(8192));
     let slots = Arc::new(Semaphore::new(options.max_connections));
@@ -60,7 +63,12 @@ pub(crate) async fn run(
                         let mut stream = stream;
                         let _ = tokio::time::timeout(REFUSAL_WRITE, async {
                             stream.write_all(&answer).await?;
-                            stream.shutdown().await
+                            stream.shutdown().await?;
+                            // Read what the client sent before closing: closing a socket
+                            // with unread bytes resets it, and the client may lose the answer.
+                            let mut sink = [0u8; 4096];
+                            while stream.read(&mut sink).await? > 0 {}
+                            std::io::Result::Ok(())
                         })
                         .await;
                     });

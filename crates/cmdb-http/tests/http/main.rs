@@ -4,6 +4,7 @@
 mod apps;
 mod concurrency;
 mod esb;
+mod hostile;
 mod interop;
 mod limits;
 mod native;
