@@ -212,6 +212,9 @@ pub struct ServeArgs {
     /// Seconds a client may take to send a request's body (then 408).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout: u64,
+    /// MiB all request bodies being read at once may hold (a body finding it spent waits).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_budget_mib: u64,
     /// The most connections served at once (one more is answered 503).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,

@@ -20,6 +20,8 @@ fn options(config: &ServeConfig) -> ServeOptions {
         apps: config.apps.clone(),
         header_timeout: Duration::from_secs(args.header_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
+        body_budget_bytes: usize::try_from(args.body_budget_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
         rate_per_second: args.rate_limit,

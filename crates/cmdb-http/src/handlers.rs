@@ -123,7 +123,7 @@ async fn esb_request(
     body: Body,
     caller: &mut Caller,
 ) -> Result<Envelope, Failure> {
-    let body = parse_body(&read_body(body, state.body_timeout).await?)?;
+    let body = parse_body(&read_body(body, state.body_timeout, &state.body_budget).await?)?;
     let raw_authorization = authorization(headers);
     let credentials = credentials(&body, raw_authorization.as_deref())?;
     caller.app = credentials.app_code.clone().unwrap_or_default();
@@ -199,7 +199,7 @@ where
     }
     let mut caller = Caller::default();
     let result = async {
-        let data = parse_body(&read_body(body, state.body_timeout).await?)?;
+        let data = parse_body(&read_body(body, state.body_timeout, &state.body_budget).await?)?;
         let (ctx, biz) = native_caller(
             &state,
             &rid,

@@ -2,6 +2,7 @@
 //! envelope responses, and running engine calls as tasks of their own.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -15,6 +16,7 @@ use cmdb_app::{Engine, Envelope, Failure};
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
 use cmdb_core::{BodyProblem, Error, Language, StoreError};
 use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::AppState;
 
@@ -220,12 +222,34 @@ pub(crate) fn refuse_content_type(
     ))
 }
 
+/// A request body as read, holding its share of the server's body budget until dropped.
+pub(crate) struct BodyBytes {
+    bytes: Vec<u8>,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for BodyBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Reads the body within `timeout`, stopping once it is known to be over [`MAX_BODY_BYTES`]:
 /// then the first `MAX_BODY_BYTES + 1` bytes are returned, enough for `parse_body` to refuse
 /// it with its own message. A body that cannot be read (the client went away) is answered as
 /// not JSON; one that does not arrive in time as 1199000 naming the timeout.
-pub(crate) async fn read_body(body: Body, timeout: Duration) -> Result<Vec<u8>, Failure> {
-    tokio::time::timeout(timeout, read_all(body))
+///
+/// Every chunk takes its size (in KiB, rounded up) from `budget` before the next one is read,
+/// so all bodies being read at once hold at most the budget (a body waiting for budget waits
+/// within its timeout, and hyper reads no more of it meanwhile).
+pub(crate) async fn read_body(
+    body: Body,
+    timeout: Duration,
+    budget: &Arc<Semaphore>,
+) -> Result<BodyBytes, Failure> {
+    tokio::time::timeout(timeout, read_all(body, budget))
         .await
         .unwrap_or_else(|_| {
             Err(Failure::from(Error::JsonDecode {
@@ -236,18 +260,31 @@ pub(crate) async fn read_body(body: Body, timeout: Duration) -> Result<Vec<u8>, 
         })
 }
 
-async fn read_all(body: Body) -> Result<Vec<u8>, Failure> {
+async fn read_all(body: Body, budget: &Arc<Semaphore>) -> Result<BodyBytes, Failure> {
     let mut stream = body.into_data_stream();
-    let mut bytes = Vec::new();
+    let mut read = BodyBytes {
+        bytes: Vec::new(),
+        _budget: None,
+    };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() > MAX_BODY_BYTES {
-            bytes.truncate(MAX_BODY_BYTES + 1);
+        let kib = u32::try_from(chunk.len().div_ceil(1024)).unwrap_or(u32::MAX);
+        let share = budget
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
+        match &mut read._budget {
+            Some(held) => held.merge(share),
+            None => read._budget = Some(share),
+        }
+        read.bytes.extend_from_slice(&chunk);
+        if read.bytes.len() > MAX_BODY_BYTES {
+            read.bytes.truncate(MAX_BODY_BYTES + 1);
             break;
         }
     }
-    Ok(bytes)
+    Ok(read)
 }
 
 /// The first of `names` that is present, as UTF-8 (`Err` when it is not UTF-8).

@@ -91,6 +91,8 @@ pub(crate) struct AppState {
     pub(crate) in_flight: Arc<RwLock<()>>,
     pub(crate) gate: Arc<gate::Gate>,
     pub(crate) body_timeout: Duration,
+    /// The body budget in KiB: what all bodies being read may hold at once.
+    pub(crate) body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -104,6 +106,9 @@ impl AppState {
                 options.rate_burst,
             )),
             body_timeout: options.body_timeout,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                (options.body_budget_bytes / 1024).clamp(1024, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         }
     }
 }

@@ -19,6 +19,11 @@ pub struct ServeOptions {
     /// How long a client may take to send a request's body once its head arrived; past it the
     /// answer is 408 with a 1199000 envelope and the connection is closed. Default 30 s.
     pub body_timeout: Duration,
+    /// What the bodies being read at once may hold in all, in bytes (at least 1 MiB, one
+    /// largest body); a body that finds the budget spent waits for it within its
+    /// `body_timeout`. Memory held by requests is then bounded by about this plus
+    /// `max_connections × (max_header_bytes + 64 KiB)`. Default 256 MiB.
+    pub body_budget_bytes: usize,
     /// The most connections served at once; one more is answered 503 (a 1199997 envelope)
     /// and closed. Default 1024.
     pub max_connections: usize,
@@ -45,6 +50,7 @@ impl Default for ServeOptions {
             apps: None,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            body_budget_bytes: 256 << 20,
             max_connections: 1024,
             max_header_bytes: 64 << 10,
             rate_per_second: 200,
