@@ -180,7 +180,6 @@ fn native_caller(
 /// The common path of a native write: the content type, the body (a JSON object within the
 /// limits), the caller ([`native_caller`]), then `call` as a task of its own; its envelope is
 /// the answer.
-#[allow(clippy::too_many_arguments)]
 async fn native_write<F, Fut>(
     state: AppState,
     rid: String,

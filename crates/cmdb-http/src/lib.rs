@@ -11,8 +11,8 @@
 //! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body → [`Engine::handle_create_set_with`] |
 //! | `POST /api/v3/set/{bk_biz_id}` | native: the body is the set data; user and tenant from headers |
 //! | `POST /api/v3/set/{bk_biz_id}/batch` | native batch: `{"sets": […], "atomic": bool}` |
-//! | `GET /api/v3/set/{bk_biz_id}` | the biz's sets, `data: {"count", "info"}` |
-//! | `GET /api/v3/set/{bk_biz_id}/{bk_set_id}/modules` | the set's modules, same shape |
+//! | `GET /api/v3/set/{bk_biz_id}?start=&limit=` | a page of the biz's sets, `data: {"count", "info"}` |
+//! | `GET /api/v3/set/{bk_biz_id}/{bk_set_id}/modules?start=&limit=` | a page of the set's modules, same shape |
 //! | `GET /healthz` | `data: {"status": "ok", "store": <backend>}` |
 //!
 //! Native headers: the user from `X-Bkcmdb-User` (or bk-cmdb's forwarded `BK_User`,
@@ -23,7 +23,18 @@
 //!
 //! ESB credentials (spec section 15): the `X-Bkapi-Authorization` header, a JSON object as
 //! BlueKing's SDKs send it, supplies each of `bk_app_code`, `bk_app_secret` and `bk_username`
-//! the body lacks; a header that is not a JSON object is 1199045.
+//! the body lacks; a header that is not a JSON object is 1199045. The native routes read the
+//! same header (its `bk_username` after the user headers).
+//!
+//! # Callers (spec section 16)
+//!
+//! With [`ServeOptions::apps`], every route but `/healthz` needs a listed app code with its
+//! secret (else 1199046), and the tenant and user must be in the app's grant (else 9900403
+//! with the `permission` object). Reads need a user (1199027) and the view permission
+//! ([`cmdb_app::auth::ViewAuthorizer`], 9900403 naming `find_business_resource`). Each app
+//! has a token bucket ([`ServeOptions::rate_per_second`]; over it HTTP 429, 1199997).
+//! Order on the ESB route: body (1199000), credentials (1199045), app (1199046, 1199997),
+//! user, biz, data (1199027, …), grant (9900403), then the engine.
 //!
 //! # Language
 //!
@@ -37,13 +48,24 @@
 //! Every response body is an envelope (`result, code, message, permission, request_id, data`).
 //! Whatever the engine answers, success or refusal, is HTTP 200, as bk-cmdb does; that includes
 //! 1199000 for a body that is not a JSON object, nested deeper than 64 levels or over 1 MiB.
-//! Only what the engine never sees gets a 4xx status, still with an envelope body:
+//! Only what the engine never sees gets another status, still with an envelope body:
+//! - a body that does not arrive within [`ServeOptions::body_timeout`]: 408, 1199000;
+//! - over the rate limit: 429, 1199997; over [`ServeOptions::max_connections`]: 503, 1199997;
+//! - a head hyper refuses (malformed: 400, 1199006 `'request'`; too large: 431, 1199015
+//!   `'headers'`; request line too long: 414, 1199015 `'uri'`): hyper writes these itself
+//!   with an empty body, and the connection's writer swaps in the envelope;
 //! - an unknown path: 404, code 1199019 `No relevant data found`;
 //! - a known path with another method: 405 (with `Allow`), code 1199019;
 //! - a `POST` whose `Content-Type` is not JSON (`application/json` or `application/*+json`,
 //!   any parameters): 415, code 1199000 `Deserializing JSON data failed: content type must be
 //!   application/json`. A missing `Content-Type` is read as JSON, so that `curl --data-binary`
 //!   style clients without headers work.
+//!
+//! # Timeouts, limits, shutdown, log
+//!
+//! See [`ServeOptions`] and `README.md` ("Running it in production"). Each request writes one
+//! `tracing` event (target `cmdb_http::access`): method, route, status, code, app, user,
+//! request id, duration; never a secret or a body.
 //!
 //! # Request ids
 //!
