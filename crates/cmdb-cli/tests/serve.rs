@@ -154,6 +154,74 @@ fn a_public_address_needs_apps_or_trust_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_has_one_json_line_per_request_and_no_secret() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let apps = dir.path().join("apps.json");
+    std::fs::write(
+        &apps,
+        r#"{"apps": [{"bk_app_code": "esb_test", "bk_app_secret": "s3cr3t-value", "tenants": "any", "users": ["alice"]}]}"#,
+    )
+    .expect("apps file");
+    let mut served = serve(&[
+        "--apps",
+        apps.to_str().expect("UTF-8"),
+        "--log-format",
+        "json",
+    ]);
+    assert!(
+        !served
+            .stderr()
+            .iter()
+            .any(|l| l.contains("callers are trusted")),
+        "{:?}",
+        served.stderr()
+    );
+    let body = r#"{"bk_app_code":"esb_test","bk_app_secret":"s3cr3t-value","bk_username":"alice","bk_biz_id":1,"data":{"bk_parent_id":1,"bk_set_name":"secret-body-name"}}"#;
+    let answer = request(
+        &served.addr,
+        &format!(
+            "POST /api/c/compapi/v2/cc/create_set/ HTTP/1.1\r\nHost: x\r\nX-Request-Id: log-1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    // No business 1 in an empty store: refused by the engine, after the app was admitted.
+    assert!(answer.contains(r#""code":1199011"#), "{answer}");
+    served.terminate();
+    assert!(served.exited().success());
+    let lines = served.stderr();
+    let access: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "cmdb_http::access")
+        .collect();
+    assert_eq!(access.len(), 1, "{lines:?}");
+    let line = &access[0];
+    for (field, value) in [
+        ("method", serde_json::json!("POST")),
+        (
+            "route",
+            serde_json::json!("/api/c/compapi/v2/cc/create_set/"),
+        ),
+        ("status", serde_json::json!(200)),
+        ("code", serde_json::json!(1_199_011)),
+        ("app", serde_json::json!("esb_test")),
+        ("user", serde_json::json!("alice")),
+        ("request_id", serde_json::json!("log-1")),
+    ] {
+        assert_eq!(line[field], value, "{field}: {line}");
+    }
+    assert!(line["duration_ms"].is_u64(), "{line}");
+    // Never a secret or a body.
+    for line in &lines {
+        assert!(
+            !line.contains("s3cr3t-value") && !line.contains("secret-body-name"),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_stalled_client_exits_after_the_deadline() {
     let mut served = serve(&["--shutdown-deadline", "1", "--body-timeout", "3600"]);
     let mut stalled = TcpStream::connect(&served.addr).await.expect("connect");

@@ -114,6 +114,18 @@ async fn protocol_errors_are_answered_with_envelopes() {
     );
     assert_eq!((status, &json["code"]), (404, &Value::from(1_199_019)));
     server.stop().await.0.expect("clean stop");
+
+    // A request line beyond hyper's URI limit (65,534 bytes) when the head limit allows it.
+    let server = start_with_options(ServeOptions {
+        max_header_bytes: 128 << 10,
+        ..ServeOptions::default()
+    })
+    .await;
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let (status, json) = envelope(&exchange(&server, long_uri.as_bytes()).await);
+    assert_eq!((status, &json["code"]), (414, &Value::from(1_199_015)));
+    assert_eq!(json["message"], "'uri' exceeds the maximum length");
+    server.stop().await.0.expect("clean stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
