@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use cmdb_core::records::{Document, ResourceType};
+use cmdb_core::records::ResourceType;
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::{BizId, SetId};
 use serde_json::{Value, json};
@@ -18,9 +18,10 @@ use crate::apps::AppRegistry;
 use crate::auth::StaticPolicy;
 use crate::engine::Engine;
 use crate::envelope::{Envelope, Failure};
-use crate::paging::Page;
+use crate::paging::{Listing, Page};
 use chrono::FixedOffset;
 use cmdb_core::Language;
+use cmdb_core::plan::RequestContext;
 use cmdb_store_group::GroupOptions;
 
 use crate::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
@@ -41,7 +42,8 @@ pub struct Cli {
     /// A fixture to load before the command (idempotent).
     #[arg(long, global = true)]
     pub fixture: Option<PathBuf>,
-    /// The acting user when a request has no bk_username.
+    /// The acting user when a request has no bk_username, and the reader of find-set,
+    /// list-modules and audit (default admin).
     #[arg(long, global = true)]
     pub user: Option<String>,
     /// The tenant of find-set, list-modules and audit.
@@ -413,6 +415,14 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
     }
     let sup = cli.supplier_account.as_str();
     let rid = engine.new_request_id();
+    // Reads act as --user (default admin): the user-name rule and the policy's view
+    // permission apply, as on every entry point.
+    let reader = RequestContext {
+        user: operator.clone(),
+        supplier_account: sup.to_owned(),
+        app_code: String::new(),
+        request_id: rid.clone(),
+    };
     let envelope = match cli.command {
         Command::Init => Envelope::success(
             rid,
@@ -442,15 +452,19 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
             start,
             limit,
         } => match Page::new(Some(start), Some(limit)) {
-            Ok(page) => match engine.find_sets(sup, BizId(biz), set_id.map(SetId)).await {
-                Ok(sets) => Envelope::success(rid, page.cut(sets).to_value()),
-                Err(f) => Envelope::failure(rid, &f),
-            },
+            Ok(page) => paged(
+                rid,
+                engine
+                    .find_sets_as(&reader, BizId(biz), set_id.map(SetId), page)
+                    .await,
+            ),
             Err(e) => Envelope::failure(rid, &Failure::from(e).in_language(cli.language)),
         },
-        Command::ListModules { biz, set_id } => listing(
+        Command::ListModules { biz, set_id } => paged(
             rid,
-            engine.list_modules(sup, BizId(biz), SetId(set_id)).await,
+            engine
+                .list_modules_as(&reader, BizId(biz), SetId(set_id), EVERYTHING)
+                .await,
         ),
         Command::Serve(_) => unreachable!("serve returned above"),
         Command::Audit { biz, resource_type } => {
@@ -458,7 +472,12 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
                 ResourceTypeArg::Set => ResourceType::Set,
                 ResourceTypeArg::Module => ResourceType::Module,
             });
-            listing(rid, engine.audit_records(sup, BizId(biz), rt).await)
+            paged(
+                rid,
+                engine
+                    .audit_records_as(&reader, BizId(biz), rt, EVERYTHING)
+                    .await,
+            )
         }
     };
     close(&engine).await;
@@ -505,9 +524,15 @@ async fn load(engine: &Engine, text: &str, operator: &str) -> Envelope {
     }
 }
 
-fn listing(rid: String, result: Result<Vec<Document>, Failure>) -> Envelope {
+/// The whole listing: list-modules and audit are not paged on the command line.
+const EVERYTHING: Page = Page {
+    start: 0,
+    limit: usize::MAX,
+};
+
+fn paged(rid: String, result: Result<Listing, Failure>) -> Envelope {
     match result {
-        Ok(docs) => Envelope::success(rid, json!({"count": docs.len(), "info": docs})),
+        Ok(listing) => Envelope::success(rid, listing.to_value()),
         Err(f) => Envelope::failure(rid, &f),
     }
 }
