@@ -220,8 +220,8 @@ pub struct ServeArgs {
     /// The most connections served at once (one more is answered 503).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
-    /// The largest request head in bytes (at least 8192; larger: 431 or 414).
-    #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(8192..))]
+    /// The largest request head in bytes, 8192 to 1048576 (larger: 431 or 414).
+    #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(8192..=1_048_576))]
     pub max_header_bytes: u64,
     /// Requests per second each app may send on average (0: no limit; over it: 429).
     #[arg(long, default_value_t = 200)]

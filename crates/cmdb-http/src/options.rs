@@ -28,8 +28,9 @@ pub struct ServeOptions {
     /// and closed. Default 1024.
     pub max_connections: usize,
     /// The largest request head (request line and headers) in bytes; a larger one is answered
-    /// 431 (or 414 for a long request line) with an envelope. Default 64 KiB (hyper's minimum
-    /// is 8 KiB).
+    /// 431 (or 414 for a long request line) with an envelope. Default 64 KiB; applied within
+    /// 8 KiB (hyper's minimum) and 1 MiB (it also caps hyper's read buffer, and so the size of
+    /// a body chunk).
     pub max_header_bytes: usize,
     /// Requests per second each app may send on average (a token bucket refilled at this rate;
     /// 0 disables the limit). Over it: 429 with a 1199997 envelope. Without `apps`, all

@@ -17,6 +17,10 @@ use tokio::task::JoinSet;
 use crate::ServeOptions;
 use crate::raw::{EnvelopeIo, IdSource, failure_for_status, response_bytes};
 
+/// The largest head limit applied: hyper's read buffer (and so the largest body chunk) never
+/// exceeds the smallest body budget (1 MiB), so one chunk can always get its share.
+pub(crate) const MAX_HEAD_LIMIT: usize = 1 << 20;
+
 /// How long a refused connection's 503 answer may take to write (and the client's request
 /// to drain).
 const REFUSAL_WRITE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -39,7 +43,7 @@ pub(crate) async fn run(
     http.timer(TokioTimer::new())
         .half_close(true)
         .header_read_timeout(options.header_timeout)
-        .max_buf_size(options.max_header_bytes.max(8192));
+        .max_buf_size(options.max_header_bytes.clamp(8192, MAX_HEAD_LIMIT));
     let slots = Arc::new(Semaphore::new(options.max_connections));
     let (closing, closing_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
