@@ -208,9 +208,13 @@ pub struct ServeArgs {
     /// gateway that authenticates them).
     #[arg(long)]
     pub trust_headers: bool,
-    /// Seconds a client may take to send a request's head (also the keep-alive idle time).
+    /// Seconds a client may take to send a request's head (then closed, no answer).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
+    /// Seconds a keep-alive connection may stay idle between requests (at most the header
+    /// timeout in effect).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
     /// Seconds a client may take to send a request's body (then 408).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout: u64,

@@ -19,6 +19,7 @@ fn options(config: &ServeConfig) -> ServeOptions {
     ServeOptions {
         apps: config.apps.clone(),
         header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
         body_budget_bytes: usize::try_from(args.body_budget_mib.saturating_mul(1 << 20))
             .unwrap_or(usize::MAX),

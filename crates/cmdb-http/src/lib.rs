@@ -83,6 +83,7 @@
 mod gate;
 mod handlers;
 mod http_io;
+mod idle;
 mod options;
 mod rate;
 mod raw;

@@ -13,9 +13,13 @@ pub struct ServeOptions {
     /// app code they name are taken as they are).
     pub apps: Option<Arc<AppRegistry>>,
     /// How long a client may take to send a request's head, from the moment the server waits
-    /// for it. hyper arms the same timer while an idle keep-alive connection waits for its
-    /// next request, so this is also the keep-alive idle time. Default 10 s.
+    /// for it; then the connection is closed without an answer. hyper arms the same timer
+    /// while a keep-alive connection waits for its next request, so it also bounds the idle
+    /// time. Default 10 s.
     pub header_timeout: Duration,
+    /// How long a keep-alive connection may stay idle (no request in flight, nothing read)
+    /// before it is closed. In effect the shorter of this and `header_timeout`. Default 5 s.
+    pub idle_timeout: Duration,
     /// How long a client may take to send a request's body once its head arrived; past it the
     /// answer is 408 with a 1199000 envelope and the connection is closed. Default 30 s.
     pub body_timeout: Duration,
@@ -50,6 +54,7 @@ impl Default for ServeOptions {
         ServeOptions {
             apps: None,
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
             body_budget_bytes: 256 << 20,
             max_connections: 1024,

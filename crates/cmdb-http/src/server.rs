@@ -1,5 +1,6 @@
 //! The accept loop under the router: hyper's HTTP/1 connections driven one task each, with the
-//! header timeout, the head size limit, the connection cap (503 beyond it), and a shutdown
+//! header timeout, the head size limit, the keep-alive idle limit, the connection cap (503
+//! beyond it), and a shutdown
 //! that lets connections finish until a deadline and then closes them.
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::ServeOptions;
+use crate::idle::{Activity, Tracked, Watched};
 use crate::raw::{EnvelopeIo, IdSource, failure_for_status, response_bytes};
 
 /// The largest head limit applied: hyper's read buffer (and so the largest body chunk) never
@@ -78,9 +80,12 @@ pub(crate) async fn run(
                     });
                     continue;
                 };
-                let io = TokioIo::new(EnvelopeIo::new(stream, ids.clone()));
-                let connection = http.serve_connection(io, TowerToHyperService::new(router.clone()));
+                let activity = Activity::new();
+                let io = TokioIo::new(EnvelopeIo::new(Watched::new(stream, activity.clone()), ids.clone()));
+                let service = Tracked::new(TowerToHyperService::new(router.clone()), activity.clone());
+                let connection = http.serve_connection(io, service);
                 let mut closing_seen = closing_seen.clone();
+                let idle = options.idle_timeout;
                 connections.spawn(async move {
                     let _slot = slot;
                     tokio::pin!(connection);
@@ -89,6 +94,11 @@ pub(crate) async fn run(
                         tokio::select! {
                             _ = connection.as_mut() => break,
                             _ = closing_seen.changed(), if !asked => {
+                                asked = true;
+                                connection.as_mut().graceful_shutdown();
+                            }
+                            () = activity.idle_for(idle), if !asked => {
+                                // Idle: hyper closes a connection between requests at once.
                                 asked = true;
                                 connection.as_mut().graceful_shutdown();
                             }

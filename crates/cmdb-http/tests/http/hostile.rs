@@ -211,6 +211,28 @@ async fn slowloris_heads_are_closed_while_others_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    // The header timer (which hyper also runs between requests) is far beyond the bound: a
+    // close within the bound is the idle limit's.
+    let server = start_with_options(ServeOptions {
+        idle_timeout: Duration::from_secs(1),
+        header_timeout: Duration::from_secs(600),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr(&server)).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    // The answer comes, the connection stays open for the next request, then idles out.
+    let answer = read_to_close(&mut stream).await;
+    let (status, json) = envelope(&answer);
+    assert_eq!((status, &json["result"]), (200, &Value::Bool(true)));
+    server.stop().await.0.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_gets_408_with_an_envelope() {
     let server = start_with_options(ServeOptions {
         body_timeout: Duration::from_secs(1),
