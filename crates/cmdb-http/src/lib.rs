@@ -1,5 +1,5 @@
 //! `cmdb-http`: the inbound HTTP adapter of the create-set engine, bk-cmdb's ESB and native
-//! routes over [`cmdb_app::Engine`], on axum and tokio. It holds no rules of its own: every
+//! routes over [`cmdb_app::Engine`], axum routes on hyper connections it drives itself (tokio). It holds no rules of its own: every
 //! answer is an envelope the engine built, or (for what the engine never sees: an unknown
 //! route, a wrong method, a body that is not JSON by its content type) an envelope carrying one
 //! of the engine's error codes.
@@ -8,7 +8,7 @@
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body → [`Engine::handle_create_set_with`] |
+//! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body, parsed as [`Engine::handle_create_set_with`] does, the app checked, then [`Engine::create_set`] |
 //! | `POST /api/v3/set/{bk_biz_id}` | native: the body is the set data; user and tenant from headers |
 //! | `POST /api/v3/set/{bk_biz_id}/batch` | native batch: `{"sets": […], "atomic": bool}` |
 //! | `GET /api/v3/set/{bk_biz_id}?start=&limit=` | a page of the biz's sets, `data: {"count", "info"}` |
@@ -16,9 +16,10 @@
 //! | `GET /healthz` | `data: {"status": "ok", "store": <backend>}` |
 //!
 //! Native headers: the user from `X-Bkcmdb-User` (or bk-cmdb's forwarded `BK_User`,
-//! `Bk-Username`), else the engine's default user, else 1199027; the tenant from
+//! `Bk-Username`), else `bk_username` of `X-Bkapi-Authorization`, else the engine's default
+//! user, else 1199027 (also for a name that is not a valid user name); the tenant from
 //! `X-Bkcmdb-Supplier-Account` (or `HTTP_BK_SUPPLIER_ACCOUNT`), default `"0"`; the app code
-//! from `X-Bkcmdb-App-Code` (or `Bk-App-Code`), default `""`. Our name wins over bk-cmdb's when
+//! from `X-Bkapi-Authorization`, else `X-Bkcmdb-App-Code` (or `Bk-App-Code`), default `""`. Our name wins over bk-cmdb's when
 //! both are sent.
 //!
 //! ESB credentials (spec section 15): the `X-Bkapi-Authorization` header, a JSON object as
