@@ -51,6 +51,8 @@ fn serve(
 ) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> {
     Box::pin(async move {
         install_log(config.args.log_format);
+        // Signal handlers first: a SIGTERM right after the announcement must stop gracefully.
+        let shutdown = cmdb_http::shutdown_signal();
         let listener = tokio::net::TcpListener::bind(config.args.listen).await?;
         eprintln!("cmdb: serving on http://{}", listener.local_addr()?);
         if config.apps.is_none() {
@@ -58,12 +60,6 @@ fn serve(
                 "cmdb: no --apps: callers are trusted (the user and app code a request names are taken as they are)"
             );
         }
-        cmdb_http::serve_with(
-            engine,
-            listener,
-            cmdb_http::shutdown_signal(),
-            options(&config),
-        )
-        .await
+        cmdb_http::serve_with(engine, listener, shutdown, options(&config)).await
     })
 }

@@ -244,28 +244,38 @@ pub async fn serve_with(
 }
 
 /// Completes on SIGTERM or ctrl-c (SIGINT), whichever comes first: the usual `shutdown`
-/// argument of [`serve`]. A signal whose handler cannot be installed is never awaited (it does
-/// not end the server).
-pub async fn shutdown_signal() {
-    let interrupt = async {
+/// argument of [`serve`]. The handlers are installed when this is called (so a signal that
+/// arrives before the future is first polled is not lost, nor does it kill the process); it
+/// must be called inside a tokio runtime. A signal whose handler cannot be installed is never
+/// awaited (it does not end the server).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Some(mut stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {}
+                () = wait(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }
