@@ -227,11 +227,11 @@ pub struct ServeArgs {
     /// The largest request head in bytes, 8192 to 1048576 (larger: 431 or 414).
     #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(8192..=1_048_576))]
     pub max_header_bytes: u64,
-    /// Requests per second each app may send on average (0: no limit; over it: 429).
-    #[arg(long, default_value_t = 200)]
+    /// Requests per second each app of --apps may send on average (0: no limit; over it: 429).
+    #[arg(long, default_value_t = 1000)]
     pub rate_limit: u32,
     /// How many requests an app may send at once after a quiet time.
-    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
     /// Seconds connections may take to finish after SIGTERM; then they are closed.
     #[arg(long, default_value_t = 10)]

@@ -42,24 +42,23 @@ impl Gate {
         }
     }
 
-    /// Checks the app's code and secret (with an apps file), then its rate.
+    /// Checks the app's code and secret, then its rate (with an apps file; without one every
+    /// caller is trusted and there is no app to limit).
     ///
     /// # Errors
     /// 1199046 for a missing or wrong code or secret; 1199997 when the app is over its rate.
     pub(crate) fn admit(&self, credentials: &Credentials) -> Result<Admitted<'_>, Failure> {
-        let grant = match &self.apps {
-            None => None,
-            Some(apps) => Some(apps.authenticate(
-                credentials.app_code.as_deref(),
-                credentials.app_secret.as_deref(),
-            )?),
+        let Some(apps) = &self.apps else {
+            return Ok(Admitted { grant: None });
         };
-        // Without apps every caller shares one bucket: a claimed code proves nothing.
-        let key = grant.map_or("", |g| g.code());
-        if !self.rate.admit(key) {
+        let grant = apps.authenticate(
+            credentials.app_code.as_deref(),
+            credentials.app_secret.as_deref(),
+        )?;
+        if !self.rate.admit(grant.code()) {
             return Err(Error::TooManyRequests.into());
         }
-        Ok(Admitted { grant })
+        Ok(Admitted { grant: Some(grant) })
     }
 }
 

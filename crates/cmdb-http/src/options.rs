@@ -36,12 +36,13 @@ pub struct ServeOptions {
     /// 8 KiB (hyper's minimum) and 1 MiB (it also caps hyper's read buffer, and so the size of
     /// a body chunk).
     pub max_header_bytes: usize,
-    /// Requests per second each app may send on average (a token bucket refilled at this rate;
-    /// 0 disables the limit). Over it: 429 with a 1199997 envelope. Without `apps`, all
-    /// callers share one bucket. Default 200.
+    /// Requests per second each app of `apps` may send on average (a token bucket refilled at
+    /// this rate; 0 disables the limit). Over it: 429 with a 1199997 envelope. Without `apps`
+    /// there is no limit (callers are trusted, and a claimed app code proves nothing).
+    /// Default 1000.
     pub rate_per_second: u32,
     /// The bucket's size: how many requests an app may send at once after a quiet time.
-    /// Default 400.
+    /// Default 2000.
     pub rate_burst: u32,
     /// After shutdown is asked: how long connections in flight may take to finish; then they
     /// are closed, the engine calls already started run to their end, the store is closed
@@ -59,8 +60,8 @@ impl Default for ServeOptions {
             body_budget_bytes: 256 << 20,
             max_connections: 1024,
             max_header_bytes: 64 << 10,
-            rate_per_second: 200,
-            rate_burst: 400,
+            rate_per_second: 1000,
+            rate_burst: 2000,
             shutdown_deadline: Duration::from_secs(10),
         }
     }

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Token buckets by key (an authenticated app code, or `""` for every trusted caller).
+/// Token buckets by key (an authenticated app code).
 ///
-/// The number of keys is bounded by the apps file: unauthenticated callers never get a bucket
-/// of their own.
+/// The number of keys is bounded by the apps file: unauthenticated callers never get a bucket.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     per_second: f64,

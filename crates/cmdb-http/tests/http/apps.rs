@@ -436,4 +436,22 @@ async fn an_app_over_its_rate_gets_429_with_an_envelope() {
         .await;
     assert_eq!(other.json["code"], json!(0), "{}", other.text);
     server.stop().await.0.expect("clean stop");
+
+    // Without apps callers are trusted and there is no app to limit.
+    let options = ServeOptions {
+        rate_per_second: 1,
+        rate_burst: 1,
+        ..ServeOptions::default()
+    };
+    let server = start_serving(Backend::Memory, |b| b, options).await;
+    for _ in 0..5 {
+        let reply = server.get("/api/v3/set/1", &[TENANT_HEADER]).await;
+        assert_eq!(
+            (reply.status, &reply.json["code"]),
+            (200, &json!(0)),
+            "{}",
+            reply.text
+        );
+    }
+    server.stop().await.0.expect("clean stop");
 }
