@@ -222,6 +222,68 @@ async fn the_access_log_has_one_json_line_per_request_and_no_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_open_files_limit_lowers_the_cap_so_clients_get_503_not_silence() {
+    // Before: with a low fd limit, new clients hung unaccepted. Under `ulimit -n 100` the cap
+    // becomes 100 - 64 = 36: the 37th connection is answered 503 with an envelope.
+    let cmdb = env!("CARGO_BIN_EXE_cmdb");
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 100 && exec \"$0\" \"$@\"", cmdb])
+        .args(["--store", "memory", "serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cmdb starts");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut served = Served {
+        child,
+        addr: String::new(),
+        lines,
+        seen: Vec::new(),
+    };
+    loop {
+        let line = served.lines.recv_timeout(BOUND).expect("cmdb starts");
+        served.seen.push(line.clone());
+        if let Some(addr) = line.strip_prefix("cmdb: serving on http://") {
+            served.addr = addr.to_owned();
+            break;
+        }
+    }
+    assert!(
+        served
+            .seen
+            .iter()
+            .any(|l| l == "cmdb: --max-connections lowered to 36: the open-files limit is 100"),
+        "{:?}",
+        served.seen
+    );
+    let mut held = Vec::new();
+    for _ in 0..36 {
+        held.push(TcpStream::connect(&served.addr).await.expect("connect"));
+    }
+    let mut over = TcpStream::connect(&served.addr).await.expect("connect");
+    let mut answer = Vec::new();
+    tokio::time::timeout(BOUND, over.read_to_end(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains(r#""code":1199997"#), "{answer}");
+    drop(held);
+    served.terminate();
+    assert!(served.exited().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_stalled_client_exits_after_the_deadline() {
     let mut served = serve(&["--shutdown-deadline", "1", "--body-timeout", "3600"]);
     let mut stalled = TcpStream::connect(&served.addr).await.expect("connect");
