@@ -29,8 +29,13 @@ impl Drop for Served {
 
 /// Starts `cmdb --store memory serve --listen 127.0.0.1:0 <args>` and waits for its address.
 fn serve(args: &[&str]) -> Served {
+    serve_on("127.0.0.1:0", args)
+}
+
+/// Starts `cmdb --store memory serve --listen <listen> <args>` and waits for its address.
+fn serve_on(listen: &str, args: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cmdb"))
-        .args(["--store", "memory", "serve", "--listen", "127.0.0.1:0"])
+        .args(["--store", "memory", "serve", "--listen", listen])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -139,6 +144,11 @@ fn a_public_address_needs_apps_or_trust_headers() {
         stderr.trim_end(),
         "cmdb: refusing to serve on 0.0.0.0:0 without --apps or --trust-headers: any caller could act as any user"
     );
+    // With --trust-headers (a gateway in front authenticates) it starts on any address.
+    let mut open = serve_on("0.0.0.0:0", &["--trust-headers"]);
+    assert!(open.addr.starts_with("0.0.0.0:"), "{}", open.addr);
+    open.terminate();
+    assert!(open.exited().success());
     // On loopback it starts, saying that callers are trusted.
     let mut served = serve(&[]);
     served.terminate();
