@@ -1,4 +1,5 @@
-//! Authorizers: allow-all by default, and a static policy read from a JSON file.
+//! Authorizers: allow-all by default, and a static policy read from a JSON file; for writes
+//! (the core's [`Authorizer`] port) and for reads ([`ViewAuthorizer`]).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,34 @@ impl Authorizer for AllowAll {
     }
 }
 
+impl ViewAuthorizer for AllowAll {
+    fn may_view(&self, _user: &str, _biz: BizId) -> bool {
+        true
+    }
+}
+
+/// Decides whether a user may read a biz's sets, modules and audit records (bk-cmdb's
+/// `find_business_resource`, "Business access"). Like [`Authorizer`], it answers from memory
+/// without blocking.
+///
+/// It lives here rather than in the core's port because the port's `Action` has only the
+/// create action today; when the port gains a view action this becomes that action.
+pub trait ViewAuthorizer: Send + Sync + std::fmt::Debug {
+    /// Whether `user` may view `biz`.
+    fn may_view(&self, user: &str, biz: BizId) -> bool;
+}
+
+/// The reads of an engine built with a write [`Authorizer`] only: whoever may create
+/// topology in a biz may view it, and nobody else.
+#[derive(Debug, Clone)]
+pub(crate) struct ViewByCreate(pub(crate) std::sync::Arc<dyn Authorizer>);
+
+impl ViewAuthorizer for ViewByCreate {
+    fn may_view(&self, user: &str, biz: BizId) -> bool {
+        self.0.allows(user, Action::CreateBizTopology, biz)
+    }
+}
+
 /// Which businesses a user may create topology in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Grant {
@@ -24,10 +53,12 @@ enum Grant {
 }
 
 /// A static policy: `{"allow": {"alice": [1, 2], "bob": ["*"]}}` lets each listed user create
-/// topology in the listed businesses (`"*"` = all) and denies everyone else.
+/// topology in (and view) the listed businesses (`"*"` = all) and denies everyone else; an
+/// optional `"view": {"carol": [1]}` lets users view businesses they may not write to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticPolicy {
     allow: BTreeMap<String, Grant>,
+    view: BTreeMap<String, Grant>,
 }
 
 /// A policy document that is not of the documented shape.
@@ -43,47 +74,75 @@ impl StaticPolicy {
     pub fn from_json(text: &str) -> Result<Self, PolicyError> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| PolicyError(format!("not JSON: {e}")))?;
-        let allow = value
-            .as_object()
+        let object = value.as_object();
+        let allow = object
             .and_then(|o| o.get("allow"))
             .and_then(Value::as_object)
             .ok_or_else(|| PolicyError("expected {\"allow\": {user: [biz ids]}}".into()))?;
-        let mut grants = BTreeMap::new();
-        for (user, list) in allow {
-            let items = list
-                .as_array()
-                .ok_or_else(|| PolicyError(format!("{user}: expected a list")))?;
-            let mut ids = Vec::new();
-            let mut all = false;
-            for item in items {
-                match item {
-                    Value::String(s) if s == "*" => all = true,
-                    Value::Number(n) if n.as_i64().is_some_and(|id| id > 0) => {
-                        ids.extend(n.as_i64());
-                    }
-                    other => {
-                        return Err(PolicyError(format!(
-                            "{user}: {other} is neither a business id nor \"*\""
-                        )));
-                    }
+        let view = match object.and_then(|o| o.get("view")) {
+            None => BTreeMap::new(),
+            Some(Value::Object(view)) => grants(view)?,
+            Some(_) => return Err(PolicyError("\"view\" must be {user: [biz ids]}".into())),
+        };
+        Ok(StaticPolicy {
+            allow: grants(allow)?,
+            view,
+        })
+    }
+}
+
+impl Grant {
+    fn covers(&self, biz: BizId) -> bool {
+        match self {
+            Grant::All => true,
+            Grant::Some(ids) => ids.contains(&biz.0),
+        }
+    }
+}
+
+/// The grants of one section: user → business ids or `"*"`.
+fn grants(
+    section: &serde_json::Map<String, Value>,
+) -> Result<BTreeMap<String, Grant>, PolicyError> {
+    let mut grants = BTreeMap::new();
+    for (user, list) in section {
+        let items = list
+            .as_array()
+            .ok_or_else(|| PolicyError(format!("{user}: expected a list")))?;
+        let mut ids = Vec::new();
+        let mut all = false;
+        for item in items {
+            match item {
+                Value::String(s) if s == "*" => all = true,
+                Value::Number(n) if n.as_i64().is_some_and(|id| id > 0) => {
+                    ids.extend(n.as_i64());
+                }
+                other => {
+                    return Err(PolicyError(format!(
+                        "{user}: {other} is neither a business id nor \"*\""
+                    )));
                 }
             }
-            let grant = if all { Grant::All } else { Grant::Some(ids) };
-            grants.insert(user.clone(), grant);
         }
-        Ok(StaticPolicy { allow: grants })
+        let grant = if all { Grant::All } else { Grant::Some(ids) };
+        grants.insert(user.clone(), grant);
     }
+    Ok(grants)
 }
 
 impl Authorizer for StaticPolicy {
     fn allows(&self, user: &str, action: Action, biz: BizId) -> bool {
         match action {
-            Action::CreateBizTopology => match self.allow.get(user) {
-                Some(Grant::All) => true,
-                Some(Grant::Some(ids)) => ids.contains(&biz.0),
-                None => false,
-            },
+            Action::CreateBizTopology => self.allow.get(user).is_some_and(|g| g.covers(biz)),
         }
+    }
+}
+
+impl ViewAuthorizer for StaticPolicy {
+    fn may_view(&self, user: &str, biz: BizId) -> bool {
+        let covers =
+            |section: &BTreeMap<String, Grant>| section.get(user).is_some_and(|g| g.covers(biz));
+        covers(&self.allow) || covers(&self.view)
     }
 }
 
@@ -99,6 +158,20 @@ mod tests {
         assert!(!p.allows("alice", a, BizId(3)));
         assert!(p.allows("bob", a, BizId(99)));
         assert!(!p.allows("carol", a, BizId(1)));
+    }
+
+    #[test]
+    fn viewers_are_writers_and_the_view_section() {
+        let p = StaticPolicy::from_json(
+            r#"{"allow": {"alice": [1]}, "view": {"carol": [2], "dan": ["*"]}}"#,
+        )
+        .unwrap();
+        assert!(p.may_view("alice", BizId(1)) && !p.may_view("alice", BizId(2)));
+        assert!(p.may_view("carol", BizId(2)) && !p.may_view("carol", BizId(1)));
+        assert!(!p.allows("carol", Action::CreateBizTopology, BizId(2)));
+        assert!(p.may_view("dan", BizId(77)));
+        assert!(!p.may_view("mallory", BizId(1)));
+        assert!(StaticPolicy::from_json(r#"{"allow": {}, "view": []}"#).is_err());
     }
 
     #[test]

@@ -9,16 +9,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use cmdb_core::records::{Document, ResourceType};
+use cmdb_core::records::ResourceType;
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::{BizId, SetId};
 use serde_json::{Value, json};
 
+use crate::apps::AppRegistry;
 use crate::auth::StaticPolicy;
 use crate::engine::Engine;
 use crate::envelope::{Envelope, Failure};
+use crate::paging::{Listing, Page};
 use chrono::FixedOffset;
 use cmdb_core::Language;
+use cmdb_core::plan::RequestContext;
 use cmdb_store_group::GroupOptions;
 
 use crate::open::{
@@ -42,7 +45,8 @@ pub struct Cli {
     /// A fixture to load before the command (idempotent).
     #[arg(long, global = true)]
     pub fixture: Option<PathBuf>,
-    /// The acting user when a request has no bk_username.
+    /// The acting user when a request has no bk_username, and the reader of find-set,
+    /// list-modules and audit (default admin).
     #[arg(long, global = true)]
     pub user: Option<String>,
     /// The tenant of find-set, list-modules and audit.
@@ -152,7 +156,7 @@ pub enum Command {
         /// The request file.
         file: Option<PathBuf>,
     },
-    /// List the sets of a business, or one set.
+    /// List the sets of a business, or one set: a page of them and the total count.
     FindSet {
         /// The business id.
         #[arg(long)]
@@ -160,6 +164,12 @@ pub enum Command {
         /// Only this set.
         #[arg(long)]
         set_id: Option<i64>,
+        /// The index of the first set listed (0-based).
+        #[arg(long, default_value_t = 0)]
+        start: i64,
+        /// How many sets at most (1 to 500; 0 means 500).
+        #[arg(long, default_value_t = 500)]
+        limit: i64,
     },
     /// List the modules of a set.
     ListModules {
@@ -171,15 +181,7 @@ pub enum Command {
         set_id: i64,
     },
     /// Serve bk-cmdb's HTTP routes (ESB and native) until SIGTERM or ctrl-c.
-    Serve {
-        /// The address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// The language of messages for requests without a `Blueking-Language` header
-        /// (default: --language).
-        #[arg(long, value_parser = parse_language)]
-        default_language: Option<Language>,
-    },
+    Serve(ServeArgs),
     /// List the audit records of a business.
     Audit {
         /// The business id.
@@ -191,14 +193,84 @@ pub enum Command {
     },
 }
 
+/// `cmdb serve`'s flags (see `crates/cmdb-http/README.md`, "Running it in production").
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on. Without --apps or --trust-headers only a loopback address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The language of messages for requests without a `Blueking-Language` header
+    /// (default: --language).
+    #[arg(long, value_parser = parse_language)]
+    pub default_language: Option<Language>,
+    /// The apps that may call (spec section 16): each request must carry a listed
+    /// bk_app_code with its bk_app_secret, and act only for the app's tenants and users.
+    #[arg(long)]
+    pub apps: Option<PathBuf>,
+    /// Trust the user and app code callers name, also on a non-loopback address (behind a
+    /// gateway that authenticates them).
+    #[arg(long)]
+    pub trust_headers: bool,
+    /// Seconds a client may take to send a request's head (then closed, no answer).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a keep-alive connection may stay idle between requests (at most the header
+    /// timeout in effect).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Seconds a client may take to send a request's body (then 408).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// MiB all request bodies being read at once may hold (a body finding it spent waits).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_budget_mib: u64,
+    /// The most connections served at once (one more is answered 503).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// The largest request head in bytes, 8192 to 1048576 (larger: 431 or 414).
+    #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(8192..=1_048_576))]
+    pub max_header_bytes: u64,
+    /// Requests per second each app of --apps may send on average (0: no limit; over it: 429).
+    #[arg(long, default_value_t = 1000)]
+    pub rate_limit: u32,
+    /// How many requests an app may send at once after a quiet time.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: u32,
+    /// Seconds connections may take to finish after SIGTERM; then they are closed.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_deadline: u64,
+    /// The access log's format on stderr: text or json (one object a line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// What the binary's HTTP server is handed: the flags and the apps file, already read.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The flags.
+    pub args: ServeArgs,
+    /// The apps file's apps, when `--apps` was given.
+    pub apps: Option<Arc<AppRegistry>>,
+}
+
 /// A usage error, an unreadable file or a store that cannot be opened: exit status 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);
 
-/// Starts the HTTP server of `cmdb serve` on `listen` and runs it until shutdown, closing the
-/// store at the end. Supplied by the binary, which links an HTTP adapter (this crate does not).
+/// Starts the HTTP server of `cmdb serve` as `config` says and runs it until shutdown, closing
+/// the store at the end. Supplied by the binary, which links an HTTP adapter (this crate does
+/// not).
 pub type ServeFn =
-    fn(Engine, SocketAddr) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+    fn(Engine, ServeConfig) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 /// Runs the command line; returns the exit status (0 result true, 1 result false, 2 usage).
 /// `serve` runs `cmdb serve`; without it that command is a usage error.
@@ -234,10 +306,14 @@ pub fn main_with_args(
             return ExitCode::SUCCESS;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The server gets a worker per core; one-shot commands need no more than one thread.
+    let runtime = match &cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cmdb: cannot start the runtime: {e}");
@@ -285,6 +361,10 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         Some(path) => Some(read_file(path)?),
         None => None,
     };
+    let serve_config = match &cli.command {
+        Command::Serve(args) => Some(serve_config(args)?),
+        _ => None,
+    };
     // A request body is kept as bytes: the engine refuses one that is not UTF-8 (1199000).
     let input: Option<Vec<u8>> = match &cli.command {
         Command::Load { file } => Some(read_file(file)?.into_bytes()),
@@ -308,17 +388,18 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         })
         .default_user(cli.user.clone())
         .language(match &cli.command {
-            Command::Serve {
+            Command::Serve(ServeArgs {
                 default_language: Some(language),
                 ..
-            } => *language,
+            }) => *language,
             _ => cli.language,
         });
     if let Some(offset) = cli.utc_offset {
         builder = builder.utc_offset(offset);
     }
     if let Some(policy) = policy {
-        builder = builder.authorizer(Arc::new(policy));
+        let policy = Arc::new(policy);
+        builder = builder.authorizer(policy.clone()).viewer(policy);
     }
     let engine = builder.build();
     let operator = cli
@@ -333,19 +414,28 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
             return Ok(Some(envelope));
         }
     }
-    if let Command::Serve { listen, .. } = cli.command {
+    if let Some(config) = serve_config {
         let Some(serve) = serve else {
             close(&engine).await;
             return Err(UsageError("this build of cmdb has no HTTP server".into()));
         };
+        let listen = config.args.listen;
         // The server closes the store when it stops.
-        return serve(engine, listen)
+        return serve(engine, config)
             .await
             .map(|()| None)
             .map_err(|e| UsageError(format!("serving on {listen} failed: {e}")));
     }
     let sup = cli.supplier_account.as_str();
     let rid = engine.new_request_id();
+    // Reads act as --user (default admin): the user-name rule and the policy's view
+    // permission apply, as on every entry point.
+    let reader = RequestContext {
+        user: operator.clone(),
+        supplier_account: sup.to_owned(),
+        app_code: String::new(),
+        request_id: rid.clone(),
+    };
     let envelope = match cli.command {
         Command::Init => Envelope::success(
             rid,
@@ -369,25 +459,64 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
                 .handle_batch_create(input.as_deref().unwrap_or_default(), Some(rid))
                 .await
         }
-        Command::FindSet { biz, set_id } => listing(
+        Command::FindSet {
+            biz,
+            set_id,
+            start,
+            limit,
+        } => match Page::new(Some(start), Some(limit)) {
+            Ok(page) => paged(
+                rid,
+                engine
+                    .find_sets_as(&reader, BizId(biz), set_id.map(SetId), page)
+                    .await,
+            ),
+            Err(e) => Envelope::failure(rid, &Failure::from(e).in_language(cli.language)),
+        },
+        Command::ListModules { biz, set_id } => paged(
             rid,
-            engine.find_sets(sup, BizId(biz), set_id.map(SetId)).await,
+            engine
+                .list_modules_as(&reader, BizId(biz), SetId(set_id), EVERYTHING)
+                .await,
         ),
-        Command::ListModules { biz, set_id } => listing(
-            rid,
-            engine.list_modules(sup, BizId(biz), SetId(set_id)).await,
-        ),
-        Command::Serve { .. } => unreachable!("serve returned above"),
+        Command::Serve(_) => unreachable!("serve returned above"),
         Command::Audit { biz, resource_type } => {
             let rt = resource_type.map(|r| match r {
                 ResourceTypeArg::Set => ResourceType::Set,
                 ResourceTypeArg::Module => ResourceType::Module,
             });
-            listing(rid, engine.audit_records(sup, BizId(biz), rt).await)
+            paged(
+                rid,
+                engine
+                    .audit_records_as(&reader, BizId(biz), rt, EVERYTHING)
+                    .await,
+            )
         }
     };
     close(&engine).await;
     Ok(Some(envelope))
+}
+
+/// Reads `--apps` and refuses a listener no caller could be trusted on: a non-loopback
+/// address with neither `--apps` nor `--trust-headers`.
+fn serve_config(args: &ServeArgs) -> Result<ServeConfig, UsageError> {
+    let apps = match &args.apps {
+        Some(path) => Some(Arc::new(
+            AppRegistry::from_json(&read_file(path)?)
+                .map_err(|e| UsageError(format!("{}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    if apps.is_none() && !args.trust_headers && !args.listen.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "refusing to serve on {} without --apps or --trust-headers: any caller could act as any user",
+            args.listen
+        )));
+    }
+    Ok(ServeConfig {
+        args: args.clone(),
+        apps,
+    })
 }
 
 async fn close(engine: &Engine) {
@@ -408,9 +537,15 @@ async fn load(engine: &Engine, text: &str, operator: &str) -> Envelope {
     }
 }
 
-fn listing(rid: String, result: Result<Vec<Document>, Failure>) -> Envelope {
+/// The whole listing: list-modules and audit are not paged on the command line.
+const EVERYTHING: Page = Page {
+    start: 0,
+    limit: usize::MAX,
+};
+
+fn paged(rid: String, result: Result<Listing, Failure>) -> Envelope {
     match result {
-        Ok(docs) => Envelope::success(rid, json!({"count": docs.len(), "info": docs})),
+        Ok(listing) => Envelope::success(rid, listing.to_value()),
         Err(f) => Envelope::failure(rid, &f),
     }
 }

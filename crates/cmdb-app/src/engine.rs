@@ -14,9 +14,10 @@ use cmdb_core::time::render_timestamp;
 use cmdb_core::{BizId, Error, Language, SetId};
 use serde_json::{Value, json};
 
-use crate::auth::AllowAll;
+use crate::auth::{AllowAll, ViewAuthorizer, ViewByCreate};
 use crate::envelope::{Envelope, Failure};
-use crate::request::{EsbArgs, parse_body, parse_esb_with};
+use crate::paging::{Listing, Page};
+use crate::request::{EsbArgs, check_user, parse_body, parse_esb_with};
 use crate::system::{RandomRequestIds, SystemClock};
 
 /// The most sets one batch request may hold.
@@ -65,6 +66,7 @@ pub struct Engine {
     attributes: Arc<AttributeCache>,
     clock: Arc<dyn Clock>,
     authorizer: Arc<dyn Authorizer>,
+    viewer: Arc<dyn ViewAuthorizer>,
     request_ids: Arc<dyn RequestIdSource>,
     options: EngineOptions,
 }
@@ -75,6 +77,7 @@ pub struct EngineBuilder {
     store: Arc<dyn SetStore>,
     clock: Arc<dyn Clock>,
     authorizer: Arc<dyn Authorizer>,
+    viewer: Option<Arc<dyn ViewAuthorizer>>,
     request_ids: Arc<dyn RequestIdSource>,
     options: EngineOptions,
 }
@@ -89,6 +92,13 @@ impl EngineBuilder {
     /// Uses this authorizer (default: allow all).
     pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
         self.authorizer = authorizer;
+        self
+    }
+
+    /// Uses this authorizer for reads (default: whoever the write authorizer lets create
+    /// topology in a biz may view it).
+    pub fn viewer(mut self, viewer: Arc<dyn ViewAuthorizer>) -> Self {
+        self.viewer = Some(viewer);
         self
     }
 
@@ -128,6 +138,9 @@ impl EngineBuilder {
             store: self.store,
             attributes: Arc::default(),
             clock: self.clock,
+            viewer: self
+                .viewer
+                .unwrap_or_else(|| Arc::new(ViewByCreate(self.authorizer.clone()))),
             authorizer: self.authorizer,
             request_ids: self.request_ids,
             options: self.options,
@@ -151,6 +164,7 @@ impl Engine {
             store,
             clock: Arc::new(SystemClock),
             authorizer: Arc::new(AllowAll),
+            viewer: None,
             request_ids: Arc::new(RandomRequestIds::default()),
             options: EngineOptions::default(),
         }
@@ -220,6 +234,8 @@ impl Engine {
         biz: BizId,
         facts: &CreateFacts,
     ) -> Result<(), Failure> {
+        // A library caller's context is held to the user-name rule too (spec section 16).
+        check_user(&ctx.user)?;
         if self
             .authorizer
             .allows(&ctx.user, Action::CreateBizTopology, biz)
@@ -394,7 +410,77 @@ impl Engine {
         }
     }
 
-    /// The sets of a biz (archived ones too), or one set; ordered by `bk_set_id`.
+    /// Checks a reader: a valid user name (1199027), then the view permission on the biz
+    /// (9900403 naming the biz when it is in the reader's tenant, else with an empty name).
+    async fn may_view(&self, ctx: &RequestContext, biz: BizId) -> Result<(), Failure> {
+        check_user(&ctx.user)?;
+        if self.viewer.may_view(&ctx.user, biz) {
+            return Ok(());
+        }
+        let name = self
+            .store
+            .business(biz)
+            .await?
+            .filter(|b| b.bk_supplier_account == ctx.supplier_account)
+            .map(|b| b.bk_biz_name)
+            .unwrap_or_default();
+        Err(Failure::view_denied(biz, &name))
+    }
+
+    /// [`Engine::find_sets`] for a caller the engine does not trust: the acting user must be a
+    /// valid user name and may view the biz; the answer is one [`Page`] with the total count.
+    ///
+    /// # Errors
+    /// 1199027, 9900403 (view), then as [`Engine::find_sets`].
+    pub async fn find_sets_as(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        set: Option<SetId>,
+        page: Page,
+    ) -> Result<Listing, Failure> {
+        self.localized(self.may_view(ctx, biz).await)?;
+        Ok(page.cut(self.find_sets(&ctx.supplier_account, biz, set).await?))
+    }
+
+    /// [`Engine::list_modules`] for a caller the engine does not trust, paged (see
+    /// [`Engine::find_sets_as`]).
+    ///
+    /// # Errors
+    /// 1199027, 9900403 (view), then as [`Engine::list_modules`].
+    pub async fn list_modules_as(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        set: SetId,
+        page: Page,
+    ) -> Result<Listing, Failure> {
+        self.localized(self.may_view(ctx, biz).await)?;
+        Ok(page.cut(self.list_modules(&ctx.supplier_account, biz, set).await?))
+    }
+
+    /// [`Engine::audit_records`] for a caller the engine does not trust, paged (see
+    /// [`Engine::find_sets_as`]).
+    ///
+    /// # Errors
+    /// 1199027, 9900403 (view), then as [`Engine::audit_records`].
+    pub async fn audit_records_as(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        resource_type: Option<ResourceType>,
+        page: Page,
+    ) -> Result<Listing, Failure> {
+        self.localized(self.may_view(ctx, biz).await)?;
+        Ok(page.cut(
+            self.audit_records(&ctx.supplier_account, biz, resource_type)
+                .await?,
+        ))
+    }
+
+    /// The sets of a biz (archived ones too), or one set; ordered by `bk_set_id`. No
+    /// permission check and no page: for a trusted, embedding caller; adapters that answer
+    /// untrusted callers use [`Engine::find_sets_as`].
     ///
     /// # Errors
     /// 1199011 for an unknown biz, 1199019 for a set not in it.

@@ -102,9 +102,19 @@ impl Failure {
         self.code == code.number()
     }
 
-    /// The 9900403 failure whose denial object names the biz.
+    /// The 9900403 failure whose denial object names the biz and the create action.
     pub fn permission_denied(biz: BizId, biz_name: &str) -> Self {
         let action = cmdb_core::ports::Action::CreateBizTopology;
+        Self::denied(action.id(), action.display_name(), biz, biz_name)
+    }
+
+    /// The 9900403 failure of a read: the denial object names the biz and bk-cmdb's view
+    /// action, `find_business_resource` ("Business access").
+    pub fn view_denied(biz: BizId, biz_name: &str) -> Self {
+        Self::denied("find_business_resource", "Business access", biz, biz_name)
+    }
+
+    fn denied(action_id: &str, action_name: &str, biz: BizId, biz_name: &str) -> Self {
         Failure {
             code: Code::PermissionDenied.number(),
             message: Error::PermissionDenied.to_string(),
@@ -112,8 +122,8 @@ impl Failure {
                 "system_id": "bk_cmdb",
                 "system_name": "CMDB",
                 "actions": [{
-                    "id": action.id(),
-                    "name": action.display_name(),
+                    "id": action_id,
+                    "name": action_name,
                     "related_resource_types": [{
                         "system_id": "bk_cmdb",
                         "system_name": "CMDB",
@@ -213,5 +223,13 @@ mod tests {
             json!({"type": "biz", "type_name": "Business", "id": "3", "name": "demo"})
         );
         assert_eq!(p["actions"][0]["id"], json!("create_biz_topology"));
+        let view = Failure::view_denied(BizId(3), "demo");
+        let v = view.permission.unwrap();
+        assert_eq!(v["actions"][0]["id"], json!("find_business_resource"));
+        assert_eq!(v["actions"][0]["name"], json!("Business access"));
+        assert_eq!(
+            v["actions"][0]["related_resource_types"],
+            p["actions"][0]["related_resource_types"]
+        );
     }
 }

@@ -30,12 +30,15 @@
 //! # });
 //! ```
 
+pub mod apps;
 pub mod auth;
 pub mod cli;
 pub mod engine;
 pub mod envelope;
 pub mod open;
+pub mod paging;
 pub mod request;
+mod strict_json;
 pub mod system;
 
 pub use cmdb_core::Language;

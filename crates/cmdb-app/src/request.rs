@@ -1,15 +1,19 @@
-//! Parsing of ESB-shaped request bodies (spec sections 1 and 14): the size and depth limits,
-//! then the envelope fields in their fixed order.
+//! Parsing of ESB-shaped request bodies (spec sections 1, 14 and 16): the size and depth
+//! limits, repeated keys, then the envelope fields in their fixed order, and the user-name rule.
 
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
 use cmdb_core::records::Document;
 use cmdb_core::{BizId, BodyProblem, Error};
 use serde_json::Value;
 
+use crate::strict_json::{self, StrictError};
+
 /// The largest body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The deepest nesting accepted; the top-level object is depth 1.
 pub const MAX_DEPTH: usize = 64;
+/// The longest acting user name, in bytes (spec section 16).
+pub const MAX_USER_BYTES: usize = 256;
 
 /// The common ESB fields of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,10 +33,12 @@ pub struct EsbArgs {
 }
 
 /// Refuses a body over [`MAX_BODY_BYTES`], not UTF-8, or nested deeper than [`MAX_DEPTH`]
-/// without parsing it, then parses it as a JSON object (1199000 otherwise).
+/// without parsing it, then parses it as a JSON object (1199000 otherwise), refusing a key
+/// repeated in any object (spec section 16).
 ///
 /// # Errors
-/// [`Error::JsonDecode`] naming the limit when one is exceeded.
+/// [`Error::JsonDecode`] naming the limit when one is exceeded; [`Error::DuplicateKey`]
+/// (1199000) naming a repeated key.
 pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::JsonDecode {
@@ -54,7 +60,7 @@ pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> 
         });
     }
     let parsed = if scan.negative_zero_integers.is_empty() {
-        serde_json::from_slice::<Value>(body)
+        strict_json::from_slice(body)
     } else {
         // RFC 8259: `-0` (no fraction, no exponent) is the integer zero, but serde_json reads
         // it as the float -0.0. Dropping those minus signs keeps it an integer.
@@ -65,10 +71,11 @@ pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Error> 
             from = at + 1;
         }
         fixed.extend_from_slice(&body[from..]);
-        serde_json::from_slice::<Value>(&fixed)
+        strict_json::from_slice(&fixed)
     };
     match parsed {
         Ok(Value::Object(map)) => Ok(map),
+        Err(StrictError::DuplicateKey(key)) => Err(Error::DuplicateKey { key }),
         _ => Err(Error::JsonDecode { detail: None }),
     }
 }
@@ -134,22 +141,41 @@ pub fn parse_esb(
     parse_esb_with(body, None, default_user)
 }
 
-/// [`parse_esb`] for a caller that may authenticate in a header (spec section 15):
-/// `authorization` is the raw `X-Bkapi-Authorization` value. A header that is present but not a
-/// JSON object is 1199045, checked first. Then each of `bk_app_code`, `bk_app_secret` and
-/// `bk_username` comes from the body when the body has it as a non-empty string, else from the
-/// header.
+/// The caller's credentials as an ESB request carries them (spec section 15): each of
+/// `bk_app_code`, `bk_app_secret`, `bk_username` from the body when it has it as a non-empty
+/// string (trimmed), else from the `X-Bkapi-Authorization` header.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Credentials {
+    /// `bk_app_code`, when given.
+    pub app_code: Option<String>,
+    /// `bk_app_secret`, when given (never printed by `Debug`).
+    pub app_secret: Option<String>,
+    /// `bk_username`, when given (not yet checked against the user-name rule).
+    pub user: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("app_code", &self.app_code)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "<hidden>"))
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// Reads the credentials of an ESB request from its body and raw `X-Bkapi-Authorization`
+/// header (body first).
 ///
 /// # Errors
-/// 1199045 for an unreadable header, then as [`parse_esb`].
-pub fn parse_esb_with(
+/// 1199045 when the header is present but not a JSON object (a repeated key included).
+pub fn credentials(
     body: &serde_json::Map<String, Value>,
     authorization: Option<&[u8]>,
-    default_user: Option<&str>,
-) -> Result<EsbArgs, Error> {
+) -> Result<Credentials, Error> {
     let header = match authorization {
         None => serde_json::Map::new(),
-        Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
+        Some(bytes) => match strict_json::from_slice(bytes) {
             Ok(Value::Object(map)) => map,
             _ => return Err(Error::ParseAuthorize),
         },
@@ -163,13 +189,57 @@ pub fn parse_esb_with(
         };
         non_empty(body.get(key)).or_else(|| non_empty(header.get(key)))
     };
-    let user = match credential("bk_username") {
+    Ok(Credentials {
+        app_code: credential("bk_app_code"),
+        app_secret: credential("bk_app_secret"),
+        user: credential("bk_username"),
+    })
+}
+
+/// Whether `user` may act: the objuser pattern of spec section 3
+/// (`^(\d|[a-zA-Z])([a-zA-Z0-9@.,_-])*$`) and at most [`MAX_USER_BYTES`] bytes (section 16).
+pub fn is_valid_user(user: &str) -> bool {
+    let mut bytes = user.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    first_ok
+        && user.len() <= MAX_USER_BYTES
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b',' | b'_' | b'-'))
+}
+
+/// `user` when it is a valid user name ([`is_valid_user`]).
+///
+/// # Errors
+/// 1199027 otherwise.
+pub fn check_user(user: &str) -> Result<&str, Error> {
+    if is_valid_user(user) {
+        Ok(user)
+    } else {
+        Err(Error::NoUser)
+    }
+}
+
+/// [`parse_esb`] for a caller that may authenticate in a header (spec section 15):
+/// `authorization` is the raw `X-Bkapi-Authorization` value. A header that is present but not a
+/// JSON object is 1199045, checked first. Then each of `bk_app_code`, `bk_app_secret` and
+/// `bk_username` comes from the body when the body has it as a non-empty string, else from the
+/// header ([`credentials`]). The user must be a valid user name ([`check_user`]).
+///
+/// # Errors
+/// 1199045 for an unreadable header, then as [`parse_esb`].
+pub fn parse_esb_with(
+    body: &serde_json::Map<String, Value>,
+    authorization: Option<&[u8]>,
+    default_user: Option<&str>,
+) -> Result<EsbArgs, Error> {
+    let credentials = credentials(body, authorization)?;
+    let user = match credentials.user {
         Some(u) => u,
         None => match default_user {
             Some(u) if !u.is_empty() => u.to_owned(),
             _ => return Err(Error::NoUser),
         },
     };
+    check_user(&user)?;
     let biz = parse_biz_id(body.get("bk_biz_id"))?;
     let data = match body.get("data") {
         None | Some(Value::Null) => {
@@ -189,8 +259,8 @@ pub fn parse_esb_with(
     Ok(EsbArgs {
         user,
         supplier_account,
-        app_code: credential("bk_app_code").unwrap_or_default(),
-        app_secret: credential("bk_app_secret").unwrap_or_default(),
+        app_code: credentials.app_code.unwrap_or_default(),
+        app_secret: credentials.app_secret.unwrap_or_default(),
         biz,
         data,
     })
@@ -361,6 +431,93 @@ mod tests {
         assert_eq!(map["c"], serde_json::json!("x\"-0"));
         assert!(map["d"][0].is_i64());
         assert!(map["d"][1].is_f64());
+    }
+
+    #[test]
+    fn a_repeated_key_is_1199000_naming_it() {
+        // The parser-differential bypass: "mallory" then "alice".
+        let body = br#"{"bk_username":"mallory","bk_username":"alice","bk_biz_id":1,"data":{}}"#;
+        let err = parse_body(body).unwrap_err();
+        assert_eq!(
+            err,
+            Error::DuplicateKey {
+                key: "bk_username".into()
+            }
+        );
+        assert_eq!(err.code(), Code::JsonDecode);
+        assert_eq!(
+            err.to_string(),
+            "Deserializing JSON data failed: duplicate key 'bk_username'"
+        );
+        // Also inside data, and on the `-0` path.
+        let body = br#"{"data":{"bk_capacity":-0,"bk_set_name":"a","bk_set_name":"b"}}"#;
+        assert_eq!(
+            parse_body(body).unwrap_err(),
+            Error::DuplicateKey {
+                key: "bk_set_name".into()
+            }
+        );
+        // In the authorization header: not a (clean) JSON object, 1199045.
+        let header = br#"{"bk_username":"mallory","bk_username":"alice"}"#;
+        let body = obj(json!({"bk_biz_id": 1, "data": {}}));
+        assert_eq!(
+            parse_esb_with(&body, Some(header), None).unwrap_err(),
+            Error::ParseAuthorize
+        );
+    }
+
+    #[test]
+    fn the_acting_user_must_be_a_user_name() {
+        for good in [
+            "a",
+            "7",
+            "admin",
+            "alice@corp.example",
+            "a.b,c_d-e",
+            &"u".repeat(256),
+        ] {
+            assert!(is_valid_user(good), "{good}");
+            let body = obj(json!({"bk_username": good, "bk_biz_id": 1, "data": {}}));
+            assert_eq!(parse_esb(&body, None).unwrap().user, good);
+        }
+        for bad in [
+            "_a",
+            "-a",
+            "@a",
+            ".a",
+            "a b",
+            "a\u{0}",
+            "al/ice",
+            "アリス",
+            "a:b",
+            &"u".repeat(257),
+        ] {
+            assert!(!is_valid_user(bad), "{bad}");
+            let body = obj(json!({"bk_username": bad, "bk_biz_id": 1, "data": {}}));
+            assert_eq!(parse_esb(&body, None).unwrap_err(), Error::NoUser, "{bad}");
+            // A default user is held to the same rule.
+            let body = obj(json!({"bk_biz_id": 1, "data": {}}));
+            assert_eq!(
+                parse_esb(&body, Some(bad)).unwrap_err(),
+                Error::NoUser,
+                "{bad}"
+            );
+        }
+        // Trimmed before the check (as before): " alice " acts as alice.
+        let body = obj(json!({"bk_username": " alice ", "bk_biz_id": 1, "data": {}}));
+        assert_eq!(parse_esb(&body, None).unwrap().user, "alice");
+    }
+
+    #[test]
+    fn credentials_hide_the_secret_in_debug() {
+        let body = obj(json!({"bk_app_code": "app", "bk_app_secret": "s3cr3t"}));
+        let creds = credentials(&body, None).unwrap();
+        assert_eq!(creds.app_secret.as_deref(), Some("s3cr3t"));
+        let shown = format!("{creds:?}");
+        assert!(
+            !shown.contains("s3cr3t") && shown.contains("<hidden>"),
+            "{shown}"
+        );
     }
 
     #[test]

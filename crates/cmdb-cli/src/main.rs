@@ -1,24 +1,114 @@
 //! The `cmdb` binary: the command line of `cmdb-app`, with `cmdb serve` wired to `cmdb-http`.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use cmdb_app::Engine;
+use cmdb_app::cli::{LogFormat, ServeConfig};
+use cmdb_http::ServeOptions;
 
 fn main() -> ExitCode {
     cmdb_app::cli::main_with_args(std::env::args_os(), Some(serve))
 }
 
-/// Binds `listen`, announces the bound address on stderr, and serves until SIGTERM or ctrl-c.
+/// File descriptors kept for the store, the listener and the runtime besides connections.
+const RESERVED_FDS: u64 = 64;
+
+/// The soft limit of open files, from `/proc/self/limits` (Linux), when it can be read.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `--max-connections`, lowered when the open-files limit would run out first: then the
+/// connection past the cap gets its 503 instead of waiting unaccepted.
+fn connection_cap(asked: u64, files: Option<u64>) -> u64 {
+    match files {
+        Some(files) if asked.saturating_add(RESERVED_FDS) > files => {
+            files.saturating_sub(RESERVED_FDS).max(1)
+        }
+        _ => asked,
+    }
+}
+
+/// The server's options from the command line's flags.
+fn options(config: &ServeConfig) -> ServeOptions {
+    let args = &config.args;
+    let files = open_files_limit();
+    let cap = connection_cap(args.max_connections, files);
+    if cap < args.max_connections {
+        eprintln!(
+            "cmdb: --max-connections lowered to {cap}: the open-files limit is {}",
+            files.unwrap_or_default()
+        );
+    }
+    ServeOptions {
+        apps: config.apps.clone(),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        body_budget_bytes: usize::try_from(args.body_budget_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
+        max_connections: usize::try_from(cap).unwrap_or(usize::MAX),
+        max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
+        rate_per_second: args.rate_limit,
+        rate_burst: args.rate_burst,
+        shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
+    }
+}
+
+/// Installs the access log on stderr in the asked format (a second install is ignored).
+fn install_log(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Binds the listener, announces the bound address (and, without an apps file, that callers
+/// are trusted) on stderr, and serves until SIGTERM or ctrl-c.
 fn serve(
     engine: Engine,
-    listen: SocketAddr,
+    config: ServeConfig,
 ) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> {
     Box::pin(async move {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
+        install_log(config.args.log_format);
+        // Signal handlers first: a SIGTERM right after the announcement must stop gracefully.
+        let shutdown = cmdb_http::shutdown_signal();
+        let options = options(&config);
+        let listener = tokio::net::TcpListener::bind(config.args.listen).await?;
         eprintln!("cmdb: serving on http://{}", listener.local_addr()?);
-        cmdb_http::serve(engine, listener, cmdb_http::shutdown_signal()).await
+        if config.apps.is_none() {
+            eprintln!(
+                "cmdb: no --apps: callers are trusted (the user and app code a request names are taken as they are)"
+            );
+        }
+        cmdb_http::serve_with(engine, listener, shutdown, options).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_leaves_room_under_the_open_files_limit() {
+        assert_eq!(connection_cap(1024, None), 1024);
+        assert_eq!(connection_cap(1024, Some(1_048_576)), 1024);
+        assert_eq!(connection_cap(1024, Some(1024)), 960);
+        assert_eq!(connection_cap(10, Some(74)), 10);
+        assert_eq!(connection_cap(11, Some(74)), 10);
+        assert_eq!(connection_cap(100, Some(20)), 1);
+    }
 }

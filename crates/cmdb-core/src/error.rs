@@ -44,12 +44,16 @@ pub enum Code {
     NoUser = 1_199_027,
     /// The authorization header cannot be parsed.
     ParseAuthorize = 1_199_045,
+    /// The calling app is unknown or its secret is wrong.
+    AuthorizeFailed = 1_199_046,
     /// A batch has too many elements.
     ExceedLimit = 1_199_035,
     /// A built-in object may not be operated on this way.
     BuiltinForbidden = 1_199_054,
     /// A single-choice attribute got several values.
     SingleChoice = 1_199_092,
+    /// The caller sent more requests than it may (rate limit, connection limit).
+    TooManyRequests = 1_199_997,
     /// Something went wrong inside the engine; details are logged, not shown.
     Internal = 1_199_999,
     /// The user may not perform the action.
@@ -150,6 +154,18 @@ pub enum Error {
     /// 1199045: the `X-Bkapi-Authorization` header is not a JSON object.
     #[error("Parse authorize attributes failed.")]
     ParseAuthorize,
+    /// 1199046: the calling app is unknown, or its secret is missing or wrong.
+    #[error("Authorize request failed.")]
+    AuthorizeFailed,
+    /// 1199000: the body holds `key` twice in one object (spec section 16).
+    #[error("Deserializing JSON data failed: duplicate key '{key}'")]
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+    },
+    /// 1199997: the caller is over its request rate, or the server over its connection limit.
+    #[error("too many requests")]
+    TooManyRequests,
     /// 1199035: a batch holds more than `limit` sets.
     #[error("set exceed the limit {limit}")]
     ExceedLimit {
@@ -201,6 +217,9 @@ impl Error {
             Error::NeedBool { .. } => Code::NeedBool,
             Error::NoUser => Code::NoUser,
             Error::ParseAuthorize => Code::ParseAuthorize,
+            Error::AuthorizeFailed => Code::AuthorizeFailed,
+            Error::DuplicateKey { .. } => Code::JsonDecode,
+            Error::TooManyRequests => Code::TooManyRequests,
             Error::ExceedLimit { .. } => Code::ExceedLimit,
             Error::BuiltinForbidden => Code::BuiltinForbidden,
             Error::SingleChoice { .. } => Code::SingleChoice,
@@ -242,6 +261,11 @@ pub enum BodyProblem {
     },
     /// The request's content type is not JSON.
     NotJsonContentType,
+    /// The body did not arrive within `seconds`.
+    TimedOut {
+        /// The limit.
+        seconds: u64,
+    },
 }
 
 impl BodyProblem {
@@ -260,6 +284,7 @@ impl BodyProblem {
             BodyProblem::TooLarge { max_bytes } => format!("请求体超过 {}", Self::size(max_bytes)),
             BodyProblem::TooDeep { max_depth } => format!("嵌套超过 {max_depth} 层"),
             BodyProblem::NotJsonContentType => "Content-Type 必须为 application/json".to_owned(),
+            BodyProblem::TimedOut { seconds } => format!("请求体未在 {seconds} 秒内收到"),
         }
     }
 }
@@ -274,6 +299,9 @@ impl fmt::Display for BodyProblem {
                 write!(f, "nested deeper than {max_depth} levels")
             }
             BodyProblem::NotJsonContentType => f.write_str("content type must be application/json"),
+            BodyProblem::TimedOut { seconds } => {
+                write!(f, "body not received within {seconds} s")
+            }
         }
     }
 }

@@ -236,6 +236,41 @@ impl Serialize for AuditRecord {
     }
 }
 
+/// The JSON a store wrote for the set and modules of the create it is inserting, kept for the
+/// create's audit records, which embed those documents: each is then serialised once.
+///
+/// A store clears it when a create's set is inserted, renders each set and module document
+/// through it, and asks it for the JSON of an audit record's `cur_data`.
+#[derive(Debug, Default)]
+pub struct RenderedDocs {
+    docs: Vec<(Arc<Document>, Box<RawValue>)>,
+}
+
+impl RenderedDocs {
+    /// Forgets the documents of the previous create.
+    pub fn clear(&mut self) {
+        self.docs.clear();
+    }
+
+    /// Serialises `doc` and keeps its JSON; returns it.
+    ///
+    /// # Errors
+    /// When the document cannot be serialised (not expected for a JSON map).
+    pub fn render(&mut self, doc: &Arc<Document>) -> Result<&str, serde_json::Error> {
+        let json = serde_json::value::to_raw_value(&**doc)?;
+        self.docs.push((Arc::clone(doc), json));
+        Ok(self.docs.last().map_or("", |(_, json)| json.get()))
+    }
+
+    /// The JSON kept for exactly this document (the same `Arc`), if it was rendered.
+    pub fn rendered(&self, doc: &Arc<Document>) -> Option<&RawValue> {
+        self.docs
+            .iter()
+            .find(|(kept, _)| Arc::ptr_eq(kept, doc))
+            .map(|(_, json)| &**json)
+    }
+}
+
 /// What one successful create wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatedSet {

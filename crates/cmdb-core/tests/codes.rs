@@ -23,6 +23,8 @@ fn code_numbers_are_pinned() {
         (Code::NeedBool, 1_199_025),
         (Code::NoUser, 1_199_027),
         (Code::ParseAuthorize, 1_199_045),
+        (Code::AuthorizeFailed, 1_199_046),
+        (Code::TooManyRequests, 1_199_997),
         (Code::ExceedLimit, 1_199_035),
         (Code::BuiltinForbidden, 1_199_054),
         (Code::SingleChoice, 1_199_092),
@@ -166,6 +168,34 @@ fn every_error_has_its_code_and_clean_message() {
             1_199_045,
             "Parse authorize attributes failed.",
             "解析授权信息失败",
+        ),
+        (
+            Error::AuthorizeFailed,
+            1_199_046,
+            "Authorize request failed.",
+            "鉴权请求失败",
+        ),
+        (
+            Error::DuplicateKey {
+                key: "bk_username".into(),
+            },
+            1_199_000,
+            "Deserializing JSON data failed: duplicate key 'bk_username'",
+            "反序列化JSON数据失败: 重复的键 'bk_username'",
+        ),
+        (
+            Error::TooManyRequests,
+            1_199_997,
+            "too many requests",
+            "请求过多",
+        ),
+        (
+            Error::JsonDecode {
+                detail: Some(cmdb_core::BodyProblem::TimedOut { seconds: 10 }),
+            },
+            1_199_000,
+            "Deserializing JSON data failed: body not received within 10 s",
+            "反序列化JSON数据失败: 请求体未在 10 秒内收到",
         ),
         (
             Error::NoUser,

@@ -2,6 +2,8 @@
 //! envelope responses, and running engine calls as tasks of their own.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -9,11 +11,12 @@ use axum::http::StatusCode;
 use axum::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cmdb_app::request::MAX_BODY_BYTES;
+use cmdb_app::request::{Credentials, MAX_BODY_BYTES, check_user, credentials};
 use cmdb_app::{Engine, Envelope, Failure};
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
 use cmdb_core::{BodyProblem, Error, Language, StoreError};
 use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::AppState;
 
@@ -50,6 +53,27 @@ const MAX_REQUEST_ID: usize = 64;
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub(crate) String, pub(crate) Language);
 
+/// What the access log says of an answer besides the HTTP status: its envelope code, put into
+/// the response's extensions by [`respond`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnswerCode(pub(crate) i64);
+
+/// The app and user a request acted as, once known, put into the response's extensions by
+/// the handlers for the access log.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Caller {
+    pub(crate) app: String,
+    pub(crate) user: String,
+}
+
+impl Caller {
+    /// Adds this caller to `response` (for the access log).
+    pub(crate) fn on(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
 /// Picks the request id (the client's if sane, else a fresh one) and the language (the
 /// `Blueking-Language` or `HTTP_BLUEKING_LANGUAGE` header when it names one, else the engine's
 /// default), hands them to the handlers and echoes the id in the response's `X-Request-Id`.
@@ -70,10 +94,38 @@ pub(crate) async fn request_id_layer(
     request
         .extensions_mut()
         .insert(RequestId(id.clone(), language));
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "-".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    let caller = response
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default();
+    let code = response
+        .extensions()
+        .get::<AnswerCode>()
+        .map_or(-1, |c| c.0);
+    // One line per request; never a secret or a body.
+    tracing::info!(
+        target: "cmdb_http::access",
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        code,
+        app = %caller.app,
+        user = %caller.user,
+        request_id = %id,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request"
+    );
     response
 }
 
@@ -87,17 +139,31 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
 
 /// The envelope as an HTTP response with `status`.
 pub(crate) fn respond(status: StatusCode, envelope: &Envelope) -> Response {
-    (
+    let mut response = (
         status,
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         envelope.to_json(),
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(AnswerCode(envelope.code));
+    response
 }
 
 /// The envelope of an engine answer: HTTP 200, as bk-cmdb answers business errors.
 pub(crate) fn ok(envelope: &Envelope) -> Response {
     respond(StatusCode::OK, envelope)
+}
+
+/// The HTTP status of a refusal: 429 over the rate limit, 408 for a body that did not arrive
+/// in time, else 200 (bk-cmdb answers refusals with 200).
+pub(crate) fn status_of(failure: &Failure) -> StatusCode {
+    match failure.error.as_deref() {
+        Some(Error::TooManyRequests) => StatusCode::TOO_MANY_REQUESTS,
+        Some(Error::JsonDecode {
+            detail: Some(BodyProblem::TimedOut { .. }),
+        }) => StatusCode::REQUEST_TIMEOUT,
+        _ => StatusCode::OK,
+    }
 }
 
 /// A failure envelope with `status`, its message in `language`.
@@ -156,21 +222,69 @@ pub(crate) fn refuse_content_type(
     ))
 }
 
-/// Reads the body, stopping once it is known to be over [`MAX_BODY_BYTES`]: then the first
-/// `MAX_BODY_BYTES + 1` bytes are returned, enough for `parse_body` to refuse it with its own
-/// message. A body that cannot be read (the client went away) is answered as not JSON.
-pub(crate) async fn read_body(body: Body) -> Result<Vec<u8>, Failure> {
+/// A request body as read, holding its share of the server's body budget until dropped.
+pub(crate) struct BodyBytes {
+    bytes: Vec<u8>,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for BodyBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Reads the body within `timeout`, stopping once it is known to be over [`MAX_BODY_BYTES`]:
+/// then the first `MAX_BODY_BYTES + 1` bytes are returned, enough for `parse_body` to refuse
+/// it with its own message. A body that cannot be read (the client went away) is answered as
+/// not JSON; one that does not arrive in time as 1199000 naming the timeout.
+///
+/// Every chunk takes its size (in KiB, rounded up) from `budget` before the next one is read,
+/// so all bodies being read at once hold at most the budget (a body waiting for budget waits
+/// within its timeout, and hyper reads no more of it meanwhile).
+pub(crate) async fn read_body(
+    body: Body,
+    timeout: Duration,
+    budget: &Arc<Semaphore>,
+) -> Result<BodyBytes, Failure> {
+    tokio::time::timeout(timeout, read_all(body, budget))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Failure::from(Error::JsonDecode {
+                detail: Some(BodyProblem::TimedOut {
+                    seconds: timeout.as_secs(),
+                }),
+            }))
+        })
+}
+
+async fn read_all(body: Body, budget: &Arc<Semaphore>) -> Result<BodyBytes, Failure> {
     let mut stream = body.into_data_stream();
-    let mut bytes = Vec::new();
+    let mut read = BodyBytes {
+        bytes: Vec::new(),
+        _budget: None,
+    };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() > MAX_BODY_BYTES {
-            bytes.truncate(MAX_BODY_BYTES + 1);
+        let kib = u32::try_from(chunk.len().div_ceil(1024)).unwrap_or(u32::MAX);
+        let share = budget
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
+        match &mut read._budget {
+            Some(held) => held.merge(share),
+            None => read._budget = Some(share),
+        }
+        read.bytes.extend_from_slice(&chunk);
+        if read.bytes.len() > MAX_BODY_BYTES {
+            read.bytes.truncate(MAX_BODY_BYTES + 1);
             break;
         }
     }
-    Ok(bytes)
+    Ok(read)
 }
 
 /// The first of `names` that is present, as UTF-8 (`Err` when it is not UTF-8).
@@ -182,18 +296,39 @@ fn header<'a>(headers: &'a HeaderMap, names: &[HeaderName]) -> Option<Result<&'a
 }
 
 /// The acting user of a native request: the user header (trimmed, non-empty), else the
-/// engine's default user.
+/// `bk_username` of `X-Bkapi-Authorization`, else the engine's default user; it must be a
+/// valid user name (spec section 16).
 ///
 /// # Errors
-/// 1199027 when there is neither.
-pub(crate) fn user(headers: &HeaderMap, engine: &Engine) -> Result<String, Failure> {
-    match header(headers, &USER) {
-        Some(Ok(user)) if !user.trim().is_empty() => Ok(user.trim().to_owned()),
-        _ => match engine.options().default_user.as_deref() {
-            Some(user) if !user.is_empty() => Ok(user.to_owned()),
-            _ => Err(Error::NoUser.into()),
+/// 1199027 when there is none, or it is not a valid user name.
+pub(crate) fn user(
+    headers: &HeaderMap,
+    credentials: &Credentials,
+    engine: &Engine,
+) -> Result<String, Failure> {
+    let user = match header(headers, &USER) {
+        Some(Ok(user)) if !user.trim().is_empty() => user.trim().to_owned(),
+        _ => match (&credentials.user, engine.options().default_user.as_deref()) {
+            (Some(user), _) => user.clone(),
+            (None, Some(user)) if !user.is_empty() => user.to_owned(),
+            _ => return Err(Error::NoUser.into()),
         },
+    };
+    check_user(&user)?;
+    Ok(user)
+}
+
+/// The credentials of a native request: `X-Bkapi-Authorization` (a JSON object), with the app
+/// code also from `X-Bkcmdb-App-Code` / `Bk-App-Code` when that header lacks it.
+///
+/// # Errors
+/// 1199045 when `X-Bkapi-Authorization` is present but not a JSON object.
+pub(crate) fn native_credentials(headers: &HeaderMap) -> Result<Credentials, Failure> {
+    let mut found = credentials(&serde_json::Map::new(), authorization(headers).as_deref())?;
+    if found.app_code.is_none() {
+        found.app_code = Some(app_code(headers)).filter(|code| !code.is_empty());
     }
+    Ok(found)
 }
 
 /// The tenant of a native request: the tenant header, trimmed; `"0"` when absent or blank.

@@ -1,5 +1,5 @@
 //! `cmdb-http`: the inbound HTTP adapter of the create-set engine, bk-cmdb's ESB and native
-//! routes over [`cmdb_app::Engine`], on axum and tokio. It holds no rules of its own: every
+//! routes over [`cmdb_app::Engine`], axum routes on hyper connections it drives itself (tokio). It holds no rules of its own: every
 //! answer is an envelope the engine built, or (for what the engine never sees: an unknown
 //! route, a wrong method, a body that is not JSON by its content type) an envelope carrying one
 //! of the engine's error codes.
@@ -8,22 +8,34 @@
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body → [`Engine::handle_create_set_with`] |
+//! | `POST /api/c/compapi/v2/cc/create_set/` (also without the slash) | ESB body, parsed as [`Engine::handle_create_set_with`] does, the app checked, then [`Engine::create_set`] |
 //! | `POST /api/v3/set/{bk_biz_id}` | native: the body is the set data; user and tenant from headers |
 //! | `POST /api/v3/set/{bk_biz_id}/batch` | native batch: `{"sets": […], "atomic": bool}` |
-//! | `GET /api/v3/set/{bk_biz_id}` | the biz's sets, `data: {"count", "info"}` |
-//! | `GET /api/v3/set/{bk_biz_id}/{bk_set_id}/modules` | the set's modules, same shape |
+//! | `GET /api/v3/set/{bk_biz_id}?start=&limit=` | a page of the biz's sets, `data: {"count", "info"}` |
+//! | `GET /api/v3/set/{bk_biz_id}/{bk_set_id}/modules?start=&limit=` | a page of the set's modules, same shape |
 //! | `GET /healthz` | `data: {"status": "ok", "store": <backend>}` |
 //!
 //! Native headers: the user from `X-Bkcmdb-User` (or bk-cmdb's forwarded `BK_User`,
-//! `Bk-Username`), else the engine's default user, else 1199027; the tenant from
+//! `Bk-Username`), else `bk_username` of `X-Bkapi-Authorization`, else the engine's default
+//! user, else 1199027 (also for a name that is not a valid user name); the tenant from
 //! `X-Bkcmdb-Supplier-Account` (or `HTTP_BK_SUPPLIER_ACCOUNT`), default `"0"`; the app code
-//! from `X-Bkcmdb-App-Code` (or `Bk-App-Code`), default `""`. Our name wins over bk-cmdb's when
+//! from `X-Bkapi-Authorization`, else `X-Bkcmdb-App-Code` (or `Bk-App-Code`), default `""`. Our name wins over bk-cmdb's when
 //! both are sent.
 //!
 //! ESB credentials (spec section 15): the `X-Bkapi-Authorization` header, a JSON object as
 //! BlueKing's SDKs send it, supplies each of `bk_app_code`, `bk_app_secret` and `bk_username`
-//! the body lacks; a header that is not a JSON object is 1199045.
+//! the body lacks; a header that is not a JSON object is 1199045. The native routes read the
+//! same header (its `bk_username` after the user headers).
+//!
+//! # Callers (spec section 16)
+//!
+//! With [`ServeOptions::apps`], every route but `/healthz` needs a listed app code with its
+//! secret (else 1199046), and the tenant and user must be in the app's grant (else 9900403
+//! with the `permission` object). Reads need a user (1199027) and the view permission
+//! ([`cmdb_app::auth::ViewAuthorizer`], 9900403 naming `find_business_resource`). Each app
+//! has a token bucket ([`ServeOptions::rate_per_second`]; over it HTTP 429, 1199997).
+//! Order on the ESB route: body (1199000), credentials (1199045), app (1199046, 1199997),
+//! user, biz, data (1199027, …), grant (9900403), then the engine.
 //!
 //! # Language
 //!
@@ -37,13 +49,24 @@
 //! Every response body is an envelope (`result, code, message, permission, request_id, data`).
 //! Whatever the engine answers, success or refusal, is HTTP 200, as bk-cmdb does; that includes
 //! 1199000 for a body that is not a JSON object, nested deeper than 64 levels or over 1 MiB.
-//! Only what the engine never sees gets a 4xx status, still with an envelope body:
+//! Only what the engine never sees gets another status, still with an envelope body:
+//! - a body that does not arrive within [`ServeOptions::body_timeout`]: 408, 1199000;
+//! - over the rate limit: 429, 1199997; over [`ServeOptions::max_connections`]: 503, 1199997;
+//! - a head hyper refuses (malformed: 400, 1199006 `'request'`; too large: 431, 1199015
+//!   `'headers'`; request line too long: 414, 1199015 `'uri'`): hyper writes these itself
+//!   with an empty body, and the connection's writer swaps in the envelope;
 //! - an unknown path: 404, code 1199019 `No relevant data found`;
 //! - a known path with another method: 405 (with `Allow`), code 1199019;
 //! - a `POST` whose `Content-Type` is not JSON (`application/json` or `application/*+json`,
 //!   any parameters): 415, code 1199000 `Deserializing JSON data failed: content type must be
 //!   application/json`. A missing `Content-Type` is read as JSON, so that `curl --data-binary`
 //!   style clients without headers work.
+//!
+//! # Timeouts, limits, shutdown, log
+//!
+//! See [`ServeOptions`] and `README.md` ("Running it in production"). Each request writes one
+//! `tracing` event (target `cmdb_http::access`): method, route, status, code, app, user,
+//! request id, duration; never a secret or a body.
 //!
 //! # Request ids
 //!
@@ -58,11 +81,20 @@
 //! call runs as an ordinary task on the caller's runtime, current-thread or multi-thread, and
 //! the async workers stay free to accept and parse while writers wait on the disk.
 
+mod gate;
 mod handlers;
 mod http_io;
+mod idle;
+mod options;
+mod rate;
+mod raw;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
+
+pub use options::ServeOptions;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -74,12 +106,35 @@ use tokio::sync::RwLock;
 /// The ESB route of `create_set`, with its trailing slash.
 pub const ESB_CREATE_SET_PATH: &str = "/api/c/compapi/v2/cc/create_set/";
 
-/// What every handler shares: the engine, and a lock each engine call holds for reading, so
-/// that [`serve`] can wait for calls whose client went away before it closes the store.
+/// What every handler shares: the engine, a lock each engine call holds for reading (so that
+/// [`serve`] can wait for calls whose client went away before it closes the store), the gate
+/// that admits callers, and the body timeout.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
     pub(crate) in_flight: Arc<RwLock<()>>,
+    pub(crate) gate: Arc<gate::Gate>,
+    pub(crate) body_timeout: Duration,
+    /// The body budget in KiB: what all bodies being read may hold at once.
+    pub(crate) body_budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    fn new(engine: Engine, options: &ServeOptions) -> Self {
+        AppState {
+            engine,
+            in_flight: Arc::new(RwLock::new(())),
+            gate: Arc::new(gate::Gate::new(
+                options.apps.clone(),
+                options.rate_per_second,
+                options.rate_burst,
+            )),
+            body_timeout: options.body_timeout,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                (options.body_budget_bytes / 1024).clamp(1024, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+        }
+    }
 }
 
 /// The application's routes over `engine`, with the request-id layer and the envelope
@@ -89,10 +144,13 @@ pub(crate) struct AppState {
 /// listen on a socket with graceful shutdown, use [`serve`], which also waits for detached
 /// engine calls and closes the store.
 pub fn router(engine: Engine) -> Router {
-    build(AppState {
-        engine,
-        in_flight: Arc::new(RwLock::new(())),
-    })
+    router_with(engine, &ServeOptions::default())
+}
+
+/// [`router`] with the apps, rate limit and body timeout of `options` (its connection-level
+/// limits need [`serve_with`]).
+pub fn router_with(engine: Engine, options: &ServeOptions) -> Router {
+    build(AppState::new(engine, options))
 }
 
 fn build(state: AppState) -> Router {
@@ -151,13 +209,28 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        engine,
-        in_flight: Arc::new(RwLock::new(())),
-    };
-    let served = axum::serve(listener, build(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    serve_with(engine, listener, shutdown, ServeOptions::default()).await
+}
+
+/// [`serve`] with `options`: the apps that may call, the timeouts and the limits (see
+/// [`ServeOptions`]). Once `shutdown` completes, connections get
+/// `options.shutdown_deadline` to finish; those still open are then closed (an engine call
+/// already started still runs to its end: its create is stored whole or not at all), and the
+/// store is closed.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with(
+    engine: Engine,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    let state = AppState::new(engine, &options);
+    let ids_engine = state.engine.clone();
+    let ids: raw::IdSource =
+        Arc::new(move || (ids_engine.new_request_id(), ids_engine.options().language));
+    let served = server::run(listener, build(state.clone()), &options, ids, shutdown).await;
     // Every engine call holds a read guard until it finishes, even when its client is gone.
     let quiet = state.in_flight.write().await;
     let closed = state
@@ -171,28 +244,38 @@ pub async fn serve(
 }
 
 /// Completes on SIGTERM or ctrl-c (SIGINT), whichever comes first: the usual `shutdown`
-/// argument of [`serve`]. A signal whose handler cannot be installed is never awaited (it does
-/// not end the server).
-pub async fn shutdown_signal() {
-    let interrupt = async {
+/// argument of [`serve`]. The handlers are installed when this is called (so a signal that
+/// arrives before the future is first polled is not lost, nor does it kill the process); it
+/// must be called inside a tokio runtime. A signal whose handler cannot be installed is never
+/// awaited (it does not end the server).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
+                match stream {
+                    Some(mut stream) => {
+                        stream.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {}
+                () = wait(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

@@ -6,16 +6,17 @@ use cmdb_core::StoreError;
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cmdb_core::ports::{GroupTx, StoreTx};
-use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
+use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord, UniqueKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::IVec;
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
 
 use crate::catalog;
-use crate::codec::{decode, encode, hex};
+use crate::codec::{ENCODING_V1, decode, encode, hex};
 use crate::error::map_sled_error;
 use crate::layout::{T, id_key, pair_key, set_name_key};
 
@@ -33,6 +34,9 @@ pub(crate) struct SledTx<'a> {
     /// to sled. sled transactions have no savepoints, so this is the savepoint: releasing it
     /// hands the writes to sled's transaction, rolling back drops them.
     staged: Option<Staged>,
+    /// The JSON of the set and modules of the create being inserted, kept for their audit
+    /// records (which embed them), so each document is serialised once.
+    rendered: RenderedDocs,
 }
 
 impl<'a> SledTx<'a> {
@@ -42,6 +46,7 @@ impl<'a> SledTx<'a> {
             views,
             conflict: false,
             staged: None,
+            rendered: RenderedDocs::default(),
         }
     }
 
@@ -111,6 +116,19 @@ impl<'a> SledTx<'a> {
     ) -> Result<(), StoreError> {
         let bytes = encode(value)?;
         self.raw_put(t, key, bytes)
+    }
+
+    /// Encodes a set's or module's document (as [`encode`] does), keeping its JSON for the
+    /// create's audit records.
+    fn encode_document(&mut self, doc: &Arc<Document>) -> Result<Vec<u8>, StoreError> {
+        let json = self
+            .rendered
+            .render(doc)
+            .map_err(|e| StoreError::Backend(format!("cannot encode a value: {e}").into()))?;
+        let mut value = Vec::with_capacity(1 + json.len());
+        value.push(ENCODING_V1);
+        value.extend_from_slice(json.as_bytes());
+        Ok(value)
     }
 
     /// Fails with [`StoreError::AlreadyExists`] when `key` is present in `t`.
@@ -200,7 +218,9 @@ impl StoreTx for SledTx<'_> {
         // same transaction (`commit_plan`), so they are not probed again. The id was not: an id
         // already taken means a sequence went wrong, and is refused rather than overwritten.
         self.require_free(T::Sets, &id)?;
-        self.put(T::Sets, &id, &*record.doc)?;
+        self.rendered.clear();
+        let value = self.encode_document(&record.doc)?;
+        self.raw_put(T::Sets, &id, value)?;
         self.raw_put(
             T::SetsByBiz,
             &pair_key(record.biz.0, record.id.0),
@@ -219,7 +239,8 @@ impl StoreTx for SledTx<'_> {
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
         let id = id_key(record.id.0);
         self.require_free(T::Modules, &id)?;
-        self.put(T::Modules, &id, &*record.doc)?;
+        let value = self.encode_document(&record.doc)?;
+        self.raw_put(T::Modules, &id, value)?;
         self.raw_put(
             T::ModulesBySet,
             &pair_key(record.set.0, record.id.0),
@@ -230,7 +251,11 @@ impl StoreTx for SledTx<'_> {
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         let id = id_key(record.id.0);
         self.require_free(T::Audit, &id)?;
-        self.put(T::Audit, &id, record)?;
+        let value = match self.rendered.rendered(&record.cur_data) {
+            Some(json) => encode(&record.with_rendered_cur_data(json))?,
+            None => encode(record)?,
+        };
+        self.raw_put(T::Audit, &id, value)?;
         self.put(
             T::AuditByBiz,
             &pair_key(record.biz.0, record.id.0),

@@ -11,11 +11,10 @@ use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use cmdb_core::ports::{GroupTx, StoreTx};
-use cmdb_core::records::{AuditRecord, Document, ModuleRecord, SetRecord, UniqueKey};
+use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord, UniqueKey};
 use rusqlite::{Connection, OptionalExtension, Params, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
 use crate::error::{decode_error, store_error};
 
@@ -293,13 +292,7 @@ pub(crate) struct SqliteTx<'c> {
     savepoint: Option<Option<Sequences>>,
     /// The JSON of the set and modules of the create being inserted, kept for their audit
     /// records (which embed them), so each document is serialised once.
-    rendered: Vec<Rendered>,
-}
-
-/// A document inserted by the current create, with the JSON text written for it.
-struct Rendered {
-    doc: Arc<Document>,
-    json: Box<RawValue>,
+    rendered: RenderedDocs,
 }
 
 impl<'c> SqliteTx<'c> {
@@ -310,19 +303,15 @@ impl<'c> SqliteTx<'c> {
             json: Vec::new(),
             sequences: None,
             savepoint: None,
-            rendered: Vec::new(),
+            rendered: RenderedDocs::default(),
         }
     }
 
     /// Serialises a set's or module's document once, keeping it for its audit record.
     fn render(&mut self, doc: &Arc<Document>) -> Result<&str, StoreError> {
-        let json = serde_json::value::to_raw_value(&**doc)
-            .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))?;
-        self.rendered.push(Rendered {
-            doc: Arc::clone(doc),
-            json,
-        });
-        Ok(self.rendered.last().map_or("", |r| r.json.get()))
+        self.rendered
+            .render(doc)
+            .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))
     }
 
     fn sequences(&mut self) -> Result<&mut Sequences, StoreError> {
@@ -472,12 +461,8 @@ impl StoreTx for SqliteTx<'_> {
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         // The document it records was just inserted: embed the JSON written for it.
-        let rendered = self
-            .rendered
-            .iter()
-            .find(|r| Arc::ptr_eq(&r.doc, &record.cur_data));
-        let doc = match rendered {
-            Some(r) => json_text(&mut self.json, &record.with_rendered_cur_data(&r.json))?,
+        let doc = match self.rendered.rendered(&record.cur_data) {
+            Some(json) => json_text(&mut self.json, &record.with_rendered_cur_data(json))?,
             None => json_text(&mut self.json, record)?,
         };
         execute(

@@ -1,49 +1,17 @@
-//! The built-in set attributes (spec section 3), the stored non-attribute fields and the
-//! keys the server owns.
+//! The built-in set attributes (spec section 3) and the keys the server owns or drops.
+//!
+//! The reserved names (built-in attribute ids, stored non-attribute fields, [`is_reserved`]) are
+//! defined in `reserved.rs`, which [`AttributeDef`] also uses, and re-exported here.
 
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
 use super::attribute::{AttributeDef, RawAttribute};
-
-/// `bk_set_name`.
-pub const SET_NAME: &str = "bk_set_name";
-/// `bk_parent_id`.
-pub const PARENT_ID: &str = "bk_parent_id";
-/// `set_template_id`.
-pub const SET_TEMPLATE_ID: &str = "set_template_id";
-/// `set_template_version`.
-pub const SET_TEMPLATE_VERSION: &str = "set_template_version";
-/// `default`.
-pub const DEFAULT: &str = "default";
-
-/// Every built-in attribute id, in model (and validation) order.
-pub const BUILTIN_ATTRIBUTE_IDS: [&str; 13] = [
-    SET_NAME,
-    "bk_set_desc",
-    "bk_set_env",
-    "bk_service_status",
-    "description",
-    "bk_capacity",
-    PARENT_ID,
-    SET_TEMPLATE_ID,
-    SET_TEMPLATE_VERSION,
-    "bk_created_at",
-    "bk_updated_at",
-    "bk_created_by",
-    "bk_updated_by",
-];
-
-/// Stored fields of a set that are not attributes.
-pub const STORED_FIELDS: [&str; 6] = [
-    "bk_set_id",
-    "bk_biz_id",
-    "bk_supplier_account",
-    DEFAULT,
-    "create_time",
-    "last_time",
-];
+pub use super::reserved::{
+    BUILTIN_ATTRIBUTE_IDS, DEFAULT, PARENT_ID, SET_NAME, SET_TEMPLATE_ID, SET_TEMPLATE_VERSION,
+    STORED_FIELDS, is_reserved,
+};
 
 /// Keys a client may send that the server overwrites (spec section 8).
 pub const SERVER_OWNED_KEYS: [&str; 10] = [
@@ -61,11 +29,6 @@ pub const SERVER_OWNED_KEYS: [&str; 10] = [
 
 /// Keys a client may send that are dropped without a trace.
 pub const DROPPED_KEYS: [&str; 1] = ["metadata"];
-
-/// Whether `id` is a built-in attribute or a stored field of the set model.
-pub fn is_reserved(id: &str) -> bool {
-    BUILTIN_ATTRIBUTE_IDS.contains(&id) || STORED_FIELDS.contains(&id)
-}
 
 /// The built-in attributes validated through the generic attribute rules, in model order:
 /// `bk_set_desc`, `bk_set_env`, `bk_service_status`, `description`, `bk_capacity`.
@@ -139,6 +102,7 @@ fn raw(id: &str, name: &str, kind: &str, option: Value, default: Value) -> RawAt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Code, Error};
 
     #[test]
     fn generic_builtins_compile_and_fill_spec_defaults() {
@@ -153,6 +117,41 @@ mod tests {
                 ("description", json!("")),
                 ("bk_capacity", Value::Null),
             ]
+        );
+    }
+
+    #[test]
+    fn bk_set_env_takes_its_option_ids() {
+        let env = &generic_builtin_attributes()[1];
+        assert_eq!(env.id(), "bk_set_env");
+        assert_eq!(env.validate(&json!("2")), Ok(json!("2")));
+        assert_eq!(
+            env.validate(&json!(2)).unwrap_err(),
+            Error::invalid("bk_set_env")
+        );
+    }
+
+    #[test]
+    fn builtins_validate_with_their_limits() {
+        let defs = generic_builtin_attributes();
+        let by_id = |id: &str| defs.iter().find(|d| d.id() == id).unwrap();
+        let cap = by_id("bk_capacity");
+        assert_eq!(cap.validate(&json!(999_999_999)), Ok(json!(999_999_999)));
+        assert_eq!(
+            cap.validate(&json!(1_000_000_000)),
+            Err(Error::invalid("bk_capacity"))
+        );
+        assert_eq!(cap.validate(&json!(0)), Err(Error::invalid("bk_capacity")));
+        assert_eq!(cap.validate(&json!("5")).unwrap_err().code(), Code::NeedInt);
+        let desc = by_id("bk_set_desc");
+        assert_eq!(
+            desc.validate(&json!("a".repeat(257))).unwrap_err().code(),
+            Code::OverLimit
+        );
+        assert_eq!(by_id("description").validate(&json!(" d ")), Ok(json!("d")));
+        assert_eq!(
+            by_id("bk_service_status").validate(&json!("3")),
+            Err(Error::invalid("bk_service_status"))
         );
     }
 }

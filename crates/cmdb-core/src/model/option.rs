@@ -16,10 +16,12 @@
 //! `ismultiple: true` is only meaningful for `enummulti`, `objuser` and `organization`; on any
 //! other type it is refused.
 
+use std::sync::Arc;
+
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::attribute::AttributeType;
+use super::kind::AttributeType;
 
 /// Inclusive bounds; `None` is unbounded on that side.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,8 +83,10 @@ pub(crate) enum Rule {
     Text {
         /// The longest trimmed value, in UTF-8 bytes.
         max_bytes: usize,
-        /// The pattern the trimmed value must contain a match of.
-        pattern: Option<Regex>,
+        /// The pattern the trimmed value must contain a match of. Shared, not cloned, by copies
+        /// of the rule (the engine's attribute cache hands out copies): cloning a `Regex`
+        /// gives it a fresh match-cache pool, rebuilt on its first match in every create.
+        pattern: Option<Arc<Regex>>,
     },
     /// `int`.
     Int(Bounds<i64>),
@@ -162,7 +166,7 @@ fn text_rule(max_bytes: usize, option: &Value) -> Option<Rule> {
     let pattern = match option {
         Value::Null => None,
         Value::String(p) if p.is_empty() => None,
-        Value::String(p) => Some(Regex::new(p).ok()?),
+        Value::String(p) => Some(Arc::new(Regex::new(p).ok()?)),
         _ => return None,
     };
     Some(Rule::Text { max_bytes, pattern })
@@ -472,6 +476,81 @@ mod tests {
                 kind.allows_multiple(),
                 "{kind:?}"
             );
+        }
+    }
+
+    #[test]
+    fn definitions_refused_for_their_option() {
+        // `AttributeDef::compile` turns each refusal into 1199006 naming the property
+        // (attribute.rs, `definition_errors_are_1199006_naming_the_property`).
+        let enum_option = json!([
+            {"id": "a", "name": "A", "is_default": false},
+            {"id": "b", "name": "B"},
+            {"id": "A", "name": "upper a", "type": "text"}
+        ]);
+        let bad = [
+            (AttributeType::Singlechar, json!("("), false),
+            (AttributeType::Singlechar, json!("[a-"), false),
+            (AttributeType::Longchar, json!(12), false),
+            (AttributeType::Singlechar, json!(["a"]), false),
+            (AttributeType::Int, json!({"min": "10", "max": "1"}), false),
+            (AttributeType::Float, json!({"min": 2.5, "max": "1"}), false),
+            (AttributeType::Int, json!({"min": "x"}), false),
+            (AttributeType::Int, json!("1-10"), false),
+            (
+                AttributeType::Enum,
+                json!([{"id": "a", "is_default": true}, {"id": "b", "is_default": true}]),
+                false,
+            ),
+            (
+                AttributeType::Enummulti,
+                json!([{"id": "a", "is_default": true}, {"id": "b", "is_default": true}]),
+                false,
+            ),
+            (AttributeType::Enum, json!([]), false),
+            (AttributeType::Enum, Value::Null, false),
+            (
+                AttributeType::Enum,
+                json!([{"id": "a"}, {"id": "a"}]),
+                false,
+            ),
+            (AttributeType::Enum, json!([{"id": ""}]), false),
+            (AttributeType::List, json!([]), false),
+            (AttributeType::List, json!(["a", 1]), false),
+            // ismultiple on a type without multiple values.
+            (AttributeType::Singlechar, Value::Null, true),
+            (AttributeType::Enum, enum_option, true),
+            (AttributeType::Int, Value::Null, true),
+        ];
+        for (kind, option, multiple) in bad {
+            assert!(
+                Rule::compile(kind, &option, multiple).is_none(),
+                "{kind:?} {option} {multiple}"
+            );
+        }
+    }
+
+    #[test]
+    fn types_without_option_take_null_only() {
+        for kind in [
+            AttributeType::Date,
+            AttributeType::Time,
+            AttributeType::Timezone,
+            AttributeType::Bool,
+            AttributeType::Objuser,
+            AttributeType::Organization,
+        ] {
+            for option in [
+                json!(""),
+                json!("x"),
+                json!({}),
+                json!([]),
+                json!(0),
+                json!(false),
+            ] {
+                assert!(compile(kind, option.clone()).is_none(), "{kind:?} {option}");
+            }
+            assert!(compile(kind, Value::Null).is_some(), "{kind:?}");
         }
     }
 }

@@ -8,12 +8,12 @@ use crate::model::builtin::SET_NAME;
 /// The longest name, in UTF-8 bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 
-/// Characters a name may not contain (besides inner whitespace).
+/// Characters a name may not contain (besides inner whitespace and control characters).
 pub const FORBIDDEN_CHARS: [char; 11] = ['\\', '|', '/', ':', '*', ',', '<', '>', '"', '?', '#'];
 
 /// Checks a set name and returns it trimmed. In order: a string (1199007), non-empty after
-/// trimming Unicode whitespace (1199010), ≤ 256 bytes (1199015), no forbidden character and
-/// no inner whitespace (1199006).
+/// trimming Unicode whitespace (1199010), ≤ 256 bytes (1199015), no forbidden character, no
+/// control character (U+0000–U+001F, U+007F: spec section 16) and no inner whitespace (1199006).
 pub fn normalize_set_name(value: &Value) -> Result<String> {
     let field = || SET_NAME.to_owned();
     // Anything but a string, `null` included, is not a string (spec 14).
@@ -29,11 +29,17 @@ pub fn normalize_set_name(value: &Value) -> Result<String> {
     }
     if name
         .chars()
-        .any(|c| c.is_whitespace() || FORBIDDEN_CHARS.contains(&c))
+        .any(|c| c.is_whitespace() || is_control(c) || FORBIDDEN_CHARS.contains(&c))
     {
         return Err(Error::ParamInvalid { field: field() });
     }
     Ok(name.to_owned())
+}
+
+/// U+0000–U+001F and U+007F: refused anywhere in a name (spec section 16), also where they are
+/// not whitespace (NUL, ESC, DEL, …).
+fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}')
 }
 
 #[cfg(test)]
@@ -80,6 +86,20 @@ mod tests {
         assert_eq!(code(json!("a b")), Code::ParamInvalid);
         assert_eq!(code(json!("a\u{3000}b")), Code::ParamInvalid);
         assert_eq!(code(json!("a\nb")), Code::ParamInvalid);
+    }
+
+    #[test]
+    fn control_characters_are_refused_anywhere() {
+        for c in (0u32..=0x1f).chain([0x7f]).filter_map(char::from_u32) {
+            // Inside, and at either end where trimming keeps the non-whitespace ones.
+            assert_eq!(code(json!(format!("a{c}b"))), Code::ParamInvalid, "{c:?}");
+            if !c.is_whitespace() {
+                assert_eq!(code(json!(format!("{c}ab"))), Code::ParamInvalid, "{c:?}");
+                assert_eq!(code(json!(format!("ab{c}"))), Code::ParamInvalid, "{c:?}");
+            }
+        }
+        // U+0080 (a C1 control) is not in the spec's range: whitespace rules only.
+        assert_eq!(normalize_set_name(&json!("a\u{80}b")).unwrap(), "a\u{80}b");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! HTTP tests of `cmdb-http`: a real server on 127.0.0.1:0 over memory and SQLite stores,
 //! called with a real HTTP client.
 
+mod apps;
 mod concurrency;
 mod esb;
+mod hostile;
 mod interop;
 mod limits;
 mod native;

@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 pub const T: &str = "2026-11-27T20:34:01.386+08:00";
 /// The worked example's tenant.
 pub const TENANT: &str = "123456789";
+/// The user [`Server::get`] reads as when a test names none (reads need a user).
+pub const READER: &str = "reader";
 
 /// Always [`T`].
 #[derive(Debug)]
@@ -104,6 +106,15 @@ pub async fn start_with(
     backend: Backend,
     configure: impl FnOnce(EngineBuilder) -> EngineBuilder,
 ) -> Server {
+    start_serving(backend, configure, cmdb_http::ServeOptions::default()).await
+}
+
+/// Starts a server over `backend`, configuring the engine with `configure`, with `options`.
+pub async fn start_serving(
+    backend: Backend,
+    configure: impl FnOnce(EngineBuilder) -> EngineBuilder,
+    options: cmdb_http::ServeOptions,
+) -> Server {
     let dir = match backend {
         Backend::Memory => None,
         Backend::Sqlite => Some(tempfile::tempdir().expect("temp dir")),
@@ -121,9 +132,14 @@ pub async fn start_with(
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(cmdb_http::serve(engine.clone(), listener, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(cmdb_http::serve_with(
+        engine.clone(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        options,
+    ));
     Server {
         base,
         client: reqwest::Client::builder()
@@ -197,9 +213,16 @@ impl Server {
         self.send(request).await
     }
 
-    /// `GET path` with headers.
+    /// `GET path` with headers, as the user [`READER`] unless `headers` name a user.
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut request = self.client.get(self.url(path));
+        let names_user = headers.iter().any(|(name, _)| {
+            ["x-bkcmdb-user", "bk_user", "bk-username"]
+                .contains(&name.to_ascii_lowercase().as_str())
+        });
+        if !names_user {
+            request = request.header("X-Bkcmdb-User", READER);
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

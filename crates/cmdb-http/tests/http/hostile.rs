@@ -1,0 +1,308 @@
+//! Hostile clients on a raw socket: protocol errors answered with envelopes, the connection
+//! cap, slowloris heads and stalled bodies closed by their timeouts, and random bytes.
+
+use std::time::Duration;
+
+use cmdb_http::ServeOptions;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{Backend, Server, start_serving};
+
+/// A generous upper bound for anything the server must do by itself.
+const BOUND: Duration = Duration::from_secs(30);
+
+async fn start_with_options(options: ServeOptions) -> Server {
+    start_serving(Backend::Memory, |b| b, options).await
+}
+
+fn addr(server: &Server) -> String {
+    server.base.trim_start_matches("http://").to_owned()
+}
+
+/// Everything the server sends until it closes the connection.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut answer = Vec::new();
+    tokio::time::timeout(BOUND, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection in time")
+        .ok();
+    answer
+}
+
+/// Sends `bytes` on a fresh connection, closes the sending side, and reads until close.
+async fn exchange(server: &Server, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr(server)).await.expect("connect");
+    // The server may close before it read everything (e.g. a 431): a failed write is fine.
+    let _ = stream.write_all(bytes).await;
+    let _ = stream.shutdown().await;
+    read_to_close(&mut stream).await
+}
+
+/// The status and envelope of the first raw HTTP answer in `answer` (its body cut at its
+/// `content-length`); panics when the body is not an envelope.
+fn envelope(answer: &[u8]) -> (u16, Value) {
+    let text = String::from_utf8_lossy(answer);
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not a complete answer: {text:?}"));
+    let length: usize = head
+        .split("\r\n")
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("no content-length: {text}"));
+    let body = rest.get(..length).unwrap_or(rest);
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let json: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    let keys: Vec<&str> = json
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "code",
+        "data",
+        "message",
+        "permission",
+        "request_id",
+        "result",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "{text}");
+    (status, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_errors_are_answered_with_envelopes() {
+    let server = start_with_options(ServeOptions {
+        max_header_bytes: 16 << 10,
+        ..ServeOptions::default()
+    })
+    .await;
+    // Before: hyper's 400 / 431 / 414 had empty bodies.
+    let garbage = exchange(&server, b"GARBAGE\x01 / HTTP/1.1\r\n\r\n").await;
+    let (status, json) = envelope(&garbage);
+    assert_eq!((status, &json["code"]), (400, &Value::from(1_199_006)));
+    assert_eq!(json["message"], "'request' the parameter is invalid");
+    let big_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20 << 10)
+    );
+    let (status, json) = envelope(&exchange(&server, big_header.as_bytes()).await);
+    assert_eq!((status, &json["code"]), (431, &Value::from(1_199_015)));
+    assert_eq!(json["message"], "'headers' exceeds the maximum length");
+    let bad_header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n";
+    let (status, _) = envelope(&exchange(&server, bad_header).await);
+    assert_eq!(status, 400);
+    // Our own 4xx answers keep their bodies (not rewritten).
+    let (status, json) = envelope(
+        &exchange(
+            &server,
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await,
+    );
+    assert_eq!((status, &json["code"]), (404, &Value::from(1_199_019)));
+    server.stop().await.0.expect("clean stop");
+
+    // A request line beyond hyper's URI limit (65,534 bytes) when the head limit allows it.
+    let server = start_with_options(ServeOptions {
+        max_header_bytes: 128 << 10,
+        ..ServeOptions::default()
+    })
+    .await;
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let (status, json) = envelope(&exchange(&server, long_uri.as_bytes()).await);
+    assert_eq!((status, &json["code"]), (414, &Value::from(1_199_015)));
+    assert_eq!(json["message"], "'uri' exceeds the maximum length");
+    server.stop().await.0.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_over_the_cap_gets_503_with_an_envelope() {
+    let server = start_with_options(ServeOptions {
+        max_connections: 2,
+        ..ServeOptions::default()
+    })
+    .await;
+    // Two idle connections take both slots (accepted in order, before the third).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(addr(&server)).await.expect("connect"));
+    }
+    let mut third = TcpStream::connect(addr(&server)).await.expect("connect");
+    let (status, json) = envelope(&read_to_close(&mut third).await);
+    assert_eq!((status, &json["code"]), (503, &Value::from(1_199_997)));
+    assert_eq!(json["message"], "too many requests");
+    // A slot frees when a connection closes: then requests are served again.
+    drop(held);
+    let mut served = false;
+    for _ in 0..200 {
+        let answer = exchange(
+            &server,
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        if envelope(&answer).0 == 200 {
+            served = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        served,
+        "no slot came back after the held connections closed"
+    );
+    server.stop().await.0.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_heads_are_closed_while_others_are_served() {
+    let server = start_with_options(ServeOptions {
+        header_timeout: Duration::from_secs(3),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(addr(&server)).await.expect("connect");
+        stream
+            .write_all(b"POST /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("partial head");
+        slow.push(stream);
+    }
+    // Normal requests are answered meanwhile.
+    for _ in 0..20 {
+        let reply = server.get("/healthz", &[]).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // The interesting case: the slow heads were still open while those were answered.
+    let mut probe = [0u8; 1];
+    let still_open = slow
+        .iter()
+        .filter(|s| matches!(s.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock))
+        .count();
+    assert!(
+        still_open > 0,
+        "every slow head was closed before the normal requests ran"
+    );
+    // Then every one of them is closed by the header timeout, with nothing or an envelope.
+    let mut closed = 0;
+    for stream in &mut slow {
+        let answer = read_to_close(stream).await;
+        if !answer.is_empty() {
+            envelope(&answer);
+        }
+        closed += 1;
+    }
+    assert_eq!(closed, 200);
+    server.stop().await.0.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    // The header timer (which hyper also runs between requests) is far beyond the bound: a
+    // close within the bound is the idle limit's.
+    let server = start_with_options(ServeOptions {
+        idle_timeout: Duration::from_secs(1),
+        header_timeout: Duration::from_secs(600),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr(&server)).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    // The answer comes, the connection stays open for the next request, then idles out.
+    let answer = read_to_close(&mut stream).await;
+    let (status, json) = envelope(&answer);
+    assert_eq!((status, &json["result"]), (200, &Value::Bool(true)));
+    server.stop().await.0.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_gets_408_with_an_envelope() {
+    let server = start_with_options(ServeOptions {
+        body_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr(&server)).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nX-Bkcmdb-User: alice\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"bk_pa",
+        )
+        .await
+        .expect("partial body");
+    // Before: no answer at all in 40 s. Now: 408 once the body timeout passes, then close.
+    let (status, json) = envelope(&read_to_close(&mut stream).await);
+    assert_eq!((status, &json["code"]), (408, &Value::from(1_199_000)));
+    assert_eq!(
+        json["message"],
+        "Deserializing JSON data failed: body not received within 1 s"
+    );
+    server.stop().await.0.expect("clean stop");
+}
+
+/// A small deterministic generator (xorshift64*), so a failing case can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next().to_le_bytes()[0]).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bytes_never_get_a_non_envelope_answer() {
+    let server = start_with_options(ServeOptions::default()).await;
+    let cases: usize = if std::env::var_os("CMDB_SLOW_TESTS").is_some() {
+        5_000
+    } else {
+        300
+    };
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    let prefixes: [&[u8]; 4] = [
+        b"",
+        b"GET / HTTP/1.1\r\n",
+        b"POST /api/c/compapi/v2/cc/create_set/ HTTP/1.1\r\nHost: x\r\n",
+        b"POST /api/v3/set/1 HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+    ];
+    let mut answered = 0;
+    for case in 0..cases {
+        let len = usize::try_from(random.next() % 512).unwrap_or(0);
+        let mut bytes = prefixes[case % prefixes.len()].to_vec();
+        bytes.extend(random.bytes(len));
+        let answer = exchange(&server, &bytes).await;
+        if !answer.is_empty() {
+            // Possibly several answers (keep-alive); the first must be an envelope.
+            envelope(&answer);
+            answered += 1;
+        }
+    }
+    eprintln!("random bytes: {cases} inputs, {answered} answered, every answer an envelope");
+    // The interesting case happened: some inputs were answered (and all with envelopes).
+    assert!(answered > 0, "no random input got an answer");
+    let alive = server.get("/healthz", &[]).await;
+    assert_eq!(alive.status, 200, "the server still answers");
+    server.stop().await.0.expect("clean stop");
+}
