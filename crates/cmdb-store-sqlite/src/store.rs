@@ -18,12 +18,12 @@ use cmdb_store_group::{
     BlockingPool, GroupBackend, GroupCommitter, GroupError, GroupOptions, SyncAlarm,
 };
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use crate::error::{OpenError, sqlite_error, store_error};
 use crate::header::check_header;
 use crate::schema::{check_compatible, migrate};
-use crate::tx::{self, SqliteTx};
+use crate::tx::{self, Begun, SqliteTx};
 
 /// How hard SQLite pushes each commit to stable storage (`PRAGMA synchronous`). The database
 /// always runs in WAL mode.
@@ -297,13 +297,14 @@ impl Inner {
         let Some(conn) = guard.as_mut() else {
             return Err(TxError::Store(closed()));
         };
-        let txn = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| TxError::Store(store_error(e)))?;
-        let mut view = SqliteTx::new(&txn);
+        // BEGIN and COMMIT through the statement cache: a lone create is a transaction of its
+        // own, and must not prepare two statements every time.
+        let open =
+            Begun::begin(conn, "BEGIN IMMEDIATE").map_err(|e| TxError::Store(store_error(e)))?;
+        let mut view = SqliteTx::new(conn);
         let out = body(&mut view).map_err(TxError::Body)?;
         view.flush().map_err(TxError::Store)?;
-        txn.commit().map_err(TxError::Commit)?;
+        open.commit().map_err(TxError::Commit)?;
         Ok(out)
     }
 }

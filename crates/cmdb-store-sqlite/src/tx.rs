@@ -115,39 +115,75 @@ pub(crate) fn unique_rules(conn: &Connection, sup: &str) -> Result<Vec<UniqueRul
     all_json(conn, SELECT_UNIQUE_RULES, [sup], "unique rule")
 }
 
+/// A transaction begun and ended through the statement cache (no statement prepared per
+/// transaction); rolled back when dropped before [`Begun::commit`] (an error or a panic in
+/// between, a failed commit).
+pub(crate) struct Begun<'c>(&'c Connection);
+
+impl<'c> Begun<'c> {
+    /// Runs `begin` (`BEGIN`, `BEGIN IMMEDIATE`) on `conn`.
+    pub(crate) fn begin(conn: &'c Connection, begin: &str) -> rusqlite::Result<Self> {
+        conn.prepare_cached(begin)?.execute([])?;
+        Ok(Begun(conn))
+    }
+
+    /// Commits. On an error the transaction is rolled back as the value drops.
+    pub(crate) fn commit(self) -> rusqlite::Result<()> {
+        self.0.prepare_cached("COMMIT")?.execute([])?;
+        std::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl Drop for Begun<'_> {
+    fn drop(&mut self) {
+        // Nothing to do when SQLite already ended the transaction (it does on some errors).
+        if !self.0.is_autocommit() {
+            let _ = self
+                .0
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut rollback| rollback.execute([]));
+        }
+    }
+}
+
 /// Everything a create reads, from one connection in one read transaction (one snapshot).
 pub(crate) fn create_facts(
     conn: &Connection,
     query: &FactsQuery,
 ) -> Result<StoredFacts, StoreError> {
-    let snapshot = conn.unchecked_transaction().map_err(store_error)?;
-    let Some(business) = business(&snapshot, query.biz)? else {
+    let read = Begun::begin(conn, "BEGIN").map_err(store_error)?;
+    let snapshot = conn;
+    let Some(business) = business(snapshot, query.biz)? else {
         return Ok(StoredFacts::default());
     };
     let sup = query.supplier_account.as_str();
-    let mainline = mainline(&snapshot, sup)?.unwrap_or_default();
+    let mainline = mainline(snapshot, sup)?.unwrap_or_default();
     let parent_instance = match query.parent {
-        Some(id) if !mainline.is_empty() => mainline_instance(&snapshot, id)?,
+        Some(id) if !mainline.is_empty() => mainline_instance(snapshot, id)?,
         _ => None,
     };
     let template = match query.template {
-        Some(id) => set_template(&snapshot, id)?,
+        Some(id) => set_template(snapshot, id)?,
         None => None,
     };
     let mut service_templates = Vec::new();
     for id in template.iter().flat_map(|t| t.service_template_ids.iter()) {
-        service_templates.extend(service_template(&snapshot, *id)?);
+        service_templates.extend(service_template(snapshot, *id)?);
     }
-    Ok(StoredFacts {
+    let facts = StoredFacts {
         business: Some(business),
         parent_instance,
-        attributes: set_attributes(&snapshot, sup, query.biz)?,
-        unique_rules: unique_rules(&snapshot, sup)?,
+        attributes: set_attributes(snapshot, sup, query.biz)?,
+        unique_rules: unique_rules(snapshot, sup)?,
         template,
         service_templates,
-        builtin_set: builtin_set(&snapshot, query.biz)?,
+        builtin_set: builtin_set(snapshot, query.biz)?,
         mainline,
-    })
+    };
+    // A read transaction: ending it either way releases the snapshot.
+    read.commit().map_err(store_error)?;
+    Ok(facts)
 }
 
 /// The business with this id.
