@@ -100,3 +100,30 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<Value>(&embedded).unwrap(), Value::Object(audit.document()));
     }
 }
+
+#[test]
+fn rendered_docs_keep_the_json_of_exactly_the_documents_rendered() {
+    use cmdb_core::records::RenderedDocs;
+    let set = Arc::new(object(json!({"bk_set_id": 1, "bk_set_name": "web"})));
+    let module = Arc::new(object(json!({"bk_module_id": 2})));
+    let twin = Arc::new((*set).clone());
+    let mut docs = RenderedDocs::default();
+    assert_eq!(
+        docs.render(&set).unwrap(),
+        r#"{"bk_set_id":1,"bk_set_name":"web"}"#
+    );
+    assert_eq!(docs.render(&module).unwrap(), r#"{"bk_module_id":2}"#);
+    assert_eq!(
+        docs.rendered(&set).map(|j| j.get()),
+        Some(r#"{"bk_set_id":1,"bk_set_name":"web"}"#)
+    );
+    assert_eq!(
+        docs.rendered(&module).map(|j| j.get()),
+        Some(r#"{"bk_module_id":2}"#)
+    );
+    // Found by identity, not by equal content: an equal copy was never rendered.
+    assert!(docs.rendered(&twin).is_none());
+    docs.clear();
+    assert!(docs.rendered(&set).is_none());
+    assert!(docs.rendered(&module).is_none());
+}
