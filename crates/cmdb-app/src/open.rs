@@ -259,21 +259,15 @@ mod tests {
         assert_eq!(redact_password("cmdb.sqlite"), "cmdb.sqlite");
     }
 
-    #[test]
-    fn postgres_needs_a_url_and_the_async_opener() {
+    #[tokio::test]
+    async fn postgres_needs_a_url_and_the_async_opener() {
         let config = StoreConfig::new(StoreKind::Postgres);
         let sync = open_store(&config).expect_err("refused");
         assert_eq!(
             sync.to_string(),
             "cannot open postgres store at : a PostgreSQL store is opened with open_store_async"
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let missing = runtime
-            .block_on(open_store_async(&config))
-            .expect_err("refused");
+        let missing = open_store_async(&config).await.expect_err("refused");
         assert_eq!(
             missing.to_string(),
             "cannot open postgres store at : --store postgres needs --db postgres://user:password@host:port/dbname"

@@ -193,8 +193,9 @@ pub enum Error {
     /// 9900403: the user may not create topology in this biz.
     #[error("Do not have access permission.")]
     PermissionDenied,
-    /// 1199999: a store failure, masked at the envelope.
-    #[error("internal error")]
+    /// 1199999: a store failure, masked at the envelope (its detail goes to the log); a lost
+    /// connection to a database server is named, so a client knows to retry.
+    #[error("{}", store_message(.0))]
     Store(#[from] StoreError),
 }
 
@@ -322,6 +323,27 @@ pub enum StoreError {
     Corrupt(Detail),
     /// Any other backend failure.
     Backend(Detail),
+    /// The backend cannot be reached: the connection to a database server was lost or
+    /// refused. Nothing of the failed write is stored (or it is all stored, if only the answer
+    /// was lost); the store reconnects by itself.
+    Unavailable(Detail),
+}
+
+/// The envelope message of a store failure: its detail is never shown, only whether the
+/// database was unreachable.
+fn store_message(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Unavailable(_) => "internal error: the connection to the database was lost",
+        _ => "internal error",
+    }
+}
+
+/// [`store_message`] in Chinese.
+pub(crate) fn store_message_zh(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Unavailable(_) => "服务器内部错误：与数据库的连接已断开",
+        _ => "服务器内部错误",
+    }
 }
 
 impl StoreError {
@@ -332,7 +354,8 @@ impl StoreError {
             | StoreError::NotFound(d)
             | StoreError::Busy(d)
             | StoreError::Corrupt(d)
-            | StoreError::Backend(d) => d,
+            | StoreError::Backend(d)
+            | StoreError::Unavailable(d) => d,
         }
     }
 }
@@ -345,6 +368,7 @@ impl fmt::Display for StoreError {
             StoreError::Busy(_) => "store busy",
             StoreError::Corrupt(_) => "corrupt store",
             StoreError::Backend(_) => "backend failure",
+            StoreError::Unavailable(_) => "backend unavailable",
         };
         write!(f, "{kind}: {}", self.detail())
     }

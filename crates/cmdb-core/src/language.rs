@@ -84,7 +84,7 @@ impl Error {
             }
             Error::SetNameDuplicated => "同一父节点下已存在同名集群".to_owned(),
             Error::PermissionDenied => "没有操作的权限".to_owned(),
-            Error::Store(_) => "服务器内部错误".to_owned(),
+            Error::Store(e) => crate::error::store_message_zh(e).to_owned(),
         }
     }
 }

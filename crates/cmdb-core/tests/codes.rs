@@ -245,6 +245,14 @@ fn every_error_has_its_code_and_clean_message() {
             "internal error",
             "服务器内部错误",
         ),
+        (
+            Error::Store(StoreError::Unavailable(
+                "lost the connection to the PostgreSQL server: connection closed".into(),
+            )),
+            1_199_999,
+            "internal error: the connection to the database was lost",
+            "服务器内部错误：与数据库的连接已断开",
+        ),
     ];
     for (error, number, english, chinese) in cases {
         assert_eq!(error.code().number(), number, "{error:?}");

@@ -191,6 +191,8 @@ struct BrokenStore {
     flaw: Flaw,
     /// Numbers the mangled index names of [`Flaw::RacyNameCheck`].
     serial: AtomicU64,
+    /// [`Flaw::RacyNameCheck`]: how many creates have passed the check and not yet written.
+    in_window: AtomicU64,
 }
 
 impl BrokenStore {
@@ -199,6 +201,7 @@ impl BrokenStore {
             inner: MemoryStore::new(),
             flaw,
             serial: AtomicU64::new(0),
+            in_window: AtomicU64::new(0),
         }
     }
 
@@ -240,14 +243,25 @@ impl BrokenStore {
             let taken = snapshot.iter().any(|doc| {
                 doc["bk_parent_id"] == json!(plan.parent) && doc["bk_set_name"] == json!(plan.name)
             });
-            tokio::task::yield_now().await;
             if taken {
                 out.push(Err(Error::SetNameDuplicated));
                 continue;
             }
+            // Hold the window between check and write open until another create is in it too,
+            // so racing creates do slip through however the runtime schedules them (bounded:
+            // a create with no rival goes on after the yields).
+            self.in_window.fetch_add(1, Ordering::SeqCst);
+            for _ in 0..10_000 {
+                if self.in_window.load(Ordering::SeqCst) >= 2 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
             let n = self.serial.fetch_add(1, Ordering::Relaxed);
             plan.name = format!("{}\u{1}{n}", plan.name);
-            out.push(self.inner.create_set(plan).await);
+            let created = self.inner.create_set(plan).await;
+            self.in_window.fetch_sub(1, Ordering::SeqCst);
+            out.push(created);
         }
         out
     }

@@ -74,8 +74,8 @@ pub(crate) fn retry_kind(e: &tokio_postgres::Error) -> Retry {
 }
 
 /// Maps a server error into a [`StoreError`]: a unique violation is `AlreadyExists`, a lock
-/// or serialization conflict `Busy`, data corruption `Corrupt`, a lost connection `Backend`
-/// naming it, anything else `Backend`. The driver error is kept as the source.
+/// or serialization conflict `Busy`, data corruption `Corrupt`, a lost connection
+/// `Unavailable` naming it, anything else `Backend`. The driver error is kept as the source.
 pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
     let kind: fn(Detail) -> StoreError = match e.code() {
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::AlreadyExists,
@@ -89,6 +89,7 @@ pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
         Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
             StoreError::Corrupt
         }
+        _ if retry_kind(&e) == Retry::Reconnect => StoreError::Unavailable,
         _ => StoreError::Backend,
     };
     let message = match retry_kind(&e) {

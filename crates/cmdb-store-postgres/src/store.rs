@@ -182,7 +182,7 @@ impl PgStore {
     async fn reader(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Backend(e) => store_error(e),
-            other => StoreError::Backend(
+            other => StoreError::Unavailable(
                 format!("lost the connection to the PostgreSQL server: {other}").into(),
             ),
         })
