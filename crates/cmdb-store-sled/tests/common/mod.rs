@@ -105,11 +105,17 @@ pub fn wait_free<T, E>(
     }
 }
 
-/// Opens the store at `path` again after the previous handle was dropped.
+/// Opens the store at `path` again after the previous handle was dropped: waits (bounded)
+/// while the directory is busy, or while sled's own file lock is still held by the background
+/// thread of a raw sled handle the test just dropped (sled reports that one only as text).
 pub fn reopen(path: &Path, options: SledOptions) -> Result<SledStore, StoreError> {
     wait_free(
         || SledStore::open(path, options),
-        |e| matches!(e, StoreError::Busy(_)),
+        |e| match e {
+            StoreError::Busy(_) => true,
+            StoreError::Backend(m) => m.to_string().contains("could not acquire lock"),
+            _ => false,
+        },
     )
 }
 
