@@ -19,11 +19,14 @@ use crate::error::{decode_error, encode_error, store_error};
 /// gapless.
 pub(crate) const LOCK_SEQUENCES: &str =
     "SELECT kind, last FROM sequences ORDER BY kind COLLATE \"C\" FOR UPDATE";
-/// Which of the given (biz, parent, name) slots hold a set.
+/// Which of the given (biz, parent, name) slots hold a set. A `LATERAL … LIMIT 1` probe per slot
+/// keeps it an index lookup each: as `WHERE EXISTS`, the prepared statement's generic plan
+/// hashed the whole `sets` table on every group (2.8 ms per call at ~20k sets, growing).
 pub(crate) const NAMES_TAKEN: &str = "SELECT u.b, u.p, u.n \
      FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(b, p, n) \
-     WHERE EXISTS (SELECT 1 FROM sets s \
-                   WHERE s.bk_biz_id = u.b AND s.bk_parent_id = u.p AND s.name = u.n)";
+     CROSS JOIN LATERAL (SELECT 1 FROM sets s \
+                         WHERE s.bk_biz_id = u.b AND s.bk_parent_id = u.p AND s.name = u.n \
+                         LIMIT 1) AS hit";
 /// Which of the given unique keys a set occupies.
 pub(crate) const KEYS_TAKEN: &str =
     "SELECT storage_key FROM set_unique_keys WHERE storage_key = ANY($1::text[])";
