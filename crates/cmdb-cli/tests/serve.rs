@@ -34,9 +34,17 @@ fn serve(args: &[&str]) -> Served {
 
 /// Starts `cmdb --store memory serve --listen <listen> <args>` and waits for its address.
 fn serve_on(listen: &str, args: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cmdb"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cmdb"));
+    command
         .args(["--store", "memory", "serve", "--listen", listen])
-        .args(args)
+        .args(args);
+    spawn_served(command)
+}
+
+/// Starts `command` (a `cmdb serve`), drains its stderr (the access log) for the whole life
+/// of the child, and waits for the line announcing its address.
+fn spawn_served(mut command: Command) -> Served {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -44,7 +52,6 @@ fn serve_on(listen: &str, args: &[&str]) -> Served {
         .expect("cmdb starts");
     let stderr = child.stderr.take().expect("stderr piped");
     let (send, lines) = mpsc::channel();
-    // Drains stderr (the access log) for the whole life of the child.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if send.send(line).is_err() {
@@ -235,38 +242,15 @@ async fn the_access_log_has_one_json_line_per_request_and_no_secret() {
 async fn a_low_open_files_limit_lowers_the_cap_so_clients_get_503_not_silence() {
     // Before: with a low fd limit, new clients hung unaccepted. Under `ulimit -n 100` the cap
     // becomes 100 - 64 = 36: the 37th connection is answered 503 with an envelope.
-    let cmdb = env!("CARGO_BIN_EXE_cmdb");
-    let mut child = Command::new("sh")
-        .args(["-c", "ulimit -n 100 && exec \"$0\" \"$@\"", cmdb])
-        .args(["--store", "memory", "serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cmdb starts");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut served = Served {
-        child,
-        addr: String::new(),
-        lines,
-        seen: Vec::new(),
-    };
-    loop {
-        let line = served.lines.recv_timeout(BOUND).expect("cmdb starts");
-        served.seen.push(line.clone());
-        if let Some(addr) = line.strip_prefix("cmdb: serving on http://") {
-            served.addr = addr.to_owned();
-            break;
-        }
-    }
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            "ulimit -n 100 && exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_cmdb"),
+        ])
+        .args(["--store", "memory", "serve", "--listen", "127.0.0.1:0"]);
+    let mut served = spawn_served(command);
     assert!(
         served
             .seen
