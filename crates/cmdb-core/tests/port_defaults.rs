@@ -2,6 +2,8 @@
 //! `commit_stats`) and the fact reading in `gather`, against a read-only store, plus
 //! the small vocabulary types a store writes (`ResourceType`, `Action`, `Sequence`).
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -18,7 +20,7 @@ use cmdb_core::plan::CreatePlan;
 use cmdb_core::ports::{Action, BatchFailure, SetStore};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A catalog in maps; every write refuses, every read counts.
 #[derive(Debug, Default)]
@@ -138,63 +140,18 @@ impl SetStore for Catalog {
 }
 
 fn catalog(mainline: &[&str]) -> Catalog {
-    let business = Business {
-        bk_biz_id: BizId(1),
-        bk_biz_name: "demo".into(),
-        archived: false,
-        bk_supplier_account: "0".into(),
-    };
-    let instance = MainlineInstance {
-        bk_obj_id: "zone".into(),
-        bk_inst_id: 50,
-        bk_inst_name: "gd".into(),
-        bk_biz_id: BizId(1),
-        bk_parent_id: 1,
-        bk_supplier_account: "0".into(),
-    };
-    let service = |id: i64, name: &str| ServiceTemplate {
-        id,
-        bk_biz_id: BizId(1),
-        name: name.into(),
-        service_category_id: 2,
-        bk_supplier_account: "0".into(),
-    };
     Catalog {
-        businesses: BTreeMap::from([(1, business)]),
+        businesses: BTreeMap::from([(1, common::business(1))]),
         mainline: mainline.iter().map(|s| (*s).to_owned()).collect(),
-        instances: BTreeMap::from([(50, instance)]),
-        attributes: vec![StoredAttribute {
-            ordinal: 1,
-            bk_supplier_account: "0".into(),
-            raw: RawAttribute {
-                bk_property_id: "owner".into(),
-                bk_property_name: "Owner".into(),
-                bk_property_type: "singlechar".into(),
-                isrequired: false,
-                option: Value::Null,
-                default: Value::Null,
-                ismultiple: false,
-                bk_biz_id: 0,
-            },
-        }],
-        rules: vec![UniqueRule {
-            fields: vec!["owner".into()],
-            bk_supplier_account: "0".into(),
-        }],
-        set_templates: BTreeMap::from([(
-            1,
-            SetTemplate {
-                id: 1,
-                bk_biz_id: BizId(1),
-                name: "web".into(),
-                version: 3,
-                // 9 does not exist: it is skipped.
-                service_template_ids: vec![8, 9, 7],
-                attributes: Vec::new(),
-                bk_supplier_account: "0".into(),
-            },
-        )]),
-        service_templates: BTreeMap::from([(7, service(7, "nginx")), (8, service(8, "php"))]),
+        instances: BTreeMap::from([(50, common::instance(1))]),
+        attributes: vec![common::owner_attribute()],
+        rules: vec![common::owner_rule()],
+        // 9 does not exist: it is skipped.
+        set_templates: BTreeMap::from([(1, common::web_template(1, vec![8, 9, 7]))]),
+        service_templates: BTreeMap::from([
+            (7, common::service(7, "nginx", 1)),
+            (8, common::service(8, "php", 1)),
+        ]),
         builtin: Some(SetId(1)),
         catalog_reads: Default::default(),
         wrong_kind: false,

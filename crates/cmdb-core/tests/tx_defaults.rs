@@ -1,16 +1,16 @@
 //! `StoreTx`'s provided catalog calls: each asks `catalog_get` for its own key and hands
 //! `catalog_put` its own entry, and a store answering a key with another kind is an error.
 
+mod common;
+
 use cmdb_core::StoreError;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::ids::{BizId, IdRange, SequenceKind, SetId};
-use cmdb_core::model::RawAttribute;
 use cmdb_core::ports::StoreTx;
 use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
-use serde_json::Value;
 
 /// Records every catalog call; answers every key with `answer`.
 #[derive(Default)]
@@ -60,69 +60,27 @@ impl StoreTx for Recording {
 }
 
 fn business() -> Business {
-    Business {
-        bk_biz_id: BizId(3),
-        bk_biz_name: "demo".into(),
-        archived: false,
-        bk_supplier_account: "0".into(),
-    }
+    common::business(3)
 }
 
 fn instance() -> MainlineInstance {
-    MainlineInstance {
-        bk_obj_id: "zone".into(),
-        bk_inst_id: 50,
-        bk_inst_name: "gd".into(),
-        bk_biz_id: BizId(3),
-        bk_parent_id: 3,
-        bk_supplier_account: "0".into(),
-    }
+    common::instance(3)
 }
 
 fn attribute() -> StoredAttribute {
-    StoredAttribute {
-        ordinal: 1,
-        bk_supplier_account: "0".into(),
-        raw: RawAttribute {
-            bk_property_id: "owner".into(),
-            bk_property_name: "Owner".into(),
-            bk_property_type: "singlechar".into(),
-            isrequired: false,
-            option: Value::Null,
-            default: Value::Null,
-            ismultiple: false,
-            bk_biz_id: 0,
-        },
-    }
+    common::owner_attribute()
 }
 
 fn rule() -> UniqueRule {
-    UniqueRule {
-        fields: vec!["owner".into()],
-        bk_supplier_account: "0".into(),
-    }
+    common::owner_rule()
 }
 
 fn service() -> ServiceTemplate {
-    ServiceTemplate {
-        id: 7,
-        bk_biz_id: BizId(3),
-        name: "nginx".into(),
-        service_category_id: 2,
-        bk_supplier_account: "0".into(),
-    }
+    common::service(7, "nginx", 3)
 }
 
 fn template() -> SetTemplate {
-    SetTemplate {
-        id: 1,
-        bk_biz_id: BizId(3),
-        name: "web".into(),
-        version: 2,
-        service_template_ids: vec![7],
-        attributes: Vec::new(),
-        bk_supplier_account: "0".into(),
-    }
+    common::web_template(3, vec![7])
 }
 
 fn answering(item: CatalogItem) -> Recording {

@@ -1,0 +1,83 @@
+//! Catalog objects the core's port tests store and read back: a business, a mainline instance,
+//! an `owner` attribute and its unique rule, service and set templates, all of tenant "0".
+
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+use cmdb_core::catalog::{
+    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
+};
+use cmdb_core::ids::BizId;
+use cmdb_core::model::RawAttribute;
+use serde_json::Value;
+
+/// Business `biz`, named "demo".
+pub fn business(biz: i64) -> Business {
+    Business {
+        bk_biz_id: BizId(biz),
+        bk_biz_name: "demo".into(),
+        archived: false,
+        bk_supplier_account: "0".into(),
+    }
+}
+
+/// Mainline instance 50 ("gd", a "zone") directly under business `biz`.
+pub fn instance(biz: i64) -> MainlineInstance {
+    MainlineInstance {
+        bk_obj_id: "zone".into(),
+        bk_inst_id: 50,
+        bk_inst_name: "gd".into(),
+        bk_biz_id: BizId(biz),
+        bk_parent_id: biz,
+        bk_supplier_account: "0".into(),
+    }
+}
+
+/// The global custom attribute `owner` (singlechar).
+pub fn owner_attribute() -> StoredAttribute {
+    StoredAttribute {
+        ordinal: 1,
+        bk_supplier_account: "0".into(),
+        raw: RawAttribute {
+            bk_property_id: "owner".into(),
+            bk_property_name: "Owner".into(),
+            bk_property_type: "singlechar".into(),
+            isrequired: false,
+            option: Value::Null,
+            default: Value::Null,
+            ismultiple: false,
+            bk_biz_id: 0,
+        },
+    }
+}
+
+/// The unique rule on `owner`.
+pub fn owner_rule() -> UniqueRule {
+    UniqueRule {
+        fields: vec!["owner".into()],
+        bk_supplier_account: "0".into(),
+    }
+}
+
+/// Service template `id` of business `biz`.
+pub fn service(id: i64, name: &str, biz: i64) -> ServiceTemplate {
+    ServiceTemplate {
+        id,
+        bk_biz_id: BizId(biz),
+        name: name.into(),
+        service_category_id: 2,
+        bk_supplier_account: "0".into(),
+    }
+}
+
+/// Set template 1 ("web", version 3) of business `biz`, with these service templates.
+pub fn web_template(biz: i64, service_template_ids: Vec<i64>) -> SetTemplate {
+    SetTemplate {
+        id: 1,
+        bk_biz_id: BizId(biz),
+        name: "web".into(),
+        version: 3,
+        service_template_ids,
+        attributes: Vec::new(),
+        bk_supplier_account: "0".into(),
+    }
+}
