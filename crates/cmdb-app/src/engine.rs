@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use chrono::FixedOffset;
-use cmdb_core::facts::{AttributeCache, CreateFacts};
+use cmdb_core::facts::{AttributeCache, CreateFacts, FactsQuery};
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
-use cmdb_core::gather::gather_facts_with;
+use cmdb_core::gather::gather_for;
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
-use cmdb_core::ports::{Action, Authorizer, Clock, RequestIdSource, SetStore};
+use cmdb_core::ports::{Action, Authorizer, BatchFailure, Clock, RequestIdSource, SetStore};
 use cmdb_core::records::{Document, ResourceType};
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::time::render_timestamp;
-use cmdb_core::{BizId, Error, Language, SetId};
+use cmdb_core::{BizId, Error, Language, SetId, StoreError};
 use serde_json::{Value, json};
 
 use crate::auth::{AllowAll, ViewAuthorizer, ViewByCreate};
@@ -22,6 +22,16 @@ use crate::system::{RandomRequestIds, SystemClock};
 
 /// The most sets one batch request may hold.
 pub const BATCH_LIMIT: usize = 100;
+
+/// How many times one create is planned at most when its store keeps answering that the
+/// catalog changed since its facts were read ([`StoreError::StaleFacts`]). One re-plan is the
+/// norm (the store then reads fresh facts); more means the catalog is changing continuously.
+const MAX_PLANS: usize = 5;
+
+/// Whether a store refused a plan because the catalog changed after its facts were read.
+fn stale(error: &Error) -> bool {
+    matches!(error, Error::Store(StoreError::StaleFacts(_)))
+}
 
 /// Options of the engine's rules and rendering.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,29 +213,54 @@ impl Engine {
         data: &Document,
     ) -> Result<Document, Failure> {
         let created = async {
-            let facts = self.facts(ctx, biz, data).await?;
-            self.authorize(ctx, biz, &facts)?;
-            let plan = self.plan(ctx, biz, data, &facts)?;
-            Ok::<_, Failure>(self.store.create_set(plan).await?)
+            let mut round = 1;
+            loop {
+                let plan = self.checked_plan(ctx, biz, data).await?;
+                match self.store.create_set(plan).await {
+                    Err(e) if stale(&e) && round < MAX_PLANS => round += 1,
+                    other => return Ok::<_, Failure>(other?),
+                }
+            }
         }
         .await;
         Ok(Arc::unwrap_or_clone(self.localized(created)?.set.doc))
     }
 
-    async fn facts(
+    /// The permission and the rules of one create, decided on its facts: a refusal decided on
+    /// facts a store answered from its cache is decided again on facts read afresh, so no
+    /// create is refused on a catalog that changed.
+    async fn checked_plan(
         &self,
         ctx: &RequestContext,
         biz: BizId,
         data: &Document,
-    ) -> Result<CreateFacts, Failure> {
-        Ok(gather_facts_with(
-            self.store.as_ref(),
-            &ctx.supplier_account,
-            biz,
-            data,
-            &self.attributes,
-        )
-        .await?)
+    ) -> Result<CreatePlan, Failure> {
+        self.decide_on_facts(ctx, biz, data, |facts| {
+            self.authorize(ctx, biz, facts)?;
+            self.plan(ctx, biz, data, facts)
+        })
+        .await
+    }
+
+    /// Runs `decide` on the facts of a create of `data`; when it refuses on cached facts, runs
+    /// it again on facts read afresh and answers that.
+    async fn decide_on_facts<T>(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        data: &Document,
+        decide: impl Fn(&CreateFacts) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let query = FactsQuery::for_create(&ctx.supplier_account, biz, data);
+        let facts = self.facts(&query).await?;
+        match decide(&facts) {
+            Err(_) if facts.source.is_cached() => decide(&self.facts(&query.fresh()).await?),
+            decided => decided,
+        }
+    }
+
+    async fn facts(&self, query: &FactsQuery) -> Result<CreateFacts, Failure> {
+        Ok(gather_for(self.store.as_ref(), query, &self.attributes).await?)
     }
 
     fn authorize(
@@ -301,70 +336,60 @@ impl Engine {
         if sets.len() > BATCH_LIMIT {
             return Err(Error::ExceedLimit { limit: BATCH_LIMIT }.into());
         }
-        let biz_facts = self.facts(ctx, biz, &Document::new()).await?;
-        self.authorize(ctx, biz, &biz_facts)?;
-        let usable = biz_facts
-            .business
-            .as_ref()
-            .is_some_and(|b| b.bk_supplier_account == ctx.supplier_account && !b.archived);
-        if !usable {
-            return Err(Error::invalid_or_missing("bk_biz_id").into());
-        }
-        if atomic {
-            let mut plans = Vec::with_capacity(sets.len());
-            for (index, element) in sets.iter().enumerate() {
-                // An element that is not an object is refused naming itself (`'sets[i]'`);
-                // the rules' refusals get the `sets[i]: ` prefix.
-                let data = element_data(index, element)?;
-                let plan = async {
-                    let facts = self.facts(ctx, biz, &data).await?;
-                    self.plan(ctx, biz, &data, &facts)
-                }
-                .await
-                .map_err(|f| indexed(index, f))?;
-                plans.push(plan);
+        self.decide_on_facts(ctx, biz, &Document::new(), |facts| {
+            self.authorize(ctx, biz, facts)?;
+            let usable = facts
+                .business
+                .as_ref()
+                .is_some_and(|b| b.bk_supplier_account == ctx.supplier_account && !b.archived);
+            if usable {
+                Ok(())
+            } else {
+                Err(Error::invalid_or_missing("bk_biz_id").into())
             }
-            let created = self
-                .store
-                .create_sets_atomic(plans)
-                .await
-                .map_err(|e| indexed(e.index, Failure::from(e.error)))?;
-            return Ok(created
-                .into_iter()
-                .enumerate()
-                .map(|(index, c)| BatchElement {
-                    index,
-                    outcome: Ok(Arc::unwrap_or_clone(c.set.doc)),
-                })
-                .collect());
+        })
+        .await?;
+        if atomic {
+            return self.batch_atomic(ctx, biz, sets).await;
         }
         // Non-atomic: every element is planned, then all plans are committed together (one
         // group, each isolated); an element refused while planning never reaches the store.
+        // Elements whose plans went stale (the catalog changed) are planned and sent again.
         let mut outcomes: Vec<Option<Result<Document, Failure>>> = vec![None; sets.len()];
-        let mut planned = Vec::with_capacity(sets.len());
-        let mut plans = Vec::with_capacity(sets.len());
-        for (index, element) in sets.iter().enumerate() {
-            let plan = async {
-                let data = element_data(index, element)?;
-                let facts = self.facts(ctx, biz, &data).await?;
-                self.plan(ctx, biz, &data, &facts)
-            }
-            .await;
-            match plan {
-                Ok(plan) => {
-                    planned.push(index);
-                    plans.push(plan);
+        let mut todo: Vec<usize> = (0..sets.len()).collect();
+        for round in 1..=MAX_PLANS {
+            let mut planned = Vec::with_capacity(todo.len());
+            let mut plans = Vec::with_capacity(todo.len());
+            for index in todo.drain(..) {
+                let plan = async {
+                    let data = element_data(index, &sets[index])?;
+                    self.checked_plan(ctx, biz, &data).await
                 }
-                Err(f) => outcomes[index] = Some(Err(f)),
+                .await;
+                match plan {
+                    Ok(plan) => {
+                        planned.push(index);
+                        plans.push(plan);
+                    }
+                    Err(f) => outcomes[index] = Some(Err(f)),
+                }
             }
-        }
-        let committed = self.store.create_sets(plans).await;
-        for (index, result) in planned.into_iter().zip(committed) {
-            outcomes[index] = Some(
-                result
-                    .map(|c| Arc::unwrap_or_clone(c.set.doc))
-                    .map_err(Failure::from),
-            );
+            let committed = self.store.create_sets(plans).await;
+            for (index, result) in planned.into_iter().zip(committed) {
+                match result {
+                    Err(e) if stale(&e) && round < MAX_PLANS => todo.push(index),
+                    result => {
+                        outcomes[index] = Some(
+                            result
+                                .map(|c| Arc::unwrap_or_clone(c.set.doc))
+                                .map_err(Failure::from),
+                        );
+                    }
+                }
+            }
+            if todo.is_empty() {
+                break;
+            }
         }
         Ok(outcomes
             .into_iter()
@@ -377,6 +402,45 @@ impl Engine {
                     ))
                     .into())
                 }),
+            })
+            .collect())
+    }
+
+    /// An atomic batch: every element planned, all committed in one transaction; planned and
+    /// sent again whole when the store answers that the catalog changed.
+    async fn batch_atomic(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        sets: &[Value],
+    ) -> Result<Vec<BatchElement>, Failure> {
+        let mut round = 1;
+        let created = loop {
+            let mut plans = Vec::with_capacity(sets.len());
+            for (index, element) in sets.iter().enumerate() {
+                // An element that is not an object is refused naming itself (`'sets[i]'`);
+                // the rules' refusals get the `sets[i]: ` prefix.
+                let data = element_data(index, element)?;
+                let plan = self
+                    .checked_plan(ctx, biz, &data)
+                    .await
+                    .map_err(|f| indexed(index, f))?;
+                plans.push(plan);
+            }
+            match self.store.create_sets_atomic(plans).await {
+                Err(BatchFailure { error, .. }) if stale(&error) && round < MAX_PLANS => {
+                    round += 1;
+                }
+                other => break other,
+            }
+        };
+        let created = created.map_err(|e| indexed(e.index, Failure::from(e.error)))?;
+        Ok(created
+            .into_iter()
+            .enumerate()
+            .map(|(index, c)| BatchElement {
+                index,
+                outcome: Ok(Arc::unwrap_or_clone(c.set.doc)),
             })
             .collect())
     }

@@ -327,6 +327,10 @@ pub enum StoreError {
     /// refused. Nothing of the failed write is stored (or it is all stored, if only the answer
     /// was lost); the store reconnects by itself.
     Unavailable(Detail),
+    /// The catalog changed between the read of the facts a plan was checked against and its
+    /// commit (a store that versions its catalog, see [`crate::facts::FactsSource`]): nothing
+    /// was stored; plan again on fresh facts.
+    StaleFacts(Detail),
 }
 
 /// The envelope message of a store failure: its detail is never shown, only whether the
@@ -334,6 +338,9 @@ pub enum StoreError {
 fn store_message(e: &StoreError) -> &'static str {
     match e {
         StoreError::Unavailable(_) => "internal error: the connection to the database was lost",
+        StoreError::StaleFacts(_) => {
+            "internal error: the model kept changing while the set was created; try again"
+        }
         _ => "internal error",
     }
 }
@@ -342,6 +349,7 @@ fn store_message(e: &StoreError) -> &'static str {
 pub(crate) fn store_message_zh(e: &StoreError) -> &'static str {
     match e {
         StoreError::Unavailable(_) => "服务器内部错误：与数据库的连接已断开",
+        StoreError::StaleFacts(_) => "服务器内部错误：创建集群期间模型持续变化，请重试",
         _ => "服务器内部错误",
     }
 }
@@ -355,7 +363,8 @@ impl StoreError {
             | StoreError::Busy(d)
             | StoreError::Corrupt(d)
             | StoreError::Backend(d)
-            | StoreError::Unavailable(d) => d,
+            | StoreError::Unavailable(d)
+            | StoreError::StaleFacts(d) => d,
         }
     }
 }
@@ -369,6 +378,7 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt(_) => "corrupt store",
             StoreError::Backend(_) => "backend failure",
             StoreError::Unavailable(_) => "backend unavailable",
+            StoreError::StaleFacts(_) => "stale facts",
         };
         write!(f, "{kind}: {}", self.detail())
     }

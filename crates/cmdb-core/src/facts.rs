@@ -27,6 +27,9 @@ pub struct FactsQuery {
     pub parent: Option<i64>,
     /// The requested `set_template_id`, when it is an id.
     pub template: Option<i64>,
+    /// Read from the database even where the store could answer from a cache: asked when a
+    /// refusal was decided on cached facts, so that no create is refused on a stale catalog.
+    pub fresh: bool,
 }
 
 impl FactsQuery {
@@ -37,7 +40,46 @@ impl FactsQuery {
             biz,
             parent: requested_parent(data.get(PARENT_ID)),
             template: requested_template(data.get(SET_TEMPLATE_ID)),
+            fresh: false,
         }
+    }
+
+    /// The same query, to be answered from the database rather than a cache.
+    pub fn fresh(self) -> Self {
+        FactsQuery {
+            fresh: true,
+            ..self
+        }
+    }
+}
+
+/// Where a store's facts come from, for the stores that version their catalog and check every
+/// plan against the version current at its commit (the PostgreSQL store, which caches facts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FactsSource {
+    /// Read in a snapshot of their own, not versioned: the store does not check plans against
+    /// a catalog version (the embedded stores, whose writers see every catalog change).
+    #[default]
+    Unversioned,
+    /// Read from the database, at this catalog version.
+    Read(u64),
+    /// Answered from the store's cache, read at this catalog version and not known to be stale.
+    Cached(u64),
+}
+
+impl FactsSource {
+    /// The catalog version the facts describe, for a versioning store.
+    pub fn catalog_version(self) -> Option<u64> {
+        match self {
+            FactsSource::Unversioned => None,
+            FactsSource::Read(v) | FactsSource::Cached(v) => Some(v),
+        }
+    }
+
+    /// Whether the facts came from a cache (a refusal decided on them is checked again on
+    /// facts read afresh).
+    pub fn is_cached(self) -> bool {
+        matches!(self, FactsSource::Cached(_))
     }
 }
 
@@ -63,6 +105,8 @@ pub struct StoredFacts {
     pub service_templates: Vec<ServiceTemplate>,
     /// The biz's built-in set, if any.
     pub builtin_set: Option<SetId>,
+    /// Where they come from.
+    pub source: FactsSource,
 }
 
 impl StoredFacts {
@@ -76,7 +120,10 @@ impl StoredFacts {
         cache: &AttributeCache,
     ) -> Result<CreateFacts, StoreError> {
         if self.business.is_none() {
-            return Ok(CreateFacts::default());
+            return Ok(CreateFacts {
+                source: self.source,
+                ..CreateFacts::default()
+            });
         }
         Ok(CreateFacts {
             attributes: cache.compile(supplier_account, self.attributes)?,
@@ -87,6 +134,7 @@ impl StoredFacts {
             template: self.template,
             service_templates: self.service_templates,
             builtin_set: self.builtin_set,
+            source: self.source,
         })
     }
 }
@@ -110,6 +158,8 @@ pub struct CreateFacts {
     pub service_templates: Vec<ServiceTemplate>,
     /// The biz's built-in set, if any.
     pub builtin_set: Option<SetId>,
+    /// Where they come from; a plan built on them carries their catalog version.
+    pub source: FactsSource,
 }
 
 /// Compiled custom attribute definitions, reused while the stored definition is unchanged,

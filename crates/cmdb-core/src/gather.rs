@@ -37,9 +37,26 @@ pub async fn gather_facts_with(
     data: &Document,
     cache: &AttributeCache,
 ) -> Result<CreateFacts, StoreError> {
-    let query = FactsQuery::for_create(supplier_account, biz, data);
+    gather_for(
+        store,
+        &FactsQuery::for_create(supplier_account, biz, data),
+        cache,
+    )
+    .await
+}
+
+/// Reads and compiles the facts `query` asks for (e.g. [`FactsQuery::fresh`], to bypass a
+/// store's cache), reusing compiled attributes from `cache`.
+///
+/// # Errors
+/// As [`gather_facts`].
+pub async fn gather_for(
+    store: &dyn SetStore,
+    query: &FactsQuery,
+    cache: &AttributeCache,
+) -> Result<CreateFacts, StoreError> {
     store
-        .create_facts(&query)
+        .create_facts(query)
         .await?
-        .compile(supplier_account, cache)
+        .compile(&query.supplier_account, cache)
 }

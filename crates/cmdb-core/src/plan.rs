@@ -70,6 +70,12 @@ pub struct CreatePlan {
     pub context: RequestContext,
     /// The create's timestamp, as rendered.
     pub time: String,
+    /// The catalog version of the facts the plan was checked against, when the store versions
+    /// its catalog: such a store refuses the plan with [`StoreError::StaleFacts`] if the
+    /// catalog changed before the commit, and the caller plans again. `None`: no check.
+    ///
+    /// [`StoreError::StaleFacts`]: crate::StoreError::StaleFacts
+    pub catalog_version: Option<u64>,
 }
 
 /// Checks a create request against the facts, in the order of spec section 4 from step 3
@@ -195,6 +201,7 @@ pub fn plan_create(
         unique_keys,
         context: ctx.clone(),
         time: time.to_owned(),
+        catalog_version: facts.source.catalog_version(),
     })
 }
 
@@ -271,6 +278,7 @@ pub fn commit_plan(tx: &mut dyn StoreTx, plan: CreatePlan) -> Result<CreatedSet>
         unique_keys,
         context,
         time,
+        catalog_version: _,
     } = plan;
     let stamp = Arc::new(AuditStamp {
         user: context.user,

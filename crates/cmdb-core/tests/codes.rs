@@ -253,6 +253,15 @@ fn every_error_has_its_code_and_clean_message() {
             "internal error: the connection to the database was lost",
             "服务器内部错误：与数据库的连接已断开",
         ),
+        (
+            Error::Store(StoreError::StaleFacts(
+                "the plan was checked against catalog version 3; the catalog is at version 4"
+                    .into(),
+            )),
+            1_199_999,
+            "internal error: the model kept changing while the set was created; try again",
+            "服务器内部错误：创建集群期间模型持续变化，请重试",
+        ),
     ];
     for (error, number, english, chinese) in cases {
         assert_eq!(error.code().number(), number, "{error:?}");

@@ -88,6 +88,7 @@ impl SetStore for Catalog {
                 .collect(),
             template,
             builtin_set: self.builtin,
+            source: cmdb_core::facts::FactsSource::Unversioned,
         })
     }
     async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
@@ -248,6 +249,7 @@ fn the_provided_create_set_and_commit_stats() {
             request_id: String::new(),
         },
         time: String::new(),
+        catalog_version: None,
     };
     assert_eq!(block(store.create_set(plan)), Err(Error::Store(refused())));
 }

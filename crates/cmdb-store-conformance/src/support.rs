@@ -323,7 +323,7 @@ pub fn idle_module_docs(tenant: &str, biz: i64, set: i64, first_id: i64) -> Vec<
 }
 
 /// What [`SetStore::create_facts`] answers for a create in `biz` of a tenant, with no parent
-/// instance or template asked for.
+/// instance or template asked for, read afresh (not from a store's cache).
 ///
 /// # Panics
 /// When the read fails.
@@ -334,6 +334,7 @@ pub async fn facts(store: &dyn SetStore, supplier_account: &str, biz: i64) -> St
             biz: BizId(biz),
             parent: None,
             template: None,
+            fresh: true,
         })
         .await
         .expect("create_facts")

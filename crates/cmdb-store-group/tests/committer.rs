@@ -118,6 +118,7 @@ fn plan(name: &str) -> CreatePlan {
             request_id: String::new(),
         },
         time: String::new(),
+        catalog_version: None,
     }
 }
 

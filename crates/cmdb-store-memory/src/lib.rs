@@ -551,6 +551,7 @@ impl SetStore for MemoryStore {
             template,
             service_templates,
             builtin_set: state.builtin_sets.get(&query.biz).copied(),
+            source: cmdb_core::facts::FactsSource::Unversioned,
         })
     }
 

@@ -42,6 +42,7 @@
 //! ```
 
 mod error;
+mod facts_cache;
 mod options;
 pub mod schema;
 mod sql;

@@ -37,6 +37,10 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// How concurrent creates share transactions (default: grouped, see [`GroupOptions`]).
     pub group: GroupOptions,
+    /// How many create-facts answers the store keeps (default 4096; 0: none, every create
+    /// reads its facts). A cached answer is checked against the catalog version at commit, so
+    /// the cache never lets a create commit on a catalog that changed.
+    pub facts_cache_entries: usize,
 }
 
 impl Default for PgOptions {
@@ -46,6 +50,7 @@ impl Default for PgOptions {
             read_connections: 8,
             connect_timeout: Duration::from_secs(5),
             group: GroupOptions::default(),
+            facts_cache_entries: 4096,
         }
     }
 }

@@ -4,7 +4,7 @@
 use cmdb_core::StoreError;
 use cmdb_core::catalog::{Business, ServiceTemplate, SetTemplate};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
-use cmdb_core::facts::{FactsQuery, StoredFacts};
+use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::ids::{SequenceKind, SetId};
 use cmdb_core::records::Document;
 use deadpool_postgres::ClientWrapper;
@@ -65,7 +65,11 @@ const CREATE_FACTS: &str = "SELECT \
      ARRAY(SELECT st.doc FROM set_templates t \
            CROSS JOIN LATERAL unnest(t.service_template_ids) WITH ORDINALITY AS u(id, ord) \
            JOIN service_templates st ON st.id = u.id WHERE t.id = $4 ORDER BY u.ord), \
-     (SELECT bk_set_id FROM sets WHERE bk_biz_id = $1 AND builtin)";
+     (SELECT bk_set_id FROM sets WHERE bk_biz_id = $1 AND builtin), \
+     (SELECT last FROM sequences WHERE kind = 'catalog')";
+
+/// The `sequences` row holding the catalog version (schema version 2).
+pub(crate) const CATALOG_VERSION: &str = "catalog";
 
 pub(crate) const SELECT_SETS: &str = "SELECT doc FROM sets WHERE bk_biz_id = $1 ORDER BY bk_set_id";
 pub(crate) const SELECT_ONE_SET: &str =
@@ -161,9 +165,14 @@ pub(crate) async fn create_facts(
         )
         .await
         .map_err(store_error)?;
+    let version: Option<i64> = row.try_get(8).map_err(corrupt)?;
+    let source = FactsSource::Read(catalog_version(version)?);
     let business: Option<String> = row.try_get(0).map_err(corrupt)?;
     let Some(business) = business else {
-        return Ok(StoredFacts::default());
+        return Ok(StoredFacts {
+            source,
+            ..StoredFacts::default()
+        });
     };
     let business: Business = decode(&business, "business")?;
     let mainline: Option<String> = row.try_get(1).map_err(corrupt)?;
@@ -203,6 +212,14 @@ pub(crate) async fn create_facts(
             .map(|t| decode::<ServiceTemplate>(t, "service template"))
             .collect::<Result<_, _>>()?,
         builtin_set: builtin.map(SetId),
+        source,
+    })
+}
+
+/// The catalog version from its row: present and not negative, or the schema is not ours.
+pub(crate) fn catalog_version(last: Option<i64>) -> Result<u64, StoreError> {
+    last.and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
+        StoreError::Corrupt("the sequences table holds no valid catalog version row".into())
     })
 }
 

@@ -90,7 +90,7 @@ impl PgStore {
         migrate(&mut client).await?;
         // The check connection goes; the writer connects from its own thread.
         drop(client);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(options.facts_cache_entries));
         shared.ready.store(true, Ordering::Relaxed);
         let writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
         Self::start(config, target, options, shared, writer)
@@ -106,7 +106,7 @@ impl PgStore {
     /// [`OpenError::BadUrl`].
     pub async fn connect_lazy(url: &str, options: PgOptions) -> Result<Self, OpenError> {
         let (config, target) = parse(url, options)?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(options.facts_cache_entries));
         let writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
         tokio::spawn(warm_up(config.clone(), Arc::downgrade(&shared)));
         Self::start(config, target, options, shared, writer)
@@ -176,6 +176,13 @@ impl PgStore {
     /// hook: many mean many engines contending at SERIALIZABLE).
     pub fn retried_transactions(&self) -> u64 {
         self.shared.retries.load(Ordering::Relaxed)
+    }
+
+    /// How many plans the writer refused because the catalog changed after their facts were
+    /// read (each was planned again by its engine): the price of the facts cache, paid only
+    /// after catalog changes.
+    pub fn stale_plans(&self) -> u64 {
+        self.shared.stale_plans.load(Ordering::Relaxed)
     }
 
     /// A pooled read connection.
@@ -317,7 +324,12 @@ impl SetStore for PgStore {
     }
 
     async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
-        sql::create_facts(&*self.reader().await?, query).await
+        if let Some(cached) = self.shared.facts.get(query) {
+            return Ok(cached);
+        }
+        let facts = sql::create_facts(&*self.reader().await?, query).await?;
+        self.shared.facts.put(query, &facts);
+        Ok(facts)
     }
 
     async fn create_sets_atomic(

@@ -25,6 +25,8 @@ pub(crate) type NameSlot = (i64, i64, String);
 pub(crate) struct Prefetched {
     /// The sequences, read under their row locks.
     pub sequences: [Sequence; 4],
+    /// The catalog version, read under its row lock with the sequences.
+    pub catalog_version: u64,
     /// The name slots the view may be asked about, and which of them are taken.
     pub name_domain: HashSet<NameSlot>,
     pub names_taken: HashSet<NameSlot>,
@@ -125,6 +127,26 @@ impl View {
             .filter(|k| self.sequences[slot(*k)] != self.read.sequences[slot(*k)])
             .map(|k| (k, self.sequences[slot(k)].last()))
             .collect()
+    }
+
+    /// The catalog version the transaction read (under the lock, so current until it commits).
+    pub(crate) fn catalog_version(&self) -> u64 {
+        self.read.catalog_version
+    }
+
+    /// Whether the writes change catalog rows, so the transaction must bump the catalog
+    /// version. Sets do not, built-in ones included: the one fact of a create that sets change,
+    /// the biz's built-in set, is checked again at commit under the locks (1199054), and a
+    /// refusal decided on cached facts is decided again on fresh ones by the engine.
+    pub(crate) fn changes_catalog(&self) -> bool {
+        let w = &self.writes;
+        !(w.mainline.is_empty()
+            && w.businesses.is_empty()
+            && w.instances.is_empty()
+            && w.attributes.is_empty()
+            && w.rules.is_empty()
+            && w.service_templates.is_empty()
+            && w.set_templates.is_empty())
     }
 
     fn catalog(&self) -> Result<&Catalog, StoreError> {
@@ -437,6 +459,28 @@ mod tests {
             v.insert_set(&set(11, "taken", false, None)),
             Err(StoreError::AlreadyExists(_))
         ));
+    }
+
+    #[test]
+    fn only_catalog_rows_change_the_catalog() {
+        let mut v = view();
+        assert!(!v.changes_catalog());
+        v.insert_set(&set(11, "free", false, Some("ops")))
+            .expect("insert");
+        assert!(!v.changes_catalog(), "a plain set is not catalog");
+        let mut v = view();
+        v.insert_set(&set(11, "free", true, None)).expect("insert");
+        assert!(!v.changes_catalog(), "a built-in set is checked at commit");
+        let mut v = View::new(Prefetched {
+            catalog: Some(Catalog::default()),
+            ..Prefetched::default()
+        });
+        v.catalog_put(CatalogEntry::Mainline {
+            supplier_account: "0",
+            levels: &["zone".into()],
+        })
+        .expect("put");
+        assert!(v.changes_catalog(), "a catalog row");
     }
 
     #[test]

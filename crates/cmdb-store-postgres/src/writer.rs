@@ -35,6 +35,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use crate::error::{Retry, retry_kind, store_error};
+use crate::facts_cache::FactsCache;
 use crate::options::Isolation;
 use crate::schema::migrate;
 use crate::sql::{self, decode, encode};
@@ -76,7 +77,7 @@ type Submission = (
 );
 
 /// Counters and state the store handle reads.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Shared {
     pub commits: AtomicU64,
     pub creates: AtomicU64,
@@ -87,6 +88,27 @@ pub(crate) struct Shared {
     pub ready: AtomicBool,
     /// Why the database can never be used (a schema too new, a foreign database).
     pub fatal: std::sync::Mutex<Option<StoreError>>,
+    /// Create facts kept for the store's reads, and the newest catalog version seen (the
+    /// writer reports every version it reads under the locks).
+    pub facts: FactsCache,
+    /// Plans refused because the catalog changed after their facts were read.
+    pub stale_plans: AtomicU64,
+}
+
+impl Shared {
+    /// Fresh state with a facts cache of `cache_entries` answers.
+    pub(crate) fn new(cache_entries: usize) -> Self {
+        Shared {
+            commits: AtomicU64::new(0),
+            creates: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+            fatal: std::sync::Mutex::new(None),
+            facts: FactsCache::new(cache_entries),
+            stale_plans: AtomicU64::new(0),
+        }
+    }
 }
 
 /// The prepared statements of the writer's connection.
@@ -349,9 +371,10 @@ impl Writer {
         &mut self,
         plans: &[CreatePlan],
     ) -> Result<Vec<Result<CreatedSet, Error>>, (StoreError, bool)> {
+        let shared = Arc::clone(&self.shared);
         match self
             .transaction(Prefetch::Plans(plans), |view| {
-                commit_group(view, plans.to_vec())
+                commit_current(view, plans, &shared)
             })
             .await
         {
@@ -372,13 +395,15 @@ impl Writer {
     }
 
     async fn atomic(&mut self, plans: &[CreatePlan]) -> Result<Vec<CreatedSet>, BatchFailure> {
+        let shared = Arc::clone(&self.shared);
         let result = self
             .transaction(Prefetch::Plans(plans), |view| {
                 plans
                     .iter()
                     .enumerate()
                     .map(|(index, plan)| {
-                        commit_plan(view, plan.clone())
+                        check_current(view, plan, &shared)
+                            .and_then(|()| commit_plan(view, plan.clone()))
                             .map_err(|error| BatchFailure { index, error })
                     })
                     .collect::<Result<Vec<_>, _>>()
@@ -410,13 +435,14 @@ impl Writer {
     ) -> Result<T, TxError<E>> {
         let mut attempt = 0;
         let isolation = self.isolation;
+        let shared = Arc::clone(&self.shared);
         loop {
             attempt += 1;
             let conn = match self.connection().await {
                 Ok(conn) => conn,
                 Err(e) => return Err(TxError::Store(e)),
             };
-            let outcome = attempt_once(conn, isolation, &prefetch, &mut body).await;
+            let outcome = attempt_once(conn, isolation, &prefetch, &shared, &mut body).await;
             match outcome {
                 Ok(t) => return Ok(t),
                 Err(AttemptError::Body(e)) => {
@@ -488,14 +514,82 @@ async fn attempt_once<T, E>(
     conn: &Conn,
     isolation: Isolation,
     prefetch: &Prefetch<'_>,
+    shared: &Shared,
     body: &mut impl FnMut(&mut View) -> Result<T, E>,
 ) -> Result<T, AttemptError<E>> {
     let read = read_flight(conn, isolation, prefetch).await?;
+    shared.facts.saw(read.catalog_version);
     let mut view = View::new(read);
     let out = body(&mut view).map_err(AttemptError::Body)?;
-    let sequences = view.changed_sequences();
+    let mut sequences: Vec<(&str, i64)> = view
+        .changed_sequences()
+        .into_iter()
+        .map(|(kind, last)| (kind.name(), last))
+        .collect();
+    let bumped = view.changes_catalog().then(|| view.catalog_version() + 1);
+    if let Some(version) = bumped {
+        let last = i64::try_from(version).map_err(|_| {
+            AttemptError::Store(StoreError::Corrupt(
+                "the catalog version is out of range".into(),
+            ))
+        })?;
+        sequences.push((sql::CATALOG_VERSION, last));
+    }
     write_flight(conn, &view.writes, &sequences).await?;
+    if let Some(version) = bumped {
+        shared.facts.saw(version);
+    }
     Ok(out)
+}
+
+/// The refusal of a plan checked against facts of another catalog version than the one the
+/// transaction read under the locks.
+fn check_current(view: &View, plan: &CreatePlan, shared: &Shared) -> Result<(), Error> {
+    match plan.catalog_version {
+        Some(planned) if planned != view.catalog_version() => {
+            shared.stale_plans.fetch_add(1, Ordering::Relaxed);
+            Err(Error::Store(StoreError::StaleFacts(
+                format!(
+                    "the plan was checked against catalog version {planned}; the catalog is at \
+                     version {}",
+                    view.catalog_version()
+                )
+                .into(),
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`commit_group`] over the plans checked against the current catalog; the others are
+/// refused in their slots with [`StoreError::StaleFacts`], and their callers plan again.
+fn commit_current(
+    view: &mut View,
+    plans: &[CreatePlan],
+    shared: &Shared,
+) -> Result<Vec<Result<CreatedSet, Error>>, StoreError> {
+    let checks: Vec<Result<(), Error>> = plans
+        .iter()
+        .map(|p| check_current(view, p, shared))
+        .collect();
+    let current: Vec<CreatePlan> = plans
+        .iter()
+        .zip(&checks)
+        .filter(|(_, c)| c.is_ok())
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut committed = commit_group(view, current)?.into_iter();
+    Ok(checks
+        .into_iter()
+        .map(|check| match check {
+            Ok(()) => committed.next().unwrap_or_else(|| {
+                Err(Error::Store(StoreError::Backend(
+                    "the domain answered fewer results than plans".into(),
+                )))
+            }),
+            Err(stale) => Err(stale),
+        })
+        .collect())
 }
 
 /// The name slots (as three columns), unique keys and bizs of plans, deduplicated.
@@ -557,7 +651,7 @@ async fn read_flight<E>(
                 c.query(&s.builtin, &builtin_params),
             );
             b.map_err(AttemptError::Pg)?;
-            read.sequences = sequences(&l.map_err(AttemptError::Pg)?)?;
+            (read.sequences, read.catalog_version) = sequences(&l.map_err(AttemptError::Pg)?)?;
             for row in n.map_err(AttemptError::Pg)? {
                 read.names_taken.insert((
                     row.try_get(0)
@@ -601,20 +695,22 @@ async fn read_flight<E>(
         Prefetch::Catalog => {
             let (b, l, catalog) = tokio::join!(begin, lock, read_catalog(c));
             b.map_err(AttemptError::Pg)?;
-            read.sequences = sequences(&l.map_err(AttemptError::Pg)?)?;
+            (read.sequences, read.catalog_version) = sequences(&l.map_err(AttemptError::Pg)?)?;
             read.catalog = Some(catalog?);
         }
         Prefetch::Sequences => {
             let (b, l) = tokio::join!(begin, lock);
             b.map_err(AttemptError::Pg)?;
-            read.sequences = sequences(&l.map_err(AttemptError::Pg)?)?;
+            (read.sequences, read.catalog_version) = sequences(&l.map_err(AttemptError::Pg)?)?;
         }
     }
     Ok(read)
 }
 
-fn sequences<E>(rows: &[tokio_postgres::Row]) -> Result<[Sequence; 4], AttemptError<E>> {
+/// The id sequences and the catalog version, from the locked counter rows.
+fn sequences<E>(rows: &[tokio_postgres::Row]) -> Result<([Sequence; 4], u64), AttemptError<E>> {
     let mut out = [Sequence::default(); 4];
+    let mut catalog = None;
     for row in rows {
         let kind: String = row
             .try_get(0)
@@ -624,6 +720,10 @@ fn sequences<E>(rows: &[tokio_postgres::Row]) -> Result<[Sequence; 4], AttemptEr
             .try_get(1)
             .map_err(sql::corrupt)
             .map_err(AttemptError::Store)?;
+        if kind == sql::CATALOG_VERSION {
+            catalog = Some(last);
+            continue;
+        }
         let Some(kind) = SequenceKind::from_name(&kind) else {
             continue;
         };
@@ -633,7 +733,8 @@ fn sequences<E>(rows: &[tokio_postgres::Row]) -> Result<[Sequence; 4], AttemptEr
             .unwrap_or_default();
         out[index] = Sequence::from_last(last);
     }
-    Ok(out)
+    let catalog = sql::catalog_version(catalog).map_err(AttemptError::Store)?;
+    Ok((out, catalog))
 }
 
 /// Every catalog row (a fixture load reads them all: the catalog is small, and the domain's
@@ -731,7 +832,7 @@ enum CatalogRow {
     SetTemplate(i64, Vec<i64>, String),
 }
 
-fn columns(writes: &Writes, sequences: &[(SequenceKind, i64)]) -> Result<Columns, StoreError> {
+fn columns(writes: &Writes, sequences: &[(&str, i64)]) -> Result<Columns, StoreError> {
     let mut c = Columns::default();
     for s in &writes.sets {
         c.set_ids.push(s.id.0);
@@ -758,7 +859,7 @@ fn columns(writes: &Writes, sequences: &[(SequenceKind, i64)]) -> Result<Columns
         c.audit_docs.push(encode(a)?);
     }
     for (kind, last) in sequences {
-        c.seq_kinds.push(kind.name().to_owned());
+        c.seq_kinds.push((*kind).to_owned());
         c.seq_lasts.push(*last);
     }
     for (sup, levels) in &writes.mainline {
@@ -808,7 +909,7 @@ fn columns(writes: &Writes, sequences: &[(SequenceKind, i64)]) -> Result<Columns
 async fn write_flight<E>(
     conn: &Conn,
     writes: &Writes,
-    sequences: &[(SequenceKind, i64)],
+    sequences: &[(&str, i64)],
 ) -> Result<(), AttemptError<E>> {
     let cols = columns(writes, sequences).map_err(AttemptError::Store)?;
     write_columns(conn, &cols).await

@@ -721,6 +721,7 @@ impl Inner {
             template,
             service_templates,
             builtin_set: self.builtin_set(query.biz)?,
+            source: cmdb_core::facts::FactsSource::Unversioned,
             mainline,
         })
     }

@@ -179,6 +179,7 @@ pub(crate) fn create_facts(
         template,
         service_templates,
         builtin_set: builtin_set(snapshot, query.biz)?,
+        source: cmdb_core::facts::FactsSource::Unversioned,
         mainline,
     };
     // A read transaction: ending it either way releases the snapshot.
