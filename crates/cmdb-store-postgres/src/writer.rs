@@ -338,11 +338,19 @@ impl Writer {
     /// for a reason of its data (not the connection, not a conflict) is split: each
     /// submission then commits alone, so one create's storage error stays its own.
     async fn commit_creates(&mut self, group: Vec<Submission>) {
-        let all: Vec<CreatePlan> = group.iter().flat_map(|(p, _)| p.iter().cloned()).collect();
+        let mut all: Vec<CreatePlan> = Vec::new();
+        let mut replies = Vec::with_capacity(group.len());
+        for (plans, reply) in group {
+            replies.push((plans.len(), reply));
+            all.extend(plans);
+        }
         let mut results = self.commit_plans(&all).await;
-        if matches!(results, Err((_, true))) && group.len() > 1 {
+        if matches!(results, Err((_, true))) && replies.len() > 1 {
             let mut split = Vec::with_capacity(all.len());
-            for (plans, _) in &group {
+            let mut rest = all.as_slice();
+            for (count, _) in &replies {
+                let (plans, after) = rest.split_at(*count);
+                rest = after;
                 match self.commit_plans(plans).await {
                     Ok(r) => split.extend(r),
                     Err((e, _)) => {
@@ -356,11 +364,11 @@ impl Writer {
             Ok(r) => r.into_iter(),
             Err((e, _)) => vec![Err(Error::Store(e)); all.len()].into_iter(),
         };
-        for (plans, reply) in group {
-            let answers: Vec<_> = results.by_ref().take(plans.len()).collect();
+        for (count, reply) in replies {
+            let answers: Vec<_> = results.by_ref().take(count).collect();
             self.shared
                 .in_flight
-                .fetch_sub(plans.len() as u64, Ordering::Relaxed);
+                .fetch_sub(count as u64, Ordering::Relaxed);
             let _ = reply.send(answers);
         }
     }
@@ -592,7 +600,8 @@ fn commit_current(
         .collect())
 }
 
-/// The name slots (as three columns), unique keys and bizs of plans, deduplicated.
+/// The name slots (as three columns), unique keys and the bizs of built-in plans,
+/// deduplicated: what the domain will ask the view about.
 #[derive(Default)]
 struct Slots {
     bizs: Vec<i64>,
@@ -614,7 +623,9 @@ fn slots(plans: &[CreatePlan]) -> Slots {
             out.names.push(p.name.clone());
         }
         keys.extend(p.unique_keys.iter().map(|k| k.storage_key()));
-        builtin.insert(p.biz.0);
+        if p.builtin {
+            builtin.insert(p.biz.0);
+        }
     }
     out.keys = keys.into_iter().collect();
     out.builtin_bizs = builtin.into_iter().collect();
@@ -643,12 +654,25 @@ async fn read_flight<E>(
             let name_params: [&(dyn ToSql + Sync); 3] = [&bizs, &parents, &names];
             let key_params: [&(dyn ToSql + Sync); 1] = [&keys];
             let builtin_params: [&(dyn ToSql + Sync); 1] = [&builtin_bizs];
+            // A group without unique keys or built-in sets (the usual one) skips those reads.
+            let keys_read = async {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                c.query(&s.keys, &key_params).await
+            };
+            let builtin_read = async {
+                if builtin_bizs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                c.query(&s.builtin, &builtin_params).await
+            };
             let (b, l, n, k, bi) = tokio::join!(
                 begin,
                 lock,
                 c.query(&s.names, &name_params),
-                c.query(&s.keys, &key_params),
-                c.query(&s.builtin, &builtin_params),
+                keys_read,
+                builtin_read,
             );
             b.map_err(AttemptError::Pg)?;
             (read.sequences, read.catalog_version) = sequences(&l.map_err(AttemptError::Pg)?)?;
