@@ -3,7 +3,8 @@
 //! beside the grouped raw floor ([`cmdb_benches::pg_floor`]) driven by as many callers, in one
 //! run on one server. Skips with a printed line when `CMDB_PG_URL` is unset.
 //!
-//! Group `postgres`: `engine/<callers>`, `two_engines/<callers>` (callers alternate between the
+//! Group `postgres`: `engine/<callers>`, `engine_uncached/64` (one engine without its facts
+//! cache: every create reads its facts), `two_engines/<callers>` (callers alternate between the
 //! engines), `floor/<callers>`. Each engine and the floor have a database of their own,
 //! created for the run and dropped after it.
 
@@ -121,12 +122,13 @@ fn postgres(c: &mut Criterion, url: &str) {
         .build()
         .expect("a tokio runtime");
     let run = std::process::id();
-    let (engine_db, two_db, floor_db) = (
+    let (engine_db, uncached_db, two_db, floor_db) = (
         format!("cmdb_bench_engine_{run}"),
+        format!("cmdb_bench_uncached_{run}"),
         format!("cmdb_bench_two_{run}"),
         format!("cmdb_bench_floor_{run}"),
     );
-    let open = |db: &str| {
+    let open_with = |db: &str, options: PgOptions| {
         let url = url_with_db(url, db);
         rt.block_on(async {
             admin(
@@ -135,13 +137,14 @@ fn postgres(c: &mut Criterion, url: &str) {
             )
             .await;
             let store: Arc<dyn SetStore> = Arc::new(
-                PgStore::connect(&url, PgOptions::default())
+                PgStore::connect(&url, options)
                     .await
                     .expect("the store opens"),
             );
             store
         })
     };
+    let open = |db: &str| open_with(db, PgOptions::default());
     let engine = |store: Arc<dyn SetStore>| {
         let engine = Engine::builder(store).build();
         rt.block_on(engine.load_fixture(fixture(), "admin"))
@@ -149,6 +152,13 @@ fn postgres(c: &mut Criterion, url: &str) {
         engine
     };
     let one = Target::Engines(Arc::new(vec![engine(open(&engine_db))]));
+    let uncached = Target::Engines(Arc::new(vec![engine(open_with(
+        &uncached_db,
+        PgOptions {
+            facts_cache_entries: 0,
+            ..PgOptions::default()
+        },
+    ))]));
     let first = engine(open(&two_db));
     let second_store: Arc<dyn SetStore> = Arc::new(
         rt.block_on(PgStore::connect(
@@ -166,6 +176,7 @@ fn postgres(c: &mut Criterion, url: &str) {
     group.throughput(Throughput::Elements(1));
     for (label, target, callers) in [
         ("engine", &one, &CALLERS[..]),
+        ("engine_uncached", &uncached, &CALLERS[2..]),
         ("floor", &floor, &CALLERS[..]),
         ("two_engines", &two, &CALLERS[1..]),
     ] {
@@ -184,8 +195,8 @@ fn postgres(c: &mut Criterion, url: &str) {
         }
     }
     group.finish();
-    drop((one, two, floor, floor_store));
-    for db in [engine_db, two_db, floor_db] {
+    drop((one, uncached, two, floor, floor_store));
+    for db in [engine_db, uncached_db, two_db, floor_db] {
         rt.block_on(admin(
             url,
             &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),

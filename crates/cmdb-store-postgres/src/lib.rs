@@ -32,7 +32,23 @@
 //! failures (40001), retried with backoff and jitter; so are deadlocks (40P01).
 //!
 //! A create of the seed request costs three round trips: the facts (one statement), and the
-//! two flights. Catalog loads read the whole catalog (small) in the first flight.
+//! two flights; two when its facts are cached. Catalog loads read the whole catalog (small) in
+//! the first flight.
+//!
+//! # The facts cache
+//! The store keeps create-facts answers (`PgOptions::facts_cache_entries`), each tagged with
+//! the catalog version it was read at: a counter row beside the id counters (`catalog` in
+//! `sequences`), bumped by every transaction that writes catalog rows, under the same locks.
+//! An answer is served while its version is the newest the store has seen, and plans carry
+//! the version of their facts ([`cmdb_core::plan::CreatePlan::catalog_version`]). The writer
+//! reads the current version in its first flight, under the locks, and refuses a plan of
+//! another version with [`cmdb_core::StoreError::StaleFacts`] (only that plan: the rest of
+//! the group commits); the engine then plans it again, on facts read afresh since the writer
+//! has taught the cache the new version. Catalog changes made by other engines are seen at
+//! the latest by the next commit, so a cached answer never lets a create commit against a
+//! catalog it was not checked against; a refusal decided on cached facts is decided again by
+//! the engine on a fresh read ([`cmdb_core::facts::FactsQuery::fresh`]). Sets do not bump the
+//! version: the one fact creates change, a biz's built-in set, is checked again at commit.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), cmdb_store_postgres::OpenError> {
