@@ -1,5 +1,6 @@
-//! Opening: a fresh database gets the schema, a second open finds it, and a schema written by
-//! a newer engine is refused with a one-line error (nothing written).
+//! Opening: a fresh database gets the schema and a second open finds it; a schema written by a
+//! newer engine is refused with a one-line error (nothing written); a database of schema
+//! version 1 is migrated to 2 with its data.
 
 mod common;
 
@@ -81,4 +82,52 @@ fn a_url_that_does_not_parse_is_refused_before_connecting() {
         );
         assert!(refused.to_string().starts_with("invalid PostgreSQL URL: "));
     }
+}
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_data_and_gets_a_catalog_version() {
+    if let Some(reason) = server_missing() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let db = TestDb::create();
+    cmdb_store_conformance::run_case(async {
+        // A database as an engine of schema version 1 left it: its tables, a business and a
+        // set counter in use.
+        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE cmdb_schema (one boolean PRIMARY KEY DEFAULT true CHECK (one), \
+                 version bigint NOT NULL); INSERT INTO cmdb_schema VALUES (true, 1); {} \
+                 INSERT INTO businesses VALUES (1, '{{\"bk_biz_id\":1,\"bk_biz_name\":\"demo\",\
+                 \"archived\":false,\"bk_supplier_account\":\"0\"}}'); \
+                 UPDATE sequences SET last = 4779 WHERE kind = 'set';",
+                cmdb_store_postgres::schema::MIGRATIONS[0]
+            ))
+            .await
+            .expect("a version 1 database");
+        let store = PgStore::connect(&db.url, PgOptions::default())
+            .await
+            .expect("it opens and migrates");
+        assert_eq!(version(&db.url).await, 2);
+        let catalog: i64 = client
+            .query_one("SELECT last FROM sequences WHERE kind = 'catalog'", &[])
+            .await
+            .expect("the catalog version row")
+            .get(0);
+        assert_eq!(catalog, 0);
+        let ctx = cmdb_store_conformance::support::context("0");
+        let created = cmdb_store_conformance::support::create_ok(
+            &store,
+            &ctx,
+            1,
+            serde_json::json!({"bk_parent_id": 1, "bk_set_name": "after-upgrade"}),
+        )
+        .await;
+        assert_eq!(created.set.id.0, 4780, "the counters carried over");
+        assert_eq!(store.stale_plans(), 0);
+    });
 }
