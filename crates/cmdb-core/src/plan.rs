@@ -243,13 +243,26 @@ pub fn commit_group(
     Ok(results)
 }
 
-/// Commits a plan through one open store transaction: the name under its parent (1101108),
-/// then custom unique keys (1199014), then the built-in set (1199054); then ids are taken and
-/// the set, its modules and their audit records are inserted. On `Err` the store MUST roll back.
+/// Commits a plan through one open store transaction: first, for a store that versions its
+/// catalog, that the plan was checked against the current catalog ([`StoreError::StaleFacts`]
+/// otherwise: the caller plans again); then the name under its parent (1101108), custom unique
+/// keys (1199014) and the built-in set (1199054); then ids are taken and the set, its modules
+/// and their audit records are inserted. On `Err` the store MUST roll back.
 ///
 /// The plan is consumed: its documents become the records, each built once and shared with
 /// the audit record that records it.
 pub fn commit_plan(tx: &mut dyn StoreTx, plan: CreatePlan) -> Result<CreatedSet> {
+    if let (Some(planned), Some(current)) = (plan.catalog_version, tx.catalog_version())
+        && planned != current
+    {
+        return Err(Error::Store(StoreError::StaleFacts(
+            format!(
+                "the plan was checked against catalog version {planned}; the catalog is at \
+                 version {current}"
+            )
+            .into(),
+        )));
+    }
     if tx.set_name_taken(plan.biz, plan.parent, &plan.name)? {
         return Err(Error::SetNameDuplicated);
     }

@@ -80,6 +80,14 @@ pub trait StoreTx {
     /// Storage failures only.
     fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError>;
 
+    /// The catalog version current in this transaction, for a store that versions its catalog
+    /// and checks plans against it ([`crate::facts::FactsSource`]): read under the same locks
+    /// as the writes, so a catalog change cannot commit between the check and the create.
+    /// `None` (the default): the store does not version its catalog, and plans are not checked.
+    fn catalog_version(&self) -> Option<u64> {
+        None
+    }
+
     /// The mainline custom levels of a tenant, `None` while not yet fixed.
     ///
     /// # Errors

@@ -41,8 +41,9 @@
 //! `sequences`), bumped by every transaction that writes catalog rows, under the same locks.
 //! An answer is served while its version is the newest the store has seen, and plans carry
 //! the version of their facts ([`cmdb_core::plan::CreatePlan::catalog_version`]). The writer
-//! reads the current version in its first flight, under the locks, and refuses a plan of
-//! another version with [`cmdb_core::StoreError::StaleFacts`] (only that plan: the rest of
+//! reads the current version in its first flight, under the locks, and its view answers it
+//! as [`cmdb_core::ports::StoreTx::catalog_version`]; the domain's `commit_plan` refuses a plan
+//! of another version with [`cmdb_core::StoreError::StaleFacts`] (only that plan: the rest of
 //! the group commits); the engine then plans it again, on facts read afresh since the writer
 //! has taught the cache the new version. Catalog changes made by other engines are seen at
 //! the latest by the next commit, so a cached answer never lets a create commit against a

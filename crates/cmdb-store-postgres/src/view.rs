@@ -129,8 +129,8 @@ impl View {
             .collect()
     }
 
-    /// The catalog version the transaction read (under the lock, so current until it commits).
-    pub(crate) fn catalog_version(&self) -> u64 {
+    /// The catalog version the transaction read under the counter-row locks.
+    pub(crate) fn read_catalog_version(&self) -> u64 {
         self.read.catalog_version
     }
 
@@ -335,6 +335,10 @@ impl StoreTx for View {
                 .cloned()
                 .map(CatalogItem::SetTemplate),
         })
+    }
+
+    fn catalog_version(&self) -> Option<u64> {
+        Some(self.read.catalog_version)
     }
 
     fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {

@@ -379,14 +379,18 @@ impl Writer {
         &mut self,
         plans: &[CreatePlan],
     ) -> Result<Vec<Result<CreatedSet, Error>>, (StoreError, bool)> {
-        let shared = Arc::clone(&self.shared);
         match self
             .transaction(Prefetch::Plans(plans), |view| {
-                commit_current(view, plans, &shared)
+                commit_group(view, plans.to_vec())
             })
             .await
         {
             Ok(results) => {
+                let stale = results
+                    .iter()
+                    .filter(|r| r.as_ref().is_err_and(is_stale))
+                    .count() as u64;
+                self.shared.stale_plans.fetch_add(stale, Ordering::Relaxed);
                 let stored = results.iter().filter(|r| r.is_ok()).count() as u64;
                 if stored > 0 {
                     self.shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -403,15 +407,13 @@ impl Writer {
     }
 
     async fn atomic(&mut self, plans: &[CreatePlan]) -> Result<Vec<CreatedSet>, BatchFailure> {
-        let shared = Arc::clone(&self.shared);
         let result = self
             .transaction(Prefetch::Plans(plans), |view| {
                 plans
                     .iter()
                     .enumerate()
                     .map(|(index, plan)| {
-                        check_current(view, plan, &shared)
-                            .and_then(|()| commit_plan(view, plan.clone()))
+                        commit_plan(view, plan.clone())
                             .map_err(|error| BatchFailure { index, error })
                     })
                     .collect::<Result<Vec<_>, _>>()
@@ -425,7 +427,12 @@ impl Writer {
                     .fetch_add(created.len() as u64, Ordering::Relaxed);
                 Ok(created)
             }
-            Err(TxError::Body(e)) => Err(e),
+            Err(TxError::Body(e)) => {
+                if is_stale(&e.error) {
+                    self.shared.stale_plans.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e)
+            }
             Err(TxError::Store(e)) => Err(BatchFailure {
                 index: 0,
                 error: Error::Store(e),
@@ -534,7 +541,9 @@ async fn attempt_once<T, E>(
         .into_iter()
         .map(|(kind, last)| (kind.name(), last))
         .collect();
-    let bumped = view.changes_catalog().then(|| view.catalog_version() + 1);
+    let bumped = view
+        .changes_catalog()
+        .then(|| view.read_catalog_version() + 1);
     if let Some(version) = bumped {
         let last = i64::try_from(version).map_err(|_| {
             AttemptError::Store(StoreError::Corrupt(
@@ -550,54 +559,9 @@ async fn attempt_once<T, E>(
     Ok(out)
 }
 
-/// The refusal of a plan checked against facts of another catalog version than the one the
-/// transaction read under the locks.
-fn check_current(view: &View, plan: &CreatePlan, shared: &Shared) -> Result<(), Error> {
-    match plan.catalog_version {
-        Some(planned) if planned != view.catalog_version() => {
-            shared.stale_plans.fetch_add(1, Ordering::Relaxed);
-            Err(Error::Store(StoreError::StaleFacts(
-                format!(
-                    "the plan was checked against catalog version {planned}; the catalog is at \
-                     version {}",
-                    view.catalog_version()
-                )
-                .into(),
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// [`commit_group`] over the plans checked against the current catalog; the others are
-/// refused in their slots with [`StoreError::StaleFacts`], and their callers plan again.
-fn commit_current(
-    view: &mut View,
-    plans: &[CreatePlan],
-    shared: &Shared,
-) -> Result<Vec<Result<CreatedSet, Error>>, StoreError> {
-    let checks: Vec<Result<(), Error>> = plans
-        .iter()
-        .map(|p| check_current(view, p, shared))
-        .collect();
-    let current: Vec<CreatePlan> = plans
-        .iter()
-        .zip(&checks)
-        .filter(|(_, c)| c.is_ok())
-        .map(|(p, _)| p.clone())
-        .collect();
-    let mut committed = commit_group(view, current)?.into_iter();
-    Ok(checks
-        .into_iter()
-        .map(|check| match check {
-            Ok(()) => committed.next().unwrap_or_else(|| {
-                Err(Error::Store(StoreError::Backend(
-                    "the domain answered fewer results than plans".into(),
-                )))
-            }),
-            Err(stale) => Err(stale),
-        })
-        .collect())
+/// Whether the domain refused a plan as checked against another catalog version.
+fn is_stale(error: &Error) -> bool {
+    matches!(error, Error::Store(StoreError::StaleFacts(_)))
 }
 
 /// The name slots (as three columns), unique keys and the bizs of built-in plans,
