@@ -242,6 +242,18 @@ impl Engine {
         .await
     }
 
+    /// The rules of one batch element (the permission was checked once for the batch), decided
+    /// as [`Self::checked_plan`] decides them.
+    async fn element_plan(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        data: &Document,
+    ) -> Result<CreatePlan, Failure> {
+        self.decide_on_facts(ctx, biz, data, |facts| self.plan(ctx, biz, data, facts))
+            .await
+    }
+
     /// Runs `decide` on the facts of a create of `data`; when it refuses on cached facts, runs
     /// it again on facts read afresh and answers that.
     async fn decide_on_facts<T>(
@@ -363,7 +375,7 @@ impl Engine {
             for index in todo.drain(..) {
                 let plan = async {
                     let data = element_data(index, &sets[index])?;
-                    self.checked_plan(ctx, biz, &data).await
+                    self.element_plan(ctx, biz, &data).await
                 }
                 .await;
                 match plan {
@@ -397,7 +409,7 @@ impl Engine {
             .map(|(index, outcome)| BatchElement {
                 index,
                 outcome: outcome.unwrap_or_else(|| {
-                    Err(Error::Store(cmdb_core::StoreError::Backend(
+                    Err(Error::Store(StoreError::Backend(
                         "the store answered no result for this element".into(),
                     ))
                     .into())
@@ -422,7 +434,7 @@ impl Engine {
                 // the rules' refusals get the `sets[i]: ` prefix.
                 let data = element_data(index, element)?;
                 let plan = self
-                    .checked_plan(ctx, biz, &data)
+                    .element_plan(ctx, biz, &data)
                     .await
                     .map_err(|f| indexed(index, f))?;
                 plans.push(plan);

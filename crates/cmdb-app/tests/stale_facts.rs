@@ -273,6 +273,17 @@ impl Authorizer for DenyAll {
     }
 }
 
+/// Allows everyone, counting the questions.
+#[derive(Debug, Default)]
+struct CountingAllow(AtomicUsize);
+
+impl Authorizer for CountingAllow {
+    fn allows(&self, _user: &str, _action: Action, _biz: BizId) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+}
+
 /// The seed request's `data` (its template gives the set one module), named `name`.
 fn seed_data(name: &str) -> Document {
     let request: Value =
@@ -667,5 +678,41 @@ async fn a_batch_refused_at_the_biz_check() {
             "{facts:?}"
         );
         assert!(store.calls().is_empty() && store.atomic_calls().is_empty());
+    }
+}
+
+/// A batch asks for the permission once, however often its elements are planned.
+#[tokio::test]
+async fn a_batch_asks_for_the_permission_once() {
+    for atomic in [false, true] {
+        let store = Arc::new(Scripted::new(Facts::Cached, Some(Stale::FirstCalls(1))));
+        let allow = Arc::new(CountingAllow::default());
+        let engine = Engine::builder(store.clone())
+            .authorizer(allow.clone())
+            .build();
+        seed(&engine, &store).await;
+        let elements = engine
+            .batch_create(&ctx(), BIZ, &batch(&["a", "b"]), atomic)
+            .await
+            .unwrap();
+        assert_eq!(created(&elements).len(), 2, "atomic {atomic}");
+        // Two rounds of planning (the first answered stale), one permission question.
+        let rounds = if atomic {
+            store.atomic_calls().len()
+        } else {
+            store.calls().len()
+        };
+        assert_eq!(rounds, 2, "atomic {atomic}");
+        assert_eq!(allow.0.load(Ordering::SeqCst), 1, "atomic {atomic}");
+        // A single create asks once per plan: after an atomic batch its first `create_sets`
+        // call is the store's first, answered stale, so it is planned twice.
+        let before = store.calls().len();
+        engine
+            .create_set(&ctx(), BIZ, &seed_data("single"))
+            .await
+            .unwrap();
+        let plans = store.calls().len() - before;
+        assert_eq!(plans, if atomic { 2 } else { 1 });
+        assert_eq!(allow.0.load(Ordering::SeqCst), 1 + plans, "atomic {atomic}");
     }
 }
