@@ -233,24 +233,7 @@ fn the_provided_create_set_and_commit_stats() {
     assert_eq!(store.commit_stats(), None);
     assert_eq!(store.backend(), "catalog");
     // `create_set` is `create_sets` of one plan: its one result comes back.
-    let plan = CreatePlan {
-        biz: BizId(1),
-        supplier_account: "0".into(),
-        parent: 1,
-        name: "x".into(),
-        builtin: false,
-        set_doc: Document::new(),
-        module_docs: Vec::new(),
-        unique_keys: Vec::new(),
-        context: cmdb_core::plan::RequestContext {
-            user: "u".into(),
-            supplier_account: "0".into(),
-            app_code: String::new(),
-            request_id: String::new(),
-        },
-        time: String::new(),
-        catalog_version: None,
-    };
+    let plan = common::bare_plan("x", None);
     assert_eq!(block(store.create_set(plan)), Err(Error::Store(refused())));
 }
 

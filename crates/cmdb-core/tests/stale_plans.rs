@@ -2,12 +2,15 @@
 //! another catalog version than the transaction's is refused with `StaleFacts` before anything
 //! is read or written; plans and stores that do not version pass unchecked.
 
+mod common;
+
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::ids::{BizId, IdRange, SequenceKind, SetId};
-use cmdb_core::plan::{CreatePlan, RequestContext, commit_group, commit_plan};
+use cmdb_core::plan::{commit_group, commit_plan};
 use cmdb_core::ports::{GroupTx, StoreTx};
-use cmdb_core::records::{AuditRecord, Document, ModuleRecord, SetRecord, UniqueKey};
+use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
 use cmdb_core::{Error, StoreError};
+use common::bare_plan as plan;
 
 /// A transaction over nothing stored, at catalog version `version`, recording every call.
 #[derive(Default)]
@@ -89,27 +92,6 @@ fn at(version: Option<u64>) -> Empty {
     Empty {
         version,
         ..Empty::default()
-    }
-}
-
-fn plan(name: &str, catalog_version: Option<u64>) -> CreatePlan {
-    CreatePlan {
-        biz: BizId(1),
-        supplier_account: "0".into(),
-        parent: 1,
-        name: name.into(),
-        builtin: false,
-        set_doc: Document::new(),
-        module_docs: Vec::new(),
-        unique_keys: Vec::new(),
-        context: RequestContext {
-            user: "u".into(),
-            supplier_account: "0".into(),
-            app_code: String::new(),
-            request_id: String::new(),
-        },
-        time: String::new(),
-        catalog_version,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Catalog objects the core's port tests store and read back: a business, a mainline instance,
-//! an `owner` attribute and its unique rule, service and set templates, all of tenant "0".
+//! an `owner` attribute and its unique rule, service and set templates, all of tenant "0"; and
+//! a bare create plan.
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
@@ -8,6 +9,8 @@ use cmdb_core::catalog::{
 };
 use cmdb_core::ids::BizId;
 use cmdb_core::model::RawAttribute;
+use cmdb_core::plan::{CreatePlan, RequestContext};
+use cmdb_core::records::Document;
 use serde_json::Value;
 
 /// Business `biz`, named "demo".
@@ -79,5 +82,28 @@ pub fn web_template(biz: i64, service_template_ids: Vec<i64>) -> SetTemplate {
         service_template_ids,
         attributes: Vec::new(),
         bk_supplier_account: "0".into(),
+    }
+}
+
+/// A plan of set `name` under business 1, with an empty document and no module or unique key,
+/// checked against catalog version `catalog_version`.
+pub fn bare_plan(name: &str, catalog_version: Option<u64>) -> CreatePlan {
+    CreatePlan {
+        biz: BizId(1),
+        supplier_account: "0".into(),
+        parent: 1,
+        name: name.into(),
+        builtin: false,
+        set_doc: Document::new(),
+        module_docs: Vec::new(),
+        unique_keys: Vec::new(),
+        context: RequestContext {
+            user: "u".into(),
+            supplier_account: "0".into(),
+            app_code: String::new(),
+            request_id: String::new(),
+        },
+        time: String::new(),
+        catalog_version,
     }
 }
