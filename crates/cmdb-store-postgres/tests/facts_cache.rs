@@ -1,7 +1,8 @@
 //! The facts cache across engines: two stores on one database, one changing the catalog while
 //! the other holds cached facts. A plan checked against an older catalog is refused as stale
 //! (nothing stored), alone in its group or its atomic batch; facts read afresh carry the new
-//! version; catalog loads bump the version, creates do not.
+//! version; catalog loads bump the version, creates do not; and creates racing catalog loads
+//! each occupy exactly the unique keys of the rules loaded before their commit.
 
 mod common;
 
@@ -237,4 +238,126 @@ fn without_a_cache_every_answer_is_read() {
         assert_eq!(facts(&store, &query()).await.source, first);
         store.close().await.expect("close");
     });
+}
+
+/// Creates on engine a race catalog loads on engine b, round after round; each load adds a
+/// unique rule on one more field and a business whose idle set takes a set id under the same
+/// locks, marking where the load falls in commit order. Every stored set must then occupy
+/// exactly the keys of the rules loaded before it: a plan checked against an older catalog
+/// never commits. Runs until some plan was refused as stale (the race actually happened).
+#[test]
+fn creates_racing_catalog_loads_occupy_exactly_the_rules_of_their_commit() {
+    const FIELDS: usize = 12;
+    const CREATES_PER_ROUND: usize = 24;
+    if let Some(reason) = server_missing() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let db = TestDb::create();
+    let url = db.url.clone();
+    cmdb_store_conformance::run_case(async move {
+        let a = std::sync::Arc::new(
+            PgStore::connect(&url, PgOptions::default())
+                .await
+                .expect("engine a"),
+        );
+        let b = PgStore::connect(&url, PgOptions::default())
+            .await
+            .expect("engine b");
+        let attributes: Vec<Value> = (0..FIELDS)
+            .map(|k| {
+                json!({"bk_property_id": format!("f{k}"), "bk_property_name": format!("F{k}"),
+                            "bk_property_type": "singlechar", "bk_biz_id": 0})
+            })
+            .collect();
+        load_ok(
+            &b,
+            json!({"bk_supplier_account": EXAMPLE_TENANT,
+                   "businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo", "create_idle_set": false}],
+                   "set_attributes": attributes}),
+        )
+        .await;
+        let ctx = context(EXAMPLE_TENANT);
+        // Where each load fell among the set ids, by the idle set of its business.
+        let mut markers = Vec::new();
+        let mut rounds = 0;
+        while rounds < FIELDS && (rounds < 2 || a.stale_plans() == 0) {
+            let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
+            for i in 0..CREATES_PER_ROUND {
+                let (a, ctx, done) = (std::sync::Arc::clone(&a), ctx.clone(), done.clone());
+                let mut data = json!({"bk_parent_id": 1, "bk_set_name": format!("r{rounds}-{i}")});
+                for k in 0..FIELDS {
+                    data[format!("f{k}")] = json!(format!("r{rounds}-{i}"));
+                }
+                tokio::spawn(async move {
+                    // As the engine does: a plan refused as stale is planned again.
+                    let mut result = create(a.as_ref(), &ctx, 1, data.clone()).await;
+                    for _ in 1..5 {
+                        if !matches!(result, Err(Error::Store(StoreError::StaleFacts(_)))) {
+                            break;
+                        }
+                        result = create(a.as_ref(), &ctx, 1, data.clone()).await;
+                    }
+                    let _ = done.send(result.map(|c| c.set.id.0));
+                });
+            }
+            drop(done);
+            // The load goes in once a third of the round's creates are stored, with the rest
+            // planned or in flight.
+            for _ in 0..CREATES_PER_ROUND / 3 {
+                let created = finished.recv().await.expect("a create's answer");
+                created.expect("the create");
+            }
+            let biz = 100 + rounds as i64;
+            load_ok(
+                &b,
+                json!({"bk_supplier_account": EXAMPLE_TENANT,
+                       "businesses": [{"bk_biz_id": biz, "bk_biz_name": format!("marker-{rounds}")}],
+                       "set_unique_rules": [[format!("f{rounds}")]]}),
+            )
+            .await;
+            while let Some(created) = finished.recv().await {
+                created.expect("the create");
+            }
+            let idle = b.sets(BizId(biz), None).await.expect("the marker's sets");
+            let marker = idle[0]["bk_set_id"].as_i64().expect("the idle set's id");
+            markers.push(marker);
+            rounds += 1;
+        }
+        let sets = a.sets(BizId(1), None).await.expect("the sets");
+        assert_eq!(sets.len(), rounds * CREATES_PER_ROUND);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        for set in &sets {
+            let id = set["bk_set_id"].as_i64().expect("an id");
+            let rules_before = markers.iter().filter(|m| **m < id).count() as i64;
+            let keys: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM set_unique_keys WHERE bk_set_id = $1",
+                    &[&id],
+                )
+                .await
+                .expect("count keys")
+                .get(0);
+            assert_eq!(
+                keys, rules_before,
+                "set {id} ({}) occupies {keys} keys, but {rules_before} rules were loaded before \
+                 it (markers {markers:?})",
+                set["bk_set_name"]
+            );
+        }
+        // Checked after the keys, so that a broken check shows as the wrong keys it lets in.
+        assert!(
+            a.stale_plans() > 0,
+            "no plan went stale in {rounds} rounds: the race never happened"
+        );
+        println!(
+            "{rounds} rounds, {} stale plans planned again, markers {markers:?}",
+            a.stale_plans()
+        );
+        b.close().await.expect("close b");
+    });
+    drop(db);
 }
