@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::ids::BizId;
 use cmdb_core::ports::{BatchFailure, SetStore};
@@ -58,8 +60,8 @@ fn is_stale(result: &Result<impl std::fmt::Debug, Error>) -> bool {
     matches!(result, Err(Error::Store(StoreError::StaleFacts(_))))
 }
 
-/// Runs `case` on two stores (two engines) of one fresh database.
-fn with_two_engines<F>(case: impl FnOnce(PgStore, PgStore) -> F + Send + 'static)
+/// Runs `case` on two stores (two engines) of one fresh database, closing both after it.
+fn with_two_engines<F>(case: impl FnOnce(Arc<PgStore>, Arc<PgStore>) -> F + Send + 'static)
 where
     F: Future<Output = ()> + Send,
 {
@@ -77,7 +79,10 @@ where
             .await
             .expect("engine b");
         load_ok(&a, base_fixture()).await;
-        case(a, b).await;
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        case(Arc::clone(&a), Arc::clone(&b)).await;
+        a.close().await.expect("close a");
+        b.close().await.expect("close b");
     });
     drop(db);
 }
@@ -91,38 +96,36 @@ fn a_plan_checked_against_an_older_catalog_is_stale_and_stores_nothing() {
             panic!("the first answer is read: {:?}", read.source);
         };
         assert_eq!(facts(&a, &query()).await.source, FactsSource::Cached(v1));
-        create_ok(&a, &ctx, 1, set("first", "ops")).await;
+        create_ok(&*a, &ctx, 1, set("first", "ops")).await;
 
         // Engine b adds a unique rule; engine a has not seen it and still serves its cache.
-        load_ok(&b, rule_fixture("owner")).await;
+        load_ok(&*b, rule_fixture("owner")).await;
         let cached = facts(&a, &query()).await;
         assert_eq!(cached.source, FactsSource::Cached(v1));
         assert!(cached.unique_rules.is_empty());
-        let stale_plan = plan_ok(&a, &ctx, 1, set("second", "ops")).await;
+        let stale_plan = plan_ok(&*a, &ctx, 1, set("second", "ops")).await;
         assert_eq!(stale_plan.catalog_version, Some(v1));
         assert!(
             stale_plan.unique_keys.is_empty(),
             "checked without the rule"
         );
 
-        let before = snapshot(&a, &[EXAMPLE_TENANT], &[1]).await;
+        let before = snapshot(&*a, &[EXAMPLE_TENANT], &[1]).await;
         let refused = a.create_set(stale_plan).await;
         assert!(is_stale(&refused), "{refused:?}");
         assert_eq!(a.stale_plans(), 1);
-        assert_eq!(snapshot(&a, &[EXAMPLE_TENANT], &[1]).await, before);
+        assert_eq!(snapshot(&*a, &[EXAMPLE_TENANT], &[1]).await, before);
 
         // The refusal taught engine a the new version: its next facts are read, rule included.
         let fresh = facts(&a, &query()).await;
         assert_eq!(fresh.source, FactsSource::Read(v1 + 1));
         assert_eq!(fresh.unique_rules.len(), 1);
-        let second = create_ok(&a, &ctx, 1, set("second", "ops")).await;
+        let second = create_ok(&*a, &ctx, 1, set("second", "ops")).await;
         assert_eq!(second.set.unique_keys.len(), 1, "the key is occupied");
         // So the rule holds across engines for every set created after it.
-        let duplicate = create(&b, &ctx, 1, set("third", "ops")).await;
+        let duplicate = create(&*b, &ctx, 1, set("third", "ops")).await;
         assert_eq!(duplicate.map_err(|e| e.code().number()), Err(1_199_014));
         assert_eq!((a.stale_plans(), b.stale_plans()), (1, 0));
-        a.close().await.expect("close a");
-        b.close().await.expect("close b");
     });
 }
 
@@ -130,13 +133,13 @@ fn a_plan_checked_against_an_older_catalog_is_stale_and_stores_nothing() {
 fn in_a_group_and_in_an_atomic_batch_only_the_stale_plan_is_refused() {
     with_two_engines(|a, b| async move {
         let ctx = context(EXAMPLE_TENANT);
-        let old = plan_ok(&a, &ctx, 1, set("old", "ops")).await;
-        load_ok(&b, rule_fixture("owner")).await;
-        let current = plan_ok(&b, &ctx, 1, set("current", "dev")).await;
+        let old = plan_ok(&*a, &ctx, 1, set("old", "ops")).await;
+        load_ok(&*b, rule_fixture("owner")).await;
+        let current = plan_ok(&*b, &ctx, 1, set("current", "dev")).await;
         assert_eq!(current.catalog_version, old.catalog_version.map(|v| v + 1));
 
         // An atomic batch holding a stale plan stores nothing and names that plan.
-        let before = snapshot(&a, &[EXAMPLE_TENANT], &[1]).await;
+        let before = snapshot(&*a, &[EXAMPLE_TENANT], &[1]).await;
         let atomic = a
             .create_sets_atomic(vec![current.clone(), old.clone()])
             .await;
@@ -146,7 +149,7 @@ fn in_a_group_and_in_an_atomic_batch_only_the_stale_plan_is_refused() {
             }
             other => panic!("expected the second plan refused as stale: {other:?}"),
         }
-        assert_eq!(snapshot(&a, &[EXAMPLE_TENANT], &[1]).await, before);
+        assert_eq!(snapshot(&*a, &[EXAMPLE_TENANT], &[1]).await, before);
 
         // In a group, each plan has its own answer: the stale one refused, the other stored.
         let results = a.create_sets(vec![old, current]).await;
@@ -164,8 +167,6 @@ fn in_a_group_and_in_an_atomic_batch_only_the_stale_plan_is_refused() {
             .filter_map(|d| d.get("bk_set_name").cloned())
             .collect();
         assert!(names.contains(&json!("current")) && !names.contains(&json!("old")));
-        a.close().await.expect("close a");
-        b.close().await.expect("close b");
     });
 }
 
@@ -176,9 +177,9 @@ fn catalog_loads_bump_the_version_and_creates_do_not() {
         let version = |f: StoredFacts| f.source.catalog_version().expect("versioned");
         let start = version(facts(&b, &query().fresh()).await);
         // A plain create and a built-in one leave it (the built-in set is checked at commit).
-        create_ok(&a, &ctx, 1, set("plain", "ops")).await;
+        create_ok(&*a, &ctx, 1, set("plain", "ops")).await;
         create_ok(
-            &a,
+            &*a,
             &ctx,
             1,
             json!({"bk_parent_id": 1, "bk_set_name": "pool", "default": 1}),
@@ -189,7 +190,7 @@ fn catalog_loads_bump_the_version_and_creates_do_not() {
         assert!(after_creates.builtin_set.is_some());
         // A second built-in set is refused by the commit's own check, whatever the cache says.
         let second = create(
-            &a,
+            &*a,
             &ctx,
             1,
             json!({"bk_parent_id": 1, "bk_set_name": "pool-2", "default": 1}),
@@ -197,13 +198,13 @@ fn catalog_loads_bump_the_version_and_creates_do_not() {
         .await;
         assert_eq!(second.map_err(|e| e.code().number()), Err(1_199_054));
         // Each load that writes catalog rows bumps it by one, seen by the other engine's reads.
-        load_ok(&a, rule_fixture("zone")).await;
+        load_ok(&*a, rule_fixture("zone")).await;
         assert_eq!(
             facts(&b, &query().fresh()).await.source,
             FactsSource::Read(start + 1)
         );
         load_ok(
-            &b,
+            &*b,
             json!({"bk_supplier_account": EXAMPLE_TENANT,
                            "businesses": [{"bk_biz_id": 2, "bk_biz_name": "two"}]}),
         )
@@ -213,8 +214,6 @@ fn catalog_loads_bump_the_version_and_creates_do_not() {
             FactsSource::Read(start + 2)
         );
         assert_eq!((a.stale_plans(), b.stale_plans()), (0, 0));
-        a.close().await.expect("close a");
-        b.close().await.expect("close b");
     });
 }
 
@@ -256,7 +255,7 @@ fn creates_racing_catalog_loads_occupy_exactly_the_rules_of_their_commit() {
     let db = TestDb::create();
     let url = db.url.clone();
     cmdb_store_conformance::run_case(async move {
-        let a = std::sync::Arc::new(
+        let a = Arc::new(
             PgStore::connect(&url, PgOptions::default())
                 .await
                 .expect("engine a"),
@@ -284,7 +283,7 @@ fn creates_racing_catalog_loads_occupy_exactly_the_rules_of_their_commit() {
         while rounds < FIELDS && (rounds < 2 || a.stale_plans() == 0) {
             let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
             for i in 0..CREATES_PER_ROUND {
-                let (a, ctx, done) = (std::sync::Arc::clone(&a), ctx.clone(), done.clone());
+                let (a, ctx, done) = (Arc::clone(&a), ctx.clone(), done.clone());
                 let mut data = json!({"bk_parent_id": 1, "bk_set_name": format!("r{rounds}-{i}")});
                 for k in 0..FIELDS {
                     data[format!("f{k}")] = json!(format!("r{rounds}-{i}"));
