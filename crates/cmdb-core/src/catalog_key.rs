@@ -11,7 +11,7 @@ use crate::ids::BizId;
 /// Which stored catalog object to read.
 ///
 /// Keys own their strings, so a store can move one onto its reader threads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CatalogKey {
     /// The mainline custom levels of a tenant (by supplier account).
     Mainline(String),
@@ -95,6 +95,42 @@ pub enum CatalogEntry<'a> {
     ServiceTemplate(&'a ServiceTemplate),
     /// A set template, keyed by its id.
     SetTemplate(&'a SetTemplate),
+}
+
+impl CatalogEntry<'_> {
+    /// The key the entry is stored under.
+    pub fn key(&self) -> CatalogKey {
+        match *self {
+            CatalogEntry::Mainline {
+                supplier_account, ..
+            } => CatalogKey::Mainline(supplier_account.to_owned()),
+            CatalogEntry::Business(b) => CatalogKey::Business(b.bk_biz_id),
+            CatalogEntry::MainlineInstance(i) => CatalogKey::MainlineInstance(i.bk_inst_id),
+            CatalogEntry::Attribute(a) => CatalogKey::Attribute {
+                supplier_account: a.bk_supplier_account.clone(),
+                property_id: a.raw.bk_property_id.clone(),
+            },
+            CatalogEntry::UniqueRule(r) => CatalogKey::UniqueRule {
+                supplier_account: r.bk_supplier_account.clone(),
+                key: r.key(),
+            },
+            CatalogEntry::ServiceTemplate(t) => CatalogKey::ServiceTemplate(t.id),
+            CatalogEntry::SetTemplate(t) => CatalogKey::SetTemplate(t.id),
+        }
+    }
+
+    /// The object as it reads back (a copy).
+    pub fn to_item(&self) -> CatalogItem {
+        match *self {
+            CatalogEntry::Mainline { levels, .. } => CatalogItem::Mainline(levels.to_vec()),
+            CatalogEntry::Business(b) => CatalogItem::Business(b.clone()),
+            CatalogEntry::MainlineInstance(i) => CatalogItem::MainlineInstance(i.clone()),
+            CatalogEntry::Attribute(a) => CatalogItem::Attribute(a.clone()),
+            CatalogEntry::UniqueRule(r) => CatalogItem::UniqueRule(r.clone()),
+            CatalogEntry::ServiceTemplate(t) => CatalogItem::ServiceTemplate(t.clone()),
+            CatalogEntry::SetTemplate(t) => CatalogItem::SetTemplate(t.clone()),
+        }
+    }
 }
 
 /// The error for a store that answered a key with an object of another kind (a store bug).

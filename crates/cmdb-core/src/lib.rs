@@ -46,6 +46,7 @@
 //! assert_eq!(err.to_string(), "'bk_set_name' the parameter is invalid");
 //! ```
 
+pub mod backend;
 pub mod catalog;
 pub mod catalog_key;
 pub mod error;

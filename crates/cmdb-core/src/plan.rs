@@ -215,6 +215,33 @@ fn stamp(doc: &mut Document, user: &str, time: &str) {
     }
 }
 
+/// One element of an atomic batch failed; nothing of the batch was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchFailure {
+    /// The index of the failing plan. A store failure that belongs to no plan (the
+    /// transaction cannot begin or cannot commit) is reported at index 0.
+    pub index: usize,
+    /// Why it failed.
+    pub error: Error,
+}
+
+/// Commits every plan in order through one open store transaction, all or nothing: the first
+/// plan refused (by the domain or a storage error) ends the batch with its index, and the
+/// store MUST then roll the whole transaction back.
+///
+/// # Errors
+/// The first failing plan's index and error.
+pub fn commit_atomic(
+    tx: &mut dyn StoreTx,
+    plans: Vec<CreatePlan>,
+) -> std::result::Result<Vec<CreatedSet>, BatchFailure> {
+    plans
+        .into_iter()
+        .enumerate()
+        .map(|(index, plan)| commit_plan(tx, plan).map_err(|error| BatchFailure { index, error }))
+        .collect()
+}
+
 /// Commits plans one after another through one open store transaction, each isolated by a
 /// savepoint: a plan refused by the domain, or failing with a storage error of its own, is
 /// rolled back to its savepoint (its sequence bumps included) and reported in its slot; the

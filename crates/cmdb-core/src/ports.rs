@@ -20,20 +20,11 @@ use crate::error::{Error, StoreError};
 use crate::facts::{FactsQuery, StoredFacts};
 use crate::fixture::{CatalogBatch, LoadReport};
 use crate::ids::{BizId, SequenceKind, SetId};
+pub use crate::plan::BatchFailure;
 use crate::plan::CreatePlan;
 use crate::records::{CreatedSet, Document, ResourceType};
 
 pub use crate::tx::{GroupTx, StoreTx};
-
-/// One element of an atomic batch failed; nothing of the batch was written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchFailure {
-    /// The index of the failing plan. A store failure that belongs to no plan (the
-    /// transaction cannot begin or cannot commit) is reported at index 0.
-    pub index: usize,
-    /// Why it failed.
-    pub error: Error,
-}
 
 /// Durable storage of the catalog and of created sets. Used as `Arc<dyn SetStore>`.
 ///

@@ -108,8 +108,8 @@ impl SyncAlarm<'_> {
 
 /// The writer thread of one store and the bounded queue in front of it.
 ///
-/// Dropping it lets the queued submissions finish, then joins the thread (which drops its
-/// handle on the backend).
+/// Dropping it lets the queued submissions finish on the writer thread without waiting for
+/// them; the thread then ends and drops its handle on the backend.
 #[derive(Debug)]
 pub struct GroupCommitter {
     sender: Option<mpsc::Sender<Job>>,
@@ -237,13 +237,11 @@ impl GroupCommitter {
 }
 
 impl Drop for GroupCommitter {
+    /// Closes the queue and returns at once: the writer thread commits what was queued, then
+    /// ends and drops its handle on the backend there, never on the dropping thread.
     fn drop(&mut self) {
         self.sender = None;
-        if let Some(thread) = self.thread.take()
-            && thread.thread().id() != std::thread::current().id()
-        {
-            let _ = thread.join();
-        }
+        drop(self.thread.take());
     }
 }
 

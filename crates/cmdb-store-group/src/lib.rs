@@ -9,12 +9,16 @@
 //! A store implements [`GroupBackend`] (commit a group of plans in one transaction, through
 //! [`cmdb_core::plan::commit_group`]) and forwards its async methods to these two.
 
+mod backend;
 mod committer;
+mod embedded;
 mod options;
 mod pool;
 mod size;
 
+pub use backend::{Backend, WriteError};
 pub use committer::{GroupBackend, GroupCommitter, GroupError, SyncAlarm};
+pub use embedded::{EmbeddedStore, OpenPanicked};
 pub use options::GroupOptions;
 pub use pool::BlockingPool;
 pub use size::approx_plan_bytes;

@@ -15,7 +15,8 @@ type Work = Box<dyn FnOnce() + Send>;
 /// The caller's future only waits on a channel, so an async worker is never held by the disk
 /// i/o, fsync or lock inside the closure. Works under any executor (or none). A closure that
 /// panics fails its own call; the thread survives. Dropping the pool lets queued work finish,
-/// then joins the threads.
+/// without waiting for
+/// it.
 #[derive(Debug)]
 pub struct BlockingPool {
     sender: Option<mpsc::Sender<Work>>,
@@ -80,14 +81,10 @@ impl BlockingPool {
 }
 
 impl Drop for BlockingPool {
+    /// Closes the queue and returns at once: the threads finish the work already queued, then
+    /// end. Nothing waits on the dropping thread.
     fn drop(&mut self) {
         self.sender = None;
-        let me = std::thread::current().id();
-        for thread in self.threads.drain(..) {
-            // Never join oneself (the pool dropped from inside its own work).
-            if thread.thread().id() != me {
-                let _ = thread.join();
-            }
-        }
+        self.threads.clear();
     }
 }
