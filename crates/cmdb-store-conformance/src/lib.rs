@@ -6,7 +6,7 @@
 //!
 //! 1. Add the crate as a dev-dependency: `cmdb-store-conformance.workspace = true`.
 //! 2. Implement [`StoreFactory`] for your store (in the test file, or in your crate behind a
-//!    feature): `open_fresh` builds an empty store in a fresh location and returns a guard
+//!    feature): `open_fresh` (async: opening runs off the caller's thread) builds an empty store in a fresh location and returns a guard
 //!    that keeps that location alive (e.g. a [`tempfile`-style] temp dir); `reopen` opens the
 //!    same location again after the previous handle was closed and dropped, or returns `None`
 //!    for a store that keeps nothing (the reopen cases then pass without checking anything).
@@ -22,13 +22,13 @@
 //!
 //! impl StoreFactory for FooFactory {
 //!     type Guard = tempfile::TempDir;
-//!     fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+//!     async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
 //!         let dir = tempfile::tempdir().unwrap();
-//!         let store = FooStore::open(&dir.path().join("db")).unwrap();
+//!         let store = FooStore::open(dir.path().join("db")).await.unwrap();
 //!         (Arc::new(store), dir)
 //!     }
-//!     fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
-//!         Some(Arc::new(FooStore::open(&dir.path().join("db")).unwrap()))
+//!     async fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+//!         Some(Arc::new(FooStore::open(dir.path().join("db")).await.unwrap()))
 //!     }
 //! }
 //!
@@ -90,14 +90,14 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// An empty store (no catalog, no sets, every sequence at 0) in a location of its own.
     ///
     /// Panics when the store cannot be opened: the suite cannot run without it.
-    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard);
+    fn open_fresh(&self) -> impl Future<Output = (Arc<dyn SetStore>, Self::Guard)> + Send;
 
     /// Opens the store at `guard`'s location again. The suite calls it only after
     /// [`SetStore::close`] on the previous handle, and after dropping every clone of it.
     /// `None` when the store keeps nothing between opens (the reopen cases then return).
     ///
     /// Panics when the store cannot be opened.
-    fn reopen(&self, guard: &Self::Guard) -> Option<Arc<dyn SetStore>>;
+    fn reopen(&self, guard: &Self::Guard) -> impl Future<Output = Option<Arc<dyn SetStore>>> + Send;
 }
 
 /// Builds [`MemoryStore`]s. Nothing survives a close, so [`StoreFactory::reopen`] is `None`.
@@ -107,11 +107,11 @@ pub struct MemoryFactory;
 impl StoreFactory for MemoryFactory {
     type Guard = ();
 
-    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+    async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         (Arc::new(MemoryStore::new()), ())
     }
 
-    fn reopen(&self, _guard: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+    async fn reopen(&self, _guard: &Self::Guard) -> Option<Arc<dyn SetStore>> {
         None
     }
 }

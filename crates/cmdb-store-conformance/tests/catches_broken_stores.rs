@@ -401,10 +401,10 @@ struct BrokenFactory(Flaw);
 
 impl StoreFactory for BrokenFactory {
     type Guard = ();
-    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+    async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         (Arc::new(BrokenStore::new(self.0)), ())
     }
-    fn reopen(&self, _guard: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+    async fn reopen(&self, _guard: &Self::Guard) -> Option<Arc<dyn SetStore>> {
         // A memory store keeps nothing; this flaw pretends it does and comes back empty.
         (self.0 == Flaw::ReopenForgets).then(|| Arc::new(BrokenStore::new(self.0)) as _)
     }

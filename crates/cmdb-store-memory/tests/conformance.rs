@@ -18,14 +18,14 @@ struct Ungrouped;
 impl StoreFactory for Ungrouped {
     type Guard = ();
 
-    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+    async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         (
             Arc::new(MemoryStore::with_options(GroupOptions::ungrouped())),
             (),
         )
     }
 
-    fn reopen(&self, _guard: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+    async fn reopen(&self, _guard: &Self::Guard) -> Option<Arc<dyn SetStore>> {
         None
     }
 }

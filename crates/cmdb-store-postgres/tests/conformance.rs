@@ -15,10 +15,9 @@ use common::{TestDb, server_missing};
 /// Builds stores with these options, each on a fresh database.
 struct PgFactory(PgOptions);
 
-fn open(url: String, options: PgOptions) -> Arc<dyn SetStore> {
-    // The store's tasks must live on the case's runtime: connect on it.
-    let handle = tokio::runtime::Handle::current();
-    let store = tokio::task::block_in_place(|| handle.block_on(PgStore::connect(&url, options)))
+async fn open(url: String, options: PgOptions) -> Arc<dyn SetStore> {
+    let store = PgStore::connect(&url, options)
+        .await
         .expect("the PostgreSQL store opens");
     Arc::new(store)
 }
@@ -26,13 +25,13 @@ fn open(url: String, options: PgOptions) -> Arc<dyn SetStore> {
 impl StoreFactory for PgFactory {
     type Guard = TestDb;
 
-    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+    async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         let db = TestDb::create();
-        (open(db.url.clone(), self.0), db)
+        (open(db.url.clone(), self.0).await, db)
     }
 
-    fn reopen(&self, db: &Self::Guard) -> Option<Arc<dyn SetStore>> {
-        Some(open(db.url.clone(), self.0))
+    async fn reopen(&self, db: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+        Some(open(db.url.clone(), self.0).await)
     }
 }
 

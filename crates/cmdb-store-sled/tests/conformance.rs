@@ -21,13 +21,13 @@ struct SledFactory(SledOptions);
 impl StoreFactory for SledFactory {
     type Guard = TempDir;
 
-    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+    async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = SledStore::open(dir.path().join(DIR), self.0).expect("a fresh sled store");
         (Arc::new(store), dir)
     }
 
-    fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+    async fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
         // The previous handle is dropped, but one of sled's i/o threads may still hold the
         // directory's lock for a moment: retry while it is busy, for a bounded time.
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -19,13 +19,13 @@ const FILE: &str = "cmdb.sqlite";
 impl StoreFactory for SqliteFactory {
     type Guard = TempDir;
 
-    fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
+    async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = SqliteStore::open(dir.path().join(FILE), self.0).expect("a fresh sqlite store");
         (Arc::new(store), dir)
     }
 
-    fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
+    async fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
         let store =
             SqliteStore::open(dir.path().join(FILE), self.0).expect("the sqlite store reopens");
         Some(Arc::new(store))

@@ -18,7 +18,7 @@ use crate::support::{
 /// transaction (sets, modules, audit records, ids): none of it remains. The same plans without
 /// the bad one then commit with the ids the failed batch did not consume.
 pub async fn atomic_batch_is_all_or_nothing<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, two_service_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
@@ -144,7 +144,7 @@ pub async fn atomic_batch_is_all_or_nothing<F: StoreFactory>(factory: &F) {
 /// inserts come fresh from the sequences, so through the public port an exhausted sequence is
 /// the realistic way to make a write fail part-way.)
 pub async fn failure_mid_write_rolls_back_everything<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, two_service_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);

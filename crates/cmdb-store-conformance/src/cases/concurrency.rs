@@ -46,7 +46,7 @@ pub(crate) async fn race(
 /// 16 tasks create the same name under one parent: exactly one wins, 15 get 1101108, and the
 /// winner has the first ids (the losers consumed none).
 pub async fn concurrent_same_name_has_one_winner<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     load_ok(&*store, worked_example_fixture()).await;
     let requests =
         vec![json!({"bk_parent_id": 1, "bk_set_name": "race", "set_template_id": 1}); TASKS];
@@ -84,7 +84,7 @@ pub async fn concurrent_same_name_has_one_winner<F: StoreFactory>(factory: &F) {
 /// 16 tasks create distinct names: all succeed with 16 distinct, contiguous set ids (and
 /// module and audit ids), and every set reads back exactly as created.
 pub async fn concurrent_distinct_names_all_succeed<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     load_ok(&*store, worked_example_fixture()).await;
     let requests = (0..TASKS)
         .map(
@@ -144,7 +144,7 @@ pub async fn concurrent_distinct_names_all_succeed<F: StoreFactory>(factory: &F)
 /// 16 tasks create distinct names with the same value of a custom unique key: exactly one wins,
 /// 15 get 1199014 naming the rule's fields.
 pub async fn concurrent_unique_key_has_one_winner<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let mut fixture = worked_example_fixture();
     fixture["set_attributes"] = json!([
         {"bk_property_id": "owner_team", "bk_property_name": "Owner team", "bk_property_type": "singlechar", "bk_biz_id": 0}

@@ -16,7 +16,7 @@ use crate::support::{
 /// The worked example end to end: the exact set, module and audit documents, their ids, and
 /// the refused repeat that writes nothing.
 pub async fn worked_example_document<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, worked_example_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
@@ -96,7 +96,7 @@ pub async fn worked_example_document<F: StoreFactory>(factory: &F) {
 /// id order, audit records set first then modules, and every read returns exactly what the
 /// create reported.
 pub async fn create_persists_exactly_the_plan<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, two_service_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
@@ -237,7 +237,7 @@ pub async fn create_persists_exactly_the_plan<F: StoreFactory>(factory: &F) {
 /// A fixture load creates each new business's idle set and three modules, with ids in
 /// declaration order, and writes no audit record.
 pub async fn loading_a_business_creates_its_idle_set<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     let report = load_ok(
         store,
@@ -292,7 +292,7 @@ pub async fn loading_a_business_creates_its_idle_set<F: StoreFactory>(factory: &
 
 /// A fresh store and unknown keys: every read is empty, every sequence is 0.
 pub async fn reads_of_unknown_things_are_empty<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     assert!(!store.backend().is_empty());
     assert_eq!(sequences(store).await, [0, 0, 0, 0]);
@@ -330,7 +330,7 @@ pub async fn reads_of_unknown_things_are_empty<F: StoreFactory>(factory: &F) {
 /// Catalog reads return what was loaded: attributes visible in a biz (global and its own, of
 /// its tenant) by definition ordinal, unique rules by key, templates, instances.
 pub async fn catalog_reads_follow_their_order<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(
         store,

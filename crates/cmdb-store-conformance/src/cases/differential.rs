@@ -290,7 +290,7 @@ async fn apply(store: &dyn SetStore, levels: bool, op: &Op) -> Outcome {
 /// Runs one scenario on a fresh store and on the model; returns how many sets it created
 /// (lone creates and atomic batches), or how the store differed.
 async fn run_scenario<F: StoreFactory>(factory: &F, scenario: &Scenario) -> Result<usize, String> {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let model = MemoryStore::new();
     let base = base_fixture(scenario);
     let got = load(&*store, base.clone()).await;

@@ -60,7 +60,7 @@ fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
 /// Loading the same fixture again reports every entity unchanged and writes nothing: the same
 /// sequences, the same catalog, the same sets.
 pub async fn identical_reload_changes_nothing<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     let all = [
         ("mainline", 1),
@@ -119,7 +119,7 @@ pub async fn identical_reload_changes_nothing<F: StoreFactory>(factory: &F) {
 /// nothing of that fixture is written, including the new entities before the conflicting one
 /// (a new business, its idle set, its ids).
 pub async fn conflicting_reload_writes_nothing<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, rich_fixture()).await;
     let bizzes = [1, 2, 7, 8];
@@ -209,7 +209,7 @@ pub async fn conflicting_reload_writes_nothing<F: StoreFactory>(factory: &F) {
 /// naming `mainline`, and nothing of that fixture is written. Repeating it, or leaving it out,
 /// is fine. Tenants are independent.
 pub async fn mainline_change_after_businesses_is_refused<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(
         store,

@@ -44,7 +44,7 @@ async fn race_names(
 /// 64 concurrent creates of one name: exactly one wins, 63 get 1101108, and the sequences
 /// moved by the winner's ids only (gapless).
 pub async fn group_same_name_64_has_one_winner<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     load_ok(&*store, worked_example_fixture()).await;
     let results = race_names(&store, vec!["race".to_owned(); GROUP]).await;
     let winners: Vec<&CreatedSet> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -65,7 +65,7 @@ pub async fn group_same_name_64_has_one_winner<F: StoreFactory>(factory: &F) {
 /// and allocated in one order (commit order); the counters saw 64 creates in at most 64
 /// commits, and every set reads back exactly as created.
 pub async fn group_distinct_names_64_all_succeed<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     load_ok(&*store, worked_example_fixture()).await;
     let names: Vec<String> = (0..GROUP).map(|i| format!("g-{i}")).collect();
     let mut created: Vec<CreatedSet> = race_names(&store, names)
@@ -100,7 +100,7 @@ pub async fn group_distinct_names_64_all_succeed<F: StoreFactory>(factory: &F) {
 /// 64 plans submitted in one call commit in one transaction (the counters see one commit),
 /// with gapless ids in submission order.
 pub async fn group_submitted_together_commits_once<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     load_ok(&*store, worked_example_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
     let mut plans = Vec::with_capacity(GROUP);
@@ -134,7 +134,7 @@ pub async fn group_submitted_together_commits_once<F: StoreFactory>(factory: &F)
 /// gapless ids; a duplicate name (also of an earlier plan of the same group) and a second
 /// built-in set are refused alone. One commit holds the survivors.
 pub async fn group_isolates_each_create<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, two_service_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
@@ -232,7 +232,7 @@ pub async fn group_isolates_each_create<F: StoreFactory>(factory: &F) {
 /// Two plans of one name in one group: the first wins, the second gets 1101108 and consumes
 /// no id.
 pub async fn group_same_name_twice_first_wins<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, worked_example_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);

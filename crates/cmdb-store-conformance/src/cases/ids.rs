@@ -14,7 +14,7 @@ use crate::support::{
 /// Set, module and audit ids come from their own sequences, strictly increasing, with no gap
 /// left by refused creates, refused batches or refused plans.
 pub async fn ids_increase_without_gaps<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, worked_example_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
@@ -83,7 +83,7 @@ pub async fn ids_increase_without_gaps<F: StoreFactory>(factory: &F) {
 /// changed, and never lowers it (also through a fixture's `id_generator`). A sequence at its
 /// end refuses the next id: the create fails and writes nothing.
 pub async fn raising_a_sequence_never_lowers_it<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     assert!(store.raise_sequence(SequenceKind::Set, 10).await.unwrap());
     assert!(!store.raise_sequence(SequenceKind::Set, 10).await.unwrap());
@@ -166,7 +166,7 @@ pub async fn raising_a_sequence_never_lowers_it<F: StoreFactory>(factory: &F) {
 /// included, and new ids continue after the last ones (also after a raise with no create).
 /// Returns at once for a store that keeps nothing ([`StoreFactory::reopen`] is `None`).
 pub async fn ids_continue_after_reopen<F: StoreFactory>(factory: &F) {
-    let (store, guard) = factory.open_fresh();
+    let (store, guard) = factory.open_fresh().await;
     load_ok(&*store, worked_example_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
     let templated =
@@ -191,7 +191,7 @@ pub async fn ids_continue_after_reopen<F: StoreFactory>(factory: &F) {
     store.close().await.unwrap();
     drop(store);
 
-    let Some(store) = factory.reopen(&guard) else {
+    let Some(store) = factory.reopen(&guard).await else {
         return;
     };
     assert_eq!(snapshot(&*store, &[EXAMPLE_TENANT], &[1]).await, written);
@@ -216,6 +216,7 @@ pub async fn ids_continue_after_reopen<F: StoreFactory>(factory: &F) {
 
     let store = factory
         .reopen(&guard)
+        .await
         .expect("a store that reopened once reopens again");
     assert_eq!(sequences(&*store).await, [9000, 52, 6, 0]);
     let d = create_ok(

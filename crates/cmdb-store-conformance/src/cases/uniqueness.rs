@@ -14,7 +14,7 @@ use crate::support::{
 /// A second set of the same (trimmed, byte-exact) name under the same parent is 1101108; it
 /// writes nothing and consumes no id, so the next create gets the next id.
 pub async fn duplicate_name_under_same_parent_is_refused<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, worked_example_fixture()).await;
     let ctx = context(EXAMPLE_TENANT);
@@ -65,7 +65,7 @@ pub async fn duplicate_name_under_same_parent_is_refused<F: StoreFactory>(factor
 /// The same name under another parent (two instances of a custom level), in another biz, or in
 /// another tenant is accepted.
 pub async fn same_name_under_other_parent_or_biz_is_accepted<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(
         store,
@@ -155,7 +155,7 @@ fn owner_fixture() -> Value {
 /// fields), after the name rule and in rule-key order; sets whose key values are null, absent
 /// or `""` are not constrained by it.
 pub async fn custom_unique_rule_is_enforced<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, owner_fixture()).await;
     let ctx = context("0");
@@ -270,7 +270,7 @@ pub async fn custom_unique_rule_is_enforced<F: StoreFactory>(factory: &F) {
 /// A biz has at most one built-in set: `default: 1` in a biz that has one is 1199054 at
 /// planning, and also at commit for a plan made before another built-in set was committed.
 pub async fn builtin_set_is_unique_per_biz<F: StoreFactory>(factory: &F) {
-    let (store, _guard) = factory.open_fresh();
+    let (store, _guard) = factory.open_fresh().await;
     let store = &*store;
     load_ok(store, worked_example_fixture()).await;
     load_ok(
