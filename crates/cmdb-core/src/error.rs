@@ -425,6 +425,14 @@ impl Detail {
         }
     }
 
+    /// The same backend error under another message.
+    pub fn renamed(self, message: impl Into<String>) -> Self {
+        Detail {
+            message: message.into(),
+            source: self.source,
+        }
+    }
+
     /// The message.
     pub fn message(&self) -> &str {
         &self.message

@@ -153,7 +153,7 @@ impl<B: Backend> EmbeddedStore<B> {
     ///
     /// # Errors
     /// `open`'s error; [`OpenPanicked`] (through `E: From`) when it panicked.
-    pub async fn open<E>(
+    pub async fn open_with<E>(
         open: impl FnOnce() -> Result<B, E> + Send + 'static,
         options: GroupOptions,
     ) -> Result<Self, E>

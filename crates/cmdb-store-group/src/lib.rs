@@ -1,17 +1,22 @@
-//! `cmdb-store-group`: what every store of the create-set engine shares around its backend.
+//! `cmdb-store-group`: the one [`SetStore`](cmdb_core::ports::SetStore) of every synchronous
+//! storage engine, and what it is built from.
 //!
-//! - [`GroupCommitter`]: one writer thread per store that commits whatever creates queued while
-//!   the previous commit was in flight in one transaction (group commit), answers each caller
-//!   once that transaction has committed, and runs the store's other writes in turn.
+//! - [`EmbeddedStore`]: the store over a [`Backend`] (memory, SQLite, sled, redb). A backend
+//!   implements two calls here ([`Backend::write`], [`Backend::read`]) and ten in
+//!   [`cmdb_core::backend`] (five reads, five writes); the store does the rest once: group
+//!   commit, atomic batches, catalog loads, facts, reads, close. [`OpenBackend`] adds an async
+//!   and a blocking `open` at a path, with one [`OpenError`] for every store.
+//! - [`GroupCommitter`]: the writer thread that commits whatever creates queued while the
+//!   previous commit was in flight in one transaction (group commit), answers each caller once
+//!   that transaction has committed, and runs the store's other writes in turn. The PostgreSQL
+//!   store, which has its own writer, does not use it.
 //! - [`BlockingPool`]: a few threads that run a store's blocking reads, so that no async
 //!   worker of the caller waits on disk i/o.
-//!
-//! A store implements [`GroupBackend`] (commit a group of plans in one transaction, through
-//! [`cmdb_core::plan::commit_group`]) and forwards its async methods to these two.
 
 mod backend;
 mod committer;
 mod embedded;
+mod open;
 mod options;
 mod pool;
 mod size;
@@ -19,6 +24,7 @@ mod size;
 pub use backend::{Backend, WriteError};
 pub use committer::{GroupBackend, GroupCommitter, GroupError, SyncAlarm};
 pub use embedded::{EmbeddedStore, OpenPanicked};
+pub use open::{OpenBackend, OpenError};
 pub use options::GroupOptions;
 pub use pool::BlockingPool;
 pub use size::approx_plan_bytes;
