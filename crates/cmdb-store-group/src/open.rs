@@ -49,12 +49,17 @@ impl<B: OpenBackend> EmbeddedStore<B> {
 }
 
 /// Why a store refused to open a location. Opening never modifies a location it refuses.
+///
+/// Each variant's message is the store's own one-line explanation (it names the file and the
+/// problem); the backend's error, when there is one, is kept as the detail's source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
     /// The location holds a store of a newer engine.
-    #[error("the store's format version {found} is newer than this engine supports ({supported})")]
+    #[error("{what} version {found} is newer than this engine supports ({supported})")]
     TooNew {
+        /// What carries the version (`database schema`, `store format`).
+        what: &'static str,
         /// The stored version.
         found: i64,
         /// The newest version this engine reads.
@@ -62,16 +67,16 @@ pub enum OpenError {
     },
     /// The location holds something that is not a store of ours (another application's
     /// database, a file of another kind).
-    #[error("not a cmdb store: {0}")]
+    #[error("{0}")]
     Foreign(Detail),
     /// A store of ours whose files are damaged (truncated, changed, failing their checks).
-    #[error("the store is damaged: {0}")]
+    #[error("{0}")]
     Damaged(Detail),
     /// Another handle or process holds the store.
-    #[error("the store is busy: {0}")]
+    #[error("{0}")]
     Busy(Detail),
     /// The location (a file, a server) cannot be reached or read.
-    #[error("cannot reach the store: {0}")]
+    #[error("{0}")]
     Unreachable(Detail),
     /// Another failure of the backend.
     #[error(transparent)]
@@ -101,3 +106,10 @@ impl From<OpenError> for StoreError {
     }
 }
 
+
+impl From<OpenError> for cmdb_core::Error {
+    /// Through [`StoreError`]: an internal error (1199999) for the envelope.
+    fn from(e: OpenError) -> Self {
+        cmdb_core::Error::Store(e.into())
+    }
+}

@@ -3,14 +3,15 @@
 
 use cmdb_core::StoreError;
 use cmdb_core::error::Detail;
+use cmdb_store_group::OpenError;
 use rusqlite::ffi;
 use thiserror::Error;
 
-/// Why [`crate::SqliteStore::open`] refused a database. Opening never modifies a file it
+/// Why opening a database failed, as the open path finds it; it becomes the shared
+/// [`OpenError`] at the crate's edge, message unchanged. Opening never modifies a file it
 /// refuses.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum OpenError {
+#[derive(Debug, Error)]
+pub(crate) enum SqliteOpenError {
     /// The file is not a SQLite database at all.
     #[error("not a SQLite database: {reason}")]
     NotADatabase {
@@ -43,31 +44,36 @@ pub enum OpenError {
     },
     /// The file could not be read.
     #[error("cannot read the database file: {0}")]
-    Io(String),
+    Io(#[source] std::io::Error),
     /// SQLite refused to open or read it.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl From<OpenError> for StoreError {
-    /// A damaged, foreign or too new file is [`StoreError::Corrupt`]; an unreadable one is
-    /// [`StoreError::Backend`].
-    fn from(e: OpenError) -> Self {
+impl From<SqliteOpenError> for OpenError {
+    /// Not SQLite or not ours: [`OpenError::Foreign`]; truncated or damaged:
+    /// [`OpenError::Damaged`]; a newer schema: [`OpenError::TooNew`]; unreadable:
+    /// [`OpenError::Unreachable`] (the `io::Error` as its source); a lock held too long:
+    /// [`OpenError::Busy`].
+    fn from(e: SqliteOpenError) -> Self {
+        let message = e.to_string();
         match e {
-            OpenError::Store(inner) => inner,
-            OpenError::Io(_) => StoreError::Backend(e.to_string().into()),
-            OpenError::NotADatabase { .. }
-            | OpenError::Truncated { .. }
-            | OpenError::TooNew { .. }
-            | OpenError::Foreign { .. } => StoreError::Corrupt(e.to_string().into()),
+            SqliteOpenError::NotADatabase { .. } | SqliteOpenError::Foreign { .. } => {
+                OpenError::Foreign(message.into())
+            }
+            SqliteOpenError::Truncated { .. } => OpenError::Damaged(message.into()),
+            SqliteOpenError::TooNew { found, supported } => OpenError::TooNew {
+                what: "database schema",
+                found,
+                supported,
+            },
+            SqliteOpenError::Io(io) => OpenError::Unreachable(Detail::caused_by(message, io)),
+            SqliteOpenError::Store(StoreError::Busy(d)) => OpenError::Busy(d.renamed(message)),
+            SqliteOpenError::Store(StoreError::Corrupt(d)) => {
+                OpenError::Damaged(d.renamed(message))
+            }
+            SqliteOpenError::Store(other) => OpenError::Store(other),
         }
-    }
-}
-
-impl From<OpenError> for cmdb_core::Error {
-    /// Through [`StoreError`]: an internal error (1199999) for the envelope.
-    fn from(e: OpenError) -> Self {
-        cmdb_core::Error::Store(e.into())
     }
 }
 
@@ -99,8 +105,8 @@ pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
 }
 
 /// [`store_error`] wrapped for the open path.
-pub(crate) fn sqlite_error(e: rusqlite::Error) -> OpenError {
-    OpenError::Store(store_error(e))
+pub(crate) fn sqlite_error(e: rusqlite::Error) -> SqliteOpenError {
+    SqliteOpenError::Store(store_error(e))
 }
 
 /// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was.
@@ -183,24 +189,46 @@ mod tests {
     }
 
     #[test]
-    fn open_errors_map_to_corrupt_or_backend() {
-        let too_new = OpenError::TooNew {
+    fn open_errors_keep_their_message_in_the_shared_shape() {
+        let too_new = OpenError::from(SqliteOpenError::TooNew {
             found: 7,
             supported: 1,
+        });
+        assert_eq!(
+            too_new,
+            OpenError::TooNew {
+                what: "database schema",
+                found: 7,
+                supported: 1
+            }
+        );
+        assert_eq!(
+            too_new.to_string(),
+            "database schema version 7 is newer than this engine supports (1)"
+        );
+        let denied = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let unreadable = OpenError::from(SqliteOpenError::Io(denied));
+        assert_eq!(
+            unreadable.to_string(),
+            "cannot read the database file: denied"
+        );
+        let OpenError::Unreachable(detail) = &unreadable else {
+            panic!("an unreadable file is unreachable: {unreadable:?}")
         };
+        assert!(detail.backend_error().is_some(), "the io::Error is kept");
         assert_eq!(
-            StoreError::from(too_new),
-            StoreError::Corrupt(
-                "database schema version 7 is newer than this engine supports (1)".into()
+            OpenError::from(SqliteOpenError::Store(StoreError::Busy("x".into()))),
+            OpenError::Busy("store busy: x".into())
+        );
+        assert_eq!(
+            OpenError::from(SqliteOpenError::Truncated {
+                expected: 2,
+                actual: 1
+            }),
+            OpenError::Damaged(
+                "database file is truncated: its header declares 2 bytes but the file holds 1 bytes"
+                    .into()
             )
-        );
-        assert_eq!(
-            StoreError::from(OpenError::Io("denied".into())),
-            StoreError::Backend("cannot read the database file: denied".into())
-        );
-        assert_eq!(
-            StoreError::from(OpenError::Store(StoreError::Busy("x".into()))),
-            StoreError::Busy("x".into())
         );
     }
 }

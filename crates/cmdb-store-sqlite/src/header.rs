@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
-use crate::error::OpenError;
+use crate::error::SqliteOpenError as OpenError;
 use crate::schema::{APPLICATION_ID, SCHEMA_VERSION};
 
 /// The magic string every SQLite 3 database starts with.
@@ -25,12 +25,9 @@ pub(crate) fn check_header(path: &Path) -> Result<(), OpenError> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(OpenError::Io(e.to_string())),
+        Err(e) => return Err(OpenError::Io(e)),
     };
-    let len = file
-        .metadata()
-        .map_err(|e| OpenError::Io(e.to_string()))?
-        .len();
+    let len = file.metadata().map_err(|e| OpenError::Io(e))?.len();
     if len == 0 {
         return Ok(());
     }
@@ -40,8 +37,7 @@ pub(crate) fn check_header(path: &Path) -> Result<(), OpenError> {
         });
     }
     let mut header = [0u8; HEADER_LEN];
-    file.read_exact(&mut header)
-        .map_err(|e| OpenError::Io(e.to_string()))?;
+    file.read_exact(&mut header).map_err(|e| OpenError::Io(e))?;
     if &header[..16] != MAGIC {
         return Err(OpenError::NotADatabase {
             reason: "the file does not start with the SQLite header".into(),

@@ -11,11 +11,13 @@
 //! ```no_run
 //! use cmdb_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 //!
+//! # async fn run() -> Result<(), cmdb_store_group::OpenError> {
 //! let store = SqliteStore::open(
 //!     "cmdb.sqlite",
 //!     SqliteOptions { synchronous: Synchronous::Normal, ..SqliteOptions::default() },
-//! )?;
-//! # Ok::<(), cmdb_store_sqlite::OpenError>(())
+//! )
+//! .await?;
+//! # Ok(()) }
 //! ```
 
 mod error;
@@ -24,6 +26,6 @@ pub mod schema;
 mod store;
 mod tx;
 
-pub use error::OpenError;
+pub use cmdb_store_group::OpenError;
 pub use schema::SCHEMA_VERSION;
-pub use store::{SqliteOptions, SqliteStore, Synchronous};
+pub use store::{SqliteBackend, SqliteOptions, SqliteStore, Synchronous};

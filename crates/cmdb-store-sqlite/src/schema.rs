@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::error::{OpenError, sqlite_error};
+use crate::error::{SqliteOpenError as OpenError, sqlite_error};
 
 /// `PRAGMA application_id` of a cmdb database: the ASCII bytes `CMDB`.
 pub const APPLICATION_ID: i32 = 0x434D_4442;

@@ -1,17 +1,17 @@
-//! The SQL of the store: the [`StoreTx`] view of one open transaction, and the row readers
-//! shared with the store's read methods.
+//! The SQL of the store: [`SqliteTx`], the backend's reads and writes over one open
+//! transaction (a write transaction of the writer connection, or a read snapshot of the
+//! reader connection).
 
 use std::sync::Arc;
 
 use cmdb_core::StoreError;
+use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
-use cmdb_core::facts::{FactsQuery, StoredFacts};
-use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
-use cmdb_core::ports::{GroupTx, StoreTx};
-use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord, UniqueKey};
+use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord};
 use rusqlite::{Connection, OptionalExtension, Params, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -50,10 +50,11 @@ pub(crate) fn all_json<T: DeserializeOwned>(
     Ok(out)
 }
 
-/// Whether the query returns a row.
-fn exists(conn: &Connection, sql: &str, params: impl Params) -> Result<bool, StoreError> {
+/// The set id the query returns, if it returns a row.
+fn one_id(conn: &Connection, sql: &str, params: impl Params) -> Result<Option<SetId>, StoreError> {
     conn.prepare_cached(sql)
-        .and_then(|mut stmt| stmt.exists(params))
+        .and_then(|mut stmt| stmt.query_row(params, |r| r.get(0)).optional())
+        .map(|id| id.map(SetId))
         .map_err(store_error)
 }
 
@@ -87,28 +88,13 @@ pub(crate) const SELECT_MODULES: &str =
 pub(crate) const SELECT_AUDIT: &str = "SELECT doc FROM audit WHERE bk_biz_id = ?1 ORDER BY id";
 pub(crate) const SELECT_AUDIT_OF_TYPE: &str =
     "SELECT doc FROM audit WHERE bk_biz_id = ?1 AND resource_type = ?2 ORDER BY id";
-const SELECT_SET_ATTRIBUTES: &str = "SELECT doc FROM set_attributes \
-     WHERE bk_supplier_account = ?1 AND (bk_biz_id = 0 OR bk_biz_id = ?2) ORDER BY ordinal";
+const SELECT_TENANT_ATTRIBUTES: &str =
+    "SELECT doc FROM set_attributes WHERE bk_supplier_account = ?1";
 const SELECT_UNIQUE_RULES: &str =
     "SELECT doc FROM unique_rules WHERE bk_supplier_account = ?1 ORDER BY rule_key";
-const SELECT_SEQUENCES: &str = "SELECT kind, last FROM sequences";
 const SELECT_SEQUENCE: &str = "SELECT last FROM sequences WHERE kind = ?1";
 const UPSERT_SEQUENCE: &str = "INSERT INTO sequences (kind, last) VALUES (?1, ?2) \
      ON CONFLICT (kind) DO UPDATE SET last = excluded.last";
-
-/// The custom set attributes of a tenant visible in `biz`, in ordinal order.
-pub(crate) fn set_attributes(
-    conn: &Connection,
-    sup: &str,
-    biz: BizId,
-) -> Result<Vec<StoredAttribute>, StoreError> {
-    all_json(
-        conn,
-        SELECT_SET_ATTRIBUTES,
-        params![sup, biz.0],
-        "set attribute",
-    )
-}
 
 /// The unique rules of a tenant, in rule-key order.
 pub(crate) fn unique_rules(conn: &Connection, sup: &str) -> Result<Vec<UniqueRule>, StoreError> {
@@ -145,46 +131,6 @@ impl Drop for Begun<'_> {
                 .and_then(|mut rollback| rollback.execute([]));
         }
     }
-}
-
-/// Everything a create reads, from one connection in one read transaction (one snapshot).
-pub(crate) fn create_facts(
-    conn: &Connection,
-    query: &FactsQuery,
-) -> Result<StoredFacts, StoreError> {
-    let read = Begun::begin(conn, "BEGIN").map_err(store_error)?;
-    let snapshot = conn;
-    let Some(business) = business(snapshot, query.biz)? else {
-        return Ok(StoredFacts::default());
-    };
-    let sup = query.supplier_account.as_str();
-    let mainline = mainline(snapshot, sup)?.unwrap_or_default();
-    let parent_instance = match query.parent {
-        Some(id) if !mainline.is_empty() => mainline_instance(snapshot, id)?,
-        _ => None,
-    };
-    let template = match query.template {
-        Some(id) => set_template(snapshot, id)?,
-        None => None,
-    };
-    let mut service_templates = Vec::new();
-    for id in template.iter().flat_map(|t| t.service_template_ids.iter()) {
-        service_templates.extend(service_template(snapshot, *id)?);
-    }
-    let facts = StoredFacts {
-        business: Some(business),
-        parent_instance,
-        attributes: set_attributes(snapshot, sup, query.biz)?,
-        unique_rules: unique_rules(snapshot, sup)?,
-        template,
-        service_templates,
-        builtin_set: builtin_set(snapshot, query.biz)?,
-        source: cmdb_core::facts::FactsSource::Unversioned,
-        mainline,
-    };
-    // A read transaction: ending it either way releases the snapshot.
-    read.commit().map_err(store_error)?;
-    Ok(facts)
 }
 
 /// The business with this id.
@@ -298,35 +244,15 @@ pub(crate) fn sequence_last(conn: &Connection, kind: SequenceKind) -> Result<i64
     Ok(last.unwrap_or(0))
 }
 
-/// The sequences of one transaction: read once on first use, written back by
-/// [`SqliteTx::flush`] for those that changed.
-#[derive(Debug, Clone, Copy)]
-struct Sequences {
-    /// The current state of each kind, indexed like [`SequenceKind::ALL`].
-    current: [Sequence; 4],
-    /// The value stored when read (`None` when the row is missing).
-    stored: [Option<i64>; 4],
-}
-
-fn slot(kind: SequenceKind) -> usize {
-    match kind {
-        SequenceKind::Set => 0,
-        SequenceKind::Module => 1,
-        SequenceKind::Audit => 2,
-        SequenceKind::Attribute => 3,
-    }
-}
-
-/// The [`StoreTx`] of one open `BEGIN IMMEDIATE` transaction.
+/// The backend's view of one open transaction: a `BEGIN IMMEDIATE` write transaction of the
+/// writer connection, or a `BEGIN` read snapshot of the reader connection (whose writes SQLite
+/// refuses: it is `query_only`).
 pub(crate) struct SqliteTx<'c> {
     conn: &'c Connection,
     /// The JSON text of the document being inserted, reused across the inserts of a
     /// transaction: one growing buffer instead of a fresh ~1–2 KiB string per document (a large
     /// allocation each, which also makes glibc consolidate its small free chunks every time).
     json: Vec<u8>,
-    sequences: Option<Sequences>,
-    /// The sequences as they were at the open savepoint (`Some(None)`: not yet loaded then).
-    savepoint: Option<Option<Sequences>>,
     /// The JSON of the set and modules of the create being inserted, kept for their audit
     /// records (which embed them), so each document is serialised once.
     rendered: RenderedDocs,
@@ -338,8 +264,6 @@ impl<'c> SqliteTx<'c> {
         SqliteTx {
             conn,
             json: Vec::new(),
-            sequences: None,
-            savepoint: None,
             rendered: RenderedDocs::default(),
         }
     }
@@ -349,113 +273,6 @@ impl<'c> SqliteTx<'c> {
         self.rendered
             .render(doc)
             .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))
-    }
-
-    fn sequences(&mut self) -> Result<&mut Sequences, StoreError> {
-        if self.sequences.is_none() {
-            self.sequences = Some(self.load_sequences()?);
-        }
-        self.sequences
-            .as_mut()
-            .ok_or_else(|| StoreError::Backend("sequences not loaded".into()))
-    }
-
-    fn load_sequences(&self) -> Result<Sequences, StoreError> {
-        let mut seqs = Sequences {
-            current: [Sequence::default(); 4],
-            stored: [None; 4],
-        };
-        let mut stmt = self
-            .conn
-            .prepare_cached(SELECT_SEQUENCES)
-            .map_err(store_error)?;
-        let mut rows = stmt.query([]).map_err(store_error)?;
-        while let Some(row) = rows.next().map_err(store_error)? {
-            let name: String = row.get(0).map_err(store_error)?;
-            let last: i64 = row.get(1).map_err(store_error)?;
-            let Some(kind) = SequenceKind::from_name(&name) else {
-                continue;
-            };
-            if last < 0 {
-                return Err(StoreError::Corrupt(
-                    format!("sequence {name} holds a negative value {last}").into(),
-                ));
-            }
-            seqs.current[slot(kind)] = Sequence::from_last(last);
-            seqs.stored[slot(kind)] = Some(last);
-        }
-        Ok(seqs)
-    }
-
-    /// Writes back the sequences that changed. Must run before the commit.
-    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
-        let Some(seqs) = self.sequences else {
-            return Ok(());
-        };
-        for kind in SequenceKind::ALL {
-            let last = seqs.current[slot(kind)].last();
-            if seqs.stored[slot(kind)] != Some(last) {
-                execute(self.conn, UPSERT_SEQUENCE, params![kind.name(), last])?;
-            }
-        }
-        self.sequences = None;
-        Ok(())
-    }
-}
-
-/// Savepoints: SQLite's own for the rows, a copy of the in-memory sequences for the ids.
-impl GroupTx for SqliteTx<'_> {
-    fn savepoint(&mut self) -> Result<(), StoreError> {
-        execute(self.conn, "SAVEPOINT one_create", [])?;
-        self.savepoint = Some(self.sequences);
-        Ok(())
-    }
-
-    fn release_savepoint(&mut self) -> Result<(), StoreError> {
-        self.savepoint = None;
-        execute(self.conn, "RELEASE one_create", [])
-    }
-
-    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
-        let sequences = self
-            .savepoint
-            .take()
-            .ok_or_else(|| StoreError::Backend("no savepoint to roll back to".into()))?;
-        self.sequences = sequences;
-        execute(self.conn, "ROLLBACK TO one_create", [])?;
-        execute(self.conn, "RELEASE one_create", [])
-    }
-}
-
-impl StoreTx for SqliteTx<'_> {
-    fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
-        self.sequences()?.current[slot(kind)]
-            .take(count)
-            .map_err(|e| StoreError::Backend(format!("{e}: {}", kind.name()).into()))
-    }
-
-    fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
-        Ok(self.sequences()?.current[slot(kind)].raise_to(value))
-    }
-
-    fn set_name_taken(&mut self, biz: BizId, parent: i64, name: &str) -> Result<bool, StoreError> {
-        exists(
-            self.conn,
-            "SELECT 1 FROM sets WHERE bk_biz_id = ?1 AND bk_parent_id = ?2 AND name = ?3",
-            params![biz.0, parent, name],
-        )
-    }
-
-    fn unique_key_taken(&mut self, key: &UniqueKey) -> Result<bool, StoreError> {
-        exists(
-            self.conn,
-            "SELECT 1 FROM set_unique_keys WHERE storage_key = ?1",
-            [key.storage_key()],
-        )
-    }
-
-    fn builtin_set(&mut self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        builtin_set(self.conn, biz)
     }
 
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
@@ -508,9 +325,103 @@ impl StoreTx for SqliteTx<'_> {
             params![record.id.0, record.biz.0, record.resource_type.name(), doc],
         )
     }
+}
 
-    fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
-        catalog_item(self.conn, &key)
+impl BackendRead for SqliteTx<'_> {
+    fn catalog_get(&mut self, key: &CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        catalog_item(self.conn, key)
+    }
+
+    fn catalog_list(&mut self, list: CatalogList<'_>) -> Result<Vec<CatalogItem>, StoreError> {
+        Ok(match list {
+            CatalogList::Attributes { supplier_account } => all_json(
+                self.conn,
+                SELECT_TENANT_ATTRIBUTES,
+                [supplier_account],
+                "set attribute",
+            )?
+            .into_iter()
+            .map(CatalogItem::Attribute)
+            .collect(),
+            CatalogList::UniqueRules { supplier_account } => {
+                unique_rules(self.conn, supplier_account)?
+                    .into_iter()
+                    .map(CatalogItem::UniqueRule)
+                    .collect()
+            }
+        })
+    }
+
+    fn probe(&mut self, key: IndexKey<'_>) -> Result<Option<SetId>, StoreError> {
+        match key {
+            IndexKey::Name { biz, parent, name } => one_id(
+                self.conn,
+                "SELECT bk_set_id FROM sets WHERE bk_biz_id = ?1 AND bk_parent_id = ?2 AND name = ?3",
+                params![biz.0, parent, name],
+            ),
+            IndexKey::Unique(key) => one_id(
+                self.conn,
+                "SELECT bk_set_id FROM set_unique_keys WHERE storage_key = ?1",
+                [key.storage_key()],
+            ),
+            IndexKey::Builtin(biz) => builtin_set(self.conn, biz),
+        }
+    }
+
+    fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
+        let conn = self.conn;
+        match query {
+            DocQuery::Sets { biz, set: None } => documents(conn, SELECT_SETS, [biz.0], "set"),
+            DocQuery::Sets { biz, set: Some(id) } => {
+                documents(conn, SELECT_ONE_SET, [biz.0, id.0], "set")
+            }
+            DocQuery::Modules { set } => documents(conn, SELECT_MODULES, [set.0], "module"),
+            DocQuery::Audit {
+                biz,
+                resource_type: None,
+            } => documents(conn, SELECT_AUDIT, [biz.0], "audit record"),
+            DocQuery::Audit {
+                biz,
+                resource_type: Some(rt),
+            } => documents(
+                conn,
+                SELECT_AUDIT_OF_TYPE,
+                params![biz.0, rt.name()],
+                "audit record",
+            ),
+        }
+    }
+
+    fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
+        sequence_last(self.conn, kind)
+    }
+}
+
+/// Savepoints are SQLite's own.
+impl BackendTx for SqliteTx<'_> {
+    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Result<(), StoreError> {
+        execute(self.conn, UPSERT_SEQUENCE, params![kind.name(), last])
+    }
+
+    fn insert(&mut self, record: Record<'_>) -> Result<(), StoreError> {
+        match record {
+            Record::Set(record) => self.insert_set(record),
+            Record::Module(record) => self.insert_module(record),
+            Record::Audit(record) => self.insert_audit(record),
+        }
+    }
+
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        execute(self.conn, "SAVEPOINT one_create", [])
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        execute(self.conn, "RELEASE one_create", [])
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        execute(self.conn, "ROLLBACK TO one_create", [])?;
+        execute(self.conn, "RELEASE one_create", [])
     }
 
     fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {
@@ -590,6 +501,10 @@ mod tests {
 
     use super::*;
     use crate::schema::migrate;
+    use cmdb_core::backend::SequencedTx;
+    use cmdb_core::ids::IdRange;
+    use cmdb_core::ports::StoreTx;
+    use cmdb_core::records::UniqueKey;
 
     fn database() -> Connection {
         let mut conn = Connection::open_in_memory().expect("an in-memory database");
@@ -629,10 +544,15 @@ mod tests {
         let mut tx = SqliteTx::new(&conn);
         tx.insert_set(&set(1, 1, "a", true, &["ops"]))
             .expect("first set");
-        assert!(tx.set_name_taken(BizId(1), 1, "a").expect("read"));
-        assert!(!tx.set_name_taken(BizId(1), 1, "A").expect("read"));
-        assert!(!tx.set_name_taken(BizId(1), 2, "a").expect("read"));
-        assert_eq!(tx.builtin_set(BizId(1)), Ok(Some(SetId(1))));
+        let name = |parent, name| IndexKey::Name {
+            biz: BizId(1),
+            parent,
+            name,
+        };
+        assert_eq!(tx.probe(name(1, "a")), Ok(Some(SetId(1))));
+        assert_eq!(tx.probe(name(1, "A")), Ok(None));
+        assert_eq!(tx.probe(name(2, "a")), Ok(None));
+        assert_eq!(tx.probe(IndexKey::Builtin(BizId(1))), Ok(Some(SetId(1))));
 
         assert!(already_exists(tx.insert_set(&set(2, 1, "a", false, &[]))));
         assert!(already_exists(tx.insert_set(&set(3, 1, "b", true, &[]))));
@@ -720,28 +640,30 @@ mod tests {
     fn sequences_are_read_once_and_written_back_when_changed() {
         let conn = database();
         let mut tx = SqliteTx::new(&conn);
+        let mut view = SequencedTx::new(&mut tx);
         assert_eq!(
-            tx.take_ids(SequenceKind::Set, 1),
+            view.take_ids(SequenceKind::Set, 1),
             Ok(IdRange { first: 1, len: 1 })
         );
         assert_eq!(
-            tx.take_ids(SequenceKind::Module, 3),
+            view.take_ids(SequenceKind::Module, 3),
             Ok(IdRange { first: 1, len: 3 })
         );
-        assert_eq!(tx.take_ids(SequenceKind::Audit, 0).map(|r| r.len), Ok(0));
-        assert_eq!(tx.raise_sequence(SequenceKind::Attribute, 10), Ok(true));
-        // Nothing reaches the table before the flush.
+        assert_eq!(view.take_ids(SequenceKind::Audit, 0).map(|r| r.len), Ok(0));
+        assert_eq!(view.raise_sequence(SequenceKind::Attribute, 10), Ok(true));
+        // Nothing reaches the table before the write-back.
         assert_eq!(sequence_last(&conn, SequenceKind::Set), Ok(0));
-        tx.flush().expect("flush");
+        view.finish().expect("write back");
         assert_eq!(sequence_last(&conn, SequenceKind::Set), Ok(1));
         assert_eq!(sequence_last(&conn, SequenceKind::Module), Ok(3));
         assert_eq!(sequence_last(&conn, SequenceKind::Audit), Ok(0));
         assert_eq!(sequence_last(&conn, SequenceKind::Attribute), Ok(10));
+        let mut view = SequencedTx::new(&mut tx);
         assert_eq!(
-            tx.take_ids(SequenceKind::Set, 2),
+            view.take_ids(SequenceKind::Set, 2),
             Ok(IdRange { first: 2, len: 2 })
         );
-        tx.flush().expect("flush");
+        view.finish().expect("write back");
         assert_eq!(sequence_last(&conn, SequenceKind::Set), Ok(3));
     }
 
@@ -772,8 +694,9 @@ mod tests {
             "{biz:?}"
         );
         let mut tx = SqliteTx::new(&conn);
+        let mut view = SequencedTx::new(&mut tx);
         assert_eq!(
-            tx.take_ids(SequenceKind::Set, 1),
+            view.take_ids(SequenceKind::Audit, 1),
             Err(StoreError::Corrupt(
                 "sequence audit holds a negative value -4".into()
             ))

@@ -21,13 +21,16 @@ impl StoreFactory for SqliteFactory {
 
     async fn open_fresh(&self) -> (Arc<dyn SetStore>, Self::Guard) {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let store = SqliteStore::open(dir.path().join(FILE), self.0).expect("a fresh sqlite store");
+        let store = SqliteStore::open(dir.path().join(FILE), self.0)
+            .await
+            .expect("a fresh sqlite store");
         (Arc::new(store), dir)
     }
 
     async fn reopen(&self, dir: &Self::Guard) -> Option<Arc<dyn SetStore>> {
-        let store =
-            SqliteStore::open(dir.path().join(FILE), self.0).expect("the sqlite store reopens");
+        let store = SqliteStore::open(dir.path().join(FILE), self.0)
+            .await
+            .expect("the sqlite store reopens");
         Some(Arc::new(store))
     }
 }

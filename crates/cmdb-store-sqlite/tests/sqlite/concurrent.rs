@@ -104,7 +104,7 @@ fn many_connections_open_a_new_file_at_once() {
             .map(|_| {
                 scope.spawn(|| {
                     barrier.wait();
-                    crate::support::open(&path).schema_version()
+                    crate::support::open(&path).inner().schema_version()
                 })
             })
             .collect();

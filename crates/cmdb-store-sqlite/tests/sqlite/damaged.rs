@@ -26,13 +26,15 @@ fn garbage(len: usize) -> Vec<u8> {
 /// Opening `path` must fail with `expected`; the file must be unchanged.
 fn assert_refused(path: &Path, expected: &OpenError, message: &str) {
     let before = std::fs::read(path).expect("read the file");
-    let err = SqliteStore::open(path, SqliteOptions::default()).expect_err("must be refused");
+    let err =
+        SqliteStore::open_blocking(path, SqliteOptions::default()).expect_err("must be refused");
     assert_eq!(&err, expected);
     assert_eq!(err.to_string(), message);
     let after = std::fs::read(path).expect("read the file again");
     assert!(before == after, "the refused file was modified");
     // And a second attempt says the same.
-    let again = SqliteStore::open(path, SqliteOptions::default()).expect_err("still refused");
+    let again =
+        SqliteStore::open_blocking(path, SqliteOptions::default()).expect_err("still refused");
     assert_eq!(&again, expected);
 }
 
@@ -63,9 +65,9 @@ async fn populated(db: &TempDb) {
 fn garbage_bytes_are_not_a_database() {
     let db = TempDb::new();
     std::fs::write(db.path(), garbage(8192)).expect("write garbage");
-    let expected = OpenError::NotADatabase {
-        reason: "the file does not start with the SQLite header".into(),
-    };
+    let expected = OpenError::Foreign(
+        "not a SQLite database: the file does not start with the SQLite header".into(),
+    );
     assert_refused(
         &db.path(),
         &expected,
@@ -86,9 +88,9 @@ fn a_file_shorter_than_a_header_is_not_a_database() {
     std::fs::write(db.path(), b"SQLite format 3\0tiny").expect("write");
     assert_refused(
         &db.path(),
-        &OpenError::NotADatabase {
-            reason: "the file holds 20 bytes, less than a database header".into(),
-        },
+        &OpenError::Foreign(
+            "not a SQLite database: the file holds 20 bytes, less than a database header".into(),
+        ),
         "not a SQLite database: the file holds 20 bytes, less than a database header",
     );
     assert_eq!(files(&db.path()), vec!["cmdb.sqlite"]);
@@ -103,9 +105,9 @@ fn a_bad_page_size_is_not_a_database() {
     std::fs::write(db.path(), bytes).expect("write");
     assert_refused(
         &db.path(),
-        &OpenError::NotADatabase {
-            reason: "the header declares an invalid page size 1000".into(),
-        },
+        &OpenError::Foreign(
+            "not a SQLite database: the header declares an invalid page size 1000".into(),
+        ),
         "not a SQLite database: the header declares an invalid page size 1000",
     );
 }
@@ -125,15 +127,13 @@ async fn a_truncated_database_is_refused() {
         .expect("open for truncation");
     file.set_len(8192).expect("truncate");
     drop(file);
+    let truncated = format!(
+        "database file is truncated: its header declares {len} bytes but the file holds 8192 bytes"
+    );
     assert_refused(
         &db.path(),
-        &OpenError::Truncated {
-            expected: len,
-            actual: 8192,
-        },
-        &format!(
-            "database file is truncated: its header declares {len} bytes but the file holds 8192 bytes"
-        ),
+        &OpenError::Damaged(truncated.clone().into()),
+        &truncated,
     );
     assert_eq!(files(&db.path()), vec!["cmdb.sqlite"]);
 }
@@ -147,6 +147,7 @@ async fn a_newer_schema_version_is_refused() {
         .expect("bump the version");
     drop(raw);
     let expected = OpenError::TooNew {
+        what: "database schema",
         found: 7,
         supported: 1,
     };
@@ -180,6 +181,7 @@ async fn a_newer_schema_version_still_in_the_log_is_refused() {
     assert_refused(
         &db.path(),
         &OpenError::TooNew {
+            what: "database schema",
             found: 9,
             supported: 1,
         },
@@ -200,9 +202,9 @@ fn a_foreign_sqlite_database_is_refused() {
     drop(raw);
     assert_refused(
         &db.path(),
-        &OpenError::Foreign {
-            reason: "it holds tables but no cmdb schema version".into(),
-        },
+        &OpenError::Foreign(
+            "not a cmdb database: it holds tables but no cmdb schema version".into(),
+        ),
         "not a cmdb database: it holds tables but no cmdb schema version",
     );
 
@@ -213,9 +215,7 @@ fn a_foreign_sqlite_database_is_refused() {
     drop(raw);
     assert_refused(
         &other.path(),
-        &OpenError::Foreign {
-            reason: "application_id is 0x1234".into(),
-        },
+        &OpenError::Foreign("not a cmdb database: application_id is 0x1234".into()),
         "not a cmdb database: application_id is 0x1234",
     );
 }
@@ -230,9 +230,7 @@ async fn a_damaged_first_page_is_corrupt() {
     std::fs::write(db.path(), &bytes).expect("write");
     assert_refused(
         &db.path(),
-        &OpenError::Store(StoreError::Corrupt(
-            "database disk image is malformed".into(),
-        )),
+        &OpenError::Damaged("corrupt store: database disk image is malformed".into()),
         "corrupt store: database disk image is malformed",
     );
 }
@@ -242,5 +240,5 @@ async fn an_empty_file_becomes_a_new_database() {
     let db = TempDb::new();
     std::fs::write(db.path(), b"").expect("an empty file");
     let store = db.open();
-    assert_eq!(store.schema_version(), Ok(1));
+    assert_eq!(store.inner().schema_version(), Ok(1));
 }

@@ -47,7 +47,7 @@ impl TempDb {
 
 /// Opens a store that must open.
 pub fn open(path: &Path) -> SqliteStore {
-    match SqliteStore::open(path, SqliteOptions::default()) {
+    match SqliteStore::open_blocking(path, SqliteOptions::default()) {
         Ok(store) => store,
         Err(e) => panic!("opening {} failed: {e}", path.display()),
     }

@@ -188,7 +188,7 @@ async fn sequences_are_raised_never_lowered() {
 #[tokio::test]
 async fn a_held_write_lock_is_busy_after_the_timeout() {
     let db = TempDb::new();
-    let store = SqliteStore::open(
+    let store = SqliteStore::open_blocking(
         db.path(),
         SqliteOptions {
             synchronous: Synchronous::Normal,
@@ -237,16 +237,16 @@ async fn a_closed_store_refuses_every_call() {
     let closed = StoreError::Backend("the sqlite store is closed".into());
     assert_eq!(store.create_set(p).await, Err(Error::Store(closed.clone())));
     assert_eq!(store.business(BizId(1)).await, Err(closed.clone()));
-    assert_eq!(store.schema_version(), Err(closed));
+    assert_eq!(store.inner().schema_version(), Err(closed));
 }
 
 #[tokio::test]
 async fn a_new_file_carries_the_schema_version_and_application_id() {
     let db = TempDb::new();
     let store = db.open();
-    assert_eq!(store.schema_version(), Ok(SCHEMA_VERSION));
-    assert_eq!(store.path(), db.path());
-    assert_eq!(store.options(), SqliteOptions::default());
+    assert_eq!(store.inner().schema_version(), Ok(SCHEMA_VERSION));
+    assert_eq!(store.inner().path(), db.path());
+    assert_eq!(store.inner().options(), SqliteOptions::default());
     store.close().await.expect("close");
     drop(store);
 
