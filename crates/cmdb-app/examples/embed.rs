@@ -13,7 +13,8 @@ use serde_json::json;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("cmdb-embed-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let store = cmdb_store_sqlite::SqliteStore::open(dir.join("cmdb.sqlite"), Default::default())?;
+    let store =
+        cmdb_store_sqlite::SqliteStore::open(dir.join("cmdb.sqlite"), Default::default()).await?;
     let engine = Engine::builder(Arc::new(store)).build();
 
     let fixture = json!({

@@ -124,8 +124,11 @@ pub async fn open_store_waiting(config: &StoreConfig) -> Result<OpenedStore, Ope
 }
 
 async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, OpenError> {
-    if config.kind != StoreKind::Postgres {
-        return open_store(config);
+    match config.kind {
+        StoreKind::Postgres => {}
+        // Opening may create, recover and migrate files: off the caller's thread.
+        StoreKind::Sqlite => return open_sqlite_async(config).await,
+        StoreKind::Memory | StoreKind::Sled => return open_store(config),
     }
     let fail = |path: String, reason: String| OpenError {
         kind: "postgres",
@@ -157,6 +160,35 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
     })
 }
 
+/// [`open_store`] of a SQLite store, its open run off the caller's thread.
+async fn open_sqlite_async(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
+    let path = config.resolved_path().unwrap_or_else(|| "cmdb.sqlite".into());
+    let store = cmdb_store_sqlite::SqliteStore::open(&path, sqlite_options(config))
+        .await
+        .map_err(|e| OpenError {
+            kind: "sqlite",
+            path: path.display().to_string(),
+            reason: e.to_string().replace('\n', " "),
+        })?;
+    Ok(OpenedStore {
+        store: Arc::new(store),
+        kind: StoreKind::Sqlite,
+        path: Some(path),
+        schema_version: cmdb_store_sqlite::SCHEMA_VERSION,
+    })
+}
+
+fn sqlite_options(config: &StoreConfig) -> cmdb_store_sqlite::SqliteOptions {
+    cmdb_store_sqlite::SqliteOptions {
+        synchronous: match config.sqlite_sync {
+            SqliteSync::Full => cmdb_store_sqlite::Synchronous::Full,
+            SqliteSync::Normal => cmdb_store_sqlite::Synchronous::Normal,
+        },
+        group: config.group,
+        ..Default::default()
+    }
+}
+
 /// A connection URL with its password (if any) replaced by `***`.
 pub fn redact_password(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
@@ -179,7 +211,8 @@ pub fn redact_password(url: &str) -> String {
 }
 
 /// Opens (creating if needed) the configured embedded store (every kind but PostgreSQL,
-/// which [`open_store_async`] opens).
+/// which [`open_store_async`] opens) on the calling thread, for synchronous callers; async
+/// callers use [`open_store_async`], which opens off their thread.
 ///
 /// # Errors
 /// [`OpenError`] with a one-line reason.
@@ -205,15 +238,7 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
             0,
         ),
         (StoreKind::Sqlite, Some(p)) => {
-            let options = cmdb_store_sqlite::SqliteOptions {
-                synchronous: match config.sqlite_sync {
-                    SqliteSync::Full => cmdb_store_sqlite::Synchronous::Full,
-                    SqliteSync::Normal => cmdb_store_sqlite::Synchronous::Normal,
-                },
-                group: config.group,
-                ..Default::default()
-            };
-            let store = cmdb_store_sqlite::SqliteStore::open(p, options)
+            let store = cmdb_store_sqlite::SqliteStore::open_blocking(p, sqlite_options(config))
                 .map_err(|e| fail("sqlite", e.to_string()))?;
             (Arc::new(store), cmdb_store_sqlite::SCHEMA_VERSION)
         }
