@@ -162,7 +162,9 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
 
 /// [`open_store`] of a SQLite store, its open run off the caller's thread.
 async fn open_sqlite_async(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
-    let path = config.resolved_path().unwrap_or_else(|| "cmdb.sqlite".into());
+    let path = config
+        .resolved_path()
+        .unwrap_or_else(|| "cmdb.sqlite".into());
     let store = cmdb_store_sqlite::SqliteStore::open(&path, sqlite_options(config))
         .await
         .map_err(|e| OpenError {

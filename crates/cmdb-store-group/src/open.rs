@@ -106,7 +106,6 @@ impl From<OpenError> for StoreError {
     }
 }
 
-
 impl From<OpenError> for cmdb_core::Error {
     /// Through [`StoreError`]: an internal error (1199999) for the envelope.
     fn from(e: OpenError) -> Self {
