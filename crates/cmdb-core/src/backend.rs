@@ -62,6 +62,45 @@ pub enum CatalogList<'a> {
     },
 }
 
+impl CatalogList<'_> {
+    /// The smallest key of the list in [`CatalogKey`]'s order: a backend keeping catalog
+    /// objects ordered by key reads the list as the keys from this one on, while
+    /// [`CatalogList::contains`] holds.
+    pub fn first_key(&self) -> CatalogKey {
+        match *self {
+            CatalogList::Attributes { supplier_account } => CatalogKey::Attribute {
+                supplier_account: supplier_account.to_owned(),
+                property_id: String::new(),
+            },
+            CatalogList::UniqueRules { supplier_account } => CatalogKey::UniqueRule {
+                supplier_account: supplier_account.to_owned(),
+                key: String::new(),
+            },
+        }
+    }
+
+    /// Whether `key` is the key of an object of the list.
+    pub fn contains(&self, key: &CatalogKey) -> bool {
+        match (*self, key) {
+            (
+                CatalogList::Attributes { supplier_account },
+                CatalogKey::Attribute {
+                    supplier_account: tenant,
+                    ..
+                },
+            )
+            | (
+                CatalogList::UniqueRules { supplier_account },
+                CatalogKey::UniqueRule {
+                    supplier_account: tenant,
+                    ..
+                },
+            ) => supplier_account == tenant,
+            _ => false,
+        }
+    }
+}
+
 /// A read of stored documents, answered in id order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocQuery {

@@ -1,10 +1,10 @@
 //! `cmdb-store-memory`: the simplest correct [`SetStore`], kept in process memory.
 //!
 //! [`MemoryBackend`] is a [`Backend`] of [`cmdb_store_group::EmbeddedStore`]: all state sits
-//! in one [`std::sync::Mutex`] of ordered maps. A write locks it and opens a [`MemoryTx`] that
-//! writes in place and keeps an undo log; on `Err` (and on a panic, through `Drop`) it replays
-//! the log backwards, so a failed write leaves no trace, sequences included. Only the values a
-//! write replaces are kept, never a copy of the state. Savepoints are marks in the log.
+//! in one [`std::sync::Mutex`] of ordered maps. A write locks it and writes in place, logging
+//! how to undo each write; on `Err` (and after a panic, at the next lock) the log is replayed
+//! backwards, so a failed write leaves no trace, sequences included. Only the values a write
+//! replaces are kept, never a copy of the state. Savepoints are marks in the log.
 //!
 //! Nothing survives the process: there is nothing to reopen. It is also the reference model of
 //! the conformance suite's differential test.
@@ -23,7 +23,6 @@ use cmdb_core::backend::{BackendRead, BackendTx};
 use cmdb_store_group::{Backend, EmbeddedStore, WriteError};
 
 use crate::state::State;
-use crate::tx::MemoryTx;
 
 /// The in-memory [`SetStore`](cmdb_core::ports::SetStore): `MemoryStore::default()`, or
 /// `MemoryStore::with_options(GroupOptions::ungrouped())` to commit each create alone.
@@ -40,10 +39,12 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
-    /// Locks the state. A panic while it was locked left it consistent (the transaction undid
-    /// its writes in `Drop`, and reads do not write), so a poisoned lock is taken over.
+    /// Locks the state. A write that panicked left its undo log behind: it is rolled back
+    /// here, so a poisoned lock is taken over with the state as it was before that write.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.rollback_to(0);
+        state
     }
 }
 
@@ -54,10 +55,17 @@ impl Backend for MemoryBackend {
         &self,
         mut body: impl FnMut(&mut dyn BackendTx) -> Result<R, E>,
     ) -> Result<R, WriteError<E>> {
-        let mut tx = MemoryTx::begin(self.lock());
-        let out = body(&mut tx).map_err(WriteError::Body)?;
-        tx.commit();
-        Ok(out)
+        let mut state = self.lock();
+        match body(&mut *state) {
+            Ok(out) => {
+                state.commit();
+                Ok(out)
+            }
+            Err(e) => {
+                state.rollback_to(0);
+                Err(WriteError::Body(e))
+            }
+        }
     }
 
     fn read<R>(

@@ -9,6 +9,8 @@ use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, SetRecord};
 
+use crate::tx::UndoLog;
+
 /// The records and indexes of the store.
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -31,6 +33,8 @@ pub(crate) struct State {
     pub(crate) audits: BTreeMap<AuditId, AuditRecord>,
     /// (biz, audit id) for reads by biz in id order.
     pub(crate) audits_by_biz: BTreeSet<(BizId, AuditId)>,
+    /// How to undo the writes of the write in progress.
+    pub(crate) undo: UndoLog,
 }
 
 impl BackendRead for State {
@@ -39,34 +43,10 @@ impl BackendRead for State {
     }
 
     fn catalog_list(&mut self, list: CatalogList<'_>) -> Result<Vec<CatalogItem>, StoreError> {
-        let (from, tenant) = match list {
-            CatalogList::Attributes { supplier_account } => (
-                CatalogKey::Attribute {
-                    supplier_account: supplier_account.to_owned(),
-                    property_id: String::new(),
-                },
-                supplier_account,
-            ),
-            CatalogList::UniqueRules { supplier_account } => (
-                CatalogKey::UniqueRule {
-                    supplier_account: supplier_account.to_owned(),
-                    key: String::new(),
-                },
-                supplier_account,
-            ),
-        };
         Ok(self
             .catalog
-            .range(&from..)
-            .take_while(|(key, _)| match key {
-                CatalogKey::Attribute {
-                    supplier_account, ..
-                } => matches!(list, CatalogList::Attributes { .. }) && supplier_account == tenant,
-                CatalogKey::UniqueRule {
-                    supplier_account, ..
-                } => matches!(list, CatalogList::UniqueRules { .. }) && supplier_account == tenant,
-                _ => false,
-            })
+            .range(list.first_key()..)
+            .take_while(|(key, _)| list.contains(key))
             .map(|(_, item)| item.clone())
             .collect())
     }

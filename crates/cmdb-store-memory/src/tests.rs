@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use cmdb_core::StoreError;
-use cmdb_core::backend::{BackendRead, BackendTx, IndexKey, Record, SequencedTx};
+use cmdb_core::backend::{BackendRead, BackendTx, IndexKey, SequencedTx};
 use cmdb_core::ids::{BizId, IdRange, SequenceKind, SetId};
 use cmdb_core::ports::{GroupTx, StoreTx};
 use cmdb_core::records::{Document, SetRecord, UniqueKey};
 use serde_json::json;
 
+use cmdb_store_group::{Backend, WriteError};
+
 use crate::MemoryBackend;
-use crate::tx::MemoryTx;
 
 fn set_record(id: i64, name: &str, keys: Vec<UniqueKey>) -> SetRecord {
     let mut doc = Document::new();
@@ -35,21 +36,35 @@ fn name_a() -> IndexKey<'static> {
     }
 }
 
+/// Runs `body` as one write of `backend`, over the domain's view of it.
+fn write<R>(
+    backend: &MemoryBackend,
+    mut body: impl FnMut(&mut SequencedTx<'_, dyn BackendTx + '_>) -> Result<R, StoreError>,
+) -> Result<R, WriteError<StoreError>> {
+    backend.write(|tx| {
+        let mut view = SequencedTx::new(tx);
+        let out = body(&mut view)?;
+        view.finish()?;
+        Ok(out)
+    })
+}
+
 #[test]
-fn dropping_an_uncommitted_transaction_undoes_every_write() {
+fn a_failed_write_undoes_every_write() {
     let backend = MemoryBackend::default();
-    {
-        let mut tx = MemoryTx::begin(backend.lock());
-        let mut view = SequencedTx::new(&mut tx);
+    let failed = write(&backend, |view| {
         assert_eq!(
-            view.take_ids(SequenceKind::Set, 2).unwrap(),
+            view.take_ids(SequenceKind::Set, 2)?,
             IdRange { first: 1, len: 2 }
         );
-        view.insert_set(&set_record(1, "a", Vec::new())).unwrap();
-        assert!(view.set_name_taken(BizId(1), 1, "a").unwrap());
-        view.finish().unwrap();
-        assert_eq!(tx.sequence(SequenceKind::Set), Ok(2));
-    }
+        view.insert_set(&set_record(1, "a", Vec::new()))?;
+        assert!(view.set_name_taken(BizId(1), 1, "a")?);
+        Err::<(), _>(StoreError::Backend("refused".into()))
+    });
+    assert_eq!(
+        failed,
+        Err(WriteError::Body(StoreError::Backend("refused".into())))
+    );
     let state = backend.lock();
     assert!(state.sets.is_empty());
     assert!(state.set_names.is_empty());
@@ -58,69 +73,83 @@ fn dropping_an_uncommitted_transaction_undoes_every_write() {
 }
 
 #[test]
+fn a_write_that_panicked_is_undone_at_the_next_lock() {
+    let backend = MemoryBackend::default();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = write(&backend, |view| -> Result<(), StoreError> {
+            view.insert_set(&set_record(1, "a", Vec::new()))?;
+            panic!("the domain panicked mid-write")
+        });
+    }));
+    assert!(panicked.is_err(), "the body panicked");
+    let state = backend.lock();
+    assert!(state.sets.is_empty() && state.set_names.is_empty());
+}
+
+#[test]
 fn a_savepoint_rolls_back_its_writes_and_ids_only() {
     let backend = MemoryBackend::default();
-    let mut tx = MemoryTx::begin(backend.lock());
-    let mut view = SequencedTx::new(&mut tx);
-    assert_eq!(view.take_ids(SequenceKind::Set, 1).unwrap().first, 1);
-    view.insert_set(&set_record(1, "a", Vec::new())).unwrap();
-    view.savepoint().unwrap();
-    assert_eq!(view.take_ids(SequenceKind::Set, 1).unwrap().first, 2);
-    view.insert_set(&set_record(2, "b", Vec::new())).unwrap();
-    view.rollback_to_savepoint().unwrap();
-    assert_eq!(view.take_ids(SequenceKind::Set, 1).unwrap().first, 2);
-    view.finish().unwrap();
-    assert_eq!(tx.probe(name_a()), Ok(Some(SetId(1))));
-    assert_eq!(
-        tx.probe(IndexKey::Name {
-            biz: BizId(1),
-            parent: 1,
-            name: "b"
-        }),
-        Ok(None)
-    );
-    assert_eq!(tx.sequence(SequenceKind::Set), Ok(2));
-    tx.commit();
-    assert_eq!(backend.lock().sets.len(), 1);
+    write(&backend, |view| {
+        assert_eq!(view.take_ids(SequenceKind::Set, 1)?.first, 1);
+        view.insert_set(&set_record(1, "a", Vec::new()))?;
+        view.savepoint()?;
+        assert_eq!(view.take_ids(SequenceKind::Set, 1)?.first, 2);
+        view.insert_set(&set_record(2, "b", Vec::new()))?;
+        view.rollback_to_savepoint()?;
+        assert_eq!(view.take_ids(SequenceKind::Set, 1)?.first, 2);
+        Ok(())
+    })
+    .unwrap();
+    let mut state = backend.lock();
+    assert_eq!(state.probe(name_a()), Ok(Some(SetId(1))));
+    let b = IndexKey::Name {
+        biz: BizId(1),
+        parent: 1,
+        name: "b",
+    };
+    assert_eq!(state.probe(b), Ok(None));
+    assert_eq!(state.sequence(SequenceKind::Set), Ok(2));
+    assert_eq!(state.sets.len(), 1);
 }
 
 #[test]
 fn taking_no_id_at_the_end_of_a_sequence_is_fine() {
     let backend = MemoryBackend::default();
-    let mut tx = MemoryTx::begin(backend.lock());
-    let mut view = SequencedTx::new(&mut tx);
-    assert!(view.raise_sequence(SequenceKind::Module, i64::MAX).unwrap());
-    assert_eq!(view.take_ids(SequenceKind::Module, 0).unwrap().len, 0);
-    assert!(matches!(
-        view.take_ids(SequenceKind::Module, 1),
-        Err(StoreError::Backend(_))
-    ));
-    view.finish().unwrap();
-    tx.commit();
+    write(&backend, |view| {
+        assert!(view.raise_sequence(SequenceKind::Module, i64::MAX)?);
+        assert_eq!(view.take_ids(SequenceKind::Module, 0)?.len, 0);
+        assert!(matches!(
+            view.take_ids(SequenceKind::Module, 1),
+            Err(StoreError::Backend(_))
+        ));
+        Ok(())
+    })
+    .unwrap();
     assert_eq!(backend.lock().sequences[&SequenceKind::Module], i64::MAX);
 }
 
 #[test]
-fn a_refused_insert_touches_no_index() {
+fn a_taken_index_entry_is_refused_and_rolled_back_with_its_write() {
     let backend = MemoryBackend::default();
     let key = UniqueKey {
         supplier_account: "0".into(),
         fields: vec!["owner".into()],
         values: r#"["ops"]"#.into(),
     };
-    let mut tx = MemoryTx::begin(backend.lock());
-    tx.insert(Record::Set(&set_record(1, "a", vec![key.clone()])))
-        .unwrap();
-    let err = tx
-        .insert(Record::Set(&set_record(2, "b", vec![key.clone()])))
-        .unwrap_err();
-    assert_eq!(
-        err,
-        StoreError::AlreadyExists(r#"unique key [owner] ["ops"]"#.into())
+    write(&backend, |view| {
+        view.insert_set(&set_record(1, "a", vec![key.clone()]))
+    })
+    .unwrap();
+    let refused = write(&backend, |view| {
+        view.insert_set(&set_record(2, "b", vec![key.clone()]))
+    });
+    assert!(
+        matches!(&refused, Err(WriteError::Body(StoreError::AlreadyExists(m))) if m.starts_with("unique key ")),
+        "{refused:?}"
     );
-    tx.commit();
     let state = backend.lock();
     assert_eq!(state.sets.keys().copied().collect::<Vec<_>>(), [SetId(1)]);
     assert_eq!(state.set_names.len(), 1);
     assert_eq!(state.unique_keys.len(), 1);
+    assert_eq!(state.sets_by_biz.len(), 1);
 }

@@ -27,7 +27,7 @@ pub(crate) fn check_header(path: &Path) -> Result<(), OpenError> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(OpenError::Io(e)),
     };
-    let len = file.metadata().map_err(|e| OpenError::Io(e))?.len();
+    let len = file.metadata().map_err(OpenError::Io)?.len();
     if len == 0 {
         return Ok(());
     }
@@ -37,7 +37,7 @@ pub(crate) fn check_header(path: &Path) -> Result<(), OpenError> {
         });
     }
     let mut header = [0u8; HEADER_LEN];
-    file.read_exact(&mut header).map_err(|e| OpenError::Io(e))?;
+    file.read_exact(&mut header).map_err(OpenError::Io)?;
     if &header[..16] != MAGIC {
         return Err(OpenError::NotADatabase {
             reason: "the file does not start with the SQLite header".into(),
