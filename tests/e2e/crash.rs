@@ -12,6 +12,7 @@
 //! instead, while it opens (and recovers) the store. Default: 3 kills per store;
 //! `CMDB_SLOW_TESTS=1`: 50. `CMDB_CRASH_SEED=N` replays a run's random choices.
 
+use cmdb_core::ports::SetStoreExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! The engine: the create-set, batch, catalog and query use cases over a store and the ports.
 
+use cmdb_core::ports::SetStoreExt;
 use std::sync::Arc;
 
 use chrono::FixedOffset;

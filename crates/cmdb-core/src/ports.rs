@@ -28,10 +28,12 @@ pub use crate::tx::{GroupTx, StoreTx};
 
 /// Durable storage of the catalog and of created sets. Used as `Arc<dyn SetStore>`.
 ///
-/// A backend implements twelve methods: its name, the four writes (each running the domain's
+/// A store implements twelve methods: its name, the four writes (each running the domain's
 /// write logic over the backend's [`StoreTx`]), `sequence_last`, the two catalog reads
-/// (`create_facts`, `catalog_get`), the three document reads and `close`. The typed catalog
-/// reads (`business`, `mainline`, …), `create_set` and `commit_stats` are provided.
+/// (`create_facts`, `catalog_get`), the three document reads and `close`; `health` and
+/// `commit_stats` are provided for it to answer. One create and the typed catalog reads
+/// (`business`, `mainline`, …) are [`SetStoreExt`]'s, for every store. An embedded engine
+/// implements none of this: it is a `Backend` of `cmdb_store_group::EmbeddedStore`.
 ///
 /// Write methods run the domain's write logic inside one transaction of the backend.
 ///
@@ -67,18 +69,6 @@ pub trait SetStore: Send + Sync + Debug + 'static {
     /// name the first wins. A call returns only once the transaction holding its plans has
     /// committed under the store's sync mode; a failed commit fails every plan in it.
     async fn create_sets(&self, plans: Vec<CreatePlan>) -> Vec<Result<CreatedSet, Error>>;
-
-    /// Persists one planned set: [`SetStore::create_sets`] of one plan.
-    ///
-    /// # Errors
-    /// 1101108 / 1199014 / 1199054 from the domain, or a store failure; nothing is written.
-    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
-        self.create_sets(vec![plan]).await.pop().unwrap_or_else(|| {
-            Err(Error::Store(StoreError::Backend(
-                "the store answered no result for one create".into(),
-            )))
-        })
-    }
 
     /// Everything stored that a create depends on, in one call (one round trip, one blocking
     /// job): the business, the tenant's mainline, the parent instance when the mainline has
@@ -133,6 +123,51 @@ pub trait SetStore: Send + Sync + Debug + 'static {
     /// Store failures.
     async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError>;
 
+    /// The sets of a biz ordered by `bk_set_id`; only `set` when given (empty when absent).
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError>;
+
+    /// The modules of a set ordered by `bk_module_id`.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError>;
+
+    /// The audit records of a biz ordered by `id`, optionally of one resource type.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn audit_records(
+        &self,
+        biz: BizId,
+        resource_type: Option<ResourceType>,
+    ) -> Result<Vec<Document>, StoreError>;
+
+    /// Flushes and releases the backend; later calls MAY fail.
+    ///
+    /// # Errors
+    /// Store failures while flushing.
+    async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// What every [`SetStore`] answers on top of its own methods (implemented for all of them):
+/// one create, and the typed catalog reads. A store implements [`SetStore`] only.
+#[async_trait]
+pub trait SetStoreExt: SetStore {
+    /// Persists one planned set: [`SetStore::create_sets`] of one plan.
+    ///
+    /// # Errors
+    /// 1101108 / 1199014 / 1199054 from the domain, or a store failure; nothing is written.
+    async fn create_set(&self, plan: CreatePlan) -> Result<CreatedSet, Error> {
+        self.create_sets(vec![plan]).await.pop().unwrap_or_else(|| {
+            Err(Error::Store(StoreError::Backend(
+                "the store answered no result for one create".into(),
+            )))
+        })
+    }
+
     /// The business with this id.
     ///
     /// # Errors
@@ -182,35 +217,9 @@ pub trait SetStore: Send + Sync + Debug + 'static {
         let kind = key.kind();
         as_service_template(self.catalog_get(key).await?, kind)
     }
-
-    /// The sets of a biz ordered by `bk_set_id`; only `set` when given (empty when absent).
-    ///
-    /// # Errors
-    /// Store failures.
-    async fn sets(&self, biz: BizId, set: Option<SetId>) -> Result<Vec<Document>, StoreError>;
-
-    /// The modules of a set ordered by `bk_module_id`.
-    ///
-    /// # Errors
-    /// Store failures.
-    async fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError>;
-
-    /// The audit records of a biz ordered by `id`, optionally of one resource type.
-    ///
-    /// # Errors
-    /// Store failures.
-    async fn audit_records(
-        &self,
-        biz: BizId,
-        resource_type: Option<ResourceType>,
-    ) -> Result<Vec<Document>, StoreError>;
-
-    /// Flushes and releases the backend; later calls MAY fail.
-    ///
-    /// # Errors
-    /// Store failures while flushing.
-    async fn close(&self) -> Result<(), StoreError>;
 }
+
+impl<S: SetStore + ?Sized> SetStoreExt for S {}
 
 /// Counters of a store's create commits (see [`SetStore::commit_stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

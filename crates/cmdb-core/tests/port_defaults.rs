@@ -4,6 +4,7 @@
 
 mod common;
 
+use cmdb_core::ports::SetStoreExt;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;

@@ -3,6 +3,7 @@
 //! is shown to fail against at least one of them ([`CATCHES`], checked against
 //! [`cmdb_store_conformance::CASES`]).
 
+use cmdb_core::ports::SetStoreExt;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future;

@@ -6,6 +6,7 @@
 
 mod common;
 
+use cmdb_core::ports::SetStoreExt;
 use std::sync::Arc;
 
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};

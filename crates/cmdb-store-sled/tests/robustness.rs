@@ -3,6 +3,7 @@
 
 mod common;
 
+use cmdb_core::ports::SetStoreExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use cmdb_core::ports::SetStoreExt;
 use std::sync::Arc;
 
 use cmdb_core::ids::{BizId, SequenceKind, SetId};

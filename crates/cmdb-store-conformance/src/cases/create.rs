@@ -3,6 +3,7 @@
 
 use cmdb_core::error::Code;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::ports::SetStoreExt;
 use cmdb_core::records::ResourceType;
 use serde_json::json;
 

@@ -2,6 +2,7 @@
 //! batches and sequence raises run against the store under test and against a fresh
 //! [`MemoryStore`] (the reference model) must give the same results and the same final state.
 
+use cmdb_core::ports::SetStoreExt;
 use std::fmt::Write as _;
 
 use cmdb_core::error::Error;

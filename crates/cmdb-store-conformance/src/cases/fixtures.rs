@@ -1,5 +1,6 @@
 //! Cases: fixture loads are idempotent, and a refused load writes nothing of its fixture.
 
+use cmdb_core::ports::SetStoreExt;
 use std::collections::BTreeMap;
 
 use cmdb_core::error::{Code, Error};

@@ -3,6 +3,7 @@
 
 use cmdb_core::error::{Code, Error};
 use cmdb_core::ids::{BizId, SetId};
+use cmdb_core::ports::SetStoreExt;
 use serde_json::{Value, json};
 
 use crate::StoreFactory;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use cmdb_core::ports::SetStoreExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

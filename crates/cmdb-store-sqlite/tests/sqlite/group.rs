@@ -1,6 +1,7 @@
 //! Group commit on a real SQLite file: a commit waiting for another connection's lock never
 //! blocks the caller's runtime, and concurrent durable creates share commits.
 
+use cmdb_core::ports::SetStoreExt;
 use std::sync::Arc;
 
 use cmdb_core::ids::SetId;

@@ -1,5 +1,6 @@
 //! Helpers of the SQLite tests: a store in a temp dir, fixtures, plans built as the app does.
 
+use cmdb_core::ports::SetStoreExt;
 use std::path::{Path, PathBuf};
 
 use cmdb_core::Error;

@@ -1,6 +1,7 @@
 //! Writes and reads on one store: the worked example, rollback of refused creates and batches,
 //! sequences, a held write lock (busy), a closed store, and the file's schema markers.
 
+use cmdb_core::ports::SetStoreExt;
 use std::time::Duration;
 
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
