@@ -10,7 +10,7 @@
 
 use crate::catalog::{StoredAttribute, UniqueRule};
 use crate::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
-use crate::error::StoreError;
+use crate::error::{Detail, StoreError};
 use crate::facts::{FactsQuery, FactsSource, StoredFacts};
 use crate::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use crate::records::{AuditRecord, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey};
@@ -296,7 +296,7 @@ impl<T: BackendTx + ?Sized> StoreTx for SequencedTx<'_, T> {
         }
         sequence
             .take(count)
-            .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name()).into()))
+            .map_err(|e| StoreError::Backend(Detail::caused_by(format!("{} {e}", kind.name()), e)))
     }
 
     fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {

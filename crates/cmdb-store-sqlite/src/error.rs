@@ -110,8 +110,11 @@ pub(crate) fn sqlite_error(e: rusqlite::Error) -> SqliteOpenError {
 }
 
 /// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was.
-pub(crate) fn decode_error(what: &str, e: &serde_json::Error) -> StoreError {
-    StoreError::Corrupt(format!("{what}: stored JSON does not decode: {e}").into())
+pub(crate) fn decode_error(what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(Detail::caused_by(
+        format!("{what}: stored JSON does not decode: {e}"),
+        e,
+    ))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
+use cmdb_core::error::Detail;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord};
 use rusqlite::{Connection, OptionalExtension, Params, params};
@@ -29,7 +30,7 @@ pub(crate) fn one_json<T: DeserializeOwned>(
         .prepare_cached(sql)
         .and_then(|mut stmt| stmt.query_row(params, |r| r.get(0)).optional())
         .map_err(store_error)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| decode_error(what, &e)))
+    text.map(|t| serde_json::from_str(&t).map_err(|e| decode_error(what, e)))
         .transpose()
 }
 
@@ -45,7 +46,7 @@ pub(crate) fn all_json<T: DeserializeOwned>(
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(store_error)? {
         let text: String = row.get(0).map_err(store_error)?;
-        out.push(serde_json::from_str(&text).map_err(|e| decode_error(what, &e))?);
+        out.push(serde_json::from_str(&text).map_err(|e| decode_error(what, e))?);
     }
     Ok(out)
 }
@@ -69,15 +70,19 @@ fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<(), Stor
 /// `value` as JSON text in `buffer` (cleared first), reused across inserts.
 fn json_text<'b>(buffer: &'b mut Vec<u8>, value: &impl Serialize) -> Result<&'b str, StoreError> {
     buffer.clear();
-    serde_json::to_writer(&mut *buffer, value)
-        .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))?;
-    std::str::from_utf8(buffer).map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))
+    serde_json::to_writer(&mut *buffer, value).map_err(encode_error)?;
+    std::str::from_utf8(buffer)
+        .map_err(|e| StoreError::Backend(Detail::caused_by(format!("encode json: {e}"), e)))
+}
+
+/// A value that does not serialise (the serde error kept as the source).
+fn encode_error(e: serde_json::Error) -> StoreError {
+    StoreError::Backend(Detail::caused_by(format!("encode json: {e}"), e))
 }
 
 /// Serialises a value to JSON text.
 fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))
+    serde_json::to_string(value).map_err(encode_error)
 }
 
 pub(crate) const SELECT_SETS: &str = "SELECT doc FROM sets WHERE bk_biz_id = ?1 ORDER BY bk_set_id";
@@ -270,9 +275,7 @@ impl<'c> SqliteTx<'c> {
 
     /// Serialises a set's or module's document once, keeping it for its audit record.
     fn render(&mut self, doc: &Arc<Document>) -> Result<&str, StoreError> {
-        self.rendered
-            .render(doc)
-            .map_err(|e| StoreError::Backend(format!("encode json: {e}").into()))
+        self.rendered.render(doc).map_err(encode_error)
     }
 
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
