@@ -4,12 +4,11 @@
 //! [`cmdb_store_conformance::CASES`]).
 
 use cmdb_core::ports::SetStoreExt;
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use async_trait::async_trait;
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
@@ -411,30 +410,61 @@ impl StoreFactory for BrokenFactory {
     }
 }
 
-thread_local! {
-    static EXPECTING_PANIC: Cell<bool> = const { Cell::new(false) };
-}
+/// Whether a [`fails`] run is in progress (its panics are expected and recorded, not printed).
+static EXPECTING_PANIC: AtomicBool = AtomicBool::new(false);
+/// Where the first panic of the [`fails`] run in progress happened (`file:line`).
+static FIRST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+/// One [`fails`] run at a time, so the first panic recorded is that run's.
+static ONE_RUN: Mutex<()> = Mutex::new(());
 
-/// Keeps the expected case failures out of the output; any other panic prints as usual.
-fn quiet_expected_panics() {
+/// Records the first expected panic's location and keeps expected panics out of the output;
+/// any other panic prints as usual.
+fn record_expected_panics() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let default = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if !EXPECTING_PANIC.with(Cell::get) {
-                default(info);
+            if !EXPECTING_PANIC.load(Ordering::SeqCst) {
+                return default(info);
+            }
+            let mut first = FIRST_PANIC.lock().unwrap_or_else(PoisonError::into_inner);
+            if first.is_none() {
+                *first = Some(info.location().map_or_else(
+                    || "unknown".to_owned(),
+                    |l| format!("{}:{}", l.file(), l.line()),
+                ));
             }
         }));
     });
 }
 
-/// Whether the case fails (panics) against the store.
+/// Whether a panic location is an assertion of the suite itself (a case or one of its checking
+/// helpers), as opposed to a broken store's own code, the runtime, or a store crate.
+fn is_the_suites_assertion(location: &str) -> bool {
+    location.starts_with("crates/cmdb-store-conformance/src/")
+}
+
+/// Whether the case fails against the store, by one of the suite's own assertions. A case that
+/// fails any other way (the broken store panicking, the runtime) fails this test instead: a
+/// flaw only counts as caught when the case's check caught it.
 fn fails(case: impl Future<Output = ()>) -> bool {
-    quiet_expected_panics();
-    EXPECTING_PANIC.with(|e| e.set(true));
+    record_expected_panics();
+    let _one = ONE_RUN.lock().unwrap_or_else(PoisonError::into_inner);
+    *FIRST_PANIC.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    EXPECTING_PANIC.store(true, Ordering::SeqCst);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_case(case)));
-    EXPECTING_PANIC.with(|e| e.set(false));
-    outcome.is_err()
+    EXPECTING_PANIC.store(false, Ordering::SeqCst);
+    let first = FIRST_PANIC
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match (outcome, first) {
+        (Ok(()), _) => false,
+        (Err(_), Some(at)) if is_the_suites_assertion(&at) => true,
+        (Err(_), at) => {
+            panic!("the case failed, but not by its own assertion: it first panicked at {at:?}")
+        }
+    }
 }
 
 /// Whether the named case fails against a store with `flaw`.
@@ -505,4 +535,25 @@ fn the_racy_store_loses_only_under_concurrency() {
     )));
     // …while racing creates slip through its window.
     assert!(fails(cases::concurrent_same_name_has_one_winner(&f)));
+}
+
+#[test]
+fn a_panic_outside_the_suites_assertions_is_not_a_catch() {
+    // This panic is in this file, as a broken store's own panic would be: not a catch.
+    let outcome = panic::catch_unwind(|| fails(async { panic!("a store's own panic") }));
+    let payload = outcome.expect_err("fails refuses to count it");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("the case failed, but not by its own assertion")
+            && message.contains("catches_broken_stores.rs"),
+        "{message}"
+    );
+    // A case's own assertion is one.
+    assert!(fails_named(
+        Flaw::BurnsIdOnFailure,
+        "ids_increase_without_gaps"
+    ));
 }
