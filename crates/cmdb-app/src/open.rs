@@ -225,7 +225,7 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
                 },
                 group: config.group,
             };
-            let store = cmdb_store_sled::SledStore::open(p, options)
+            let store = cmdb_store_sled::SledStore::open_blocking(p, options)
                 .map_err(|e| fail("sled", e.to_string()))?;
             (
                 Arc::new(store),
