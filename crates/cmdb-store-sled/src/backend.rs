@@ -68,10 +68,11 @@ impl Handles {
 /// The [`Backend`] of [`SledStore`](crate::SledStore): a sled database directory, locked for
 /// the life of the backend (or until its close).
 ///
-/// - [`Backend::write`] is one serializable sled transaction, over the trees a create writes
-///   at first ([`T::CREATES`]: sled locks, checks and commits 11 trees instead of 18) and over
-///   every tree when the body touches the catalog (the attempt is dropped and run again over
-///   all of them). sled runs the body again after a conflict ([`Backend::may_rerun`]). In
+/// - [`Backend::write`] is one serializable sled transaction, at first over the 11 trees a
+///   create writes (meta, sequences, sets, modules, audit and their indexes, see
+///   [`layout`](crate::layout)), so sled locks, checks and commits 11 trees instead of 18;
+///   when the body touches a catalog tree, that attempt is dropped and the body runs again
+///   over every tree. sled runs the body again after a conflict ([`Backend::may_rerun`]). In
 ///   [`FlushMode::EveryWrite`] a commit that wrote something is flushed before `write`
 ///   returns; a failed flush is [`WriteError::SyncFailed`].
 /// - [`Backend::read`] reads the trees outside transactions: each point read and each scan
