@@ -127,8 +127,8 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
     match config.kind {
         StoreKind::Postgres => {}
         // Opening may create, recover and migrate files: off the caller's thread.
-        StoreKind::Sqlite => return open_sqlite_async(config).await,
-        StoreKind::Memory | StoreKind::Sled => return open_store(config),
+        StoreKind::Sqlite | StoreKind::Sled => return open_embedded_async(config).await,
+        StoreKind::Memory => return open_store(config),
     }
     let fail = |path: String, reason: String| OpenError {
         kind: "postgres",
@@ -160,24 +160,50 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
     })
 }
 
-/// [`open_store`] of a SQLite store, its open run off the caller's thread.
-async fn open_sqlite_async(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
-    let path = config
-        .resolved_path()
-        .unwrap_or_else(|| "cmdb.sqlite".into());
-    let store = cmdb_store_sqlite::SqliteStore::open(&path, sqlite_options(config))
-        .await
-        .map_err(|e| OpenError {
-            kind: "sqlite",
-            path: path.display().to_string(),
-            reason: e.to_string().replace('\n', " "),
-        })?;
+/// [`open_store`] of a file-backed embedded store, its open run off the caller's thread.
+async fn open_embedded_async(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
+    let Some(path) = config.resolved_path() else {
+        return open_store(config);
+    };
+    let fail = |kind: &'static str, e: cmdb_store_group::OpenError| OpenError {
+        kind,
+        path: path.display().to_string(),
+        reason: e.to_string().replace('\n', " "),
+    };
+    let (store, schema_version): (Arc<dyn SetStore>, i64) = match config.kind {
+        StoreKind::Sled => (
+            Arc::new(
+                cmdb_store_sled::SledStore::open(&path, sled_options(config))
+                    .await
+                    .map_err(|e| fail("sled", e))?,
+            ),
+            i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
+        ),
+        _ => (
+            Arc::new(
+                cmdb_store_sqlite::SqliteStore::open(&path, sqlite_options(config))
+                    .await
+                    .map_err(|e| fail("sqlite", e))?,
+            ),
+            cmdb_store_sqlite::SCHEMA_VERSION,
+        ),
+    };
     Ok(OpenedStore {
-        store: Arc::new(store),
-        kind: StoreKind::Sqlite,
+        store,
+        kind: config.kind,
         path: Some(path),
-        schema_version: cmdb_store_sqlite::SCHEMA_VERSION,
+        schema_version,
     })
+}
+
+fn sled_options(config: &StoreConfig) -> cmdb_store_sled::SledOptions {
+    cmdb_store_sled::SledOptions {
+        flush: match config.sled_flush {
+            SledFlush::EveryWrite => cmdb_store_sled::FlushMode::EveryWrite,
+            SledFlush::Background => cmdb_store_sled::FlushMode::Background,
+        },
+        group: config.group,
+    }
 }
 
 fn sqlite_options(config: &StoreConfig) -> cmdb_store_sqlite::SqliteOptions {
@@ -245,14 +271,7 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
             (Arc::new(store), cmdb_store_sqlite::SCHEMA_VERSION)
         }
         (StoreKind::Sled, Some(p)) => {
-            let options = cmdb_store_sled::SledOptions {
-                flush: match config.sled_flush {
-                    SledFlush::EveryWrite => cmdb_store_sled::FlushMode::EveryWrite,
-                    SledFlush::Background => cmdb_store_sled::FlushMode::Background,
-                },
-                group: config.group,
-            };
-            let store = cmdb_store_sled::SledStore::open(p, options)
+            let store = cmdb_store_sled::SledStore::open_blocking(p, sled_options(config))
                 .map_err(|e| fail("sled", e.to_string()))?;
             (
                 Arc::new(store),

@@ -21,6 +21,17 @@ pub(crate) fn map_sled_error(error: sled::Error) -> StoreError {
     }
 }
 
+/// The error of every call on a store after its close.
+pub(crate) fn closed(path: &std::path::Path) -> StoreError {
+    StoreError::Backend(
+        format!(
+            "the sled store at {} is closed; open it again to use it",
+            path.display()
+        )
+        .into(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! The on-disk layout: tree names, key encodings and the format marker.
+//! The on-disk layout: tree names, key encodings, the format marker and the files of a store
+//! directory.
 //!
 //! Every integer in a key is an `i64` cast to `u64` and written big-endian. The cast is
 //! injective, and for the positive ids the store holds it keeps numeric order, so a scan of a
@@ -71,6 +72,13 @@ pub const FORMAT_KEY: &[u8] = b"format";
 pub const FORMAT_VERSION: u32 = 1;
 /// The name written with the format marker.
 pub const FORMAT_NAME: &str = "cmdb-store-sled";
+
+/// The file, next to sled's own, that records that the directory holds a store of ours (see
+/// [`crate::sidecar`]).
+pub const SIDECAR_FILE: &str = "cmdb-store-sled.json";
+
+/// sled's log file inside its directory; sled holds a `flock` on it while a handle is open.
+pub const SLED_LOG_FILE: &str = "db";
 
 /// The trees of the store, in a fixed order: the index of each in a transaction's views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,14 +1,17 @@
 //! `cmdb-store-sled`: the [`SetStore`](cmdb_core::ports::SetStore) port of the CMDB
 //! `create_set` engine on [sled](https://docs.rs/sled/0.34.7) 0.34.
 //!
-//! Open a store with [`SledStore::open`]. Every write runs the domain's write logic
-//! (`commit_group`, `apply_fixture`) inside one serializable multi-tree sled transaction through
-//! the [`StoreTx`](cmdb_core::ports::StoreTx) view: ids are taken from sequences stored in the
-//! same transaction (never from `Db::generate_id`, which is neither rolled back nor gapless),
-//! unique indexes are checked and written there. Concurrent creates share one transaction and
-//! one flush (group commit, on the store's writer thread); a create refused inside a group
-//! leaves no trace, because its writes are staged until it succeeded (sled has no savepoints);
-//! any other domain error aborts the whole write.
+//! [`SledStore`] is [`EmbeddedStore`] over [`SledBackend`]: the shared store runs group
+//! commit on its writer thread, reads on its reader threads, atomic batches and catalog
+//! loads; the backend gives it one serializable multi-tree sled transaction per write and
+//! reads of sled's trees. Open a store with `SledStore::open(path, options).await`
+//! ([`EmbeddedStore::open`]), or [`EmbeddedStore::open_blocking`] from synchronous code.
+//!
+//! Ids are taken from sequences stored in the same transaction (never from
+//! `Db::generate_id`, which is neither rolled back nor gapless), and unique indexes are
+//! checked and written there. Concurrent creates share one transaction and one flush; a
+//! create refused inside a group leaves no trace, because its writes are staged until it
+//! succeeded (sled has no savepoints, see `SledTx`).
 //!
 //! # Durability
 //!
@@ -18,25 +21,38 @@
 //! | `Background` | may lose the last ~500 ms of writes | may lose the last ~500 ms of writes |
 //!
 //! In both modes a transaction is recovered whole or not at all, and a write that returned an
-//! error left no trace. [`SetStore::close`](cmdb_core::ports::SetStore::close) flushes.
+//! error left no trace. A failed flush after a commit makes the store refuse every later
+//! write until it is reopened.
 //!
-//! # Locking
+//! # Closing, dropping, locking
 //!
-//! A store locks its directory (and sled locks its log): a second [`SledStore::open`], from
-//! another process or from this one, fails at once with `StoreError::Busy` until the first
-//! handle is dropped; the drop returns once sled has let go of its files. Concurrency is
-//! therefore between tasks and threads of one process, where sled serializes the
-//! transactions.
+//! A store locks its directory (and sled locks its log): a second open, from another process
+//! or from this one, fails at once with [`OpenError::Busy`] while the first is open.
+//!
+//! [`SetStore::close`](cmdb_core::ports::SetStore::close) runs on the store's writer thread,
+//! after the writes queued before it: it flushes, drops sled's handles, waits for sled to let
+//! go of its files, records the clean close in the [`sidecar`] (with a fingerprint of the
+//! files) and unlocks the directory. Once `close().await` returned `Ok`, the directory can be
+//! opened again at once, in this process or another, even while the closed handle is still
+//! alive; every later call on the closed handle fails with a [`StoreError::Backend`] saying
+//! it is closed (a second close does nothing).
+//!
+//! Dropping a store never waits and does no i/o on the dropping thread: the writer thread
+//! finishes the queued writes, then drops sled's handles (sled flushes in its `Drop`) and
+//! unlocks the directory. Such a store is not marked closed: the next open recovers as after
+//! a crash, and may find sled's log still held for a moment by sled's threads
+//! ([`OpenError::Busy`]).
 //!
 //! # Damage
 //!
-//! Opening a damaged store fails with `StoreError::Corrupt` and a one-line message; nothing
-//! panics. What is detected, and whether the damaged files are left untouched, depends on how
-//! the store was last shut down (details in [`sidecar`]):
+//! Opening a damaged store fails with [`OpenError::Damaged`] (or [`OpenError::Foreign`],
+//! [`OpenError::TooNew`]) and a one-line message; nothing panics. What is detected, and
+//! whether the damaged files are left untouched, depends on how the store was last shut down
+//! (details in [`sidecar`]):
 //!
 //! | the last handle… | damage to sled's files found at the next open | files left untouched |
 //! |---|---|---|
-//! | was closed ([`SetStore::close`](cmdb_core::ports::SetStore::close) `Ok`, no write after it) and dropped | any change of any file (content, length, a file removed or added), named in the message: ``… changed since the store was closed cleanly: the content of `db` changed …`` | yes: sled is not called |
+//! | was closed ([`SetStore::close`](cmdb_core::ports::SetStore::close) `Ok`) | any change of any file (content, length, a file removed or added), named in the message: ``… changed since the store was closed cleanly: the content of `db` changed …`` | yes: sled is not called |
 //! | crashed, or was dropped without a close | sled's own refusals; a store that recovers none of its data, or any sequence below its last durable value | no: sled's recovery has rewritten the log |
 //!
 //! In both cases a sidecar that does not decode or names another format or layout version is
@@ -46,23 +62,36 @@
 //! Not detected: after a crash, damage that leaves every sequence where it was (a value that
 //! no longer decodes is reported as `StoreError::Corrupt` naming its tree and key when it is
 //! read); damage made while the store is open; a removed sidecar (the directory then opens as
-//! after a crash); a deliberate forgery (the checksum is FNV-1a-64, not a signature). A handle
-//! that is closed but never dropped leaves the store as after a crash.
+//! after a crash); a deliberate forgery (the checksum is FNV-1a-64, not a signature).
 //!
-//! Cost: the open of a cleanly closed store and the drop of a closed handle each read every
-//! byte of the store's files once (linear in the store size) and write the sidecar once.
+//! Cost: the open of a cleanly closed store and a close each read every byte of the store's
+//! files once (linear in the store size) and write the sidecar once.
 //!
 //! The tree and key layout is described in [`layout`]; values use the versioned encoding of
 //! [`codec`].
+//!
+//! [`OpenError::Busy`]: cmdb_store_group::OpenError::Busy
+//! [`OpenError::Damaged`]: cmdb_store_group::OpenError::Damaged
+//! [`OpenError::Foreign`]: cmdb_store_group::OpenError::Foreign
+//! [`OpenError::TooNew`]: cmdb_store_group::OpenError::TooNew
+//! [`StoreError::Backend`]: cmdb_core::StoreError::Backend
 
+mod backend;
 mod catalog;
+mod close;
 pub mod codec;
 mod error;
 mod fingerprint;
 pub mod layout;
+mod open;
+mod read;
 pub mod sidecar;
-mod store;
 mod tx;
 
-pub use sidecar::SIDECAR_FILE;
-pub use store::{BACKGROUND_FLUSH_MS, FlushMode, SledOptions, SledStore};
+pub use backend::{BACKGROUND_FLUSH_MS, FlushMode, SledBackend, SledOptions};
+use cmdb_store_group::EmbeddedStore;
+pub use layout::SIDECAR_FILE;
+
+/// The sled [`SetStore`](cmdb_core::ports::SetStore): [`EmbeddedStore`] over
+/// [`SledBackend`]. `SledStore::open(path, SledOptions::default()).await`.
+pub type SledStore = EmbeddedStore<SledBackend>;

@@ -7,30 +7,30 @@
 //! out ids again. Worse, sled's recovery *writes*: it rewrites and zero-fills the log (and
 //! writes a new snapshot) before anything can look at what it recovered, so a damaged store
 //! that is refused after sled opened it has already been modified. The sidecar lets
-//! [`SledStore::open`](crate::SledStore::open) refuse such a directory in two ways.
+//! [`SledStore::open`](cmdb_store_group::EmbeddedStore::open) refuse such a directory in two ways.
 //!
 //! # After a clean close: the files are checked before sled opens them
 //!
-//! When a store handle that was closed ([`SetStore::close`](cmdb_core::ports::SetStore::close)
-//! returned `Ok`, and no write started after it) is dropped, it waits until sled has let go
-//! of its files (sled's own `Drop` flushes and fsyncs the log), fsyncs every file and records
-//! in the sidecar `"clean": true` and a fingerprint of every file of the directory but the
-//! sidecar: its path, length and FNV-1a-64 checksum.
+//! [`SetStore::close`](cmdb_core::ports::SetStore::close) flushes, reads the last id of every
+//! sequence, drops sled's handles and waits until sled has let go of its files (sled's own
+//! `Drop` flushes and fsyncs the log); then it fsyncs every file and records in the sidecar
+//! `"clean": true`, the sequences, and a fingerprint of every file of the directory but the
+//! sidecar: its path, length and FNV-1a-64 checksum. Only then does it unlock the directory.
 //!
-//! The next [`SledStore::open`](crate::SledStore::open) takes the same fingerprint *before*
+//! The next [`SledStore::open`](cmdb_store_group::EmbeddedStore::open) takes the same fingerprint *before*
 //! sled sees the directory. Any difference (a file with garbage inside, truncated, extended,
-//! removed, or a file added) is refused with [`StoreError::Corrupt`] naming the files
+//! removed, or a file added) is refused with [`OpenError::Damaged`] naming the files
 //! (``… changed since the store was closed cleanly: `db` holds 1000 bytes instead of 524287 …``),
 //! and sled is never called: the directory is left exactly as it was. Only when the files
 //! match is the sidecar rewritten with `"clean": false` (durably), and then sled opens them.
 //!
 //! # After a crash: sled recovers, then the sequences are checked
 //!
-//! A store that was not closed cleanly (the process was killed, or dropped the handle without
+//! A store that was not closed cleanly (the process was killed, or dropped the store without
 //! closing it) may have a torn tail in its log, which sled's recovery is there to repair: it
 //! runs as usual. What it recovered is then checked against the format marker and the last id
 //! of every sequence recorded in the sidecar at the last open or close; a store that recovers
-//! less than that is [`StoreError::Corrupt`]. In this case sled has already rewritten the
+//! less than that is [`OpenError::Damaged`]. In this case sled has already rewritten the
 //! files when the store refuses them.
 //!
 //! # What is not detected
@@ -44,25 +44,28 @@
 //! - A deliberate forgery: FNV-1a is a checksum, not a signature; whoever can rewrite the
 //!   files can rewrite the sidecar. A sidecar that does not decode is refused as damaged; a
 //!   removed sidecar makes the directory a bare sled database of ours, opened as after a crash.
-//! - A handle that is closed but never dropped (leaked, or the process exits first) leaves
-//!   the sidecar unclean: the next open takes the crash path.
+//! - A store that is dropped without a close, or whose close failed (sled did not let go of
+//!   its files in time, a file could not be read), leaves the sidecar unclean: the next open
+//!   takes the crash path.
 //! - Where a directory cannot be opened and locked (not on Unix), stores are never marked
 //!   clean.
 //!
-//! The cost: the open of a cleanly closed store and the drop of a closed handle each read
-//! every byte of the store's files once (linear in the store size), and write the sidecar
-//! once (a temporary file, fsynced, renamed, the directory fsynced).
+//! The cost: the open of a cleanly closed store and a close each read every byte of the
+//! store's files once (linear in the store size), and write the sidecar once (a temporary
+//! file, fsynced, renamed, the directory fsynced).
+//!
+//! [`OpenError::Damaged`]: cmdb_store_group::OpenError::Damaged
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use cmdb_core::StoreError;
+use cmdb_core::error::Detail;
+use cmdb_store_group::OpenError;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::FilePrint;
-
-/// The file, next to sled's own, that records that the directory holds a store of ours.
-pub const SIDECAR_FILE: &str = "cmdb-store-sled.json";
+pub use crate::layout::SIDECAR_FILE;
 
 /// The format marker, stored in the `meta` tree and in the sidecar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,17 +98,22 @@ pub(crate) struct Sidecar {
 /// Reads the sidecar of `dir`, `None` when there is none.
 ///
 /// # Errors
-/// [`StoreError::Corrupt`] when it does not decode; [`StoreError::Backend`] on i/o failure.
-pub(crate) fn read(dir: &Path) -> Result<Option<Sidecar>, StoreError> {
+/// [`OpenError::Damaged`] when it does not decode; [`OpenError::Unreachable`] when it cannot
+/// be read.
+pub(crate) fn read(dir: &Path) -> Result<Option<Sidecar>, OpenError> {
     let path = dir.join(SIDECAR_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("{} is damaged: {e}", path.display()).into())),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            OpenError::Damaged(Detail::caused_by(
+                format!("{} is damaged: {e}", path.display()),
+                e,
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::Backend(
-            format!("cannot read {}: {e}", path.display()).into(),
-        )),
+        Err(e) => Err(OpenError::Unreachable(Detail::caused_by(
+            format!("cannot read {}: {e}", path.display()),
+            e,
+        ))),
     }
 }
 
@@ -113,15 +121,20 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Sidecar>, StoreError> {
 /// then the directory fsynced.
 ///
 /// # Errors
-/// [`StoreError::Backend`] on i/o failure.
+/// [`StoreError::Backend`] on i/o failure, the `io::Error` kept as the source.
 pub(crate) fn write(dir: &Path, sidecar: &Sidecar) -> Result<(), StoreError> {
     let io = |what: &str, e: std::io::Error| {
-        StoreError::Backend(
-            format!("cannot {what} {SIDECAR_FILE} in {}: {e}", dir.display()).into(),
-        )
+        StoreError::Backend(Detail::caused_by(
+            format!("cannot {what} {SIDECAR_FILE} in {}: {e}", dir.display()),
+            e,
+        ))
     };
-    let mut bytes = serde_json::to_vec(sidecar)
-        .map_err(|e| StoreError::Backend(format!("cannot encode {SIDECAR_FILE}: {e}").into()))?;
+    let mut bytes = serde_json::to_vec(sidecar).map_err(|e| {
+        StoreError::Backend(Detail::caused_by(
+            format!("cannot encode {SIDECAR_FILE}: {e}"),
+            e,
+        ))
+    })?;
     bytes.push(b'\n');
     let tmp = dir.join(format!("{SIDECAR_FILE}.tmp"));
     let mut file = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;

@@ -1,14 +1,16 @@
-//! [`SledTx`]: the domain's [`StoreTx`] over the views of one open sled transaction.
+//! [`SledTx`]: a [`BackendTx`] over the views of one attempt of a sled transaction.
 //!
-//! Only point reads and writes: sled transactions cannot iterate, and the domain needs none.
+//! Only point reads and writes: sled transactions cannot iterate, and the domain's writes
+//! need none. sled has no savepoints either: a savepoint stages the writes made after it
+//! (reads see them), its release hands them to sled's transaction, its rollback drops them.
 
-use cmdb_core::StoreError;
-use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
-use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cmdb_core::ports::{GroupTx, StoreTx};
+use cmdb_core::StoreError;
+use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
+use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
+use cmdb_core::ids::{SequenceKind, SetId};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord, UniqueKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -23,13 +25,18 @@ use crate::layout::{T, id_key, pair_key, set_name_key};
 /// Writes staged under a savepoint: (tree index, key) → value.
 type Staged = HashMap<(usize, Vec<u8>), Vec<u8>>;
 
-/// One attempt of a sled transaction, seen through the domain's [`StoreTx`].
+/// One attempt of a sled transaction, as a [`BackendTx`].
 ///
 /// A sled conflict is remembered so that the caller can hand it back to sled (which retries the
-/// closure) instead of reporting it as the domain's error.
+/// closure) instead of reporting it as the body's error; so is a tree the transaction was not
+/// opened over (the caller runs the body again over every tree).
 pub(crate) struct SledTx<'a> {
     views: &'a [TransactionalTree],
     conflict: bool,
+    /// A tree beyond `views` was asked for.
+    widen: bool,
+    /// Something was handed to sled's transaction.
+    wrote: bool,
     /// While a savepoint is open: the writes made since, by (tree index, key), not yet handed
     /// to sled. sled transactions have no savepoints, so this is the savepoint: releasing it
     /// hands the writes to sled's transaction, rolling back drops them.
@@ -45,6 +52,8 @@ impl<'a> SledTx<'a> {
         SledTx {
             views,
             conflict: false,
+            widen: false,
+            wrote: false,
             staged: None,
             rendered: RenderedDocs::default(),
         }
@@ -55,14 +64,29 @@ impl<'a> SledTx<'a> {
         self.conflict
     }
 
-    /// The view of `t`; an error when the transaction was opened over fewer trees (a store bug:
-    /// creates open theirs over [`T::CREATES`] only).
-    fn tree(&self, t: T) -> Result<&TransactionalTree, StoreError> {
-        self.views.get(t.index()).ok_or_else(|| {
-            StoreError::Backend(
-                format!("tree `{}` is not part of this transaction", t.name()).into(),
-            )
-        })
+    /// Whether the body asked for a tree this transaction was not opened over: the attempt
+    /// must be dropped and run again over every tree.
+    pub(crate) fn needs_every_tree(&self) -> bool {
+        self.widen
+    }
+
+    /// Whether this attempt handed any write to sled's transaction.
+    pub(crate) fn wrote(&self) -> bool {
+        self.wrote
+    }
+
+    /// The view of `t`; an error, remembered, when the transaction was opened over fewer trees
+    /// (writes start over [`T::CREATES`] only).
+    fn tree(&mut self, t: T) -> Result<&TransactionalTree, StoreError> {
+        match self.views.get(t.index()) {
+            Some(view) => Ok(view),
+            None => {
+                self.widen = true;
+                Err(StoreError::Backend(
+                    format!("tree `{}` is not part of this transaction", t.name()).into(),
+                ))
+            }
+        }
     }
 
     fn fail(&mut self, error: UnabortableTransactionError) -> StoreError {
@@ -76,6 +100,7 @@ impl<'a> SledTx<'a> {
     }
 
     fn raw_get(&mut self, t: T, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        self.tree(t)?;
         if let Some(value) = self
             .staged
             .as_ref()
@@ -83,7 +108,8 @@ impl<'a> SledTx<'a> {
         {
             return Ok(Some(IVec::from(value.as_slice())));
         }
-        self.tree(t)?.get(key).map_err(|e| self.fail(e))
+        let got = self.tree(t)?.get(key);
+        got.map_err(|e| self.fail(e))
     }
 
     fn contains(&mut self, t: T, key: &[u8]) -> Result<bool, StoreError> {
@@ -98,14 +124,14 @@ impl<'a> SledTx<'a> {
     }
 
     fn raw_put(&mut self, t: T, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.tree(t)?;
         if let Some(staged) = self.staged.as_mut() {
             staged.insert((t.index(), key.to_vec()), value);
             return Ok(());
         }
-        self.tree(t)?
-            .insert(key, value)
-            .map(drop)
-            .map_err(|e| self.fail(e))
+        let inserted = self.tree(t)?.insert(key, value);
+        self.wrote = true;
+        inserted.map(drop).map_err(|e| self.fail(e))
     }
 
     fn put<V: Serialize + ?Sized>(
@@ -141,71 +167,9 @@ impl<'a> SledTx<'a> {
             Ok(())
         }
     }
-
-    fn sequence(&mut self, kind: SequenceKind) -> Result<Sequence, StoreError> {
-        let last: Option<i64> = self.get(T::Sequences, kind.name().as_bytes())?;
-        Ok(Sequence::from_last(last.unwrap_or(0)))
-    }
-
-    fn put_sequence(&mut self, kind: SequenceKind, sequence: Sequence) -> Result<(), StoreError> {
-        self.put(T::Sequences, kind.name().as_bytes(), &sequence.last())
-    }
 }
 
-impl GroupTx for SledTx<'_> {
-    fn savepoint(&mut self) -> Result<(), StoreError> {
-        self.staged = Some(HashMap::new());
-        Ok(())
-    }
-
-    fn release_savepoint(&mut self) -> Result<(), StoreError> {
-        for ((index, key), value) in self.staged.take().unwrap_or_default() {
-            self.views[index]
-                .insert(key, value)
-                .map_err(|e| self.fail(e))?;
-        }
-        Ok(())
-    }
-
-    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
-        self.staged = None;
-        Ok(())
-    }
-}
-
-impl StoreTx for SledTx<'_> {
-    fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
-        let mut sequence = self.sequence(kind)?;
-        let range = sequence
-            .take(count)
-            .map_err(|e| StoreError::Backend(format!("{} {e}", kind.name()).into()))?;
-        if count > 0 {
-            self.put_sequence(kind, sequence)?;
-        }
-        Ok(range)
-    }
-
-    fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
-        let mut sequence = self.sequence(kind)?;
-        let changed = sequence.raise_to(value);
-        if changed {
-            self.put_sequence(kind, sequence)?;
-        }
-        Ok(changed)
-    }
-
-    fn set_name_taken(&mut self, biz: BizId, parent: i64, name: &str) -> Result<bool, StoreError> {
-        self.contains(T::SetNames, &set_name_key(biz.0, parent, name))
-    }
-
-    fn unique_key_taken(&mut self, key: &UniqueKey) -> Result<bool, StoreError> {
-        self.contains(T::SetUnique, key.storage_key().as_bytes())
-    }
-
-    fn builtin_set(&mut self, biz: BizId) -> Result<Option<SetId>, StoreError> {
-        Ok(self.get::<i64>(T::BuiltinSets, &id_key(biz.0))?.map(SetId))
-    }
-
+impl SledTx<'_> {
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
         let id = id_key(record.id.0);
         let name_key = set_name_key(record.biz.0, record.parent, &record.name);
@@ -214,7 +178,7 @@ impl StoreTx for SledTx<'_> {
             .iter()
             .map(UniqueKey::storage_key)
             .collect();
-        // The name, unique keys and built-in marker were checked by the domain through this
+        // The name, unique keys and built-in marker were probed by the domain through this
         // same transaction (`commit_plan`), so they are not probed again. The id was not: an id
         // already taken means a sequence went wrong, and is refused rather than overwritten.
         self.require_free(T::Sets, &id)?;
@@ -262,17 +226,86 @@ impl StoreTx for SledTx<'_> {
             &record.resource_type,
         )
     }
+}
 
-    fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
-        let (t, raw_key) = catalog::slot(&key);
+/// Point reads see the writes of this transaction, staged ones included.
+impl BackendRead for SledTx<'_> {
+    fn catalog_get(&mut self, key: &CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
+        let (t, raw_key) = catalog::slot(key);
         match self.raw_get(t, &raw_key)? {
-            Some(bytes) => catalog::decode_item(&key, t, &raw_key, &bytes).map(Some),
+            Some(bytes) => catalog::decode_item(key, t, &raw_key, &bytes).map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// Not available: sled transactions cannot scan, and the domain's writes list nothing
+    /// ([`StoreTx`](cmdb_core::ports::StoreTx) has no list).
+    fn catalog_list(&mut self, _list: CatalogList<'_>) -> Result<Vec<CatalogItem>, StoreError> {
+        Err(no_scan())
+    }
+
+    fn probe(&mut self, key: IndexKey<'_>) -> Result<Option<SetId>, StoreError> {
+        let found: Option<i64> = match key {
+            IndexKey::Name { biz, parent, name } => {
+                self.get(T::SetNames, &set_name_key(biz.0, parent, name))?
+            }
+            IndexKey::Unique(key) => self.get(T::SetUnique, key.storage_key().as_bytes())?,
+            IndexKey::Builtin(biz) => self.get(T::BuiltinSets, &id_key(biz.0))?,
+        };
+        Ok(found.map(SetId))
+    }
+
+    /// Not available: sled transactions cannot scan, and the domain's writes read no
+    /// documents.
+    fn documents(&mut self, _query: DocQuery) -> Result<Vec<Document>, StoreError> {
+        Err(no_scan())
+    }
+
+    fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
+        Ok(self
+            .get::<i64>(T::Sequences, kind.name().as_bytes())?
+            .unwrap_or(0))
+    }
+}
+
+fn no_scan() -> StoreError {
+    StoreError::Backend("a sled write transaction cannot list or scan".into())
+}
+
+impl BackendTx for SledTx<'_> {
+    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Result<(), StoreError> {
+        self.put(T::Sequences, kind.name().as_bytes(), &last)
+    }
+
+    fn insert(&mut self, record: Record<'_>) -> Result<(), StoreError> {
+        match record {
+            Record::Set(record) => self.insert_set(record),
+            Record::Module(record) => self.insert_module(record),
+            Record::Audit(record) => self.insert_audit(record),
         }
     }
 
     fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {
         let (t, key, value) = catalog::encode_entry(entry)?;
         self.raw_put(t, &key, value)
+    }
+
+    fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.staged = Some(HashMap::new());
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.staged = None;
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        for ((index, key), value) in self.staged.take().unwrap_or_default() {
+            let inserted = self.views[index].insert(key, value);
+            self.wrote = true;
+            inserted.map_err(|e| self.fail(e))?;
+        }
+        Ok(())
     }
 }

@@ -6,14 +6,15 @@ mod common;
 use cmdb_core::ports::SetStoreExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::ports::SetStore;
 use cmdb_core::{Error, StoreError};
+use cmdb_store_group::OpenError;
 use cmdb_store_sled::layout::{self, id_key};
 use cmdb_store_sled::{SIDECAR_FILE, SledOptions, SledStore};
-use common::{create, load_catalog, plan, raw_sled, reopen};
+use common::{batch, catalog, create, load_catalog, plan, raw_sled, reopen, wait_released};
 use serde_json::{Value, json};
 
 /// The environment variable that turns [`child_probe_second_opener`] into the probe.
@@ -21,9 +22,30 @@ const PROBE_ENV: &str = "CMDB_SLED_LOCK_PROBE";
 /// The environment variable that turns [`child_probe_writer_that_aborts`] into the probe.
 const ABORT_ENV: &str = "CMDB_SLED_ABORT_PROBE";
 
+/// Held while this process starts a child process, and by a test that needs a closed store
+/// to reopen at once: a child holds a copy of every descriptor of this process, directory
+/// locks included, from its fork to its exec (which closes them); the spawn returns after
+/// the exec.
+static SPAWNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs this test binary in a child process, on test `probe` only, with `env` set to `path`.
+async fn run_probe(probe: &str, env: &str, path: &Path) -> Output {
+    let child = {
+        let _spawning = SPAWNING.lock().await;
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", probe, "--nocapture", "--test-threads=1"])
+            .env(env, path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    child.wait_with_output().unwrap()
+}
+
 /// A store at `path` holding the catalog and one created set (id 2), closed and dropped.
 async fn populated(path: &Path) {
-    let store = SledStore::open(path, SledOptions::default()).unwrap();
+    let store = SledStore::open(path, SledOptions::default()).await.unwrap();
     load_catalog(&store).await;
     create(&store, 2, json!({"bk_set_name": "a", "bk_parent_id": 2}))
         .await
@@ -64,19 +86,32 @@ fn poke(path: &Path, tree: &str, key: &[u8], value: &[u8]) {
     forget_clean_close(path);
 }
 
-fn busy_message(result: Result<SledStore, StoreError>) -> String {
+fn busy_message(result: Result<SledStore, OpenError>) -> String {
     match result {
-        Err(StoreError::Busy(message)) => message.to_string(),
+        Err(OpenError::Busy(message)) => message.to_string(),
         other => panic!("expected Busy, got {other:?}"),
     }
 }
 
+/// What every call on a closed store at `path` answers.
+fn closed(path: &Path) -> StoreError {
+    StoreError::Backend(
+        format!(
+            "the sled store at {} is closed; open it again to use it",
+            path.display()
+        )
+        .into(),
+    )
+}
+
 #[tokio::test]
-async fn a_second_open_in_this_process_is_busy_until_the_first_is_dropped() {
+async fn a_second_open_in_this_process_is_busy_until_the_first_is_closed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let first = SledStore::open(&path, SledOptions::default()).unwrap();
-    let message = busy_message(SledStore::open(&path, SledOptions::default()));
+    let first = SledStore::open(&path, SledOptions::default())
+        .await
+        .unwrap();
+    let message = busy_message(SledStore::open(&path, SledOptions::default()).await);
     assert!(
         message.starts_with(&format!("cannot open {}: ", path.display())),
         "{message}"
@@ -84,27 +119,48 @@ async fn a_second_open_in_this_process_is_busy_until_the_first_is_dropped() {
     assert!(message.contains("could not acquire lock"), "{message}");
     // The first store is unaffected.
     load_catalog(&first).await;
-    drop(first);
-    let again = reopen(&path, SledOptions::default()).unwrap();
+    let again = {
+        let _no_child_holds_a_lock = SPAWNING.lock().await;
+        first.close().await.unwrap();
+        // Free at once after the close, while the closed handle is still alive.
+        SledStore::open(&path, SledOptions::default())
+            .await
+            .expect("the directory is free once the close returned")
+    };
     assert_eq!(again.sequence_last(SequenceKind::Set).await.unwrap(), 1);
+    // The closed handle refuses every call, with the same clear error.
+    assert_eq!(
+        first.sequence_last(SequenceKind::Set).await.unwrap_err(),
+        closed(&path)
+    );
+    assert_eq!(first.sets(BizId(2), None).await.unwrap_err(), closed(&path));
+    assert_eq!(
+        first.apply_catalog(batch(catalog())).await.unwrap_err(),
+        Error::Store(closed(&path))
+    );
+    assert_eq!(
+        first
+            .raise_sequence(SequenceKind::Set, 9)
+            .await
+            .unwrap_err(),
+        closed(&path)
+    );
+    // A second close does nothing; dropping the closed handle leaves the new one alone.
+    first.close().await.unwrap();
+    drop(first);
+    assert_eq!(again.sequence_last(SequenceKind::Set).await.unwrap(), 1);
+    load_catalog(&again).await;
 }
 
 #[tokio::test]
 async fn a_second_process_is_refused_with_busy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let store = SledStore::open(&path, SledOptions::default()).unwrap();
-    load_catalog(&store).await;
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_probe_second_opener",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(PROBE_ENV, &path)
-        .output()
+    let store = SledStore::open(&path, SledOptions::default())
+        .await
         .unwrap();
+    load_catalog(&store).await;
+    let output = run_probe("child_probe_second_opener", PROBE_ENV, &path).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -131,7 +187,7 @@ fn child_probe_second_opener() {
     let Some(path) = std::env::var_os(PROBE_ENV) else {
         return;
     };
-    let message = busy_message(SledStore::open(&path, SledOptions::default()));
+    let message = busy_message(SledStore::open_blocking(&path, SledOptions::default()));
     println!("PROBE: busy: {message}");
 }
 
@@ -152,6 +208,7 @@ async fn an_undecodable_value_is_corrupt_and_writes_nothing() {
         store.sets(BizId(2), Some(SetId(1))).await.unwrap()[0]["bk_set_id"],
         1
     );
+    store.close().await.unwrap();
     drop(store);
 
     // A value read inside a write transaction that does not decode: the create fails as a
@@ -164,6 +221,7 @@ async fn an_undecodable_value_is_corrupt_and_writes_nothing() {
     )
     .await
     .unwrap();
+    store.close().await.unwrap();
     drop(store);
     poke(&path, layout::BUILTIN_SETS, &id_key(3), b"\x01{");
     let store = reopen(&path, SledOptions::default()).unwrap();
@@ -186,16 +244,17 @@ async fn an_undecodable_value_is_corrupt_and_writes_nothing() {
             .unwrap()
             .is_empty()
     );
+    store.close().await.unwrap();
     drop(store);
 
     // A sequence that does not decode is refused when the store opens.
     poke(&path, layout::SEQUENCES, b"audit", b"\x01\"many\"");
     match reopen(&path, SledOptions::default()) {
-        Err(StoreError::Corrupt(m)) => assert!(
+        Err(OpenError::Damaged(m)) => assert!(
             m.starts_with("tree `sequences` key 6175646974: undecodable value: "),
             "{m}"
         ),
-        other => panic!("expected Corrupt, got {other:?}"),
+        other => panic!("expected Damaged, got {other:?}"),
     }
 }
 
@@ -225,7 +284,7 @@ fn a_sled_database_of_someone_else_is_refused() {
     }
     assert_eq!(
         reopen(&path, SledOptions::default()).unwrap_err(),
-        StoreError::Corrupt(
+        OpenError::Foreign(
             format!(
                 "{} is a sled database without the cmdb-store-sled format marker",
                 path.display()
@@ -246,12 +305,18 @@ async fn another_layout_version_is_refused() {
         layout::FORMAT_KEY,
         b"\x01{\"format\":\"cmdb-store-sled\",\"version\":99}",
     );
+    let refused = reopen(&path, SledOptions::default()).unwrap_err();
     assert_eq!(
-        reopen(&path, SledOptions::default()).unwrap_err(),
-        StoreError::Corrupt(format!(
-            "{} holds format \"cmdb-store-sled\" version 99; this build reads cmdb-store-sled version 1",
-            path.display()
-        ).into())
+        refused,
+        OpenError::TooNew {
+            what: "store format",
+            found: 99,
+            supported: 1
+        }
+    );
+    assert_eq!(
+        refused.to_string(),
+        "store format version 99 is newer than this engine supports (1)"
     );
 }
 
@@ -269,14 +334,14 @@ async fn an_edit_behind_the_store_s_back_after_a_clean_close_is_refused() {
     drop(db);
     let before = snapshot(&path);
     match reopen(&path, SledOptions::default()) {
-        Err(StoreError::Corrupt(m)) => assert!(
+        Err(OpenError::Damaged(m)) => assert!(
             m.starts_with(&format!(
                 "{} changed since the store was closed cleanly: ",
                 path.display()
             )),
             "{m}"
         ),
-        other => panic!("expected Corrupt, got {other:?}"),
+        other => panic!("expected Damaged, got {other:?}"),
     }
     assert_eq!(snapshot(&path), before);
 }
@@ -345,7 +410,7 @@ enum Before {
 }
 
 /// Damages a store at `path` left as `before`, then opens it: the open must fail with
-/// [`StoreError::Corrupt`] (no panic, no silent fresh start); returns the message. After a
+/// [`OpenError::Damaged`] (no panic, no silent fresh start); returns the message. After a
 /// clean close, the open must also leave every file as it found it.
 async fn open_damaged(
     before: Before,
@@ -360,8 +425,8 @@ async fn open_damaged(
     damage(&path);
     let files = snapshot(&path);
     let message = match reopen(&path, SledOptions::default()) {
-        Err(StoreError::Corrupt(message)) => message,
-        Err(other) => panic!("expected Corrupt, got {other:?}"),
+        Err(OpenError::Damaged(message)) => message,
+        Err(other) => panic!("expected Damaged, got {other:?}"),
         Ok(store) => panic!(
             "a damaged store opened; sets: {:?}",
             store.sets(BizId(2), None).await
@@ -399,7 +464,7 @@ async fn garbage_inside_the_log_after_a_clean_close_is_refused_untouched() {
     // A second attempt gives the same answer: nothing was marked or repaired.
     assert_eq!(
         reopen(&path, SledOptions::default()).unwrap_err(),
-        StoreError::Corrupt(message.into())
+        OpenError::Damaged(message.into())
     );
 }
 
@@ -571,7 +636,7 @@ async fn a_clean_store_reopens_many_times() {
             "{record}"
         );
         // Opening marks the store as no longer closed, before sled touches it. (`reopen`
-        // retries while busy: a child process spawned by another test may hold a copy of the
+        // waits while busy: a child process spawned by another test may hold a copy of the
         // lock's descriptor for a moment, between its fork and its exec.)
         let store = reopen(&path, SledOptions::default()).unwrap();
         assert_eq!(sidecar(&path)["clean"], json!(false));
@@ -613,12 +678,15 @@ async fn a_store_dropped_without_close_reopens_through_recovery() {
     let store = reopen(&path, SledOptions::default()).unwrap();
     assert_eq!(store.sets(BizId(2), None).await.unwrap().len(), 3);
     drop(store);
+    // The writer thread lets go of sled and the directory after the drop returned: wait for
+    // it before damaging the files under it.
+    wait_released(&path);
     // Damage is then left to sled's recovery and the checks after it, as after a crash:
     // here sled's snapshot points past the end of the truncated log.
     truncate_1000(&path.join("db"));
     assert_eq!(
         reopen(&path, SledOptions::default()).unwrap_err(),
-        StoreError::Corrupt(
+        OpenError::Damaged(
             format!(
                 "cannot open {}: sled detected corrupted data",
                 path.display()
@@ -629,23 +697,40 @@ async fn a_store_dropped_without_close_reopens_through_recovery() {
 }
 
 #[tokio::test]
-async fn a_write_after_close_disarms_the_clean_close() {
+async fn a_write_after_close_is_refused_and_the_clean_close_stays() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     populated(&path).await;
     let store = reopen(&path, SledOptions::default()).unwrap();
+    // A plan made while the store is open, committed after its close.
+    let late = plan(&store, 2, json!({"bk_set_name": "late", "bk_parent_id": 2}))
+        .await
+        .unwrap();
     store.close().await.unwrap();
+    assert_eq!(sidecar(&path)["clean"], json!(true));
+    assert_eq!(
+        store.create_set(late.clone()).await.unwrap_err(),
+        Error::Store(closed(&path))
+    );
+    assert_eq!(
+        store
+            .create_sets_atomic(vec![late])
+            .await
+            .unwrap_err()
+            .error,
+        Error::Store(closed(&path))
+    );
+    drop(store);
+    // The refused writes touched nothing: the clean close holds, and the store has 2 sets.
+    assert_eq!(sidecar(&path)["clean"], json!(true));
+    let store = reopen(&path, SledOptions::default()).unwrap();
+    assert_eq!(store.sets(BizId(2), None).await.unwrap().len(), 2);
     assert_eq!(
         create(&store, 2, json!({"bk_set_name": "late", "bk_parent_id": 2}))
             .await
             .unwrap(),
         3
     );
-    drop(store);
-    assert_eq!(sidecar(&path)["clean"], json!(false));
-    let store = reopen(&path, SledOptions::default()).unwrap();
-    assert_eq!(store.sets(BizId(2), None).await.unwrap().len(), 3);
-    // Closing again (after the write) is a clean close.
     store.close().await.unwrap();
     drop(store);
     assert_eq!(sidecar(&path)["clean"], json!(true));
@@ -665,16 +750,7 @@ async fn a_process_that_dies_without_closing_leaves_a_store_that_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     populated(&path).await;
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_probe_writer_that_aborts",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ABORT_ENV, &path)
-        .output()
-        .unwrap();
+    let output = run_probe("child_probe_writer_that_aborts", ABORT_ENV, &path).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "the probe aborts: {stdout}");
     assert!(stdout.contains("PROBE: created 3"), "{stdout}");
@@ -699,7 +775,9 @@ fn child_probe_writer_that_aborts() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = SledStore::open(&path, SledOptions::default()).unwrap();
+        let store = SledStore::open(&path, SledOptions::default())
+            .await
+            .unwrap();
         let id = create(&store, 2, json!({"bk_set_name": "b", "bk_parent_id": 2}))
             .await
             .unwrap();

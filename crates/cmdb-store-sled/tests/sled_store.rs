@@ -1,5 +1,5 @@
 //! The sled store's own behaviour tests: exact documents and ids, rollback, atomic batches,
-//! sequences across reopen, flush modes and concurrent creates.
+//! sequences across reopen (at once after a close), flush modes and concurrent creates.
 
 mod common;
 
@@ -12,11 +12,20 @@ use cmdb_core::records::ResourceType;
 use cmdb_core::{Code, Error};
 use cmdb_store_conformance::support::facts;
 use cmdb_store_sled::{FlushMode, SledOptions, SledStore};
-use common::{TIME, create, load_catalog, plan, reopen};
+use common::{TIME, create, load_catalog, plan};
 use serde_json::{Value, json};
 
-fn open(dir: &tempfile::TempDir) -> SledStore {
-    SledStore::open(dir.path().join("db"), SledOptions::default()).expect("store opens")
+async fn open(dir: &tempfile::TempDir) -> SledStore {
+    SledStore::open(dir.path().join("db"), SledOptions::default())
+        .await
+        .expect("store opens")
+}
+
+/// Opens the store at `path` again after its previous handle was closed: at once, no retry.
+async fn reopen_closed(path: &std::path::Path, options: SledOptions) -> SledStore {
+    SledStore::open(path, options)
+        .await
+        .expect("a closed store reopens at once")
 }
 
 async fn sequences(store: &SledStore) -> [i64; 3] {
@@ -34,7 +43,7 @@ fn ids(docs: &[serde_json::Map<String, Value>], field: &str) -> Vec<i64> {
 #[tokio::test]
 async fn create_set_stores_exact_documents_and_audit() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let store = open(&dir).await;
     assert_eq!(store.backend(), "sled");
     let report = load_catalog(&store).await;
     assert_eq!(report.created["businesses"], 2);
@@ -131,7 +140,7 @@ async fn create_set_stores_exact_documents_and_audit() {
 #[tokio::test]
 async fn template_modules_and_audit_are_written_in_id_order() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let store = open(&dir).await;
     load_catalog(&store).await;
     let created = store
         .create_set(
@@ -193,7 +202,7 @@ async fn template_modules_and_audit_are_written_in_id_order() {
 #[tokio::test]
 async fn refused_creates_write_nothing_and_consume_no_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let store = open(&dir).await;
     load_catalog(&store).await;
     create(
         &store,
@@ -270,7 +279,7 @@ async fn refused_creates_write_nothing_and_consume_no_ids() {
 #[tokio::test]
 async fn atomic_batches_are_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let store = open(&dir).await;
     load_catalog(&store).await;
     let x = plan(
         &store,
@@ -328,14 +337,16 @@ async fn reopen_keeps_data_and_continues_sequences() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     {
-        let store = SledStore::open(&path, SledOptions::default()).unwrap();
+        let store = SledStore::open(&path, SledOptions::default())
+            .await
+            .unwrap();
         load_catalog(&store).await;
         create(&store, 2, json!({"bk_set_name": "a", "bk_parent_id": 2}))
             .await
             .unwrap();
         store.close().await.unwrap();
     }
-    let store = reopen(&path, SledOptions::default()).unwrap();
+    let store = reopen_closed(&path, SledOptions::default()).await;
     assert_eq!(sequences(&store).await, [2, 3, 1]);
     // Reloading the same catalog changes nothing.
     let report = load_catalog(&store).await;
@@ -359,9 +370,10 @@ async fn reopen_keeps_data_and_continues_sequences() {
     assert!(store.raise_sequence(SequenceKind::Set, 100).await.unwrap());
     assert!(!store.raise_sequence(SequenceKind::Set, 50).await.unwrap());
     assert_eq!(store.sequence_last(SequenceKind::Set).await.unwrap(), 100);
+    store.close().await.unwrap();
     drop(store);
 
-    let store = reopen(&path, SledOptions::default()).unwrap();
+    let store = reopen_closed(&path, SledOptions::default()).await;
     assert_eq!(sequences(&store).await, [100, 3, 2]);
     assert_eq!(
         create(&store, 2, json!({"bk_set_name": "c", "bk_parent_id": 2}))
@@ -388,16 +400,16 @@ async fn background_flush_mode_persists_after_close() {
         ..SledOptions::default()
     };
     {
-        let store = SledStore::open(&path, options).unwrap();
-        assert_eq!(store.options(), options);
-        assert_eq!(store.path(), path.as_path());
+        let store = SledStore::open(&path, options).await.unwrap();
+        assert_eq!(store.inner().options(), options);
+        assert_eq!(store.inner().path(), path.as_path());
         load_catalog(&store).await;
         create(&store, 2, json!({"bk_set_name": "a", "bk_parent_id": 2}))
             .await
             .unwrap();
         store.close().await.unwrap();
     }
-    let store = reopen(&path, SledOptions::default()).unwrap();
+    let store = reopen_closed(&path, SledOptions::default()).await;
     assert_eq!(sequences(&store).await, [2, 3, 1]);
     assert_eq!(
         ids(&store.sets(BizId(2), None).await.unwrap(), "bk_set_id"),
@@ -408,7 +420,7 @@ async fn background_flush_mode_persists_after_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_of_one_name_have_one_winner() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(&dir));
+    let store = Arc::new(open(&dir).await);
     load_catalog(store.as_ref()).await;
     let p = plan(
         store.as_ref(),

@@ -4,15 +4,15 @@
 
 use cmdb_core::ports::SetStoreExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
+use cmdb_core::Error;
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::BizId;
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
 use cmdb_core::ports::SetStore;
-use cmdb_core::{Error, StoreError};
-use cmdb_store_sled::{SledOptions, SledStore};
+use cmdb_store_group::OpenError;
+use cmdb_store_sled::{SledOptions, SledStore, layout};
 use serde_json::{Value, json};
 
 /// The timestamp of every write in these tests.
@@ -88,43 +88,35 @@ pub async fn create(store: &dyn SetStore, biz: i64, data: Value) -> Result<i64, 
     Ok(store.create_set(plan).await?.set.id.0)
 }
 
-/// Retries `open` while it fails with an error `busy` recognises, for up to 10 s: a store
-/// handle that was just dropped may hold sled's directory lock for a moment longer, until
-/// one of sled's i/o threads lets go of the file.
-pub fn wait_free<T, E>(
-    mut open: impl FnMut() -> Result<T, E>,
-    busy: impl Fn(&E) -> bool,
-) -> Result<T, E> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match open() {
-            Err(e) if busy(&e) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
+/// Waits until no handle holds the store directory at `path` nor sled's log in it: blocks
+/// on each `flock` in turn (a store dropped without a close lets go of them on its writer
+/// thread, a raw sled handle on sled's threads, a child process when it execs), then lets go.
+/// A wait for a condition, never a sleep.
+pub fn wait_released(path: &Path) {
+    for file in [path.to_owned(), path.join(layout::SLED_LOG_FILE)] {
+        if let Ok(f) = std::fs::File::open(&file) {
+            f.lock().expect("a blocking flock");
         }
     }
 }
 
-/// Opens the store at `path` again after the previous handle was dropped: waits (bounded)
-/// while the directory is busy, or while sled's own file lock is still held by the background
-/// thread of a raw sled handle the test just dropped (sled reports that one only as text).
-pub fn reopen(path: &Path, options: SledOptions) -> Result<SledStore, StoreError> {
-    wait_free(
-        || SledStore::open(path, options),
-        |e| match e {
-            StoreError::Busy(_) => true,
-            StoreError::Backend(m) => m.to_string().contains("could not acquire lock"),
-            _ => false,
-        },
-    )
+/// Opens the store at `path` again. When the directory is busy (a handle dropped without a
+/// close, a raw sled handle just dropped, a child process of another test between its fork
+/// and its exec holding a copy of a lock's descriptor), waits until it is released
+/// ([`wait_released`]) and opens it once more.
+pub fn reopen(path: &Path, options: SledOptions) -> Result<SledStore, OpenError> {
+    match SledStore::open_blocking(path, options) {
+        Err(OpenError::Busy(_)) => {
+            wait_released(path);
+            SledStore::open_blocking(path, options)
+        }
+        other => other,
+    }
 }
 
-/// Opens the raw sled database at `path` (no store handle may be open on it).
+/// Opens the raw sled database at `path` (no store handle may be open on it), once sled's log
+/// is released.
 pub fn raw_sled(path: &Path) -> sled::Db {
-    wait_free(
-        || sled::open(path),
-        |e| e.to_string().contains("could not acquire lock"),
-    )
-    .expect("the raw sled database opens")
+    wait_released(path);
+    sled::open(path).expect("the raw sled database opens")
 }
