@@ -69,8 +69,15 @@ async fn a_server_crash_mid_load_loses_nothing_acknowledged_and_the_engine_recon
         }));
     }
     drop(tx);
+    // Each wait has a deadline: a reconnect that never happens fails the test, not hangs it.
     let wait_for = |counter: Arc<AtomicUsize>, at_least: usize| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while counter.load(Ordering::SeqCst) < at_least {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 60 s for {at_least} (reached {})",
+                counter.load(Ordering::SeqCst)
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
