@@ -221,14 +221,21 @@ async fn an_idle_keep_alive_connection_is_closed() {
     })
     .await;
     let mut stream = TcpStream::connect(addr(&server)).await.expect("connect");
+    let sent = std::time::Instant::now();
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("request");
-    // The answer comes, the connection stays open for the next request, then idles out.
+    // The answer comes, the connection stays open for the next request, then idles out: after
+    // the 1 s idle limit, and within twice it.
     let answer = read_to_close(&mut stream).await;
+    let open_for = sent.elapsed();
     let (status, json) = envelope(&answer);
     assert_eq!((status, &json["result"]), (200, &Value::Bool(true)));
+    assert!(
+        open_for >= Duration::from_millis(900) && open_for <= Duration::from_secs(2),
+        "the idle connection closed after {open_for:?}, not at its 1 s limit"
+    );
     server.stop().await.0.expect("clean stop");
 }
 

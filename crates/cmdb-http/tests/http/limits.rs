@@ -101,21 +101,18 @@ async fn size_limit_is_exact() {
         (&json!(0), &json!(4781))
     );
     // Far over the limit: the server answers after the first MiB and closes the connection
-    // without reading the rest, so a client still sending may see a broken pipe instead of the
-    // envelope. Either way nothing is created and the server goes on serving.
-    let body = vec![b' '; 8 * MAX_BODY_BYTES];
-    let request = server
-        .client
-        .post(server.url(NATIVE))
-        .header(JSON.0, JSON.1)
-        .header(RID.0, RID.1)
-        .body(body);
-    if let Ok(response) = request.send().await {
-        assert_eq!(
-            response.text().await.unwrap(),
-            failure_text(1199000, over, "lim")
-        );
-    }
+    // without reading the rest. A raw client declares 8 MiB, sends a little over one, stops
+    // sending, and must read the envelope (no `if let Ok`: the answer is required).
+    let answer =
+        over_the_limit_raw(&server.url(""), 8 * MAX_BODY_BYTES, MAX_BODY_BYTES + 4096).await;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .expect("a complete HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        body.contains(&failure_text(1199000, over, "lim")),
+        "the 1 MiB envelope: {body}"
+    );
     let sets = server.get(NATIVE, &[TENANT_HEADER]).await;
     assert_eq!(sets.json["data"]["count"], json!(3));
 }
@@ -170,4 +167,37 @@ async fn content_types() {
             reply.text
         );
     }
+}
+
+/// Sends a native create declaring `declared` body bytes but only `sent` of them, then reads the
+/// whole answer (the server closes the connection after answering).
+async fn over_the_limit_raw(base: &str, declared: usize, sent: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {NATIVE} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         X-Request-Id: lim\r\nX-Bkcmdb-User: alice\r\nX-Bkcmdb-Supplier-Account: {TENANT}\r\n\
+         Content-Length: {declared}\r\n\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the head");
+    stream
+        .write_all(&vec![b' '; sent])
+        .await
+        .expect("send part of the body");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes within 30 s");
+    // A reset after the answer is fine: what was read is the answer.
+    if let Err(e) = read {
+        assert!(!answer.is_empty(), "no answer before {e}");
+    }
+    String::from_utf8(answer).expect("utf-8")
 }
