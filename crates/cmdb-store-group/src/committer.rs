@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use cmdb_core::error::Detail;
 use cmdb_core::plan::CreatePlan;
 use cmdb_core::ports::CommitStats;
 use cmdb_core::records::CreatedSet;
@@ -84,9 +85,12 @@ impl Shared {
     fn refuse(&self, cause: &StoreError) {
         let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
         if refused.is_none() {
-            *refused = Some(StoreError::Backend(format!(
-                "the store refuses writes until it is reopened: a commit failed to sync ({cause})"
-            ).into()));
+            *refused = Some(StoreError::Backend(Detail::caused_by(
+                format!(
+                    "the store refuses writes until it is reopened: a commit failed to sync ({cause})"
+                ),
+                cause.clone(),
+            )));
         }
     }
 }
