@@ -8,7 +8,8 @@
 //! group commit puts many creates in one transaction), reads a random number of
 //! `ack <id> <name>` lines, waits a random few hundred microseconds (the child keeps writing),
 //! kills it, reads what it printed before dying, then reopens the store in this process and
-//! checks it. One round in four (never the first) kills the writer 0–40 ms after it starts
+//! checks it. One round in four (never the first two: every run has a one-caller and a
+//! 16-caller round killed after acknowledgements) kills the writer 0–40 ms after it starts
 //! instead, while it opens (and recovers) the store. Default: 3 kills per store;
 //! `CMDB_SLOW_TESTS=1`: 50. `CMDB_CRASH_SEED=N` replays a run's random choices.
 
@@ -129,6 +130,8 @@ struct Figures {
     early_kills: usize,
     /// Rounds run with 16 concurrent callers (group commit).
     grouped_rounds: usize,
+    /// Of those, the rounds killed mid-write after acknowledgements were read.
+    grouped_acked_rounds: usize,
     acked: usize,
     lost: usize,
     sets_checked: usize,
@@ -446,10 +449,11 @@ fn kill_repeatedly(mode: Mode, file: &str, kills: usize) -> Figures {
     let mut seen = Seen::default();
     let mut figures = Figures::default();
     for round in 0..kills {
-        // One round in four (never the first, so every run reads acknowledgements mid-write)
-        // kills the writer during its start (opening and recovering the store, loading the
-        // fixture, first creates) instead of after some acknowledgements.
-        let (target, pause) = if round > 0 && rng.below(4) == 0 {
+        // One round in four (never the first two, so every run reads acknowledgements
+        // mid-write with one caller and with 16) kills the writer during its start (opening
+        // and recovering the store, loading the fixture, first creates) instead of after some
+        // acknowledgements.
+        let (target, pause) = if round > 1 && rng.below(4) == 0 {
             (0, Duration::from_micros(rng.below(40_000)))
         } else {
             (1 + rng.below(30), Duration::from_micros(rng.below(3000)))
@@ -485,6 +489,8 @@ fn kill_repeatedly(mode: Mode, file: &str, kills: usize) -> Figures {
         figures.kills += 1;
         figures.early_kills += usize::from(target == 0);
         figures.grouped_rounds += usize::from(writers > 1);
+        figures.grouped_acked_rounds +=
+            usize::from(writers > 1 && target > 0 && !this_round.is_empty());
         let checked = runtime.block_on(verify(
             mode,
             &path,
@@ -510,6 +516,10 @@ fn run(mode: Mode, file: &str) -> Figures {
     assert!(figures.kills > figures.early_kills, "{figures:?}");
     assert!(figures.acked > 0, "{figures:?}");
     assert!(figures.grouped_rounds > 0, "{figures:?}");
+    assert!(
+        figures.grouped_acked_rounds > 0,
+        "no round with 16 concurrent writers was killed after acknowledgements: {figures:?}"
+    );
     println!(
         "crash {}: {} kills survived ({} during start-up, {} with 16 concurrent writers), {} \
          acknowledged creates ({} lost), {} sets checked after reopens, {:.1?}",
