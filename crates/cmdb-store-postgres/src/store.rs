@@ -309,7 +309,7 @@ impl SetStore for PgStore {
         }
         let client = self.reader().await?;
         client
-            .simple_query("SELECT 1")
+            .simple_query(sql::PING)
             .await
             .map(drop)
             .map_err(store_error)
