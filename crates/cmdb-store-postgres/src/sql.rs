@@ -137,12 +137,12 @@ pub(crate) const SELECT_SEQUENCE: &str = "SELECT last FROM sequences WHERE kind 
 
 /// Decodes one stored JSON text.
 pub(crate) fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| decode_error(what, &e))
+    serde_json::from_str(text).map_err(|e| decode_error(what, e))
 }
 
 /// Encodes a value as JSON text.
 pub(crate) fn encode(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| encode_error(&e))
+    serde_json::to_string(value).map_err(encode_error)
 }
 
 /// Runs a query and decodes the one JSON text column of at most one row.
