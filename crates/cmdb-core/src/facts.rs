@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use crate::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
-use crate::error::StoreError;
+use crate::error::{Detail, StoreError};
 use crate::ids::{BizId, SetId};
 use crate::model::AttributeDef;
 use crate::model::builtin::{PARENT_ID, SET_TEMPLATE_ID};
@@ -210,8 +210,9 @@ pub fn compile_attributes(stored: Vec<StoredAttribute>) -> Result<Vec<AttributeD
         .into_iter()
         .map(|a| {
             let id = a.raw.bk_property_id.clone();
-            AttributeDef::compile(a.raw)
-                .map_err(|e| StoreError::Corrupt(format!("set attribute {id}: {e}").into()))
+            AttributeDef::compile(a.raw).map_err(|e| {
+                StoreError::Corrupt(Detail::caused_by(format!("set attribute {id}: {e}"), e))
+            })
         })
         .collect()
 }
