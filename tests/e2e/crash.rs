@@ -13,7 +13,6 @@
 //! instead, while it opens (and recovers) the store. Default: 3 kills per store;
 //! `CMDB_SLOW_TESTS=1`: 50. `CMDB_CRASH_SEED=N` replays a run's random choices.
 
-use cmdb_core::ports::SetStoreExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -23,6 +22,7 @@ use std::time::{Duration, Instant};
 use cmdb_app::Engine;
 use cmdb_app::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
 use cmdb_core::plan::RequestContext;
+use cmdb_core::ports::SetStoreExt;
 use cmdb_core::records::Document;
 use cmdb_core::{BizId, SetId};
 use serde_json::{Value, json};

@@ -2,8 +2,10 @@
 //! (the core's [`Authorizer`] port) and for reads ([`ViewAuthorizer`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use cmdb_core::BizId;
+use cmdb_core::error::Detail;
 use cmdb_core::ports::{Action, Authorizer};
 use serde_json::Value;
 
@@ -61,10 +63,24 @@ pub struct StaticPolicy {
     view: BTreeMap<String, Grant>,
 }
 
-/// A policy document that is not of the documented shape.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid policy: {0}")]
-pub struct PolicyError(String);
+/// A policy document that is not of the documented shape; when it is not JSON, the parser's
+/// error is its [`source`](std::error::Error::source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError(Detail);
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid policy: {}", self.0)
+    }
+}
+
+impl std::error::Error for PolicyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .backend_error()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl StaticPolicy {
     /// Parses a policy document.
@@ -72,8 +88,8 @@ impl StaticPolicy {
     /// # Errors
     /// [`PolicyError`] naming what is wrong.
     pub fn from_json(text: &str) -> Result<Self, PolicyError> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| PolicyError(format!("not JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| PolicyError(Detail::caused_by(format!("not JSON: {e}"), e)))?;
         let object = value.as_object();
         let allow = object
             .and_then(|o| o.get("allow"))
@@ -108,7 +124,7 @@ fn grants(
     for (user, list) in section {
         let items = list
             .as_array()
-            .ok_or_else(|| PolicyError(format!("{user}: expected a list")))?;
+            .ok_or_else(|| PolicyError(format!("{user}: expected a list").into()))?;
         let mut ids = Vec::new();
         let mut all = false;
         for item in items {
@@ -118,9 +134,9 @@ fn grants(
                     ids.extend(n.as_i64());
                 }
                 other => {
-                    return Err(PolicyError(format!(
-                        "{user}: {other} is neither a business id nor \"*\""
-                    )));
+                    return Err(PolicyError(
+                        format!("{user}: {other} is neither a business id nor \"*\"").into(),
+                    ));
                 }
             }
         }
@@ -149,6 +165,19 @@ impl ViewAuthorizer for StaticPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_that_is_not_json_keeps_the_parser_error() {
+        use std::error::Error as _;
+        let e = StaticPolicy::from_json("{").expect_err("not JSON");
+        assert!(
+            e.to_string().starts_with("invalid policy: not JSON: "),
+            "{e}"
+        );
+        assert!(e.source().is_some_and(|s| s.is::<serde_json::Error>()));
+        let shape = StaticPolicy::from_json("{}").expect_err("no allow");
+        assert!(shape.source().is_none());
+    }
 
     #[test]
     fn policy_grants_listed_businesses_only() {

@@ -1,5 +1,6 @@
 //! The `cmdb` command line: flags, commands, output and exit codes (catalog-and-cli spec).
 
+use std::fmt;
 use std::future::Future;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use cmdb_core::error::Detail;
 use cmdb_core::records::ResourceType;
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::{BizId, SetId};
@@ -262,9 +264,35 @@ pub struct ServeConfig {
     pub apps: Option<Arc<AppRegistry>>,
 }
 
-/// A usage error, an unreadable file or a store that cannot be opened: exit status 2.
+/// A usage error, an unreadable file or a store that cannot be opened: exit status 2. The
+/// message is the line printed; the error behind it (an `io::Error`, the store's refusal) is
+/// kept as its [`source`](std::error::Error::source).
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub struct UsageError(pub Detail);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for UsageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .backend_error()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl UsageError {
+    /// `message`, keeping `source` behind it.
+    fn caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        UsageError(Detail::caused_by(message, source))
+    }
+}
 
 /// Starts the HTTP server of `cmdb serve` as `config` says and runs it until shutdown, closing
 /// the store at the end. Supplied by the binary, which links an HTTP adapter (this crate does
@@ -353,7 +381,7 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
     let policy = match &cli.policy {
         Some(path) => Some(
             StaticPolicy::from_json(&read_file(path)?)
-                .map_err(|e| UsageError(format!("{}: {e}", path.display())))?,
+                .map_err(|e| UsageError::caused_by(format!("{}: {e}", path.display()), e))?,
         ),
         None => None,
     };
@@ -380,7 +408,7 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
     } else {
         open_store_async(&config).await
     }
-    .map_err(|e| UsageError(e.to_string()))?;
+    .map_err(|e| UsageError::caused_by(e.to_string(), e))?;
     let mut builder = Engine::builder(opened.store.clone())
         .unknown_keys(match cli.unknown_keys {
             UnknownKeysArg::Reject => UnknownKeys::Reject,
@@ -424,7 +452,7 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         return serve(engine, config)
             .await
             .map(|()| None)
-            .map_err(|e| UsageError(format!("serving on {listen} failed: {e}")));
+            .map_err(|e| UsageError::caused_by(format!("serving on {listen} failed: {e}"), e));
     }
     let sup = cli.supplier_account.as_str();
     let rid = engine.new_request_id();
@@ -503,15 +531,18 @@ fn serve_config(args: &ServeArgs) -> Result<ServeConfig, UsageError> {
     let apps = match &args.apps {
         Some(path) => Some(Arc::new(
             AppRegistry::from_json(&read_file(path)?)
-                .map_err(|e| UsageError(format!("{}: {e}", path.display())))?,
+                .map_err(|e| UsageError::caused_by(format!("{}: {e}", path.display()), e))?,
         )),
         None => None,
     };
     if apps.is_none() && !args.trust_headers && !args.listen.ip().is_loopback() {
-        return Err(UsageError(format!(
-            "refusing to serve on {} without --apps or --trust-headers: any caller could act as any user",
-            args.listen
-        )));
+        return Err(UsageError(
+            format!(
+                "refusing to serve on {} without --apps or --trust-headers: any caller could act as any user",
+                args.listen
+            )
+            .into(),
+        ));
     }
     Ok(ServeConfig {
         args: args.clone(),
@@ -552,21 +583,20 @@ fn paged(rid: String, result: Result<Listing, Failure>) -> Envelope {
 
 fn read_file(path: &Path) -> Result<String, UsageError> {
     std::fs::read(path)
-        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
+        .map_err(|e| UsageError::caused_by(format!("cannot read {}: {e}", path.display()), e))
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A request body from a file or stdin (`-` or none), as bytes.
 fn read_input(path: Option<&Path>) -> Result<Vec<u8>, UsageError> {
     match path {
-        Some(p) if p != Path::new("-") => {
-            std::fs::read(p).map_err(|e| UsageError(format!("cannot read {}: {e}", p.display())))
-        }
+        Some(p) if p != Path::new("-") => std::fs::read(p)
+            .map_err(|e| UsageError::caused_by(format!("cannot read {}: {e}", p.display()), e)),
         _ => {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
-                .map_err(|e| UsageError(format!("cannot read stdin: {e}")))?;
+                .map_err(|e| UsageError::caused_by(format!("cannot read stdin: {e}"), e))?;
             Ok(bytes)
         }
     }

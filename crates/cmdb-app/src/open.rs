@@ -1,9 +1,11 @@
 //! Choosing and opening a store backend from configuration.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::ValueEnum;
+use cmdb_core::error::Detail;
 use cmdb_core::ports::SetStore;
 use cmdb_store_group::GroupOptions;
 use serde::Serialize;
@@ -95,13 +97,36 @@ pub struct OpenedStore {
     pub schema_version: i64,
 }
 
-/// The store cannot be opened (damaged, locked, from a newer engine, unreadable).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot open {kind} store at {path}: {reason}")]
+/// The store cannot be opened (damaged, locked, from a newer engine, unreadable). The store's
+/// own refusal, when there is one, is its [`source`](std::error::Error::source).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenError {
     kind: &'static str,
     path: String,
-    reason: String,
+    reason: Detail,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot open {} store at {}: {}",
+            self.kind, self.path, self.reason
+        )
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.reason
+            .backend_error()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The one-line reason of a store's refusal to open, the refusal kept as its source.
+fn refused(e: impl std::error::Error + Send + Sync + 'static) -> Detail {
+    Detail::caused_by(e.to_string().replace('\n', " "), e)
 }
 
 /// Opens (creating if needed) the configured store, PostgreSQL included: connecting needs the
@@ -130,10 +155,10 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
         StoreKind::Sqlite | StoreKind::Sled => return open_embedded_async(config).await,
         StoreKind::Memory => return open_store(config),
     }
-    let fail = |path: String, reason: String| OpenError {
+    let fail = |path: String, reason: Detail| OpenError {
         kind: "postgres",
         path,
-        reason: reason.replace('\n', " "),
+        reason,
     };
     let Some(url) = config.path.as_ref().and_then(|p| p.to_str()) else {
         return Err(fail(
@@ -151,7 +176,7 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
     } else {
         cmdb_store_postgres::PgStore::connect(url, options).await
     }
-    .map_err(|e| fail(shown.clone(), e.to_string()))?;
+    .map_err(|e| fail(shown.clone(), refused(e)))?;
     Ok(OpenedStore {
         store: Arc::new(store),
         kind: StoreKind::Postgres,
@@ -168,7 +193,7 @@ async fn open_embedded_async(config: &StoreConfig) -> Result<OpenedStore, OpenEr
     let fail = |kind: &'static str, e: cmdb_store_group::OpenError| OpenError {
         kind,
         path: path.display().to_string(),
-        reason: e.to_string().replace('\n', " "),
+        reason: refused(e),
     };
     let (store, schema_version): (Arc<dyn SetStore>, i64) = match config.kind {
         StoreKind::Sled => (
@@ -249,10 +274,10 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
     let shown = path
         .as_ref()
         .map_or_else(String::new, |p| redact_password(&p.display().to_string()));
-    let fail = |kind: &'static str, reason: String| OpenError {
+    let fail = |kind: &'static str, reason: Detail| OpenError {
         kind,
         path: shown.clone(),
-        reason: reason.replace('\n', " "),
+        reason,
     };
     let (store, schema_version): (Arc<dyn SetStore>, i64) = match (config.kind, &path) {
         (StoreKind::Postgres, _) => {
@@ -267,12 +292,12 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
         ),
         (StoreKind::Sqlite, Some(p)) => {
             let store = cmdb_store_sqlite::SqliteStore::open_blocking(p, sqlite_options(config))
-                .map_err(|e| fail("sqlite", e.to_string()))?;
+                .map_err(|e| fail("sqlite", refused(e)))?;
             (Arc::new(store), cmdb_store_sqlite::SCHEMA_VERSION)
         }
         (StoreKind::Sled, Some(p)) => {
             let store = cmdb_store_sled::SledStore::open_blocking(p, sled_options(config))
-                .map_err(|e| fail("sled", e.to_string()))?;
+                .map_err(|e| fail("sled", refused(e)))?;
             (
                 Arc::new(store),
                 i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
@@ -317,6 +342,29 @@ mod tests {
         assert_eq!(
             missing.to_string(),
             "cannot open postgres store at : --store postgres needs --db postgres://user:password@host:port/dbname"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_store_is_kept_as_the_source() {
+        use std::error::Error as _;
+        let config = StoreConfig {
+            path: Some("postgres://cmdb:pw@db:notaport/cmdb".into()),
+            ..StoreConfig::new(StoreKind::Postgres)
+        };
+        let refused = open_store_async(&config).await.expect_err("refused");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("cannot open postgres store at postgres://cmdb:***@db:notaport/cmdb: invalid PostgreSQL URL: "),
+            "{refused}"
+        );
+        let source = refused.source().expect("the store's refusal is kept");
+        assert!(
+            source
+                .downcast_ref::<cmdb_store_postgres::OpenError>()
+                .is_some_and(|e| matches!(e, cmdb_store_postgres::OpenError::BadUrl(_))),
+            "{source:?}"
         );
     }
 }

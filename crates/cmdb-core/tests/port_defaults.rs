@@ -4,7 +4,6 @@
 
 mod common;
 
-use cmdb_core::ports::SetStoreExt;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -18,7 +17,7 @@ use cmdb_core::gather::{gather_facts, gather_facts_with};
 use cmdb_core::ids::{BizId, Sequence, SequenceKind, SetId};
 use cmdb_core::model::RawAttribute;
 use cmdb_core::plan::CreatePlan;
-use cmdb_core::ports::{Action, BatchFailure, SetStore};
+use cmdb_core::ports::{Action, BatchFailure, SetStore, SetStoreExt};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
 use serde_json::json;

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use cmdb_app::request::{Credentials, MAX_BODY_BYTES, check_user, credentials};
 use cmdb_app::{Engine, Envelope, Failure};
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
+use cmdb_core::error::Detail;
 use cmdb_core::{BodyProblem, Error, Language, StoreError};
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -380,8 +381,9 @@ where
     })
     .await
     .map_err(|e| {
-        Failure::from(StoreError::Backend(
-            format!("engine call failed: {e}").into(),
-        ))
+        Failure::from(StoreError::Backend(Detail::caused_by(
+            format!("engine call failed: {e}"),
+            e,
+        )))
     })
 }

@@ -238,7 +238,7 @@ pub async fn serve_with(
         .store()
         .close()
         .await
-        .map_err(|e| std::io::Error::other(format!("closing the store: {e}")));
+        .map_err(|e| std::io::Error::other(CloseFailed(e)));
     drop(quiet);
     served.and(closed)
 }
@@ -277,5 +277,22 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// The store did not close cleanly when the server stopped: the `io::Error` [`serve_with`]
+/// answers then carries this, the store's error kept as its source.
+#[derive(Debug)]
+struct CloseFailed(cmdb_core::StoreError);
+
+impl std::fmt::Display for CloseFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "closing the store: {}", self.0)
+    }
+}
+
+impl std::error::Error for CloseFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }

@@ -8,8 +8,7 @@ use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
-use cmdb_core::ports::SetStore;
-use cmdb_core::ports::SetStoreExt;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::{AuditRecord, CreatedSet, Document, ResourceType};
 use serde_json::{Value, json};
 

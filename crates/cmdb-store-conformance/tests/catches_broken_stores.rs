@@ -3,7 +3,6 @@
 //! is shown to fail against at least one of them ([`CATCHES`], checked against
 //! [`cmdb_store_conformance::CASES`]).
 
-use cmdb_core::ports::SetStoreExt;
 use std::collections::HashSet;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -17,7 +16,7 @@ use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::plan::CreatePlan;
-use cmdb_core::ports::{BatchFailure, CommitStats, SetStore};
+use cmdb_core::ports::{BatchFailure, CommitStats, SetStore, SetStoreExt};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_store_conformance::{CASES, StoreFactory, cases, run_case, run_named};
 use cmdb_store_memory::MemoryStore;

@@ -10,9 +10,9 @@ use tokio_postgres::error::SqlState;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    /// The connection string does not parse.
+    /// The connection string does not parse (the driver's error kept as the detail's source).
     #[error("invalid PostgreSQL URL: {0}")]
-    BadUrl(String),
+    BadUrl(Detail),
     /// The database was written by a newer engine.
     #[error("database schema version {found} is newer than this engine supports ({supported})")]
     TooNew {
@@ -36,11 +36,12 @@ impl From<OpenError> for StoreError {
     /// A foreign or too new schema is [`StoreError::Corrupt`]; a bad URL is
     /// [`StoreError::Backend`].
     fn from(e: OpenError) -> Self {
+        let message = e.to_string();
         match e {
             OpenError::Store(inner) => inner,
-            OpenError::BadUrl(_) => StoreError::Backend(e.to_string().into()),
+            OpenError::BadUrl(detail) => StoreError::Backend(detail.renamed(message)),
             OpenError::TooNew { .. } | OpenError::Foreign { .. } => {
-                StoreError::Corrupt(e.to_string().into())
+                StoreError::Corrupt(message.into())
             }
         }
     }
@@ -107,12 +108,55 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> OpenError {
     OpenError::Store(store_error(e))
 }
 
-/// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was.
-pub(crate) fn decode_error(what: &str, e: &serde_json::Error) -> StoreError {
-    StoreError::Corrupt(format!("{what}: stored JSON does not decode: {e}").into())
+/// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was, the
+/// decoder's error kept as the source.
+pub(crate) fn decode_error(what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(Detail::caused_by(
+        format!("{what}: stored JSON does not decode: {e}"),
+        e,
+    ))
 }
 
-/// A value that cannot be encoded as JSON text.
-pub(crate) fn encode_error(e: &serde_json::Error) -> StoreError {
-    StoreError::Backend(format!("encode json: {e}").into())
+/// A value that cannot be encoded as JSON text (the encoder's error kept as the source).
+pub(crate) fn encode_error(e: serde_json::Error) -> StoreError {
+    StoreError::Backend(Detail::caused_by(format!("encode json: {e}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn json_errors_keep_the_decoder_as_the_source() {
+        let e = serde_json::from_str::<i64>("nope").unwrap_err();
+        let text = e.to_string();
+        let decoded = decode_error("set", e);
+        assert_eq!(
+            decoded.to_string(),
+            format!("corrupt store: set: stored JSON does not decode: {text}")
+        );
+        let source = decoded.source().expect("the decoder's error is kept");
+        assert!(source.downcast_ref::<serde_json::Error>().is_some());
+        let e = serde_json::from_str::<i64>("[").unwrap_err();
+        assert!(encode_error(e).source().is_some());
+    }
+
+    #[test]
+    fn a_bad_url_keeps_the_driver_error_into_the_store_error() {
+        let e = "postgres://h:notaport/db"
+            .parse::<tokio_postgres::Config>()
+            .unwrap_err();
+        let text = e.to_string();
+        let open = OpenError::BadUrl(Detail::caused_by(text.clone(), e));
+        assert_eq!(open.to_string(), format!("invalid PostgreSQL URL: {text}"));
+        let store = StoreError::from(open);
+        assert_eq!(
+            store.to_string(),
+            format!("backend failure: invalid PostgreSQL URL: {text}")
+        );
+        let source = store.source().expect("the driver's error is kept");
+        assert!(source.downcast_ref::<tokio_postgres::Error>().is_some());
+    }
 }

@@ -20,8 +20,8 @@ impl Isolation {
     /// The `BEGIN` statement of a write transaction.
     pub(crate) fn begin(self) -> &'static str {
         match self {
-            Isolation::ReadCommitted => "BEGIN ISOLATION LEVEL READ COMMITTED",
-            Isolation::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            Isolation::ReadCommitted => crate::sql::BEGIN_READ_COMMITTED,
+            Isolation::Serializable => crate::sql::BEGIN_SERIALIZABLE,
         }
     }
 }

@@ -52,6 +52,50 @@ pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit (id, bk_biz_id, resourc
 pub(crate) const UPDATE_SEQUENCES: &str = "UPDATE sequences AS s SET last = v.last \
      FROM unnest($1::text[], $2::bigint[]) AS v(kind, last) WHERE s.kind = v.kind";
 
+/// Writes the mainline levels of a tenant (a fixture load).
+pub(crate) const UPSERT_MAINLINE: &str = "INSERT INTO mainline (bk_supplier_account, levels) \
+     VALUES ($1, $2) ON CONFLICT (bk_supplier_account) DO UPDATE SET levels = excluded.levels";
+/// Writes a business.
+pub(crate) const UPSERT_BUSINESS: &str = "INSERT INTO businesses (bk_biz_id, doc) VALUES ($1, $2) \
+     ON CONFLICT (bk_biz_id) DO UPDATE SET doc = excluded.doc";
+/// Writes a mainline instance.
+pub(crate) const UPSERT_INSTANCE: &str = "INSERT INTO mainline_instances (bk_inst_id, doc) \
+     VALUES ($1, $2) ON CONFLICT (bk_inst_id) DO UPDATE SET doc = excluded.doc";
+/// Writes a set attribute.
+pub(crate) const UPSERT_ATTRIBUTE: &str = "INSERT INTO set_attributes \
+     (bk_supplier_account, bk_property_id, ordinal, bk_biz_id, doc) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (bk_supplier_account, bk_property_id) DO UPDATE SET \
+     ordinal = excluded.ordinal, bk_biz_id = excluded.bk_biz_id, doc = excluded.doc";
+/// Inserts a unique rule (rules are never replaced).
+pub(crate) const INSERT_RULE: &str =
+    "INSERT INTO unique_rules (bk_supplier_account, rule_key, doc) VALUES ($1, $2, $3)";
+/// Writes a service template.
+pub(crate) const UPSERT_SERVICE_TEMPLATE: &str = "INSERT INTO service_templates (id, doc) \
+     VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc";
+/// Writes a set template.
+pub(crate) const UPSERT_SET_TEMPLATE: &str = "INSERT INTO set_templates \
+     (id, service_template_ids, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET \
+     service_template_ids = excluded.service_template_ids, doc = excluded.doc";
+
+/// Every catalog row of one kind (a fixture load reads the whole catalog).
+pub(crate) const ALL_MAINLINE: &str = "SELECT bk_supplier_account, levels FROM mainline";
+pub(crate) const ALL_BUSINESSES: &str = "SELECT doc FROM businesses";
+pub(crate) const ALL_INSTANCES: &str = "SELECT doc FROM mainline_instances";
+pub(crate) const ALL_ATTRIBUTES: &str = "SELECT doc FROM set_attributes";
+pub(crate) const ALL_RULES: &str = "SELECT doc FROM unique_rules";
+pub(crate) const ALL_SERVICE_TEMPLATES: &str = "SELECT doc FROM service_templates";
+pub(crate) const ALL_SET_TEMPLATES: &str = "SELECT doc FROM set_templates";
+
+/// The `BEGIN` of a write transaction at each isolation level.
+pub(crate) const BEGIN_READ_COMMITTED: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+pub(crate) const BEGIN_SERIALIZABLE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+/// Ends a write transaction (the last statement of its second flight).
+pub(crate) const COMMIT: &str = "COMMIT";
+/// Abandons a failed attempt at a write transaction.
+pub(crate) const ROLLBACK: &str = "ROLLBACK";
+/// The health check's round trip.
+pub(crate) const PING: &str = "SELECT 1";
+
 /// Everything a create reads, as one statement (one snapshot, one round trip).
 const CREATE_FACTS: &str = "SELECT \
      (SELECT doc FROM businesses WHERE bk_biz_id = $1), \
@@ -93,12 +137,12 @@ pub(crate) const SELECT_SEQUENCE: &str = "SELECT last FROM sequences WHERE kind 
 
 /// Decodes one stored JSON text.
 pub(crate) fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| decode_error(what, &e))
+    serde_json::from_str(text).map_err(|e| decode_error(what, e))
 }
 
 /// Encodes a value as JSON text.
 pub(crate) fn encode(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| encode_error(&e))
+    serde_json::to_string(value).map_err(encode_error)
 }
 
 /// Runs a query and decodes the one JSON text column of at most one row.
@@ -303,3 +347,112 @@ pub(crate) async fn catalog_item(
         }
     })
 }
+
+// The schema (schema.rs runs it).
+
+/// The schema's version table, created when absent with version 0 (an empty database).
+pub(crate) const CREATE_SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS cmdb_schema (\
+     one boolean PRIMARY KEY DEFAULT true CHECK (one), version bigint NOT NULL); \
+     INSERT INTO cmdb_schema (one, version) VALUES (true, 0) ON CONFLICT DO NOTHING";
+/// Locks and reads the schema version (one migration at a time across engines).
+pub(crate) const LOCK_SCHEMA_VERSION: &str = "SELECT version FROM cmdb_schema WHERE one FOR UPDATE";
+/// Records the schema version a migration brought the database to.
+pub(crate) const SET_SCHEMA_VERSION: &str = "UPDATE cmdb_schema SET version = $1";
+
+/// The migrations, in order. Migration `i` (0-based) brings the schema to version `i + 1`.
+/// Published migrations never change; a schema change is a new entry at the end.
+///
+/// Documents are `text`, not `jsonb`: a document must read back exactly as written, and
+/// `jsonb` reorders keys and turns `-0.0` into `0`. Text is compared with `COLLATE "C"` where
+/// order matters, so every store orders the same bytes the same way.
+pub const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    r#"
+    CREATE TABLE sets (
+        bk_set_id    bigint  PRIMARY KEY,
+        bk_biz_id    bigint  NOT NULL,
+        bk_parent_id bigint  NOT NULL,
+        name         text    NOT NULL,
+        builtin      boolean NOT NULL,
+        doc          text    NOT NULL,
+        CONSTRAINT sets_name_per_parent UNIQUE (bk_biz_id, bk_parent_id, name)
+    );
+    CREATE UNIQUE INDEX sets_one_builtin_per_biz ON sets (bk_biz_id) WHERE builtin;
+
+    CREATE TABLE set_unique_keys (
+        storage_key text   PRIMARY KEY,
+        bk_set_id   bigint NOT NULL
+    );
+
+    CREATE TABLE modules (
+        bk_module_id bigint PRIMARY KEY,
+        bk_set_id    bigint NOT NULL,
+        bk_biz_id    bigint NOT NULL,
+        doc          text   NOT NULL
+    );
+    CREATE INDEX modules_by_set ON modules (bk_set_id, bk_module_id);
+
+    CREATE TABLE audit (
+        id            bigint PRIMARY KEY,
+        bk_biz_id     bigint NOT NULL,
+        resource_type text   NOT NULL,
+        doc           text   NOT NULL
+    );
+    CREATE INDEX audit_by_biz ON audit (bk_biz_id, id);
+
+    CREATE TABLE sequences (
+        kind text   PRIMARY KEY,
+        last bigint NOT NULL CHECK (last >= 0)
+    );
+    INSERT INTO sequences (kind, last)
+        VALUES ('set', 0), ('module', 0), ('audit', 0), ('attribute', 0);
+
+    CREATE TABLE mainline (
+        bk_supplier_account text PRIMARY KEY,
+        levels              text NOT NULL
+    );
+
+    CREATE TABLE businesses (
+        bk_biz_id bigint PRIMARY KEY,
+        doc       text   NOT NULL
+    );
+
+    CREATE TABLE mainline_instances (
+        bk_inst_id bigint PRIMARY KEY,
+        doc        text   NOT NULL
+    );
+
+    CREATE TABLE set_attributes (
+        bk_supplier_account text   NOT NULL,
+        bk_property_id      text   NOT NULL,
+        ordinal             bigint NOT NULL,
+        bk_biz_id           bigint NOT NULL,
+        doc                 text   NOT NULL,
+        PRIMARY KEY (bk_supplier_account, bk_property_id)
+    );
+
+    CREATE TABLE unique_rules (
+        bk_supplier_account text NOT NULL,
+        rule_key            text NOT NULL,
+        doc                 text NOT NULL,
+        PRIMARY KEY (bk_supplier_account, rule_key)
+    );
+
+    CREATE TABLE service_templates (
+        id  bigint PRIMARY KEY,
+        doc text   NOT NULL
+    );
+
+    CREATE TABLE set_templates (
+        id                   bigint   PRIMARY KEY,
+        service_template_ids bigint[] NOT NULL,
+        doc                  text     NOT NULL
+    );
+    "#,
+    // Version 2: the catalog version, a counter row beside the id counters. Every transaction
+    // that writes catalog rows (a fixture load) bumps it under the same row locks, so facts
+    // cached by any engine are checked against it at commit.
+    r#"
+    INSERT INTO sequences (kind, last) VALUES ('catalog', 0);
+    "#,
+];

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
+use cmdb_core::error::Detail;
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
@@ -79,7 +80,7 @@ impl PgStore {
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, OpenError> {
         let (config, target) = parse(url, options)?;
         let (mut client, _task) = connect(&config).await.map_err(|e| {
-            OpenError::Store(StoreError::Backend(cmdb_core::error::Detail::caused_by(
+            OpenError::Store(StoreError::Backend(Detail::caused_by(
                 format!(
                     "cannot connect to PostgreSQL at {target}: {}",
                     connect_message(&e)
@@ -129,9 +130,10 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| {
-                OpenError::Store(StoreError::Backend(
-                    format!("cannot start the writer's runtime: {e}").into(),
-                ))
+                OpenError::Store(StoreError::Backend(Detail::caused_by(
+                    format!("cannot start the writer's runtime: {e}"),
+                    e,
+                )))
             })?;
         std::thread::Builder::new()
             .name("cmdb-pg-writer".into())
@@ -140,9 +142,10 @@ impl PgStore {
                 let _ = done.send(());
             })
             .map_err(|e| {
-                OpenError::Store(StoreError::Backend(
-                    format!("cannot start the writer thread: {e}").into(),
-                ))
+                OpenError::Store(StoreError::Backend(Detail::caused_by(
+                    format!("cannot start the writer thread: {e}"),
+                    e,
+                )))
             })?;
         let manager = Manager::from_config(
             config,
@@ -155,7 +158,9 @@ impl PgStore {
             .max_size(options.read_connections.max(1))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| OpenError::Store(StoreError::Backend(e.to_string().into())))?;
+            .map_err(|e| {
+                OpenError::Store(StoreError::Backend(Detail::caused_by(e.to_string(), e)))
+            })?;
         Ok(PgStore {
             pool,
             sender: Mutex::new(Some(sender)),
@@ -189,9 +194,10 @@ impl PgStore {
     async fn reader(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Backend(e) => store_error(e),
-            other => StoreError::Unavailable(
-                format!("lost the connection to the PostgreSQL server: {other}").into(),
-            ),
+            other => StoreError::Unavailable(Detail::caused_by(
+                format!("lost the connection to the PostgreSQL server: {other}"),
+                other,
+            )),
         })
     }
 
@@ -216,9 +222,9 @@ impl PgStore {
 
 /// Parses a URL into the driver's config with the store's settings, and names its target.
 fn parse(url: &str, options: PgOptions) -> Result<(Config, String), OpenError> {
-    let mut config: Config = url
-        .parse()
-        .map_err(|e: tokio_postgres::Error| OpenError::BadUrl(e.to_string()))?;
+    let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        OpenError::BadUrl(Detail::caused_by(e.to_string(), e))
+    })?;
     config.connect_timeout(options.connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("cmdb");
@@ -309,7 +315,7 @@ impl SetStore for PgStore {
         }
         let client = self.reader().await?;
         client
-            .simple_query("SELECT 1")
+            .simple_query(sql::PING)
             .await
             .map(drop)
             .map_err(store_error)

@@ -13,6 +13,7 @@ use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
+use cmdb_core::error::Detail;
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
 use cmdb_core::ports::{GroupTx, StoreTx};
 use cmdb_core::records::{AuditRecord, ModuleRecord, SetRecord, UniqueKey};
@@ -204,7 +205,7 @@ impl StoreTx for View {
     fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
         self.sequences[slot(kind)]
             .take(count)
-            .map_err(|e| StoreError::Backend(format!("{e}: {}", kind.name()).into()))
+            .map_err(|e| StoreError::Backend(Detail::caused_by(format!("{e}: {}", kind.name()), e)))
     }
 
     fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {

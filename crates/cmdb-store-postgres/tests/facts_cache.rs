@@ -6,12 +6,11 @@
 
 mod common;
 
-use cmdb_core::ports::SetStoreExt;
 use std::sync::Arc;
 
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::ids::BizId;
-use cmdb_core::ports::{BatchFailure, SetStore};
+use cmdb_core::ports::{BatchFailure, SetStore, SetStoreExt};
 use cmdb_core::{Error, StoreError};
 use cmdb_store_conformance::support::{
     EXAMPLE_TENANT, context, create, create_ok, load_ok, plan_ok, snapshot,

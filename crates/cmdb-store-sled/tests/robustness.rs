@@ -3,13 +3,12 @@
 
 mod common;
 
-use cmdb_core::ports::SetStoreExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::ports::SetStore;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::{Error, StoreError};
 use cmdb_store_group::OpenError;
 use cmdb_store_sled::layout::{self, id_key};

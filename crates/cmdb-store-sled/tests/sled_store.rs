@@ -3,11 +3,10 @@
 
 mod common;
 
-use cmdb_core::ports::SetStoreExt;
 use std::sync::Arc;
 
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::ports::SetStore;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::ResourceType;
 use cmdb_core::{Code, Error};
 use cmdb_store_conformance::support::facts;

@@ -3,8 +3,7 @@
 
 use cmdb_core::error::{Code, Error, StoreError};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::ports::BatchFailure;
-use cmdb_core::ports::SetStoreExt;
+use cmdb_core::ports::{BatchFailure, SetStoreExt};
 use cmdb_core::records::ResourceType;
 use serde_json::json;
 

@@ -2,13 +2,12 @@
 //! batches and sequence raises run against the store under test and against a fresh
 //! [`MemoryStore`] (the reference model) must give the same results and the same final state.
 
-use cmdb_core::ports::SetStoreExt;
 use std::fmt::Write as _;
 
 use cmdb_core::error::Error;
 use cmdb_core::fixture::LoadReport;
 use cmdb_core::ids::SequenceKind;
-use cmdb_core::ports::SetStore;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::CreatedSet;
 use cmdb_store_memory::MemoryStore;
 use proptest::prelude::*;

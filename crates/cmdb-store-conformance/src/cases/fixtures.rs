@@ -1,10 +1,10 @@
 //! Cases: fixture loads are idempotent, and a refused load writes nothing of its fixture.
 
-use cmdb_core::ports::SetStoreExt;
 use std::collections::BTreeMap;
 
 use cmdb_core::error::{Code, Error};
 use cmdb_core::ids::BizId;
+use cmdb_core::ports::SetStoreExt;
 use serde_json::{Value, json};
 
 use crate::StoreFactory;

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use cmdb_core::ports::SetStoreExt;
 use std::path::Path;
 
 use cmdb_core::Error;
@@ -10,7 +9,7 @@ use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::BizId;
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
-use cmdb_core::ports::SetStore;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_store_group::OpenError;
 use cmdb_store_sled::{SledOptions, SledStore, layout};
 use serde_json::{Value, json};

@@ -1,11 +1,10 @@
 //! Group commit on a real SQLite file: a commit waiting for another connection's lock never
 //! blocks the caller's runtime, and concurrent durable creates share commits.
 
-use cmdb_core::ports::SetStoreExt;
 use std::sync::Arc;
 
 use cmdb_core::ids::SetId;
-use cmdb_core::ports::SetStore;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use serde_json::json;
 
 use crate::support::{TempDb, create_named, example_fixture, load, plan};

@@ -2,8 +2,7 @@
 //! (as in a process crash, the log is left un-checkpointed).
 
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::ports::SetStore;
-use cmdb_core::ports::SetStoreExt;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::{Document, ResourceType};
 use cmdb_store_conformance::support::facts;
 use serde_json::json;

@@ -1,6 +1,5 @@
 //! Helpers of the SQLite tests: a store in a temp dir, fixtures, plans built as the app does.
 
-use cmdb_core::ports::SetStoreExt;
 use std::path::{Path, PathBuf};
 
 use cmdb_core::Error;
@@ -8,7 +7,7 @@ use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::BizId;
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
-use cmdb_core::ports::SetStore;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::{CreatedSet, Document};
 use cmdb_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};

@@ -1,11 +1,10 @@
 //! Writes and reads on one store: the worked example, rollback of refused creates and batches,
 //! sequences, a held write lock (busy), a closed store, and the file's schema markers.
 
-use cmdb_core::ports::SetStoreExt;
 use std::time::Duration;
 
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::ports::SetStore;
+use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::ResourceType;
 use cmdb_core::{Code, Error, StoreError};
 use cmdb_store_conformance::support::facts;

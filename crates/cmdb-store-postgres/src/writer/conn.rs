@@ -1,0 +1,156 @@
+//! The writer's connection: connecting, preparing its statements, reconnecting on demand, and
+//! the background warm-up of a store opened before its server is up.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cmdb_core::StoreError;
+use futures::future::join_all;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use super::{Shared, Writer};
+use crate::error::store_error;
+use crate::schema::migrate;
+use crate::sql;
+
+/// The prepared statements of the writer's connection.
+pub(super) struct Statements {
+    pub(super) lock: Statement,
+    pub(super) names: Statement,
+    pub(super) keys: Statement,
+    pub(super) builtin: Statement,
+    pub(super) insert_sets: Statement,
+    pub(super) insert_keys: Statement,
+    pub(super) insert_modules: Statement,
+    pub(super) insert_audit: Statement,
+    pub(super) update_sequences: Statement,
+    pub(super) upsert_mainline: Statement,
+    pub(super) upsert_business: Statement,
+    pub(super) upsert_instance: Statement,
+    pub(super) upsert_attribute: Statement,
+    pub(super) insert_rule: Statement,
+    pub(super) upsert_service_template: Statement,
+    pub(super) upsert_set_template: Statement,
+}
+
+/// The writer's connection with its statements.
+pub(super) struct Conn {
+    pub(super) client: Client,
+    pub(super) stmts: Statements,
+}
+
+/// Connects and prepares the writer's statements (pipelined).
+///
+/// # Errors
+/// The server's refusal.
+pub(crate) async fn connect(
+    config: &Config,
+) -> Result<(Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    let task = tokio::spawn(async move {
+        // The connection ends with an error when the server goes away; the next statement on
+        // the client reports it.
+        let _ = connection.await;
+    });
+    Ok((client, task))
+}
+
+async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
+    let sqls = [
+        sql::LOCK_SEQUENCES,
+        sql::NAMES_TAKEN,
+        sql::KEYS_TAKEN,
+        sql::BUILTIN_OF,
+        sql::INSERT_SETS,
+        sql::INSERT_KEYS,
+        sql::INSERT_MODULES,
+        sql::INSERT_AUDIT,
+        sql::UPDATE_SEQUENCES,
+        sql::UPSERT_MAINLINE,
+        sql::UPSERT_BUSINESS,
+        sql::UPSERT_INSTANCE,
+        sql::UPSERT_ATTRIBUTE,
+        sql::INSERT_RULE,
+        sql::UPSERT_SERVICE_TEMPLATE,
+        sql::UPSERT_SET_TEMPLATE,
+    ];
+    let prepared = join_all(sqls.iter().map(|s| client.prepare(s))).await;
+    let mut it = prepared.into_iter();
+    let mut next = || it.next().expect("one statement per sql");
+    Ok(Statements {
+        lock: next()?,
+        names: next()?,
+        keys: next()?,
+        builtin: next()?,
+        insert_sets: next()?,
+        insert_keys: next()?,
+        insert_modules: next()?,
+        insert_audit: next()?,
+        update_sequences: next()?,
+        upsert_mainline: next()?,
+        upsert_business: next()?,
+        upsert_instance: next()?,
+        upsert_attribute: next()?,
+        insert_rule: next()?,
+        upsert_service_template: next()?,
+        upsert_set_template: next()?,
+    })
+}
+
+impl Writer {
+    /// Takes an open connection to a migrated database, preparing its statements.
+    async fn adopt(&mut self, client: Client) -> Result<(), tokio_postgres::Error> {
+        let stmts = prepare(&client).await?;
+        self.conn = Some(Conn { client, stmts });
+        Ok(())
+    }
+
+    /// The open connection, connecting (once) when there is none.
+    pub(super) async fn connection(&mut self) -> Result<&Conn, StoreError> {
+        if self.conn.is_none() {
+            let (mut client, _task) = connect(&self.config).await.map_err(store_error)?;
+            if !self.shared.ready.load(Ordering::Relaxed) {
+                migrate(&mut client).await.map_err(StoreError::from)?;
+                self.shared.ready.store(true, Ordering::Relaxed);
+            }
+            self.adopt(client).await.map_err(store_error)?;
+        }
+        self.conn
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("no connection to the PostgreSQL server".into()))
+    }
+}
+
+/// Connects and migrates in the background until it succeeds (backoff from 50 ms to 2 s), for
+/// a store opened before its server is up. Stops when the store is gone, or for good on a
+/// database that can never be used (recorded in [`Shared::fatal`]).
+pub(crate) async fn warm_up(config: Config, shared: std::sync::Weak<Shared>) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let Some(state) = shared.upgrade() else {
+            return;
+        };
+        if state.ready.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok((mut client, _task)) = connect(&config).await {
+            match migrate(&mut client).await {
+                Ok(_) => {
+                    state.ready.store(true, Ordering::Relaxed);
+                    return;
+                }
+                Err(crate::OpenError::Store(_)) => {}
+                Err(fatal) => {
+                    *state
+                        .fatal
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fatal.into());
+                    return;
+                }
+            }
+        }
+        drop(state);
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
