@@ -363,7 +363,7 @@ mod tests {
         assert!(
             source
                 .downcast_ref::<cmdb_store_postgres::OpenError>()
-                .is_some_and(|e| matches!(e, cmdb_store_postgres::OpenError::BadUrl(_))),
+                .is_some_and(|e| matches!(e, cmdb_store_postgres::OpenError::Invalid(_))),
             "{source:?}"
         );
     }

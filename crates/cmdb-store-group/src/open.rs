@@ -78,6 +78,9 @@ pub enum OpenError {
     /// The location (a file, a server) cannot be reached or read.
     #[error("{0}")]
     Unreachable(Detail),
+    /// The location itself is not valid (a URL that does not parse).
+    #[error("{0}")]
+    Invalid(Detail),
     /// Another failure of the backend.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -102,6 +105,7 @@ impl From<OpenError> for StoreError {
             }
             OpenError::Busy(d) => StoreError::Busy(d.renamed(message)),
             OpenError::Unreachable(d) => StoreError::Unavailable(d.renamed(message)),
+            OpenError::Invalid(d) => StoreError::Backend(d.renamed(message)),
         }
     }
 }

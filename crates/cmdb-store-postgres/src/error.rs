@@ -1,51 +1,11 @@
-//! Errors of the PostgreSQL store: why a database cannot be opened, and the mapping of the
-//! server's errors (by SQLSTATE, never by message text) into [`StoreError`] at the seam.
+//! Errors of the PostgreSQL store: the mapping of the server's errors (by SQLSTATE, never by
+//! message text) into [`StoreError`] at the seam, and into the shared [`OpenError`] when
+//! opening.
 
 use cmdb_core::StoreError;
 use cmdb_core::error::Detail;
-use thiserror::Error;
+use cmdb_store_group::OpenError;
 use tokio_postgres::error::SqlState;
-
-/// Why [`crate::PgStore::connect`] refused a database.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum OpenError {
-    /// The connection string does not parse (the driver's error kept as the detail's source).
-    #[error("invalid PostgreSQL URL: {0}")]
-    BadUrl(Detail),
-    /// The database was written by a newer engine.
-    #[error("database schema version {found} is newer than this engine supports ({supported})")]
-    TooNew {
-        /// The stored version.
-        found: i64,
-        /// The newest version this crate knows.
-        supported: i64,
-    },
-    /// A database, but not one of ours.
-    #[error("not a cmdb database: {reason}")]
-    Foreign {
-        /// Why it is not ours.
-        reason: String,
-    },
-    /// The server refused or could not be reached.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<OpenError> for StoreError {
-    /// A foreign or too new schema is [`StoreError::Corrupt`]; a bad URL is
-    /// [`StoreError::Backend`].
-    fn from(e: OpenError) -> Self {
-        let message = e.to_string();
-        match e {
-            OpenError::Store(inner) => inner,
-            OpenError::BadUrl(detail) => StoreError::Backend(detail.renamed(message)),
-            OpenError::TooNew { .. } | OpenError::Foreign { .. } => {
-                StoreError::Corrupt(message.into())
-            }
-        }
-    }
-}
 
 /// How a failed statement should be handled by the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +63,25 @@ pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
     kind(Detail::caused_by(message, e))
 }
 
-/// [`store_error`] wrapped for the open path.
+/// [`store_error`] for the open path: an unreachable server is [`OpenError::Unreachable`], a
+/// lock held too long [`OpenError::Busy`] (messages unchanged, the driver's error kept).
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> OpenError {
-    OpenError::Store(store_error(e))
+    open_error(store_error(e))
+}
+
+/// A store failure while opening, in the shared [`OpenError`] shape.
+pub(crate) fn open_error(e: StoreError) -> OpenError {
+    let message = e.to_string();
+    match e {
+        StoreError::Unavailable(d) => OpenError::Unreachable(d.renamed(message)),
+        StoreError::Busy(d) => OpenError::Busy(d.renamed(message)),
+        other => OpenError::Store(other),
+    }
+}
+
+/// A connection string that does not parse.
+pub(crate) fn bad_url(e: tokio_postgres::Error) -> OpenError {
+    OpenError::Invalid(Detail::caused_by(format!("invalid PostgreSQL URL: {e}"), e))
 }
 
 /// A stored JSON text that does not decode: [`StoreError::Corrupt`] naming where it was, the
@@ -149,7 +125,7 @@ mod tests {
             .parse::<tokio_postgres::Config>()
             .unwrap_err();
         let text = e.to_string();
-        let open = OpenError::BadUrl(Detail::caused_by(text.clone(), e));
+        let open = bad_url(e);
         assert_eq!(open.to_string(), format!("invalid PostgreSQL URL: {text}"));
         let store = StoreError::from(open);
         assert_eq!(

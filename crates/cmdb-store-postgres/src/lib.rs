@@ -67,7 +67,7 @@ mod store;
 mod view;
 mod writer;
 
-pub use error::OpenError;
+pub use cmdb_store_group::OpenError;
 pub use options::{Isolation, PgOptions};
 pub use schema::SCHEMA_VERSION;
 pub use store::PgStore;

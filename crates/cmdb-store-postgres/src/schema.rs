@@ -2,7 +2,9 @@
 
 use tokio_postgres::Client;
 
-use crate::error::{OpenError, pg_error};
+use cmdb_store_group::OpenError;
+
+use crate::error::pg_error;
 use crate::sql;
 pub use crate::sql::MIGRATIONS;
 
@@ -37,21 +39,26 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<i64, OpenError> {
             .await
             .map_err(pg_error)?;
         let Some(row) = row else {
-            return Err(OpenError::Foreign {
-                reason: "the cmdb_schema table holds no version row".into(),
-            });
+            return Err(OpenError::Foreign(
+                "not a cmdb database: the cmdb_schema table holds no version row".into(),
+            ));
         };
         let current: i64 = row.try_get(0).map_err(pg_error)?;
         if current > SCHEMA_VERSION {
             return Err(OpenError::TooNew {
+                what: "database schema",
                 found: current,
                 supported: SCHEMA_VERSION,
             });
         }
         if current < 0 {
-            return Err(OpenError::Foreign {
-                reason: format!("schema version {current} is negative"),
-            });
+            return Err(OpenError::Foreign(
+                format!(
+                    "not a cmdb database: {}",
+                    format!("schema version {current} is negative")
+                )
+                .into(),
+            ));
         }
         let Some(migration) = usize::try_from(current)
             .ok()

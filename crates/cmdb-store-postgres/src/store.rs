@@ -22,7 +22,9 @@ use deadpool_postgres::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Config, NoTls};
 
-use crate::error::{OpenError, store_error};
+use cmdb_store_group::OpenError;
+
+use crate::error::{bad_url, store_error};
 use crate::options::PgOptions;
 use crate::schema::migrate;
 use crate::sql;
@@ -222,9 +224,7 @@ impl PgStore {
 
 /// Parses a URL into the driver's config with the store's settings, and names its target.
 fn parse(url: &str, options: PgOptions) -> Result<(Config, String), OpenError> {
-    let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
-        OpenError::BadUrl(Detail::caused_by(e.to_string(), e))
-    })?;
+    let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| bad_url(e))?;
     config.connect_timeout(options.connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("cmdb");

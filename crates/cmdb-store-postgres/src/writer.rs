@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
 use cmdb_core::ids::SequenceKind;
-use cmdb_core::plan::{CreatePlan, commit_group, commit_plan};
+use cmdb_core::plan::{CreatePlan, commit_atomic, commit_group};
 use cmdb_core::ports::{BatchFailure, StoreTx};
 use cmdb_core::records::CreatedSet;
 use cmdb_core::{Error, StoreError};
@@ -268,15 +268,10 @@ impl Writer {
 
     async fn atomic(&mut self, plans: &[CreatePlan]) -> Result<Vec<CreatedSet>, BatchFailure> {
         let result = self
+            // The transaction may run again (a retried serialization failure): each run
+            // commits its own copy of the plans.
             .transaction(Prefetch::Plans(plans), |view| {
-                plans
-                    .iter()
-                    .enumerate()
-                    .map(|(index, plan)| {
-                        commit_plan(view, plan.clone())
-                            .map_err(|error| BatchFailure { index, error })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
+                commit_atomic(view, plans.to_vec())
             })
             .await;
         match result {

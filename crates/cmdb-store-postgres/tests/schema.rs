@@ -52,6 +52,7 @@ fn a_newer_schema_is_refused_with_one_line() {
         assert_eq!(
             refused,
             OpenError::TooNew {
+                what: "database schema",
                 found: 99,
                 supported: SCHEMA_VERSION
             }
@@ -77,7 +78,7 @@ fn a_url_that_does_not_parse_is_refused_before_connecting() {
             .block_on(PgStore::connect_lazy(url, PgOptions::default()))
             .expect_err("refused");
         assert!(
-            matches!(refused, OpenError::BadUrl(_)),
+            matches!(refused, OpenError::Invalid(_)),
             "{url}: {refused:?}"
         );
         assert!(refused.to_string().starts_with("invalid PostgreSQL URL: "));

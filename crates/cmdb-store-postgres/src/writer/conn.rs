@@ -139,7 +139,12 @@ pub(crate) async fn warm_up(config: Config, shared: std::sync::Weak<Shared>) {
                     state.ready.store(true, Ordering::Relaxed);
                     return;
                 }
-                Err(crate::OpenError::Store(_)) => {}
+                // Transient: the server went away again, or a lock; try again later.
+                Err(
+                    crate::OpenError::Store(_)
+                    | crate::OpenError::Unreachable(_)
+                    | crate::OpenError::Busy(_),
+                ) => {}
                 Err(fatal) => {
                     *state
                         .fatal
