@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// The engine's one clock reading in every test, rendered in +08:00.
-pub const T: &str = "2026-11-27T20:34:01.386+08:00";
+pub(crate) const T: &str = "2026-11-27T20:34:01.386+08:00";
 /// The request id every engine of the tests hands out.
-pub const RID: &str = "e43da4ef221746868dc4c837d36f3807";
+pub(crate) const RID: &str = "e43da4ef221746868dc4c837d36f3807";
 
 /// A clock stopped at 2026-11-27T12:34:01.386Z (`T` in +08:00).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FixedClock;
+pub(crate) struct FixedClock;
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
@@ -37,7 +37,7 @@ impl Clock for FixedClock {
 
 /// Always hands out [`RID`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FixedRequestIds;
+pub(crate) struct FixedRequestIds;
 
 impl RequestIdSource for FixedRequestIds {
     fn next_id(&self) -> String {
@@ -47,7 +47,7 @@ impl RequestIdSource for FixedRequestIds {
 
 /// The stores every scenario runs over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// In memory.
     Memory,
     /// SQLite file in a temporary directory.
@@ -68,7 +68,7 @@ impl fmt::Display for Backend {
 
 /// One store under test, kept alive with its temporary directory.
 #[derive(Debug)]
-pub struct Env {
+pub(crate) struct Env {
     /// Which backend.
     pub backend: Backend,
     /// The store.
@@ -78,7 +78,7 @@ pub struct Env {
 
 impl Env {
     /// Opens a fresh store of `backend` in a new temporary directory.
-    pub fn open(backend: Backend) -> Env {
+    pub(crate) fn open(backend: Backend) -> Env {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (kind, path) = match backend {
             Backend::Memory => (StoreKind::Memory, None),
@@ -102,25 +102,25 @@ impl Env {
     }
 
     /// The temporary directory the store lives in.
-    pub fn dir(&self) -> &std::path::Path {
+    pub(crate) fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
 
     /// A builder over this store with the fixed clock and request ids.
-    pub fn builder(&self) -> EngineBuilder {
+    pub(crate) fn builder(&self) -> EngineBuilder {
         Engine::builder(self.store.clone())
             .clock(Arc::new(FixedClock))
             .request_ids(Arc::new(FixedRequestIds))
     }
 
     /// The default engine over this store (fixed clock and request ids).
-    pub fn engine(&self) -> Engine {
+    pub(crate) fn engine(&self) -> Engine {
         self.builder().build()
     }
 }
 
 /// Runs one scenario over a fresh store of `backend` on a tokio runtime.
-pub fn run<F, Fut>(backend: Backend, scenario: F)
+pub(crate) fn run<F, Fut>(backend: Backend, scenario: F)
 where
     F: FnOnce(Env) -> Fut,
     Fut: Future<Output = ()>,
@@ -168,7 +168,7 @@ macro_rules! store_tests {
 pub(crate) use store_tests;
 
 /// A JSON object as a [`Document`].
-pub fn doc(value: Value) -> Document {
+pub(crate) fn doc(value: Value) -> Document {
     match value {
         Value::Object(map) => map,
         other => panic!("expected a JSON object, got {other}"),
@@ -176,24 +176,24 @@ pub fn doc(value: Value) -> Document {
 }
 
 /// An envelope as a JSON value (keys as serialized).
-pub fn to_value(envelope: &Envelope) -> Value {
+pub(crate) fn to_value(envelope: &Envelope) -> Value {
     serde_json::from_str(&envelope.to_json()).expect("an envelope is JSON")
 }
 
 /// The expected success envelope carrying `data`.
-pub fn ok(data: Value) -> Value {
+pub(crate) fn ok(data: Value) -> Value {
     json!({"result": true, "code": 0, "message": "", "permission": null, "request_id": RID,
            "data": data})
 }
 
 /// The expected failure envelope.
-pub fn fail(code: i64, message: &str) -> Value {
+pub(crate) fn fail(code: i64, message: &str) -> Value {
     json!({"result": false, "code": code, "message": message, "permission": null,
            "request_id": RID, "data": null})
 }
 
 /// The 9900403 denial object naming `biz` and its name.
-pub fn denial(biz: i64, name: &str) -> Value {
+pub(crate) fn denial(biz: i64, name: &str) -> Value {
     json!({
         "system_id": "bk_cmdb",
         "system_name": "CMDB",
@@ -213,23 +213,23 @@ pub fn denial(biz: i64, name: &str) -> Value {
 }
 
 /// The expected 9900403 envelope for `biz` named `name`.
-pub fn denied(biz: i64, name: &str) -> Value {
+pub(crate) fn denied(biz: i64, name: &str) -> Value {
     json!({"result": false, "code": 9_900_403, "message": "Do not have access permission.",
            "permission": denial(biz, name), "request_id": RID, "data": null})
 }
 
 /// Sends a raw `create_set` body and returns the envelope as JSON.
-pub async fn create_raw(engine: &Engine, body: &[u8]) -> Value {
+pub(crate) async fn create_raw(engine: &Engine, body: &[u8]) -> Value {
     to_value(&engine.handle_create_set(body, None).await)
 }
 
 /// Sends a `create_set` request and returns the envelope as JSON.
-pub async fn create(engine: &Engine, request: &Value) -> Value {
+pub(crate) async fn create(engine: &Engine, request: &Value) -> Value {
     create_raw(engine, request.to_string().as_bytes()).await
 }
 
 /// Sends a batch request and returns the envelope as JSON.
-pub async fn batch(engine: &Engine, request: &Value) -> Value {
+pub(crate) async fn batch(engine: &Engine, request: &Value) -> Value {
     to_value(
         &engine
             .handle_batch_create(request.to_string().as_bytes(), None)
@@ -239,18 +239,18 @@ pub async fn batch(engine: &Engine, request: &Value) -> Value {
 
 /// The request `{bk_username: "xxx", bk_app_code: "esb_test", bk_biz_id: biz, data}` in the
 /// default tenant.
-pub fn req(biz: i64, data: Value) -> Value {
+pub(crate) fn req(biz: i64, data: Value) -> Value {
     json!({"bk_app_code": "esb_test", "bk_username": "xxx", "bk_biz_id": biz, "data": data})
 }
 
 /// As [`req`], in tenant `supplier_account`.
-pub fn req_in(supplier_account: &str, biz: i64, data: Value) -> Value {
+pub(crate) fn req_in(supplier_account: &str, biz: i64, data: Value) -> Value {
     json!({"bk_app_code": "esb_test", "bk_username": "xxx",
            "bk_supplier_account": supplier_account, "bk_biz_id": biz, "data": data})
 }
 
 /// Loads a fixture that must load (operator `admin`).
-pub async fn load(engine: &Engine, fixture: Value) -> Value {
+pub(crate) async fn load(engine: &Engine, fixture: Value) -> Value {
     match engine.load_fixture(fixture.clone(), "admin").await {
         Ok(report) => serde_json::to_value(report).expect("a report is JSON"),
         Err(f) => panic!("loading {fixture} failed: {} {}", f.code, f.message),
@@ -258,7 +258,7 @@ pub async fn load(engine: &Engine, fixture: Value) -> Value {
 }
 
 /// The sets of a biz, which must be readable.
-pub async fn sets(engine: &Engine, supplier_account: &str, biz: i64) -> Vec<Value> {
+pub(crate) async fn sets(engine: &Engine, supplier_account: &str, biz: i64) -> Vec<Value> {
     engine
         .find_sets(supplier_account, BizId(biz), None)
         .await
@@ -269,7 +269,12 @@ pub async fn sets(engine: &Engine, supplier_account: &str, biz: i64) -> Vec<Valu
 }
 
 /// The modules of a set, which must be readable.
-pub async fn modules(engine: &Engine, supplier_account: &str, biz: i64, set: i64) -> Vec<Value> {
+pub(crate) async fn modules(
+    engine: &Engine,
+    supplier_account: &str,
+    biz: i64,
+    set: i64,
+) -> Vec<Value> {
     engine
         .list_modules(supplier_account, BizId(biz), SetId(set))
         .await
@@ -280,7 +285,7 @@ pub async fn modules(engine: &Engine, supplier_account: &str, biz: i64, set: i64
 }
 
 /// The audit records of a biz, which must be readable.
-pub async fn audits(
+pub(crate) async fn audits(
     engine: &Engine,
     supplier_account: &str,
     biz: i64,
@@ -296,7 +301,7 @@ pub async fn audits(
 }
 
 /// The last id of each sequence: `[set, module, audit]`.
-pub async fn sequences(engine: &Engine) -> [i64; 3] {
+pub(crate) async fn sequences(engine: &Engine) -> [i64; 3] {
     let mut out = [0; 3];
     for (slot, kind) in
         out.iter_mut()
@@ -313,7 +318,7 @@ pub async fn sequences(engine: &Engine) -> [i64; 3] {
 
 /// Everything a create could have written in a biz: its sets, the modules of each, its audit
 /// records and the sequences.
-pub async fn snapshot(engine: &Engine, supplier_account: &str, biz: i64) -> Value {
+pub(crate) async fn snapshot(engine: &Engine, supplier_account: &str, biz: i64) -> Value {
     let sets = sets(engine, supplier_account, biz).await;
     let mut all_modules = Vec::new();
     for s in &sets {
@@ -330,7 +335,13 @@ pub async fn snapshot(engine: &Engine, supplier_account: &str, biz: i64) -> Valu
 
 /// The document of a set created by the default request `req(biz, data)` with nothing but
 /// `bk_set_name` and `bk_parent_id` (and defaults), before custom attributes.
-pub fn plain_set(id: i64, biz: i64, parent: i64, name: &str, supplier_account: &str) -> Value {
+pub(crate) fn plain_set(
+    id: i64,
+    biz: i64,
+    parent: i64,
+    name: &str,
+    supplier_account: &str,
+) -> Value {
     json!({
         "bk_biz_id": biz,
         "bk_capacity": null,
@@ -355,7 +366,7 @@ pub fn plain_set(id: i64, biz: i64, parent: i64, name: &str, supplier_account: &
 }
 
 /// Merges the keys of `extra` into the object `base`.
-pub fn with(mut base: Value, extra: Value) -> Value {
+pub(crate) fn with(mut base: Value, extra: Value) -> Value {
     let (Value::Object(b), Value::Object(e)) = (&mut base, extra) else {
         panic!("with() takes two objects");
     };
@@ -366,12 +377,12 @@ pub fn with(mut base: Value, extra: Value) -> Value {
 }
 
 /// The first set id a scenario over [`load_base`] gets.
-pub const FIRST_SET: i64 = 100;
+pub(crate) const FIRST_SET: i64 = 100;
 /// The first module id a scenario over [`load_base`] gets.
-pub const FIRST_MODULE: i64 = 13;
+pub(crate) const FIRST_MODULE: i64 = 13;
 
 /// The tenant-`t2` fixture: business 9 `foreign` (idle set 1, modules 1–3).
-pub fn foreign_fixture() -> Value {
+pub(crate) fn foreign_fixture() -> Value {
     json!({"bk_supplier_account": "t2",
            "businesses": [{"bk_biz_id": 9, "bk_biz_name": "foreign"}]})
 }
@@ -381,7 +392,7 @@ pub fn foreign_fixture() -> Value {
 /// idle set; service templates 9 redis, 7 nginx, 5 php of biz 3 and 11 mysql of biz 5; set
 /// template 1 `web` (biz 3, version 3, services [9, 7, 5], capacity 500 and env "1") and 2 `db`
 /// (biz 5); the set sequence raised so the next set is [`FIRST_SET`].
-pub fn base_fixture() -> Value {
+pub(crate) fn base_fixture() -> Value {
     json!({
         "businesses": [
             {"bk_biz_id": 3, "bk_biz_name": "shop"},
@@ -407,7 +418,7 @@ pub fn base_fixture() -> Value {
 }
 
 /// Loads [`foreign_fixture`] then [`base_fixture`].
-pub async fn load_base(engine: &Engine) {
+pub(crate) async fn load_base(engine: &Engine) {
     load(engine, foreign_fixture()).await;
     load(engine, base_fixture()).await;
 }

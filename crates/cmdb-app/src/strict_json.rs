@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value};
 
 /// Why a document was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StrictError {
+pub(crate) enum StrictError {
     /// Not JSON (syntax, trailing characters, nesting beyond serde_json's own limit).
     Syntax,
     /// An object holds this key twice.
@@ -20,7 +20,7 @@ pub enum StrictError {
 ///
 /// # Errors
 /// [`StrictError::DuplicateKey`] naming the first repeated key met, else [`StrictError::Syntax`].
-pub fn from_slice(bytes: &[u8]) -> Result<Value, StrictError> {
+pub(crate) fn from_slice(bytes: &[u8]) -> Result<Value, StrictError> {
     let repeated = RefCell::new(None);
     let mut parser = serde_json::Deserializer::from_slice(bytes);
     let parsed = ValueSeed {

@@ -53,11 +53,7 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<i64, OpenError> {
         }
         if current < 0 {
             return Err(OpenError::Foreign(
-                format!(
-                    "not a cmdb database: {}",
-                    format!("schema version {current} is negative")
-                )
-                .into(),
+                format!("not a cmdb database: schema version {current} is negative").into(),
             ));
         }
         let Some(migration) = usize::try_from(current)

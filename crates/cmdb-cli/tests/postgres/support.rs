@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 ///
 /// # Panics
 /// Under `CI=true` without `CMDB_PG_URL`.
-pub fn server_missing() -> Option<&'static str> {
+pub(crate) fn server_missing() -> Option<&'static str> {
     if std::env::var_os("CMDB_PG_URL").is_some() {
         return None;
     }
@@ -34,7 +34,7 @@ macro_rules! need_server {
 pub(crate) use need_server;
 
 /// `url` with its database name replaced by `db`.
-pub fn url_with_db(url: &str, db: &str) -> String {
+pub(crate) fn url_with_db(url: &str, db: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));
@@ -49,7 +49,7 @@ pub fn url_with_db(url: &str, db: &str) -> String {
 }
 
 /// Runs admin SQL on the server's default database.
-pub async fn admin(sql: &str) {
+pub(crate) async fn admin(sql: &str) {
     let url = std::env::var("CMDB_PG_URL").expect("CMDB_PG_URL");
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -61,7 +61,7 @@ pub async fn admin(sql: &str) {
 }
 
 /// Queries a test database.
-pub async fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
+pub(crate) async fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect to the test database");
@@ -73,13 +73,13 @@ pub async fn query(url: &str, sql: &str) -> Vec<tokio_postgres::Row> {
 }
 
 /// A database of its own for one test; drop it with [`TestDb::drop_db`].
-pub struct TestDb {
+pub(crate) struct TestDb {
     pub name: String,
     pub url: String,
 }
 
 impl TestDb {
-    pub async fn create() -> TestDb {
+    pub(crate) async fn create() -> TestDb {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -94,7 +94,7 @@ impl TestDb {
         TestDb { name, url }
     }
 
-    pub async fn drop_db(self) {
+    pub(crate) async fn drop_db(self) {
         admin(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
@@ -104,7 +104,7 @@ impl TestDb {
 }
 
 /// The workspace root.
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -112,12 +112,12 @@ pub fn workspace() -> PathBuf {
 }
 
 /// The seed fixture and request.
-pub fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     workspace().join("crates/cmdb-app/examples").join(name)
 }
 
 /// Runs `cmdb --store postgres --db URL ARGS…`.
-pub fn cmdb(url: &str, args: &[&str]) -> Output {
+pub(crate) fn cmdb(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cmdb"))
         .args(["--store", "postgres", "--db", url])
         .args(args)
@@ -127,7 +127,7 @@ pub fn cmdb(url: &str, args: &[&str]) -> Output {
 }
 
 /// A `cmdb serve` process and the address it bound.
-pub struct Server {
+pub(crate) struct Server {
     pub child: tokio::process::Child,
     pub base: String,
     /// Its stderr lines after the announcement.
@@ -136,7 +136,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `cmdb serve` on a free loopback port and waits for its announcement.
-    pub async fn start(url: &str) -> Server {
+    pub(crate) async fn start(url: &str) -> Server {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_cmdb"))
             .args([
                 "--store",
@@ -177,7 +177,7 @@ impl Server {
     }
 
     /// Kills the process with SIGKILL and reaps it.
-    pub async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.kill().await.expect("kill cmdb serve");
     }
 }
@@ -185,7 +185,7 @@ impl Server {
 /// A PostgreSQL cluster of one test's own (the fault tests stop and start it, which must not
 /// disturb the other tests on the shared server): initdb into a temp dir, trust auth, a free
 /// loopback port; run as user `postgres` when we are root. Stopped and deleted on drop.
-pub struct PrivateCluster {
+pub(crate) struct PrivateCluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
@@ -198,7 +198,7 @@ impl PrivateCluster {
     }
 
     /// Creates and starts a cluster.
-    pub fn start() -> PrivateCluster {
+    pub(crate) fn start() -> PrivateCluster {
         let bin = PathBuf::from(
             std::env::var("CMDB_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()),
         );
@@ -248,7 +248,7 @@ impl PrivateCluster {
     }
 
     /// `pg_ctl start` (waits until the server accepts connections).
-    pub fn pg_ctl_start(&self) {
+    pub(crate) fn pg_ctl_start(&self) {
         let out = self
             .as_owner("pg_ctl")
             .arg("-D")
@@ -269,7 +269,7 @@ impl PrivateCluster {
 
     /// `pg_ctl stop -m immediate`: the server dies without a checkpoint (a crash for its
     /// clients, recovered from its WAL at the next start).
-    pub fn stop_immediate(&self) {
+    pub(crate) fn stop_immediate(&self) {
         let out = self
             .as_owner("pg_ctl")
             .arg("-D")

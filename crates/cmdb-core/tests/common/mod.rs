@@ -14,7 +14,7 @@ use cmdb_core::records::Document;
 use serde_json::Value;
 
 /// Business `biz`, named "demo".
-pub fn business(biz: i64) -> Business {
+pub(crate) fn business(biz: i64) -> Business {
     Business {
         bk_biz_id: BizId(biz),
         bk_biz_name: "demo".into(),
@@ -24,7 +24,7 @@ pub fn business(biz: i64) -> Business {
 }
 
 /// Mainline instance 50 ("gd", a "zone") directly under business `biz`.
-pub fn instance(biz: i64) -> MainlineInstance {
+pub(crate) fn instance(biz: i64) -> MainlineInstance {
     MainlineInstance {
         bk_obj_id: "zone".into(),
         bk_inst_id: 50,
@@ -36,7 +36,7 @@ pub fn instance(biz: i64) -> MainlineInstance {
 }
 
 /// The global custom attribute `owner` (singlechar).
-pub fn owner_attribute() -> StoredAttribute {
+pub(crate) fn owner_attribute() -> StoredAttribute {
     StoredAttribute {
         ordinal: 1,
         bk_supplier_account: "0".into(),
@@ -54,7 +54,7 @@ pub fn owner_attribute() -> StoredAttribute {
 }
 
 /// The unique rule on `owner`.
-pub fn owner_rule() -> UniqueRule {
+pub(crate) fn owner_rule() -> UniqueRule {
     UniqueRule {
         fields: vec!["owner".into()],
         bk_supplier_account: "0".into(),
@@ -62,7 +62,7 @@ pub fn owner_rule() -> UniqueRule {
 }
 
 /// Service template `id` of business `biz`.
-pub fn service(id: i64, name: &str, biz: i64) -> ServiceTemplate {
+pub(crate) fn service(id: i64, name: &str, biz: i64) -> ServiceTemplate {
     ServiceTemplate {
         id,
         bk_biz_id: BizId(biz),
@@ -73,7 +73,7 @@ pub fn service(id: i64, name: &str, biz: i64) -> ServiceTemplate {
 }
 
 /// Set template 1 ("web", version 3) of business `biz`, with these service templates.
-pub fn web_template(biz: i64, service_template_ids: Vec<i64>) -> SetTemplate {
+pub(crate) fn web_template(biz: i64, service_template_ids: Vec<i64>) -> SetTemplate {
     SetTemplate {
         id: 1,
         bk_biz_id: BizId(biz),
@@ -87,7 +87,7 @@ pub fn web_template(biz: i64, service_template_ids: Vec<i64>) -> SetTemplate {
 
 /// A plan of set `name` under business 1, with an empty document and no module or unique key,
 /// checked against catalog version `catalog_version`.
-pub fn bare_plan(name: &str, catalog_version: Option<u64>) -> CreatePlan {
+pub(crate) fn bare_plan(name: &str, catalog_version: Option<u64>) -> CreatePlan {
     CreatePlan {
         biz: BizId(1),
         supplier_account: "0".into(),

@@ -14,15 +14,15 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The worked example's timestamp, the same in all four places.
-pub const T: &str = "2026-11-27T20:34:01.386+08:00";
+pub(crate) const T: &str = "2026-11-27T20:34:01.386+08:00";
 /// The worked example's tenant.
-pub const TENANT: &str = "123456789";
+pub(crate) const TENANT: &str = "123456789";
 /// The user [`Server::get`] reads as when a test names none (reads need a user).
-pub const READER: &str = "reader";
+pub(crate) const READER: &str = "reader";
 
 /// Always [`T`].
 #[derive(Debug)]
-pub struct FixedClock;
+pub(crate) struct FixedClock;
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
@@ -33,7 +33,7 @@ impl Clock for FixedClock {
 }
 
 /// The worked example's fixture.
-pub fn fixture() -> Value {
+pub(crate) fn fixture() -> Value {
     json!({
         "bk_supplier_account": TENANT,
         "businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}],
@@ -44,7 +44,7 @@ pub fn fixture() -> Value {
 }
 
 /// The seed's request, unchanged.
-pub fn seed_request() -> Value {
+pub(crate) fn seed_request() -> Value {
     json!({
         "bk_app_code": "esb_test", "bk_app_secret": "xxx", "bk_username": "xxx", "bk_token": "xxx",
         "bk_supplier_account": TENANT,
@@ -56,7 +56,7 @@ pub fn seed_request() -> Value {
 
 /// The store under the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// In memory.
     Memory,
     /// A SQLite file in a temporary directory.
@@ -64,10 +64,10 @@ pub enum Backend {
 }
 
 /// Both backends.
-pub const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Sqlite];
+pub(crate) const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Sqlite];
 
 /// A running server.
-pub struct Server {
+pub(crate) struct Server {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     /// A client with keep-alive connections.
@@ -81,7 +81,7 @@ pub struct Server {
 
 /// One answer.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// The HTTP status.
     pub status: u16,
     /// The `X-Request-Id` response header.
@@ -97,12 +97,12 @@ pub struct Reply {
 }
 
 /// Starts a server over `backend` with the worked example's fixture.
-pub async fn start(backend: Backend) -> Server {
+pub(crate) async fn start(backend: Backend) -> Server {
     start_with(backend, |b| b).await
 }
 
 /// Starts a server over `backend`, configuring the engine with `configure`.
-pub async fn start_with(
+pub(crate) async fn start_with(
     backend: Backend,
     configure: impl FnOnce(EngineBuilder) -> EngineBuilder,
 ) -> Server {
@@ -110,7 +110,7 @@ pub async fn start_with(
 }
 
 /// Starts a server over `backend`, configuring the engine with `configure`, with `options`.
-pub async fn start_serving(
+pub(crate) async fn start_serving(
     backend: Backend,
     configure: impl FnOnce(EngineBuilder) -> EngineBuilder,
     options: cmdb_http::ServeOptions,
@@ -154,7 +154,7 @@ pub async fn start_serving(
 }
 
 /// The store configuration of `backend` in `dir`.
-pub fn store_config(backend: Backend, dir: Option<&TempDir>) -> StoreConfig {
+pub(crate) fn store_config(backend: Backend, dir: Option<&TempDir>) -> StoreConfig {
     match backend {
         Backend::Memory => StoreConfig::new(StoreKind::Memory),
         Backend::Sqlite => StoreConfig {
@@ -166,12 +166,12 @@ pub fn store_config(backend: Backend, dir: Option<&TempDir>) -> StoreConfig {
 
 impl Server {
     /// The full URL of `path`.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Sends `request` and reads the answer.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request answered");
         let header = |name: &str| {
             response
@@ -196,7 +196,7 @@ impl Server {
     }
 
     /// `POST path` with a JSON body and headers.
-    pub async fn post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
         let mut request = self.client.post(self.url(path)).json(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -205,7 +205,12 @@ impl Server {
     }
 
     /// `POST path` with raw bytes and headers (no content type unless given).
-    pub async fn post_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post_raw(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.client.post(self.url(path)).body(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -214,7 +219,7 @@ impl Server {
     }
 
     /// `GET path` with headers, as the user [`READER`] unless `headers` name a user.
-    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut request = self.client.get(self.url(path));
         let names_user = headers.iter().any(|(name, _)| {
             ["x-bkcmdb-user", "bk_user", "bk-username"]
@@ -230,7 +235,7 @@ impl Server {
     }
 
     /// Signals shutdown without waiting.
-    pub fn signal_stop(&mut self) {
+    pub(crate) fn signal_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -238,7 +243,7 @@ impl Server {
 
     /// Waits (a readiness probe, at most 20 s) until the listener no longer accepts: the
     /// shutdown has begun.
-    pub async fn listener_closed(&self) {
+    pub(crate) async fn listener_closed(&self) {
         let addr = self.base.trim_start_matches("http://").to_owned();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while tokio::net::TcpStream::connect(&addr).await.is_ok() {
@@ -251,12 +256,12 @@ impl Server {
     }
 
     /// Whether `serve` has returned.
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.task.is_finished()
     }
 
     /// Signals shutdown and waits for `serve` to return; gives back the store's directory.
-    pub async fn stop(mut self) -> (std::io::Result<()>, Option<TempDir>) {
+    pub(crate) async fn stop(mut self) -> (std::io::Result<()>, Option<TempDir>) {
         self.signal_stop();
         let result = self.task.await.expect("serve did not panic");
         (result, self.dir)
@@ -264,7 +269,7 @@ impl Server {
 }
 
 /// `{"result": false, …}` as exact text.
-pub fn failure_text(code: i64, message: &str, request_id: &str) -> String {
+pub(crate) fn failure_text(code: i64, message: &str, request_id: &str) -> String {
     format!(
         r#"{{"result":false,"code":{code},"message":{},"permission":null,"request_id":"{request_id}","data":null}}"#,
         Value::String(message.to_owned())
@@ -272,7 +277,7 @@ pub fn failure_text(code: i64, message: &str, request_id: &str) -> String {
 }
 
 /// Whether `id` is a fresh engine id: 32 lowercase hex characters.
-pub fn is_fresh_id(id: &str) -> bool {
+pub(crate) fn is_fresh_id(id: &str) -> bool {
     id.len() == 32
         && id
             .bytes()

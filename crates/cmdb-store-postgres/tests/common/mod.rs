@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 ///
 /// # Panics
 /// Under `CI=true` without `CMDB_PG_URL`: CI must run these tests, not skip them.
-pub fn server_missing() -> Option<&'static str> {
+pub(crate) fn server_missing() -> Option<&'static str> {
     if std::env::var_os("CMDB_PG_URL").is_some() {
         return None;
     }
@@ -25,12 +25,12 @@ pub fn server_missing() -> Option<&'static str> {
 ///
 /// # Panics
 /// Without `CMDB_PG_URL`.
-pub fn admin_url() -> String {
+pub(crate) fn admin_url() -> String {
     std::env::var("CMDB_PG_URL").expect("CMDB_PG_URL")
 }
 
 /// `url` with its database name replaced by `db`.
-pub fn url_with_db(url: &str, db: &str) -> String {
+pub(crate) fn url_with_db(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
@@ -48,7 +48,7 @@ pub fn url_with_db(url: &str, db: &str) -> String {
 
 /// Runs a future to completion on a runtime of its own, on a thread of its own (callable from
 /// sync code inside or outside a runtime).
-pub fn block_on_fresh<T: Send + 'static>(
+pub(crate) fn block_on_fresh<T: Send + 'static>(
     future: impl std::future::Future<Output = T> + Send + 'static,
 ) -> T {
     std::thread::spawn(move || {
@@ -63,7 +63,7 @@ pub fn block_on_fresh<T: Send + 'static>(
 }
 
 /// Runs one admin statement on the server's default database.
-pub fn admin(sql: String) {
+pub(crate) fn admin(sql: String) {
     let url = admin_url();
     block_on_fresh(async move {
         let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
@@ -78,7 +78,7 @@ pub fn admin(sql: String) {
 
 /// A database created for one test and dropped (forcibly) with the guard.
 #[derive(Debug)]
-pub struct TestDb {
+pub(crate) struct TestDb {
     /// Its name.
     pub name: String,
     /// Its URL.
@@ -87,7 +87,7 @@ pub struct TestDb {
 
 impl TestDb {
     /// Creates an empty database with a name of its own.
-    pub fn create() -> TestDb {
+    pub(crate) fn create() -> TestDb {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -15,12 +15,12 @@ use cmdb_store_sled::{SledOptions, SledStore, layout};
 use serde_json::{Value, json};
 
 /// The timestamp of every write in these tests.
-pub const TIME: &str = "2022-02-22T20:34:01.386+08:00";
+pub(crate) const TIME: &str = "2022-02-22T20:34:01.386+08:00";
 
 /// A catalog: biz 2 (with its idle set: set 1, modules 1..=3), biz 3 without idle set, a
 /// custom attribute `owner`, a unique rule over (bk_biz_id, owner), a set template 1 with two
 /// service templates.
-pub fn catalog() -> Value {
+pub(crate) fn catalog() -> Value {
     json!({
         "businesses": [
             {"bk_biz_id": 2, "bk_biz_name": "demo"},
@@ -43,13 +43,13 @@ pub fn catalog() -> Value {
 }
 
 /// Prepares `fixture` as a catalog batch written at [`TIME`] by `loader`.
-pub fn batch(fixture: Value) -> CatalogBatch {
+pub(crate) fn batch(fixture: Value) -> CatalogBatch {
     let fixture = Fixture::from_json(fixture).expect("fixture parses");
     CatalogBatch::prepare(fixture, TIME.to_owned(), "loader".to_owned()).expect("fixture checks")
 }
 
 /// Applies [`catalog`] to `store`.
-pub async fn load_catalog(store: &dyn SetStore) -> LoadReport {
+pub(crate) async fn load_catalog(store: &dyn SetStore) -> LoadReport {
     store
         .apply_catalog(batch(catalog()))
         .await
@@ -57,7 +57,7 @@ pub async fn load_catalog(store: &dyn SetStore) -> LoadReport {
 }
 
 /// The request context of these tests.
-pub fn context() -> RequestContext {
+pub(crate) fn context() -> RequestContext {
     RequestContext {
         user: "alice".into(),
         supplier_account: "0".into(),
@@ -67,7 +67,7 @@ pub fn context() -> RequestContext {
 }
 
 /// Plans the create of `data` in `biz` against what `store` holds.
-pub async fn plan(store: &dyn SetStore, biz: i64, data: Value) -> Result<CreatePlan, Error> {
+pub(crate) async fn plan(store: &dyn SetStore, biz: i64, data: Value) -> Result<CreatePlan, Error> {
     let data = data.as_object().expect("data is an object").clone();
     let ctx = context();
     let facts = gather_facts(store, &ctx.supplier_account, BizId(biz), &data).await?;
@@ -82,7 +82,7 @@ pub async fn plan(store: &dyn SetStore, biz: i64, data: Value) -> Result<CreateP
 }
 
 /// Plans and creates a set named `name` under biz `biz`; returns its id.
-pub async fn create(store: &dyn SetStore, biz: i64, data: Value) -> Result<i64, Error> {
+pub(crate) async fn create(store: &dyn SetStore, biz: i64, data: Value) -> Result<i64, Error> {
     let plan = plan(store, biz, data).await?;
     Ok(store.create_set(plan).await?.set.id.0)
 }
@@ -91,7 +91,7 @@ pub async fn create(store: &dyn SetStore, biz: i64, data: Value) -> Result<i64, 
 /// on each `flock` in turn (a store dropped without a close lets go of them on its writer
 /// thread, a raw sled handle on sled's threads, a child process when it execs), then lets go.
 /// A wait for a condition, never a sleep.
-pub fn wait_released(path: &Path) {
+pub(crate) fn wait_released(path: &Path) {
     for file in [path.to_owned(), path.join(layout::SLED_LOG_FILE)] {
         if let Ok(f) = std::fs::File::open(&file) {
             f.lock().expect("a blocking flock");
@@ -103,7 +103,7 @@ pub fn wait_released(path: &Path) {
 /// close, a raw sled handle just dropped, a child process of another test between its fork
 /// and its exec holding a copy of a lock's descriptor), waits until it is released
 /// ([`wait_released`]) and opens it once more.
-pub fn reopen(path: &Path, options: SledOptions) -> Result<SledStore, OpenError> {
+pub(crate) fn reopen(path: &Path, options: SledOptions) -> Result<SledStore, OpenError> {
     match SledStore::open_blocking(path, options) {
         Err(OpenError::Busy(_)) => {
             wait_released(path);
@@ -115,7 +115,7 @@ pub fn reopen(path: &Path, options: SledOptions) -> Result<SledStore, OpenError>
 
 /// Opens the raw sled database at `path` (no store handle may be open on it), once sled's log
 /// is released.
-pub fn raw_sled(path: &Path) -> sled::Db {
+pub(crate) fn raw_sled(path: &Path) -> sled::Db {
     wait_released(path);
     sled::open(path).expect("the raw sled database opens")
 }

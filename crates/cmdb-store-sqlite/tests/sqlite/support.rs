@@ -14,39 +14,39 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// The timestamp of every create.
-pub const TIME: &str = "2026-11-27T20:34:01.386+08:00";
+pub(crate) const TIME: &str = "2026-11-27T20:34:01.386+08:00";
 /// The timestamp of every fixture load.
-pub const LOAD_TIME: &str = "2026-11-27T20:00:00.000+08:00";
+pub(crate) const LOAD_TIME: &str = "2026-11-27T20:00:00.000+08:00";
 /// The tenant of the worked example.
-pub const TENANT: &str = "123456789";
+pub(crate) const TENANT: &str = "123456789";
 
 /// A temp dir holding one database path.
-pub struct TempDb {
+pub(crate) struct TempDb {
     /// Keeps the directory alive.
     pub dir: TempDir,
 }
 
 impl TempDb {
     /// A fresh, empty directory.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         TempDb {
             dir: tempfile::tempdir().expect("a temp dir"),
         }
     }
 
     /// The database path inside it.
-    pub fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.dir.path().join("cmdb.sqlite")
     }
 
     /// Opens the store at [`TempDb::path`] with default options.
-    pub fn open(&self) -> SqliteStore {
+    pub(crate) fn open(&self) -> SqliteStore {
         open(&self.path())
     }
 }
 
 /// Opens a store that must open.
-pub fn open(path: &Path) -> SqliteStore {
+pub(crate) fn open(path: &Path) -> SqliteStore {
     match SqliteStore::open_blocking(path, SqliteOptions::default()) {
         Ok(store) => store,
         Err(e) => panic!("opening {} failed: {e}", path.display()),
@@ -54,7 +54,7 @@ pub fn open(path: &Path) -> SqliteStore {
 }
 
 /// A JSON object as a document.
-pub fn doc(value: Value) -> Document {
+pub(crate) fn doc(value: Value) -> Document {
     match value {
         Value::Object(map) => map,
         other => panic!("expected a JSON object, got {other}"),
@@ -62,7 +62,7 @@ pub fn doc(value: Value) -> Document {
 }
 
 /// Loads a fixture that must load.
-pub async fn load(store: &dyn SetStore, fixture: Value) -> LoadReport {
+pub(crate) async fn load(store: &dyn SetStore, fixture: Value) -> LoadReport {
     let batch = Fixture::from_json(fixture)
         .and_then(|f| CatalogBatch::prepare(f, LOAD_TIME.into(), "admin".into()))
         .expect("a valid fixture");
@@ -70,7 +70,7 @@ pub async fn load(store: &dyn SetStore, fixture: Value) -> LoadReport {
 }
 
 /// The worked example's fixture (spec `worked-example.md`).
-pub fn example_fixture() -> Value {
+pub(crate) fn example_fixture() -> Value {
     json!({
         "bk_supplier_account": TENANT,
         "businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}],
@@ -81,7 +81,7 @@ pub fn example_fixture() -> Value {
 }
 
 /// The request context of every create.
-pub fn context() -> RequestContext {
+pub(crate) fn context() -> RequestContext {
     RequestContext {
         user: "xxx".into(),
         supplier_account: TENANT.into(),
@@ -91,7 +91,7 @@ pub fn context() -> RequestContext {
 }
 
 /// Plans a create of `data` in biz 1 as the app does.
-pub async fn plan(store: &dyn SetStore, data: Value) -> Result<CreatePlan, Error> {
+pub(crate) async fn plan(store: &dyn SetStore, data: Value) -> Result<CreatePlan, Error> {
     let data = doc(data);
     let ctx = context();
     let facts = gather_facts(store, &ctx.supplier_account, BizId(1), &data).await?;
@@ -99,7 +99,7 @@ pub async fn plan(store: &dyn SetStore, data: Value) -> Result<CreatePlan, Error
 }
 
 /// Plans and creates a plain set named `name` under biz 1.
-pub async fn create_named(store: &dyn SetStore, name: &str) -> Result<CreatedSet, Error> {
+pub(crate) async fn create_named(store: &dyn SetStore, name: &str) -> Result<CreatedSet, Error> {
     let plan = plan(store, json!({"bk_parent_id": 1, "bk_set_name": name})).await?;
     store.create_set(plan).await
 }
