@@ -1,0 +1,1 @@
+//! Unit tests of the redb backend: key order, savepoints, the dry run.
