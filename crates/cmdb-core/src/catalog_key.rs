@@ -54,8 +54,9 @@ impl CatalogKey {
     }
 }
 
-/// A stored catalog object, as read back.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored catalog object, as read back. It serialises (serde's externally tagged form,
+/// `{"Business": {…}}`) for stores that keep an object with its kind.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CatalogItem {
     /// The mainline custom levels of a tenant, top first.
     Mainline(Vec<String>),
