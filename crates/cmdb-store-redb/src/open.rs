@@ -4,18 +4,19 @@
 //! redb writes whenever it opens a file for writing (it marks the file open, repairs it after a
 //! crash, and an open that checks integrity commits), so an existing file is first opened as a
 //! dry run: a copy in memory ([`InMemoryBackend`]), checked page by page and for the format
-//! marker, while a read-only handle on the file keeps any writer out. Only a file that passes
-//! is opened for real.
+//! marker, after a look at the file's locks refused a file another handle holds. Only a file
+//! that passes is opened for real.
 
 use std::fs::File;
 use std::io::Read;
+use std::ops::Bound::Unbounded;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use cmdb_core::StoreError;
 use cmdb_core::error::Detail;
 use cmdb_store_group::OpenError;
-use redb::backends::InMemoryBackend;
+use redb::backends::{FileBackend, InMemoryBackend};
 use redb::{
     Builder, Database, DatabaseError, ReadableDatabase, StorageBackend, StorageError, TableError,
 };
@@ -52,12 +53,16 @@ pub(crate) fn open(path: &Path) -> Result<Database, OpenError> {
         };
         return Err(OpenError::Foreign(Detail::new(why)));
     }
-    // A writer elsewhere is refused here; a file needing repair (or damaged) has no read-only
-    // handle, and the dry run tells why.
-    let reader = match guarded(|| Builder::new().set_cache_size(0).open_read_only(path)) {
-        Err(busy @ OpenError::Busy(_)) => return Err(busy),
-        reader => reader.ok(),
-    };
+    // Another handle holds a lock over the file: refused before reading it.
+    let probe = FileBackend::new(File::open(path).map_err(unreachable)?);
+    if probe
+        .query_lock_range(Unbounded, Unbounded)
+        .unwrap_or(false)
+    {
+        let why = "another process or handle has the redb file open";
+        return Err(OpenError::Busy(Detail::new(why)));
+    }
+    drop(probe);
     let copy = InMemoryBackend::new();
     let bytes = std::fs::read(path).map_err(unreachable)?;
     let loaded = copy
@@ -73,7 +78,7 @@ pub(crate) fn open(path: &Path) -> Result<Database, OpenError> {
         builder.create_with_backend(copy)
     })?;
     check_marker(&dry)?;
-    drop((dry, reader));
+    drop(dry);
     let db = guarded(|| Builder::new().set_cache_size(CACHE_BYTES).open(path))?;
     check_marker(&db)?;
     Ok(db)
