@@ -10,8 +10,9 @@ use crate::ids::BizId;
 
 /// Which stored catalog object to read.
 ///
-/// Keys own their strings, so a store can move one onto its reader threads.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Keys own their strings, so a store can move one onto its reader threads. A key serialises
+/// (serde's externally tagged form) for stores that key objects by it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum CatalogKey {
     /// The mainline custom levels of a tenant (by supplier account).
     Mainline(String),

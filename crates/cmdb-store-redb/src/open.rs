@@ -1,133 +1,95 @@
-//! Opening a file: creating a store atomically, and refusing a file that is not one of ours,
-//! damaged, too new or busy without writing a byte to it.
-//!
-//! redb writes whenever it opens a file for writing (it marks the file open, repairs it after a
-//! crash, and an open that checks integrity commits), so an existing file is first opened as a
-//! dry run: a copy in memory ([`InMemoryBackend`]), checked page by page and for the format
-//! marker, after a look at the file's locks refused a file another handle holds. Only a file
-//! that passes is opened for real.
+//! Opening a file (the crate doc says how): an atomic create, and refusals that never write.
 
 use std::fs::File;
-use std::io::Read;
 use std::ops::Bound::Unbounded;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use cmdb_core::StoreError;
 use cmdb_core::error::Detail;
 use cmdb_store_group::OpenError;
 use redb::backends::{FileBackend, InMemoryBackend};
-use redb::{
-    Builder, Database, DatabaseError, ReadableDatabase, StorageBackend, StorageError, TableError,
-};
+use redb::{Builder, Database, DatabaseError, ReadableDatabase, StorageBackend, StorageError};
 
-use crate::tx::{DATA, S, Tx, key, storage};
+use crate::tx::{DATA, Tx, key, storage};
 use crate::{FORMAT_NAME, FORMAT_VERSION};
 
 /// The most memory redb's page cache takes.
 const CACHE_BYTES: usize = 64 << 20;
-/// What every redb file starts with.
-const MAGIC: &[u8; 9] = b"redb\x1a\x0a\xa9\x0d\x0a";
+
+fn refusal(kind: fn(Detail) -> OpenError, why: impl Into<String>) -> OpenError {
+    kind(Detail::new(why))
+}
 
 /// Opens the store at `path`, creating it when absent.
 pub(crate) fn open(path: &Path) -> Result<Database, OpenError> {
-    let unreachable =
-        |e: std::io::Error| OpenError::Unreachable(Detail::caused_by(e.to_string(), e));
+    let io = |e: std::io::Error| OpenError::Unreachable(Detail::caused_by(e.to_string(), e));
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path)?,
-        Err(e) => return Err(unreachable(e)),
-        Ok(m) if m.is_dir() => {
-            return Err(OpenError::Unreachable(Detail::new("it is a directory")));
-        }
+        Err(e) => return Err(io(e)),
+        Ok(m) if m.is_dir() => return Err(refusal(OpenError::Unreachable, "it is a directory")),
         Ok(_) => {}
     }
-    let mut head = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(9).read_to_end(&mut head))
-        .map_err(unreachable)?;
-    if head.as_slice() != MAGIC {
-        let why = if head.is_empty() {
-            "the file is empty"
-        } else {
-            "it is not a redb file"
-        };
-        return Err(OpenError::Foreign(Detail::new(why)));
-    }
-    // Another handle holds a lock over the file: refused before reading it.
-    let probe = FileBackend::new(File::open(path).map_err(unreachable)?);
-    if probe
+    let locks = FileBackend::new(File::open(path).map_err(io)?);
+    if locks
         .query_lock_range(Unbounded, Unbounded)
         .unwrap_or(false)
     {
-        let why = "another process or handle has the redb file open";
-        return Err(OpenError::Busy(Detail::new(why)));
+        return Err(refusal(
+            OpenError::Busy,
+            "another process or handle has it open",
+        ));
     }
-    drop(probe);
+    let bytes = std::fs::read(path).map_err(io)?;
+    if !bytes.starts_with(b"redb\x1a\x0a\xa9\x0d\x0a") {
+        return Err(refusal(OpenError::Foreign, "it is not a redb file"));
+    }
     let copy = InMemoryBackend::new();
-    let bytes = std::fs::read(path).map_err(unreachable)?;
     let loaded = copy
         .set_len(bytes.len() as u64)
         .and_then(|()| copy.write(0, &bytes));
-    loaded.map_err(|e| OpenError::Store(storage(redb::StorageError::from(e))))?;
+    loaded.map_err(|e| OpenError::Store(storage(StorageError::from(e))))?;
     drop(bytes);
-    let dry = guarded(|| {
-        let mut builder = Builder::new();
-        builder
-            .set_check_integrity_on_open(true)
-            .set_cache_size(CACHE_BYTES);
-        builder.create_with_backend(copy)
-    })?;
-    check_marker(&dry)?;
-    drop(dry);
-    let db = guarded(|| Builder::new().set_cache_size(CACHE_BYTES).open(path))?;
-    check_marker(&db)?;
-    Ok(db)
+    let mut builder = Builder::new();
+    builder
+        .set_cache_size(CACHE_BYTES)
+        .set_check_integrity_on_open(true);
+    check_marker(builder.create_with_backend(copy))?;
+    check_marker(Builder::new().set_cache_size(CACHE_BYTES).open(path))
 }
 
-/// Runs a redb open, turning its errors and panics into [`OpenError`]s.
-fn guarded<D>(open: impl FnOnce() -> Result<D, DatabaseError>) -> Result<D, OpenError> {
-    let damaged = |m: String| OpenError::Damaged(Detail::new(m));
-    match catch_unwind(AssertUnwindSafe(open)) {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(match e {
-            DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
-                OpenError::Busy(Detail::new(
-                    "another process or handle has the redb file open",
-                ))
-            }
-            DatabaseError::UpgradeRequired(v) => {
-                OpenError::Foreign(Detail::new(format!("a redb file of the old format {v}")))
-            }
-            DatabaseError::Storage(StorageError::Corrupted(m)) => damaged(m),
-            DatabaseError::Storage(StorageError::Io(e)) => damaged(format!("redb: {e}")),
-            e => OpenError::Store(storage(e)),
-        }),
-        Err(_) => Err(damaged("redb failed reading the file".into())),
-    }
-}
-
-/// Refuses a database without our format marker, or of a newer format version.
-fn check_marker(db: &impl ReadableDatabase) -> Result<(), OpenError> {
-    let foreign = || OpenError::Foreign(Detail::new("a redb database without the cmdb marker"));
-    let txn = db.begin_read().map_err(storage)?;
-    let table = match txn.open_table(DATA) {
-        Err(TableError::TableDoesNotExist(_) | TableError::TableTypeMismatch(_)) => {
-            return Err(foreign());
+/// The opened database, unless redb refused it or it lacks our marker or is too new.
+fn check_marker(db: Result<Database, DatabaseError>) -> Result<Database, OpenError> {
+    let db = db.map_err(|e| match e {
+        DatabaseError::DatabaseAlreadyOpen => refusal(OpenError::Busy, "another handle has it"),
+        DatabaseError::Storage(StorageError::Corrupted(m)) => refusal(OpenError::Damaged, m),
+        DatabaseError::Storage(e @ StorageError::Io(_)) => {
+            refusal(OpenError::Damaged, e.to_string())
         }
-        table => Tx::new(table.map_err(storage)?),
+        e => OpenError::Store(storage(e)),
+    })?;
+    let foreign = || {
+        refusal(
+            OpenError::Foreign,
+            "a redb database without the cmdb marker",
+        )
     };
-    let damaged = |e: StoreError| OpenError::Damaged(Detail::new(e.to_string()));
-    let format: Option<String> = table.get(&key(S::Meta, &[b"format"])).map_err(damaged)?;
+    let txn = db.begin_read().map_err(storage)?;
+    let Ok(table) = txn.open_table(DATA) else {
+        return Err(foreign());
+    };
+    let (table, damaged) = (Tx::new(table), |e: cmdb_core::StoreError| {
+        refusal(OpenError::Damaged, e.to_string())
+    });
+    let format: Option<String> = table.get(&key(b'_', &[b"format"])).map_err(damaged)?;
     if format.as_deref() != Some(FORMAT_NAME) {
         return Err(foreign());
     }
-    match table.get(&key(S::Meta, &[b"version"])).map_err(damaged)? {
+    match table.get(&key(b'_', &[b"version"])).map_err(damaged)? {
         Some(found) if found > FORMAT_VERSION => Err(OpenError::TooNew {
             found,
             supported: FORMAT_VERSION,
         }),
-        Some(1..) => Ok(()),
-        _ => Err(OpenError::Damaged(Detail::new("no format version"))),
+        Some(1..) => Ok(db),
+        _ => Err(refusal(OpenError::Damaged, "no format version")),
     }
 }
 
@@ -141,12 +103,10 @@ fn create(path: &Path) -> Result<(), OpenError> {
         let db = Database::create(&tmp)?;
         let txn = db.begin_write()?;
         let mut table = txn.open_table(DATA)?;
-        let format = serde_json::to_vec(FORMAT_NAME).unwrap_or_default();
-        table.insert(&*key(S::Meta, &[b"format"]), &*format)?;
-        table.insert(
-            &*key(S::Meta, &[b"version"]),
-            FORMAT_VERSION.to_string().as_bytes(),
-        )?;
+        let format = serde_json::Value::from(FORMAT_NAME).to_string();
+        table.insert(&*key(b'_', &[b"format"]), format.as_bytes())?;
+        let version = FORMAT_VERSION.to_string();
+        table.insert(&*key(b'_', &[b"version"]), version.as_bytes())?;
         drop(table);
         txn.commit()?;
         Ok(db.close()?)

@@ -131,7 +131,7 @@ fn a_store_of_a_newer_format_is_too_new() {
     let db = redb::Database::open(&path).unwrap();
     let txn = db.begin_write().unwrap();
     let table: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("cmdb");
-    let key = [&[0u8][..], b"version"].concat();
+    let key = b"_version".to_vec();
     let newer = (FORMAT_VERSION + 1).to_string();
     txn.open_table(table)
         .unwrap()
