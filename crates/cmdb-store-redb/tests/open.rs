@@ -131,8 +131,8 @@ fn a_store_of_a_newer_format_is_too_new() {
     let db = redb::Database::open(&path).unwrap();
     let txn = db.begin_write().unwrap();
     let table: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("cmdb");
-    let key = b"_version".to_vec();
-    let newer = (FORMAT_VERSION + 1).to_string();
+    let key = b"_".to_vec();
+    let newer = json!(["cmdb-store-redb", FORMAT_VERSION + 1]).to_string();
     txn.open_table(table)
         .unwrap()
         .insert(key.as_slice(), newer.as_bytes())
