@@ -1,1 +1,0 @@
-//! Unit tests of the redb backend: key order, savepoints, the dry run.
