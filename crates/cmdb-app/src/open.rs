@@ -16,6 +16,8 @@ pub enum StoreKind {
     Sqlite,
     /// Embedded sled directory.
     Sled,
+    /// Embedded redb file.
+    Redb,
     /// In memory, for one process lifetime.
     Memory,
     /// A PostgreSQL database (`--db postgres://user:password@host:port/dbname`), shared by
@@ -43,18 +45,31 @@ pub enum SledFlush {
     Background,
 }
 
+/// redb's durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum RedbSync {
+    /// Every commit is fsynced before it is acknowledged (survives power loss).
+    #[default]
+    Immediate,
+    /// redb's non-durable commits, made durable every 500 ms and at close (a crash, of the
+    /// process too, may lose about the last 500 ms).
+    None,
+}
+
 /// Which store to open, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     /// The backend.
     pub kind: StoreKind,
-    /// The file or directory; default `./cmdb.sqlite` / `./cmdb.sled`. For PostgreSQL, the
-    /// connection URL (required).
+    /// The file or directory; default `./cmdb.sqlite` / `./cmdb.sled` / `./cmdb.redb`. For
+    /// PostgreSQL, the connection URL (required).
     pub path: Option<PathBuf>,
     /// SQLite durability.
     pub sqlite_sync: SqliteSync,
     /// sled durability.
     pub sled_flush: SledFlush,
+    /// redb durability.
+    pub redb_sync: RedbSync,
     /// How concurrent creates share commits (default grouped; every store).
     pub group: GroupOptions,
 }
@@ -67,6 +82,7 @@ impl StoreConfig {
             path: None,
             sqlite_sync: SqliteSync::Full,
             sled_flush: SledFlush::EveryWrite,
+            redb_sync: RedbSync::Immediate,
             group: GroupOptions::default(),
         }
     }
@@ -77,6 +93,7 @@ impl StoreConfig {
             StoreKind::Memory => None,
             StoreKind::Sqlite => Some(self.path.clone().unwrap_or_else(|| "cmdb.sqlite".into())),
             StoreKind::Sled => Some(self.path.clone().unwrap_or_else(|| "cmdb.sled".into())),
+            StoreKind::Redb => Some(self.path.clone().unwrap_or_else(|| "cmdb.redb".into())),
             StoreKind::Postgres => self.path.clone(),
         }
     }
@@ -231,6 +248,18 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
                 Arc::new(store),
                 i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
             )
+        }
+        (StoreKind::Redb, Some(p)) => {
+            let options = cmdb_store_redb::RedbOptions {
+                durability: match config.redb_sync {
+                    RedbSync::Immediate => cmdb_store_redb::RedbDurability::Immediate,
+                    RedbSync::None => cmdb_store_redb::RedbDurability::None,
+                },
+                group: config.group,
+            };
+            let store = cmdb_store_redb::RedbStore::open_blocking(p, options)
+                .map_err(|e| fail("redb", e.to_string()))?;
+            (Arc::new(store), cmdb_store_redb::FORMAT_VERSION)
         }
     };
     Ok(OpenedStore {
