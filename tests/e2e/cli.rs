@@ -296,7 +296,7 @@ fn readme_main_job() {
     );
 }
 
-/// Every command over the two persistent stores, each with `--db` in a temporary directory.
+/// Every command over the persistent stores, each with `--db` in a temporary directory.
 #[test]
 fn every_command_over_persistent_stores() {
     for (store, db, version) in [
@@ -306,6 +306,7 @@ fn every_command_over_persistent_stores() {
             "db.sled",
             i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
         ),
+        ("redb", "db.redb", cmdb_store_redb::FORMAT_VERSION),
     ] {
         let s = Scratch::new();
         let db_path = s.path(db);
@@ -531,7 +532,8 @@ fn memory_store_lives_for_one_invocation() {
     assert_eq!(std::fs::read_dir(s.dir.path()).unwrap().count(), 0);
 }
 
-/// Without `--db` the stores live in the working directory: `./cmdb.sqlite`, `./cmdb.sled`.
+/// Without `--db` the stores live in the working directory: `./cmdb.sqlite`, `./cmdb.sled`,
+/// `./cmdb.redb`.
 #[test]
 fn default_store_paths() {
     let s = Scratch::new();
@@ -547,8 +549,15 @@ fn default_store_paths() {
         &ok(json!({"store": "sled", "path": "cmdb.sled",
                    "schema_version": cmdb_store_sled::layout::FORMAT_VERSION})),
     );
+    expect(
+        &s.run(&["--store", "redb", "init"]),
+        0,
+        &ok(json!({"store": "redb", "path": "cmdb.redb",
+                   "schema_version": cmdb_store_redb::FORMAT_VERSION})),
+    );
     assert!(s.dir.path().join("cmdb.sqlite").is_file());
     assert!(s.dir.path().join("cmdb.sled").is_dir());
+    assert!(s.dir.path().join("cmdb.redb").is_file());
     // The sled store keeps what it is given across invocations.
     let fixture = example_fixture().display().to_string();
     let req = example_request().display().to_string();
@@ -1059,6 +1068,8 @@ fn usage_errors() {
         ("sqlite", s.dir.path().display().to_string()),
         ("sqlite", not_sqlite),
         ("sled", as_file),
+        ("redb", s.dir.path().display().to_string()),
+        ("redb", s.path("garbage.sqlite")),
     ] {
         let run = s.run(&["--store", store, "--db", &path, "init"]);
         expect_usage(&run, "cannot open");
