@@ -100,4 +100,3 @@ impl From<OpenError> for StoreError {
         }
     }
 }
-

@@ -38,9 +38,9 @@ pub enum RedbDurability {
     /// acknowledged create survives a process crash and a power loss.
     #[default]
     Immediate,
-    /// Commits stay in redb's memory (`Durability::None`) until one is made durable, when the
-    /// last durable one is [`RedbBackend::DURABLE_EVERY`] old, or at close. A crash (of the
-    /// process too) loses the commits since (the last ~500 ms under load) and reuses their ids.
+    /// redb `Durability::None`, but the first commit after the open, one when the last durable
+    /// one is [`RedbBackend::DURABLE_EVERY`] old, and the close are durable. A crash (even of
+    /// the process) loses the commits since (~the last 500 ms) and reuses their ids.
     None,
 }
 
@@ -125,8 +125,9 @@ impl OpenBackend for RedbBackend {
     type Options = RedbOptions;
 
     fn open_backend(path: &Path, options: &RedbOptions) -> Result<Self, OpenError> {
-        let (db, now) = (RwLock::new(Some(open(path)?)), Mutex::new(Instant::now()));
-        Ok(RedbBackend(db, options.durability, now))
+        let (db, now) = (RwLock::new(Some(open(path)?)), Instant::now());
+        let long_ago = Mutex::new(now.checked_sub(Self::DURABLE_EVERY).unwrap_or(now));
+        Ok(RedbBackend(db, options.durability, long_ago))
     }
 
     fn group_options(options: &RedbOptions) -> GroupOptions {
