@@ -97,8 +97,7 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// `None` when the store keeps nothing between opens (the reopen cases then return).
     ///
     /// Panics when the store cannot be opened.
-    fn reopen(&self, guard: &Self::Guard)
-    -> impl Future<Output = Option<Arc<dyn SetStore>>> + Send;
+    fn reopen(&self, guard: &Self::Guard) -> impl Future<Output = Option<Arc<dyn SetStore>>> + Send;
 }
 
 /// Builds [`MemoryStore`]s. Nothing survives a close, so [`StoreFactory::reopen`] is `None`.

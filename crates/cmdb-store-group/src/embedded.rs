@@ -325,8 +325,10 @@ impl<B: Backend + fmt::Debug> SetStore for EmbeddedStore<B> {
         biz: BizId,
         resource_type: Option<ResourceType>,
     ) -> Result<Vec<Document>, StoreError> {
-        self.read(move |snapshot| snapshot.documents(DocQuery::Audit { biz, resource_type }))
-            .await
+        self.read(move |snapshot| {
+            snapshot.documents(DocQuery::Audit { biz, resource_type })
+        })
+        .await
     }
 
     /// Runs [`Backend::close`] on the writer thread, after every write queued before it; on a

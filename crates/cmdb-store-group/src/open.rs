@@ -100,3 +100,4 @@ impl From<OpenError> for StoreError {
         }
     }
 }
+

@@ -73,9 +73,10 @@ impl BackendRead for State {
 
     fn probe(&mut self, key: IndexKey<'_>) -> Result<Option<SetId>, StoreError> {
         Ok(match key {
-            IndexKey::Name { biz, parent, name } => {
-                self.set_names.get(&(biz, parent, name.to_owned())).copied()
-            }
+            IndexKey::Name { biz, parent, name } => self
+                .set_names
+                .get(&(biz, parent, name.to_owned()))
+                .copied(),
             IndexKey::Unique(key) => self.unique_keys.get(&key.storage_key()).copied(),
             IndexKey::Builtin(biz) => self.builtin_sets.get(&biz).copied(),
         })
