@@ -1,6 +1,6 @@
 //! Shared helpers of the end-to-end tests: a fixed clock and request id, an engine over each
-//! store (memory, and SQLite, sled and redb on a temporary directory), the `store_tests!` macro that runs
-//! one scenario as one `#[test]` per store, and envelope builders.
+//! store (memory; SQLite, sled and redb in a temporary directory), the `store_tests!` macro
+//! that runs one scenario as one `#[test]` per store, and envelope builders.
 
 #![allow(dead_code)]
 

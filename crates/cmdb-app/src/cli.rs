@@ -38,8 +38,8 @@ pub struct Cli {
     /// The store backend.
     #[arg(long, value_enum, default_value_t = StoreKind::Sqlite, global = true)]
     pub store: StoreKind,
-    /// The store's path (default ./cmdb.sqlite, ./cmdb.sled or ./cmdb.redb), created on first use; for
-    /// `--store postgres` the URL postgres://user:password@host:port/dbname.
+    /// The store's path (default ./cmdb.sqlite, ./cmdb.sled or ./cmdb.redb), created on first
+    /// use; for `--store postgres` the URL postgres://user:password@host:port/dbname.
     #[arg(long, global = true)]
     pub db: Option<PathBuf>,
     /// A fixture to load before the command (idempotent).
@@ -64,7 +64,8 @@ pub struct Cli {
     /// sled flush mode: every-write (durable) or background (may lose ~the last 500 ms).
     #[arg(long, value_enum, default_value_t = SledFlush::EveryWrite, global = true)]
     pub sled_flush: SledFlush,
-    /// redb durability: immediate (every commit fsynced) or none (durable every 500 ms; a crash may lose ~the last 500 ms).
+    /// redb durability: immediate (every commit fsynced) or none (durable every 500 ms: a crash
+    /// may lose ~the last 500 ms).
     #[arg(long, value_enum, default_value_t = RedbSync::Immediate, global = true)]
     pub redb_sync: RedbSync,
     /// Group commit: concurrent creates (and a non-atomic batch's elements) share one
