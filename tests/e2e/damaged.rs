@@ -1,6 +1,6 @@
 //! Damaged stores through the `cmdb` command line: a truncated, garbled, foreign or too-new
-//! SQLite or redb file and a sled directory with a damaged file make `init` and `find-set` exit 2 with
-//! one line on stderr (no panic, no stack trace), and leave the damaged bytes as they were.
+//! SQLite or redb file and a sled directory with a damaged file make `init` and `find-set` exit
+//! 2 with one line on stderr (no panic, no stack trace), and leave the damaged bytes as they were.
 //!
 //! The `cmdb` binary belongs to another package of the workspace, so Cargo does not hand this
 //! package its path: it is built once (`cargo build --workspace --bin cmdb`, whichever member
