@@ -11,8 +11,8 @@
 //! (default 20000), and a mode: `engine` (default: the seed's request), `custom` (the twenty
 //! custom attributes defined and sent), `floor` (the store's raw floor instead of the engine),
 //! or `bulk` (the creates as one `create_sets_atomic` of prepared plans: the store's write path
-//! alone). Requests (or floor
-//! documents) are built before the timed loop; only [`run`] (or [`run_floor`]) does creates.
+//! alone). Requests (or floor documents) are built before the timed loop; only [`run`] (or
+//! [`run_floor`]) does creates.
 
 use std::hint::black_box;
 use std::time::Instant;
