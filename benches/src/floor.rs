@@ -19,6 +19,7 @@ use std::sync::Mutex;
 
 use cmdb_core::records::Document;
 use cmdb_store_sled::layout::{id_key, pair_key, set_name_key};
+use redb::ReadableTable;
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;

@@ -1126,14 +1126,38 @@ fn argument_errors_are_one_line() {
 /// SIGTERM: exit 0, and the SQLite store closed (its WAL checkpointed away).
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
+    let dir = TempDir::new().expect("a temp dir");
+    serve_and_stop("sqlite", &dir.path().join("serve.sqlite"));
+    assert!(
+        !dir.path().join("serve.sqlite-wal").exists(),
+        "store not closed cleanly"
+    );
+}
+
+/// The same over a redb store, which is let go of at the stop: the next command opens it at
+/// once and finds the set.
+#[test]
+fn serve_over_redb_answers_and_releases_the_store() {
+    let s = Scratch::new();
+    let db = s.path("serve.redb");
+    serve_and_stop("redb", Path::new(&db));
+    let found = s.run(&["--store", "redb", "--db", &db, "--supplier-account", "123456789",
+                        "find-set", "--biz", "1"]);
+    assert_eq!(found.code, 0, "{found:?}");
+    let envelope: Value = serde_json::from_str(&found.stdout).unwrap();
+    assert_eq!(envelope["data"]["count"], json!(2), "{envelope}");
+}
+
+/// Runs `cmdb --store <store> --db <db> --fixture … serve`, sends the seed request twice, and
+/// stops it with SIGTERM (exit 0, no panic).
+fn serve_and_stop(store: &str, db: &Path) {
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpStream;
 
-    let dir = TempDir::new().expect("a temp dir");
-    let db = dir.path().join("serve.sqlite");
     let mut child = Command::new(cmdb())
+        .args(["--store", store])
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .arg("--fixture")
         .arg(workspace().join("crates/cmdb-app/examples/fixture.json"))
         .args([
@@ -1195,10 +1219,6 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).expect("stderr");
     assert!(!rest.contains("panicked"), "{rest}");
-    assert!(
-        !dir.path().join("serve.sqlite-wal").exists(),
-        "store not closed cleanly"
-    );
 }
 
 /// Spec sections 14 and 15 through the binary: `--language`, `--utc-offset`, a body that is not
