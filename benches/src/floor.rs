@@ -19,6 +19,7 @@ use std::sync::Mutex;
 
 use cmdb_core::records::Document;
 use cmdb_store_sled::layout::{id_key, pair_key, set_name_key};
+use redb::ReadableTable;
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -36,6 +37,8 @@ pub enum FloorError {
     Sqlite(rusqlite::Error),
     /// sled failed.
     Sled(sled::Error),
+    /// redb failed.
+    Redb(redb::Error),
     /// A document did not serialise.
     Json(serde_json::Error),
 }
@@ -46,6 +49,7 @@ impl fmt::Display for FloorError {
             FloorError::Duplicate => f.write_str("the same set name exists"),
             FloorError::Sqlite(e) => write!(f, "sqlite: {e}"),
             FloorError::Sled(e) => write!(f, "sled: {e}"),
+            FloorError::Redb(e) => write!(f, "redb: {e}"),
             FloorError::Json(e) => write!(f, "json: {e}"),
         }
     }
@@ -62,6 +66,16 @@ impl From<rusqlite::Error> for FloorError {
 impl From<sled::Error> for FloorError {
     fn from(e: sled::Error) -> Self {
         FloorError::Sled(e)
+    }
+}
+
+/// A redb error on its way into a [`FloorError`] (redb's error types are many).
+#[derive(Debug)]
+pub struct RedbFailure<E>(E);
+
+impl<E: Into<redb::Error>> From<RedbFailure<E>> for FloorError {
+    fn from(e: RedbFailure<E>) -> Self {
+        FloorError::Redb(e.0.into())
     }
 }
 
@@ -92,6 +106,8 @@ pub fn open_floor(backend: Backend, dir: &Path) -> Result<Box<dyn Floor>, FloorE
         Backend::SqliteNormal => Box::new(SqliteFloor::open(dir.join("floor.sqlite"), "NORMAL")?),
         Backend::SledFlush => Box::new(SledFloor::open(dir.join("floor.sled"), true)?),
         Backend::SledBackground => Box::new(SledFloor::open(dir.join("floor.sled"), false)?),
+        Backend::RedbImmediate => Box::new(RedbFloor::open(dir.join("floor.redb"), true)?),
+        Backend::RedbNone => Box::new(RedbFloor::open(dir.join("floor.redb"), false)?),
     })
 }
 
@@ -351,6 +367,110 @@ impl Floor for SledFloor {
             self.db.flush()?;
         }
         Ok(doc.into_inner())
+    }
+}
+
+/// The redb floor: one table of byte keys and JSON values, the store's key spaces (`q`
+/// sequences, `n` names, `s` sets, `a` audit records, ids big-endian with the sign bit flipped),
+/// one write transaction per create; `Immediate` durability, or (as the store's `None`)
+/// non-durable commits with one durable commit every 500 ms.
+#[derive(Debug)]
+pub struct RedbFloor {
+    db: redb::Database,
+    immediate: bool,
+    last_durable: std::time::Instant,
+}
+
+const REDB_TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("cmdb");
+
+fn redb_id(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+impl RedbFloor {
+    /// Creates a redb database at `path`.
+    ///
+    /// # Errors
+    /// redb failures.
+    pub fn open(path: impl AsRef<Path>, immediate: bool) -> Result<Self, FloorError> {
+        let db = redb::Database::builder()
+            .set_cache_size(64 << 20)
+            .create(path)
+            .map_err(RedbFailure)?;
+        let last_durable = std::time::Instant::now();
+        Ok(RedbFloor {
+            db,
+            immediate,
+            last_durable,
+        })
+    }
+}
+
+/// Bumps the sequence `kind` (stored as JSON, as the store does); returns the new value.
+fn redb_bump(
+    table: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    kind: &str,
+) -> Result<i64, FloorError> {
+    let key = [b"q", kind.as_bytes()].concat();
+    let last = match table.get(key.as_slice()).map_err(RedbFailure)? {
+        Some(v) => serde_json::from_slice(v.value())?,
+        None => 0,
+    };
+    let next = last + 1;
+    table
+        .insert(key.as_slice(), next.to_string().as_bytes())
+        .map_err(RedbFailure)?;
+    Ok(next)
+}
+
+impl Floor for RedbFloor {
+    fn create(&mut self, name: String, mut doc: Document) -> Result<Document, FloorError> {
+        let durable = self.immediate || self.last_durable.elapsed().as_millis() >= 500;
+        let mut txn = self.db.begin_write().map_err(RedbFailure)?;
+        if !durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(RedbFailure)?;
+        }
+        {
+            let mut table = txn.open_table(REDB_TABLE).map_err(RedbFailure)?;
+            let set_id = redb_bump(&mut table, "set")?;
+            let name_key = [
+                &b"n"[..],
+                &redb_id(BIZ.0),
+                &redb_id(PARENT),
+                name.as_bytes(),
+            ]
+            .concat();
+            if table
+                .get(name_key.as_slice())
+                .map_err(RedbFailure)?
+                .is_some()
+            {
+                // Dropping the transaction uncommitted rolls the counter back.
+                return Err(FloorError::Duplicate);
+            }
+            doc.insert("bk_set_id".into(), Value::from(set_id));
+            let set_json = serde_json::to_vec(&doc)?;
+            let set_key = [&b"s"[..], &redb_id(BIZ.0), &redb_id(set_id)].concat();
+            table
+                .insert(set_key.as_slice(), set_json.as_slice())
+                .map_err(RedbFailure)?;
+            table
+                .insert(name_key.as_slice(), set_id.to_string().as_bytes())
+                .map_err(RedbFailure)?;
+            let audit_id = redb_bump(&mut table, "audit")?;
+            let audit = AuditDoc::of_set(audit_id, set_id, &name, &doc);
+            let audit_json = serde_json::to_vec(&audit)?;
+            let audit_key = [&b"a"[..], &redb_id(BIZ.0), &redb_id(audit_id)].concat();
+            table
+                .insert(audit_key.as_slice(), audit_json.as_slice())
+                .map_err(RedbFailure)?;
+        }
+        txn.commit().map_err(RedbFailure)?;
+        if durable {
+            self.last_durable = std::time::Instant::now();
+        }
+        Ok(doc)
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use cmdb_app::Engine;
-use cmdb_app::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+use cmdb_app::open::{RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
 use cmdb_core::BizId;
 use cmdb_core::catalog::{Business, ServiceTemplate, SetTemplate};
 use cmdb_core::facts::CreateFacts;
@@ -39,16 +39,22 @@ pub enum Backend {
     SledFlush,
     /// sled, flushed in the background every 500 ms.
     SledBackground,
+    /// redb, every commit fsynced (`Durability::Immediate`).
+    RedbImmediate,
+    /// redb, non-durable commits made durable every 500 ms (`Durability::None`).
+    RedbNone,
 }
 
 impl Backend {
     /// Every backend, in table order.
-    pub const ALL: [Backend; 5] = [
+    pub const ALL: [Backend; 7] = [
         Backend::Memory,
         Backend::SqliteFull,
         Backend::SqliteNormal,
         Backend::SledFlush,
         Backend::SledBackground,
+        Backend::RedbImmediate,
+        Backend::RedbNone,
     ];
 
     /// The name used in benchmark ids.
@@ -59,6 +65,8 @@ impl Backend {
             Backend::SqliteNormal => "sqlite_normal",
             Backend::SledFlush => "sled_flush",
             Backend::SledBackground => "sled_background",
+            Backend::RedbImmediate => "redb_immediate",
+            Backend::RedbNone => "redb_none",
         }
     }
 
@@ -68,6 +76,7 @@ impl Backend {
             Backend::Memory => (StoreKind::Memory, "unused"),
             Backend::SqliteFull | Backend::SqliteNormal => (StoreKind::Sqlite, "cmdb.sqlite"),
             Backend::SledFlush | Backend::SledBackground => (StoreKind::Sled, "cmdb.sled"),
+            Backend::RedbImmediate | Backend::RedbNone => (StoreKind::Redb, "cmdb.redb"),
         };
         let mut config = StoreConfig::new(kind);
         config.path = Some(dir.join(file));
@@ -78,6 +87,10 @@ impl Backend {
         config.sled_flush = match self {
             Backend::SledBackground => SledFlush::Background,
             _ => SledFlush::EveryWrite,
+        };
+        config.redb_sync = match self {
+            Backend::RedbNone => RedbSync::None,
+            _ => RedbSync::Immediate,
         };
         config
     }

@@ -16,8 +16,9 @@
 //!                                                    `dup <name>` (1101108) for each
 //! ```
 //!
-//! `STORE` is `sqlite` (`synchronous=FULL`) or `sled` (flushed before every acknowledgement),
-//! the durable options, or `sqlite-normal` / `sled-background`, the relaxed ones. Any other
+//! `STORE` is `sqlite` (`synchronous=FULL`), `sled` (flushed before every acknowledgement) or
+//! `redb` (every commit fsynced), the durable options, or `sqlite-normal` / `sled-background` /
+//! `redb-none`, the relaxed ones. Any other
 //! failure prints `err <code> <message>` and exits with status 1.
 
 use std::io::{BufRead, Write};
@@ -26,7 +27,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cmdb_app::Engine;
-use cmdb_app::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+use cmdb_app::open::{RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
 use cmdb_core::BizId;
 use cmdb_core::plan::RequestContext;
 use serde_json::{Value, json};
@@ -57,7 +58,7 @@ fn context() -> RequestContext {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: crash_writer <sqlite|sled|sqlite-normal|sled-background> <PATH> \
+        "usage: crash_writer <sqlite|sled|redb|sqlite-normal|sled-background|redb-none> <PATH> \
          <crash FIRST | collide COUNT SEED>"
     );
     ExitCode::from(2)
@@ -73,11 +74,16 @@ fn main() -> ExitCode {
         [kind, path, mode, number, seed] => (kind, path, mode, number, seed.as_str()),
         _ => return usage(),
     };
+    let redb_sync = match kind.as_str() {
+        "redb-none" => RedbSync::None,
+        _ => RedbSync::Immediate,
+    };
     let (kind, sqlite_sync, sled_flush) = match kind.as_str() {
         "sqlite" => (StoreKind::Sqlite, SqliteSync::Full, SledFlush::EveryWrite),
         "sled" => (StoreKind::Sled, SqliteSync::Full, SledFlush::EveryWrite),
         "sqlite-normal" => (StoreKind::Sqlite, SqliteSync::Normal, SledFlush::EveryWrite),
         "sled-background" => (StoreKind::Sled, SqliteSync::Full, SledFlush::Background),
+        "redb" | "redb-none" => (StoreKind::Redb, SqliteSync::Full, SledFlush::EveryWrite),
         _ => return usage(),
     };
     let (Ok(number), Ok(seed)) = (number.parse::<u64>(), seed.parse::<u64>()) else {
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
         path: Some(PathBuf::from(path)),
         sqlite_sync,
         sled_flush,
+        redb_sync,
         group: cmdb_store_group::GroupOptions::default(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -296,7 +296,7 @@ fn readme_main_job() {
     );
 }
 
-/// Every command over the two persistent stores, each with `--db` in a temporary directory.
+/// Every command over the persistent stores, each with `--db` in a temporary directory.
 #[test]
 fn every_command_over_persistent_stores() {
     for (store, db, version) in [
@@ -306,6 +306,7 @@ fn every_command_over_persistent_stores() {
             "db.sled",
             i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
         ),
+        ("redb", "db.redb", cmdb_store_redb::FORMAT_VERSION),
     ] {
         let s = Scratch::new();
         let db_path = s.path(db);
@@ -531,7 +532,8 @@ fn memory_store_lives_for_one_invocation() {
     assert_eq!(std::fs::read_dir(s.dir.path()).unwrap().count(), 0);
 }
 
-/// Without `--db` the stores live in the working directory: `./cmdb.sqlite`, `./cmdb.sled`.
+/// Without `--db` the stores live in the working directory: `./cmdb.sqlite`, `./cmdb.sled`,
+/// `./cmdb.redb`.
 #[test]
 fn default_store_paths() {
     let s = Scratch::new();
@@ -547,8 +549,15 @@ fn default_store_paths() {
         &ok(json!({"store": "sled", "path": "cmdb.sled",
                    "schema_version": cmdb_store_sled::layout::FORMAT_VERSION})),
     );
+    expect(
+        &s.run(&["--store", "redb", "init"]),
+        0,
+        &ok(json!({"store": "redb", "path": "cmdb.redb",
+                   "schema_version": cmdb_store_redb::FORMAT_VERSION})),
+    );
     assert!(s.dir.path().join("cmdb.sqlite").is_file());
     assert!(s.dir.path().join("cmdb.sled").is_dir());
+    assert!(s.dir.path().join("cmdb.redb").is_file());
     // The sled store keeps what it is given across invocations.
     let fixture = example_fixture().display().to_string();
     let req = example_request().display().to_string();
@@ -1059,6 +1068,8 @@ fn usage_errors() {
         ("sqlite", s.dir.path().display().to_string()),
         ("sqlite", not_sqlite),
         ("sled", as_file),
+        ("redb", s.dir.path().display().to_string()),
+        ("redb", s.path("garbage.sqlite")),
     ] {
         let run = s.run(&["--store", store, "--db", &path, "init"]);
         expect_usage(&run, "cannot open");
@@ -1115,14 +1126,47 @@ fn argument_errors_are_one_line() {
 /// SIGTERM: exit 0, and the SQLite store closed (its WAL checkpointed away).
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
+    let dir = TempDir::new().expect("a temp dir");
+    serve_and_stop("sqlite", &dir.path().join("serve.sqlite"));
+    assert!(
+        !dir.path().join("serve.sqlite-wal").exists(),
+        "store not closed cleanly"
+    );
+}
+
+/// The same over a redb store, which is let go of at the stop: the next command opens it at
+/// once and finds the set.
+#[test]
+fn serve_over_redb_answers_and_releases_the_store() {
+    let s = Scratch::new();
+    let db = s.path("serve.redb");
+    serve_and_stop("redb", Path::new(&db));
+    let found = s.run(&[
+        "--store",
+        "redb",
+        "--db",
+        &db,
+        "--supplier-account",
+        "123456789",
+        "find-set",
+        "--biz",
+        "1",
+    ]);
+    assert_eq!(found.code, 0, "{found:?}");
+    let envelope: Value = serde_json::from_str(&found.stdout).unwrap();
+    assert_eq!(envelope["data"]["count"], json!(2), "{envelope}");
+}
+
+/// Runs `cmdb --store <store> --db <db> --fixture … serve`, sends the seed request twice, and
+/// stops it with SIGTERM (exit 0, no panic).
+fn serve_and_stop(store: &str, db: &Path) {
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpStream;
 
-    let dir = TempDir::new().expect("a temp dir");
-    let db = dir.path().join("serve.sqlite");
     let mut child = Command::new(cmdb())
+        .args(["--store", store])
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .arg("--fixture")
         .arg(workspace().join("crates/cmdb-app/examples/fixture.json"))
         .args([
@@ -1184,10 +1228,6 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).expect("stderr");
     assert!(!rest.contains("panicked"), "{rest}");
-    assert!(
-        !dir.path().join("serve.sqlite-wal").exists(),
-        "store not closed cleanly"
-    );
 }
 
 /// Spec sections 14 and 15 through the binary: `--language`, `--utc-offset`, a body that is not

@@ -9,7 +9,7 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use cmdb_app::Engine;
-use cmdb_app::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+use cmdb_app::open::{RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
 use cmdb_core::BizId;
 use cmdb_core::plan::RequestContext;
 use cmdb_core::records::ResourceType;
@@ -180,6 +180,7 @@ fn on_disk(kind: StoreKind, path: &std::path::Path) -> StoreConfig {
         path: Some(path.to_owned()),
         sqlite_sync: SqliteSync::Full,
         sled_flush: SledFlush::EveryWrite,
+        redb_sync: RedbSync::Immediate,
         group: Default::default(),
     }
 }
@@ -199,6 +200,12 @@ fn eight_threads_collide_on_sqlite() {
 fn eight_threads_collide_on_sled() {
     let dir = tempfile::tempdir().unwrap();
     race(&on_disk(StoreKind::Sled, &dir.path().join("race.sled")));
+}
+
+#[test]
+fn eight_threads_collide_on_redb() {
+    let dir = tempfile::tempdir().unwrap();
+    race(&on_disk(StoreKind::Redb, &dir.path().join("race.redb")));
 }
 
 /// What one `crash_writer collide` process reported.

@@ -3,7 +3,8 @@
 //! that continue above every id ever seen.
 //!
 //! The child is the `crash_writer` helper binary (`tests/bin/crash_writer.rs`) on the durable
-//! options: SQLite `synchronous=FULL`, sled flushed before every acknowledgement. Each round
+//! options: SQLite `synchronous=FULL`, sled flushed before every acknowledgement, redb
+//! `Immediate` (and the relaxed ones: SQLite `NORMAL`, sled background, redb `None`). Each round
 //! spawns it with one caller (even rounds) or 16 concurrent callers (odd rounds: the store's
 //! group commit puts many creates in one transaction), reads a random number of
 //! `ack <id> <name>` lines, waits a random few hundred microseconds (the child keeps writing),
@@ -20,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cmdb_app::Engine;
-use cmdb_app::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+use cmdb_app::open::{RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
 use cmdb_core::plan::RequestContext;
 use cmdb_core::ports::SetStoreExt;
 use cmdb_core::records::Document;
@@ -73,7 +74,8 @@ struct Mode {
     kind: StoreKind,
     sqlite_sync: SqliteSync,
     sled_flush: SledFlush,
-    /// Whether a process crash may lose acknowledged creates (sled Background only).
+    redb_sync: RedbSync,
+    /// Whether a process crash may lose acknowledged creates (sled Background, redb None).
     may_lose_acks: bool,
 }
 
@@ -82,6 +84,7 @@ const SQLITE_FULL: Mode = Mode {
     kind: StoreKind::Sqlite,
     sqlite_sync: SqliteSync::Full,
     sled_flush: SledFlush::EveryWrite,
+    redb_sync: RedbSync::Immediate,
     may_lose_acks: false,
 };
 const SQLITE_NORMAL: Mode = Mode {
@@ -94,6 +97,7 @@ const SLED_EVERY_WRITE: Mode = Mode {
     kind: StoreKind::Sled,
     sqlite_sync: SqliteSync::Full,
     sled_flush: SledFlush::EveryWrite,
+    redb_sync: RedbSync::Immediate,
     may_lose_acks: false,
 };
 const SLED_BACKGROUND: Mode = Mode {
@@ -101,6 +105,17 @@ const SLED_BACKGROUND: Mode = Mode {
     sled_flush: SledFlush::Background,
     may_lose_acks: true,
     ..SLED_EVERY_WRITE
+};
+const REDB_IMMEDIATE: Mode = Mode {
+    arg: "redb",
+    kind: StoreKind::Redb,
+    ..SQLITE_FULL
+};
+const REDB_NONE: Mode = Mode {
+    arg: "redb-none",
+    redb_sync: RedbSync::None,
+    may_lose_acks: true,
+    ..REDB_IMMEDIATE
 };
 
 impl Mode {
@@ -110,6 +125,7 @@ impl Mode {
             path: Some(path.to_owned()),
             sqlite_sync: self.sqlite_sync,
             sled_flush: self.sled_flush,
+            redb_sync: self.redb_sync,
             group: Default::default(),
         }
     }
@@ -543,6 +559,17 @@ fn sqlite_full_keeps_every_acknowledged_set_across_sigkill() {
 #[test]
 fn sled_every_write_keeps_every_acknowledged_set_across_sigkill() {
     assert_eq!(run(SLED_EVERY_WRITE, "crash.sled").lost, 0);
+}
+
+#[test]
+fn redb_immediate_keeps_every_acknowledged_set_across_sigkill() {
+    assert_eq!(run(REDB_IMMEDIATE, "crash.redb").lost, 0);
+}
+
+#[test]
+fn redb_none_loses_at_most_the_last_acknowledged_sets_across_sigkill() {
+    // Whatever is lost is the newest commits (those after the last durable one), in order.
+    run(REDB_NONE, "crash-none.redb");
 }
 
 #[test]

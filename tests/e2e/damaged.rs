@@ -1,6 +1,6 @@
 //! Damaged stores through the `cmdb` command line: a truncated, garbled, foreign or too-new
-//! SQLite file and a sled directory with a damaged file make `init` and `find-set` exit 2 with
-//! one line on stderr (no panic, no stack trace), and leave the damaged bytes as they were.
+//! SQLite or redb file and a sled directory with a damaged file make `init` and `find-set` exit
+//! 2 with one line on stderr (no panic, no stack trace), and leave the damaged bytes as they were.
 //!
 //! The `cmdb` binary belongs to another package of the workspace, so Cargo does not hand this
 //! package its path: it is built once (`cargo build --workspace --bin cmdb`, whichever member
@@ -380,4 +380,107 @@ fn a_damaged_sled_sidecar_is_refused_untouched() {
     overwrite(&sidecar, 5, 20, 7);
     let line = assert_refused_untouched("sled", &db, &db);
     assert!(line.contains("cmdb-store-sled.json is damaged"), "{line}");
+}
+
+/// A healthy redb store with a few sets, closed, and its bytes.
+fn healthy_redb(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let db = dir.join("cmdb.redb");
+    populate("redb", &db, 5);
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(
+        bytes.starts_with(b"redb\x1a\x0a\xa9\x0d\x0a"),
+        "a redb file"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("cmdb.redb"))
+        .collect();
+    assert_eq!(names, ["cmdb.redb"], "nothing of ours beside the store");
+    (db, bytes)
+}
+
+/// Rewrites the format marker of the closed redb store at `db` (as a newer engine would).
+fn set_redb_marker(db: &Path, marker: Value) {
+    let file = redb::Database::open(db).unwrap();
+    let txn = file.begin_write().unwrap();
+    let table: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("cmdb");
+    let value = marker.to_string();
+    txn.open_table(table)
+        .unwrap()
+        .insert(b"_".as_slice(), value.as_bytes())
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_truncated_redb_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, bytes) = healthy_redb(dir.path());
+    std::fs::write(&db, &bytes[..bytes.len() / 2]).unwrap();
+    let line = assert_refused_untouched("redb", &db, &db);
+    assert!(line.contains(": the store is damaged: "), "{line}");
+}
+
+#[test]
+fn a_redb_file_garbled_behind_its_header_is_refused_untouched() {
+    // The header page intact, every later page garbage: redb's integrity check on the dry run
+    // finds it (a garbled page no tree uses would pass, rightly).
+    let dir = tempfile::tempdir().unwrap();
+    let (db, bytes) = healthy_redb(dir.path());
+    let page = 4096;
+    let mut garbled = bytes[..page].to_vec();
+    garbled.extend(garbage(bytes.len() - page, 3));
+    std::fs::write(&db, &garbled).unwrap();
+    let line = assert_refused_untouched("redb", &db, &db);
+    assert!(line.contains(": the store is damaged: "), "{line}");
+}
+
+#[test]
+fn a_file_that_is_not_redb_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        (
+            "notes.redb",
+            b"these are notes, not a database\n".repeat(20),
+        ),
+        ("empty.redb", Vec::new()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let line = assert_refused_untouched("redb", &path, &path);
+        assert_reason(&line, "not a cmdb store: it is not a redb file");
+    }
+    // A SQLite store of ours is no redb store either.
+    let (sqlite, _) = healthy_sqlite(dir.path());
+    let line = assert_refused_untouched("redb", &sqlite, &sqlite);
+    assert_reason(&line, "not a cmdb store: it is not a redb file");
+}
+
+#[test]
+fn a_redb_file_of_another_application_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = healthy_redb(dir.path());
+    set_redb_marker(&db, json!(["another-application", 1]));
+    let line = assert_refused_untouched("redb", &db, &db);
+    assert_reason(
+        &line,
+        "not a cmdb store: a redb database without the cmdb marker",
+    );
+}
+
+#[test]
+fn a_redb_store_from_a_newer_engine_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = healthy_redb(dir.path());
+    let ours = cmdb_store_redb::FORMAT_VERSION;
+    set_redb_marker(&db, json!([cmdb_store_redb::FORMAT_NAME, ours + 1]));
+    let line = assert_refused_untouched("redb", &db, &db);
+    assert_reason(
+        &line,
+        &format!(
+            "the store's format version {} is newer than this engine supports ({ours})",
+            ours + 1
+        ),
+    );
 }

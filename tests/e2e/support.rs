@@ -1,6 +1,6 @@
 //! Shared helpers of the end-to-end tests: a fixed clock and request id, an engine over each
-//! store (memory, SQLite and sled on a temporary directory), the `store_tests!` macro that runs
-//! one scenario as one `#[test]` per store, and envelope builders.
+//! store (memory; SQLite, sled and redb in a temporary directory), the `store_tests!` macro
+//! that runs one scenario as one `#[test]` per store, and envelope builders.
 
 #![allow(dead_code)]
 
@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use cmdb_app::open::{SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+use cmdb_app::open::{RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
 use cmdb_app::{Engine, EngineBuilder, Envelope};
 use cmdb_core::ports::{Clock, RequestIdSource, SetStore};
 use cmdb_core::records::{Document, ResourceType};
@@ -54,6 +54,8 @@ pub(crate) enum Backend {
     Sqlite,
     /// sled directory in a temporary directory.
     Sled,
+    /// redb file in a temporary directory.
+    Redb,
 }
 
 impl fmt::Display for Backend {
@@ -62,6 +64,7 @@ impl fmt::Display for Backend {
             Backend::Memory => "memory",
             Backend::Sqlite => "sqlite",
             Backend::Sled => "sled",
+            Backend::Redb => "redb",
         })
     }
 }
@@ -84,12 +87,14 @@ impl Env {
             Backend::Memory => (StoreKind::Memory, None),
             Backend::Sqlite => (StoreKind::Sqlite, Some(dir.path().join("cmdb.sqlite"))),
             Backend::Sled => (StoreKind::Sled, Some(dir.path().join("cmdb.sled"))),
+            Backend::Redb => (StoreKind::Redb, Some(dir.path().join("cmdb.redb"))),
         };
         let config = StoreConfig {
             kind,
             path,
             sqlite_sync: SqliteSync::Full,
             sled_flush: SledFlush::EveryWrite,
+            redb_sync: RedbSync::Immediate,
             group: Default::default(),
         };
         let opened =
@@ -135,8 +140,8 @@ where
 }
 
 /// Declares scenarios that run once per store, each as its own test:
-/// `store_tests! { async fn name(env) { … } }` gives `name::memory`, `name::sqlite` and
-/// `name::sled`.
+/// `store_tests! { async fn name(env) { … } }` gives `name::memory`, `name::sqlite`,
+/// `name::sled` and `name::redb`.
 macro_rules! store_tests {
     ($($(#[doc = $doc:literal])* async fn $name:ident($env:ident) $body:block)*) => {
         $(
@@ -160,6 +165,11 @@ macro_rules! store_tests {
                 #[test]
                 fn sled() {
                     $crate::support::run($crate::support::Backend::Sled, scenario);
+                }
+
+                #[test]
+                fn redb() {
+                    $crate::support::run($crate::support::Backend::Redb, scenario);
                 }
             }
         )*

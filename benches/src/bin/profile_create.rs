@@ -7,11 +7,12 @@
 //! ```
 //!
 //! Arguments: the store (`memory`, `sqlite_full`, `sqlite_normal`, `sled_flush`,
-//! `sled_background`; default `memory`), the number of creates (default 20000), and a mode:
-//! `engine` (default: the seed's request), `custom` (the twenty custom attributes defined and
-//! sent), `floor` (the store's raw floor instead of the engine), or `bulk` (the creates as
-//! one `create_sets_atomic` of prepared plans: the store's write path alone). Requests (or floor
-//! documents) are built before the timed loop; only [`run`] (or [`run_floor`]) does creates.
+//! `sled_background`, `redb_immediate`, `redb_none`; default `memory`), the number of creates
+//! (default 20000), and a mode: `engine` (default: the seed's request), `custom` (the twenty
+//! custom attributes defined and sent), `floor` (the store's raw floor instead of the engine),
+//! or `bulk` (the creates as one `create_sets_atomic` of prepared plans: the store's write path
+//! alone). Requests (or floor documents) are built before the timed loop; only [`run`] (or
+//! [`run_floor`]) does creates.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -57,7 +58,7 @@ fn main() {
     let label = args.next().unwrap_or_else(|| "memory".into());
     let Some(backend) = Backend::ALL.into_iter().find(|b| b.label() == label) else {
         eprintln!(
-            "unknown store {label:?}; one of memory, sqlite_full, sqlite_normal, sled_flush, sled_background"
+            "unknown store {label:?}; one of memory, sqlite_full, sqlite_normal, sled_flush, sled_background, redb_immediate, redb_none"
         );
         std::process::exit(2);
     };

@@ -27,7 +27,7 @@ use cmdb_core::plan::RequestContext;
 use cmdb_store_group::GroupOptions;
 
 use crate::open::{
-    SledFlush, SqliteSync, StoreConfig, StoreKind, open_store_async, open_store_waiting,
+    RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store_async, open_store_waiting,
 };
 
 /// The user written on catalog entities a fixture creates when `--user` is not given.
@@ -40,8 +40,8 @@ pub struct Cli {
     /// The store backend.
     #[arg(long, value_enum, default_value_t = StoreKind::Sqlite, global = true)]
     pub store: StoreKind,
-    /// The store's path (default ./cmdb.sqlite or ./cmdb.sled), created on first use; for
-    /// `--store postgres` the URL postgres://user:password@host:port/dbname.
+    /// The store's path (default ./cmdb.sqlite, ./cmdb.sled or ./cmdb.redb), created on first
+    /// use; for `--store postgres` the URL postgres://user:password@host:port/dbname.
     #[arg(long, global = true)]
     pub db: Option<PathBuf>,
     /// A fixture to load before the command (idempotent).
@@ -66,6 +66,10 @@ pub struct Cli {
     /// sled flush mode: every-write (durable) or background (may lose ~the last 500 ms).
     #[arg(long, value_enum, default_value_t = SledFlush::EveryWrite, global = true)]
     pub sled_flush: SledFlush,
+    /// redb durability: immediate (every commit fsynced) or none (durable every 500 ms: a crash
+    /// may lose ~the last 500 ms).
+    #[arg(long, value_enum, default_value_t = RedbSync::Immediate, global = true)]
+    pub redb_sync: RedbSync,
     /// Group commit: concurrent creates (and a non-atomic batch's elements) share one
     /// transaction and one sync (on), or each commits alone (off, for comparison).
     #[arg(long, value_enum, default_value_t = GroupCommit::On, global = true)]
@@ -372,6 +376,7 @@ pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, U
         path: cli.db.clone(),
         sqlite_sync: cli.sqlite_sync,
         sled_flush: cli.sled_flush,
+        redb_sync: cli.redb_sync,
         group: match cli.group_commit {
             GroupCommit::On => GroupOptions::default(),
             GroupCommit::Off => GroupOptions::ungrouped(),

@@ -18,6 +18,8 @@ pub enum StoreKind {
     Sqlite,
     /// Embedded sled directory.
     Sled,
+    /// Embedded redb file.
+    Redb,
     /// In memory, for one process lifetime.
     Memory,
     /// A PostgreSQL database (`--db postgres://user:password@host:port/dbname`), shared by
@@ -45,18 +47,31 @@ pub enum SledFlush {
     Background,
 }
 
+/// redb's durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum RedbSync {
+    /// Every commit is fsynced before it is acknowledged (survives power loss).
+    #[default]
+    Immediate,
+    /// redb's non-durable commits, made durable every 500 ms and at close (a crash, of the
+    /// process too, may lose about the last 500 ms).
+    None,
+}
+
 /// Which store to open, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     /// The backend.
     pub kind: StoreKind,
-    /// The file or directory; default `./cmdb.sqlite` / `./cmdb.sled`. For PostgreSQL, the
-    /// connection URL (required).
+    /// The file or directory; default `./cmdb.sqlite` / `./cmdb.sled` / `./cmdb.redb`. For
+    /// PostgreSQL, the connection URL (required).
     pub path: Option<PathBuf>,
     /// SQLite durability.
     pub sqlite_sync: SqliteSync,
     /// sled durability.
     pub sled_flush: SledFlush,
+    /// redb durability.
+    pub redb_sync: RedbSync,
     /// How concurrent creates share commits (default grouped; every store).
     pub group: GroupOptions,
 }
@@ -69,6 +84,7 @@ impl StoreConfig {
             path: None,
             sqlite_sync: SqliteSync::Full,
             sled_flush: SledFlush::EveryWrite,
+            redb_sync: RedbSync::Immediate,
             group: GroupOptions::default(),
         }
     }
@@ -79,6 +95,7 @@ impl StoreConfig {
             StoreKind::Memory => None,
             StoreKind::Sqlite => Some(self.path.clone().unwrap_or_else(|| "cmdb.sqlite".into())),
             StoreKind::Sled => Some(self.path.clone().unwrap_or_else(|| "cmdb.sled".into())),
+            StoreKind::Redb => Some(self.path.clone().unwrap_or_else(|| "cmdb.redb".into())),
             StoreKind::Postgres => self.path.clone(),
         }
     }
@@ -152,7 +169,9 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
     match config.kind {
         StoreKind::Postgres => {}
         // Opening may create, recover and migrate files: off the caller's thread.
-        StoreKind::Sqlite | StoreKind::Sled => return open_embedded_async(config).await,
+        StoreKind::Sqlite | StoreKind::Sled | StoreKind::Redb => {
+            return open_embedded_async(config).await;
+        }
         StoreKind::Memory => return open_store(config),
     }
     let fail = |path: String, reason: Detail| OpenError {
@@ -196,6 +215,14 @@ async fn open_embedded_async(config: &StoreConfig) -> Result<OpenedStore, OpenEr
         reason: refused(e),
     };
     let (store, schema_version): (Arc<dyn SetStore>, i64) = match config.kind {
+        StoreKind::Redb => (
+            Arc::new(
+                cmdb_store_redb::RedbStore::open(&path, redb_options(config))
+                    .await
+                    .map_err(|e| fail("redb", e))?,
+            ),
+            cmdb_store_redb::FORMAT_VERSION,
+        ),
         StoreKind::Sled => (
             Arc::new(
                 cmdb_store_sled::SledStore::open(&path, sled_options(config))
@@ -219,6 +246,16 @@ async fn open_embedded_async(config: &StoreConfig) -> Result<OpenedStore, OpenEr
         path: Some(path),
         schema_version,
     })
+}
+
+fn redb_options(config: &StoreConfig) -> cmdb_store_redb::RedbOptions {
+    cmdb_store_redb::RedbOptions {
+        durability: match config.redb_sync {
+            RedbSync::Immediate => cmdb_store_redb::RedbDurability::Immediate,
+            RedbSync::None => cmdb_store_redb::RedbDurability::None,
+        },
+        group: config.group,
+    }
 }
 
 fn sled_options(config: &StoreConfig) -> cmdb_store_sled::SledOptions {
@@ -302,6 +339,11 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
                 Arc::new(store),
                 i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
             )
+        }
+        (StoreKind::Redb, Some(p)) => {
+            let store = cmdb_store_redb::RedbStore::open_blocking(p, redb_options(config))
+                .map_err(|e| fail("redb", refused(e)))?;
+            (Arc::new(store), cmdb_store_redb::FORMAT_VERSION)
         }
     };
     Ok(OpenedStore {

@@ -10,8 +10,9 @@ use crate::ids::BizId;
 
 /// Which stored catalog object to read.
 ///
-/// Keys own their strings, so a store can move one onto its reader threads.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Keys own their strings, so a store can move one onto its reader threads. A key serialises
+/// (serde's externally tagged form) for stores that key objects by it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum CatalogKey {
     /// The mainline custom levels of a tenant (by supplier account).
     Mainline(String),
@@ -54,8 +55,9 @@ impl CatalogKey {
     }
 }
 
-/// A stored catalog object, as read back.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored catalog object, as read back. It serialises (serde's externally tagged form,
+/// `{"Business": {…}}`) for stores that keep an object with its kind.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CatalogItem {
     /// The mainline custom levels of a tenant, top first.
     Mainline(Vec<String>),

@@ -1,0 +1,402 @@
+//! `cmdb-store-redb`: the [`SetStore`] on redb 5 (its layout, savepoints and opens below).
+#![doc = include_str!("../README.md")]
+//!
+//! [`SetStore`]: cmdb_core::ports::SetStore
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::ops::Bound::Unbounded;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use cmdb_core::StoreError;
+use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
+use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
+use cmdb_core::error::Detail;
+use cmdb_core::ids::{SequenceKind, SetId};
+use cmdb_core::records::Document;
+use cmdb_store_group::OpenError::{self, Busy, Damaged, Foreign, Unreachable};
+use cmdb_store_group::{Backend, EmbeddedStore, GroupOptions, OpenBackend, WriteError};
+use redb::backends::{FileBackend, InMemoryBackend};
+use redb::{Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable};
+use redb::{StorageBackend, StorageError, Table, TableDefinition};
+use serde::de::DeserializeOwned;
+
+/// The format name in a store's meta space.
+pub const FORMAT_NAME: &str = "cmdb-store-redb";
+/// The newest layout version this engine reads, and the one it writes.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// The redb store: `RedbStore::open(path, RedbOptions::default()).await`, or `open_blocking`.
+pub type RedbStore = EmbeddedStore<RedbBackend>;
+
+/// When a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedbDurability {
+    /// Every commit is fsynced before it is acknowledged (redb `Durability::Immediate`): an
+    /// acknowledged create survives a process crash and a power loss.
+    #[default]
+    Immediate,
+    /// redb `Durability::None`, but the first commit after the open, one when the last durable
+    /// one is [`RedbBackend::DURABLE_EVERY`] old, and the close are durable. A crash (even of
+    /// the process) loses the commits since (~the last 500 ms) and reuses their ids.
+    None,
+}
+
+/// How a [`RedbStore`] commits and groups its creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RedbOptions {
+    /// When commits reach the disk.
+    pub durability: RedbDurability,
+    /// How concurrent creates share commits.
+    pub group: GroupOptions,
+}
+
+/// The [`Backend`] of [`RedbStore`]: one redb [`Database`] (`None` once closed), and when the
+/// last durable commit was.
+#[derive(Debug)]
+pub struct RedbBackend(RwLock<Option<Database>>, RedbDurability, Mutex<Instant>);
+
+impl RedbBackend {
+    /// How old the last durable commit may get under [`RedbDurability::None`].
+    pub const DURABLE_EVERY: Duration = Duration::from_millis(500);
+
+    fn db<R>(&self, f: impl FnOnce(&Database) -> R) -> Result<R, StoreError> {
+        let db = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let closed = || StoreError::Backend("the store is closed".into());
+        Ok(f(db.as_ref().ok_or_else(closed)?))
+    }
+}
+
+impl Backend for RedbBackend {
+    const NAME: &'static str = "redb";
+
+    fn write<R, E>(
+        &self,
+        mut body: impl FnMut(&mut dyn BackendTx) -> Result<R, E>,
+    ) -> Result<R, WriteError<E>> {
+        let mut last = self.2.lock().unwrap_or_else(PoisonError::into_inner);
+        let durable = self.1 == RedbDurability::Immediate || last.elapsed() >= Self::DURABLE_EVERY;
+        let done = self.db(|db| -> Result<Result<R, E>, redb::Error> {
+            let mut txn = db.begin_write()?;
+            if !durable {
+                txn.set_durability(Durability::None)?;
+            }
+            let out = body(&mut Tx(txn.open_table(DATA)?, None));
+            if out.is_ok() {
+                txn.commit()?;
+            }
+            Ok(out)
+        });
+        let out = match done.map_err(WriteError::Failed)? {
+            Ok(out) => out.map_err(WriteError::Body)?,
+            Err(e @ (redb::Error::Io(_) | redb::Error::PreviousIo)) => {
+                return Err(WriteError::SyncFailed(storage(e)));
+            }
+            Err(e) => return Err(WriteError::Failed(storage(e))),
+        };
+        if durable {
+            *last = Instant::now();
+        }
+        Ok(out)
+    }
+
+    fn read<R>(
+        &self,
+        body: impl FnOnce(&mut dyn BackendRead) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.db(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(DATA).map_err(storage)?;
+            body(&mut Tx(table, None))
+        })?
+    }
+
+    /// Closes the database (making pending commits durable) and releases the file, which can
+    /// be opened again at once.
+    fn close(&self) -> Result<(), StoreError> {
+        let mut db = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        db.take().map_or(Ok(()), |db| db.close().map_err(storage))
+    }
+}
+
+impl OpenBackend for RedbBackend {
+    type Options = RedbOptions;
+
+    fn open_backend(path: &Path, options: &RedbOptions) -> Result<Self, OpenError> {
+        let (db, now) = (RwLock::new(Some(open(path)?)), Instant::now());
+        let long_ago = Mutex::new(now.checked_sub(Self::DURABLE_EVERY).unwrap_or(now));
+        Ok(RedbBackend(db, options.durability, long_ago))
+    }
+
+    fn group_options(options: &RedbOptions) -> GroupOptions {
+        options.group
+    }
+}
+
+/// The most memory redb's page cache takes.
+const CACHE_BYTES: usize = 64 << 20;
+/// The key of the format marker: `[FORMAT_NAME, version]`.
+const MARKER: &[u8] = b"_";
+
+fn refusal(kind: fn(Detail) -> OpenError, why: impl Into<String>) -> OpenError {
+    kind(Detail::new(why))
+}
+
+fn io(e: std::io::Error) -> OpenError {
+    Unreachable(Detail::caused_by(e.to_string(), e))
+}
+
+/// Opens the store at `path`, creating it when absent.
+fn open(path: &Path) -> Result<Database, OpenError> {
+    if !path.try_exists().map_err(io)? {
+        create(path)?;
+    }
+    let locks = FileBackend::new(File::open(path).map_err(io)?);
+    let held = locks.query_lock_range(Unbounded, Unbounded);
+    if held.is_ok_and(|held| held) {
+        return Err(refusal(Busy, "another process or handle has it open"));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    if !bytes.starts_with(b"redb\x1a\x0a\xa9\x0d\x0a") {
+        return Err(refusal(Foreign, "it is not a redb file"));
+    }
+    let copy = InMemoryBackend::new();
+    let loaded = copy.set_len(bytes.len() as u64);
+    let loaded = loaded.and_then(|()| copy.write(0, &bytes));
+    loaded.map_err(|e| OpenError::Store(storage(StorageError::from(e))))?;
+    drop(bytes);
+    let mut dry = Builder::new();
+    dry.set_check_integrity_on_open(true);
+    check(dry.create_with_backend(copy))?;
+    check(Builder::new().set_cache_size(CACHE_BYTES).open(path))
+}
+
+/// The opened database, unless redb refused it or it lacks our marker or is too new.
+fn check(db: Result<Database, DatabaseError>) -> Result<Database, OpenError> {
+    let db = db.map_err(|e| match e {
+        DatabaseError::DatabaseAlreadyOpen => refusal(Busy, "another handle has it open"),
+        DatabaseError::Storage(e @ (StorageError::Corrupted(_) | StorageError::Io(_))) => {
+            refusal(Damaged, e.to_string())
+        }
+        e => OpenError::Store(storage(e)),
+    })?;
+    let txn = db.begin_read().map_err(storage)?;
+    let marker = match txn.open_table(DATA) {
+        Ok(table) => Tx(table, None).get::<(String, i64)>(MARKER),
+        Err(_) => Ok(None),
+    };
+    let supported = FORMAT_VERSION;
+    match marker.map_err(|e| refusal(Damaged, e.to_string()))? {
+        Some((name, found)) if name == FORMAT_NAME && found > supported => Err(OpenError::TooNew {
+            what: "store format",
+            found,
+            supported,
+        }),
+        Some((name, 1..)) if name == FORMAT_NAME => Ok(db),
+        _ => Err(refusal(Foreign, "a redb database without the cmdb marker")),
+    }
+}
+
+/// Creates a store at `path` atomically: built and synced under a temporary name, then
+/// hard-linked into place (never replacing a file another process created meanwhile).
+fn create(path: &Path) -> Result<(), OpenError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.creating", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let built = (|| -> Result<(), redb::Error> {
+        let db = Database::create(&tmp)?;
+        let txn = db.begin_write()?;
+        let marker = serde_json::json!([FORMAT_NAME, FORMAT_VERSION]).to_string();
+        txn.open_table(DATA)?.insert(MARKER, marker.as_bytes())?;
+        txn.commit()?;
+        Ok(db.close()?)
+    })();
+    let linked = match built.map(|()| std::fs::hard_link(&tmp, path)) {
+        Err(e) => Err(OpenError::Store(storage(e))),
+        Ok(Err(e)) if e.kind() != ErrorKind::AlreadyExists => Err(io(e)),
+        Ok(_) => Ok(()),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    linked
+}
+
+/// The one table: byte keys (a key space byte first) to JSON values.
+const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("cmdb");
+type Res<V = ()> = Result<V, StoreError>;
+/// Each write's key and the value it replaced (`None`: absent).
+type Undo = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+fn key(space: u8, parts: &[&[u8]]) -> Vec<u8> {
+    [&[space][..], &parts.concat()].concat()
+}
+
+/// An id as a key part that sorts as the number does.
+fn id(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn json<V: DeserializeOwned>(key: &[u8], value: &[u8]) -> Res<V> {
+    let corrupt = |e| StoreError::Corrupt(format!("redb key {key:02x?}: {e}").into());
+    serde_json::from_slice(value).map_err(corrupt)
+}
+
+fn encode(value: &impl serde::Serialize) -> Res<Vec<u8>> {
+    let failed = |e| StoreError::Backend(format!("encoding: {e}").into());
+    serde_json::to_vec(value).map_err(failed)
+}
+
+fn storage(e: impl Into<redb::Error>) -> StoreError {
+    let e = e.into();
+    StoreError::Backend(Detail::caused_by(format!("redb: {e}"), e))
+}
+
+/// A snapshot's or a write transaction's table, and a write's [`Undo`] while a savepoint is open.
+struct Tx<R>(R, Option<Undo>);
+
+impl<R: ReadableTable<&'static [u8], &'static [u8]>> Tx<R> {
+    fn get<V: DeserializeOwned>(&self, k: &[u8]) -> Res<Option<V>> {
+        let found = self.0.get(k).map_err(storage)?;
+        found.map(|v| json(k, v.value())).transpose()
+    }
+
+    /// Every value whose key starts with `prefix`, decoded, in key order.
+    fn scan<V: DeserializeOwned>(&self, prefix: &[u8]) -> Res<Vec<V>> {
+        let mut out = Vec::new();
+        for entry in self.0.range(prefix..).map_err(storage)? {
+            let (k, v) = entry.map_err(storage)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push(json(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+}
+
+impl<R: ReadableTable<&'static [u8], &'static [u8]>> BackendRead for Tx<R> {
+    fn catalog_get(&mut self, k: &CatalogKey) -> Res<Option<CatalogItem>> {
+        self.get(&key(b'c', &[&encode(k)?]))
+    }
+
+    /// The catalog keys (JSON) starting `{"Attribute":{"supplier_account":"…"`, in order.
+    fn catalog_list(&mut self, list: CatalogList<'_>) -> Res<Vec<CatalogItem>> {
+        let (kind, tenant) = match list {
+            CatalogList::Attributes { supplier_account } => ("Attribute", supplier_account),
+            CatalogList::UniqueRules { supplier_account } => ("UniqueRule", supplier_account),
+        };
+        let tenant = serde_json::Value::from(tenant);
+        let prefix = format!(r#"{{"{kind}":{{"supplier_account":{tenant}"#);
+        self.scan(&key(b'c', &[prefix.as_bytes()]))
+    }
+
+    fn probe(&mut self, index: IndexKey<'_>) -> Res<Option<SetId>> {
+        let k = match index {
+            IndexKey::Name { biz, parent, name } => {
+                key(b'n', &[&id(biz.0), &id(parent), name.as_bytes()])
+            }
+            IndexKey::Unique(u) => key(b'u', &[u.storage_key().as_bytes()]),
+            IndexKey::Builtin(biz) => key(b'b', &[&id(biz.0)]),
+        };
+        Ok(self.get(&k)?.map(SetId))
+    }
+
+    fn documents(&mut self, query: DocQuery) -> Res<Vec<Document>> {
+        match query {
+            DocQuery::Sets { biz, set: Some(s) } => self.scan(&key(b's', &[&id(biz.0), &id(s.0)])),
+            DocQuery::Sets { biz, set: None } => self.scan(&key(b's', &[&id(biz.0)])),
+            DocQuery::Modules { set } => self.scan(&key(b'm', &[&id(set.0)])),
+            DocQuery::Audit { biz, resource_type } => {
+                let mut docs: Vec<Document> = self.scan(&key(b'a', &[&id(biz.0)]))?;
+                let of = |d: &Document| d.get("resource_type").cloned();
+                docs.retain(|d| resource_type.is_none_or(|t| of(d) == Some(t.name().into())));
+                Ok(docs)
+            }
+        }
+    }
+
+    fn sequence(&mut self, kind: SequenceKind) -> Res<i64> {
+        let last = self.get(&key(b'q', &[kind.name().as_bytes()]))?;
+        Ok(last.unwrap_or(0))
+    }
+}
+
+type WriteTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
+impl Tx<WriteTable<'_>> {
+    /// Stores `value` under `k`, logging what it replaced while a savepoint is open.
+    fn put(&mut self, k: &[u8], value: &[u8]) -> Res {
+        let old = self.0.insert(k, value).map_err(storage)?;
+        let old = old.map(|v| v.value().to_vec());
+        if let Some(undo) = &mut self.1 {
+            undo.push((k.to_vec(), old));
+        }
+        Ok(())
+    }
+}
+
+/// The domain probed the indexes through this transaction before each insert, and there is
+/// one writer: no index here can refuse one.
+impl BackendTx for Tx<WriteTable<'_>> {
+    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Res {
+        self.put(&key(b'q', &[kind.name().as_bytes()]), &encode(&last)?)
+    }
+
+    fn insert(&mut self, record: Record<'_>) -> Res {
+        match record {
+            Record::Set(r) => {
+                let (biz, set) = (id(r.biz.0), encode(&r.id.0)?);
+                self.put(&key(b'n', &[&biz, &id(r.parent), r.name.as_bytes()]), &set)?;
+                for u in &r.unique_keys {
+                    self.put(&key(b'u', &[u.storage_key().as_bytes()]), &set)?;
+                }
+                if r.builtin {
+                    self.put(&key(b'b', &[&biz]), &set)?;
+                }
+                let doc = encode(&*r.doc)?;
+                self.put(&key(b's', &[&biz, &id(r.id.0)]), &doc)
+            }
+            Record::Module(m) => {
+                let doc = encode(&*m.doc)?;
+                self.put(&key(b'm', &[&id(m.set.0), &id(m.id.0)]), &doc)
+            }
+            Record::Audit(a) => {
+                let doc = encode(a)?;
+                self.put(&key(b'a', &[&id(a.biz.0), &id(a.id.0)]), &doc)
+            }
+        }
+    }
+
+    fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Res {
+        self.put(
+            &key(b'c', &[&encode(&entry.key())?]),
+            &encode(&entry.to_item())?,
+        )
+    }
+
+    fn savepoint(&mut self) -> Res {
+        self.1 = Some(Vec::new());
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Res {
+        let none = || StoreError::Backend("no savepoint to roll back to".into());
+        for (k, old) in self.1.take().ok_or_else(none)?.into_iter().rev() {
+            let undone = match old {
+                Some(v) => self.0.insert(k.as_slice(), v.as_slice()).map(drop),
+                None => self.0.remove(k.as_slice()).map(drop),
+            };
+            undone.map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Res {
+        self.1 = None;
+        Ok(())
+    }
+}
