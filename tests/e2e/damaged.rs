@@ -479,7 +479,7 @@ fn a_redb_store_from_a_newer_engine_is_refused_untouched() {
     assert_reason(
         &line,
         &format!(
-            "the store's format version {} is newer than this engine supports ({ours})",
+            "store format version {} is newer than this engine supports ({ours})",
             ours + 1
         ),
     );

@@ -53,17 +53,22 @@ pub struct RedbOptions {
     pub group: GroupOptions,
 }
 
-/// The [`Backend`] of [`RedbStore`]: one redb [`Database`] (`None` once closed), and when the
-/// last durable commit was.
+/// The [`Backend`] of [`RedbStore`]: one redb [`Database`].
 #[derive(Debug)]
-pub struct RedbBackend(RwLock<Option<Database>>, RedbDurability, Mutex<Instant>);
+pub struct RedbBackend {
+    /// The database; `None` once closed.
+    db: RwLock<Option<Database>>,
+    durability: RedbDurability,
+    /// When the last durable commit was (for [`RedbDurability::None`]).
+    durable_at: Mutex<Instant>,
+}
 
 impl RedbBackend {
     /// How old the last durable commit may get under [`RedbDurability::None`].
     pub const DURABLE_EVERY: Duration = Duration::from_millis(500);
 
     fn db<R>(&self, f: impl FnOnce(&Database) -> R) -> Result<R, StoreError> {
-        let db = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let closed = || StoreError::Backend("the store is closed".into());
         Ok(f(db.as_ref().ok_or_else(closed)?))
     }
@@ -76,14 +81,18 @@ impl Backend for RedbBackend {
         &self,
         mut body: impl FnMut(&mut dyn BackendTx) -> Result<R, E>,
     ) -> Result<R, WriteError<E>> {
-        let mut last = self.2.lock().unwrap_or_else(PoisonError::into_inner);
-        let durable = self.1 == RedbDurability::Immediate || last.elapsed() >= Self::DURABLE_EVERY;
+        let mut last = self
+            .durable_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let durable =
+            self.durability == RedbDurability::Immediate || last.elapsed() >= Self::DURABLE_EVERY;
         let done = self.db(|db| -> Result<Result<R, E>, redb::Error> {
             let mut txn = db.begin_write()?;
             if !durable {
                 txn.set_durability(Durability::None)?;
             }
-            let out = body(&mut Tx(txn.open_table(DATA)?, None));
+            let out = body(&mut Tx::new(txn.open_table(DATA)?));
             if out.is_ok() {
                 txn.commit()?;
             }
@@ -109,14 +118,14 @@ impl Backend for RedbBackend {
         self.db(|db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(DATA).map_err(storage)?;
-            body(&mut Tx(table, None))
+            body(&mut Tx::new(table))
         })?
     }
 
     /// Closes the database (making pending commits durable) and releases the file, which can
     /// be opened again at once.
     fn close(&self) -> Result<(), StoreError> {
-        let mut db = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
         db.take().map_or(Ok(()), |db| db.close().map_err(storage))
     }
 }
@@ -126,8 +135,14 @@ impl OpenBackend for RedbBackend {
 
     fn open_backend(path: &Path, options: &RedbOptions) -> Result<Self, OpenError> {
         let (db, now) = (RwLock::new(Some(open(path)?)), Instant::now());
-        let long_ago = Mutex::new(now.checked_sub(Self::DURABLE_EVERY).unwrap_or(now));
-        Ok(RedbBackend(db, options.durability, long_ago))
+        // The first commit after the open is durable.
+        let durable_at = Mutex::new(now.checked_sub(Self::DURABLE_EVERY).unwrap_or(now));
+        let durability = options.durability;
+        Ok(RedbBackend {
+            db,
+            durability,
+            durable_at,
+        })
     }
 
     fn group_options(options: &RedbOptions) -> GroupOptions {
@@ -140,8 +155,16 @@ const CACHE_BYTES: usize = 64 << 20;
 /// The key of the format marker: `[FORMAT_NAME, version]`.
 const MARKER: &[u8] = b"_";
 
-fn refusal(kind: fn(Detail) -> OpenError, why: impl Into<String>) -> OpenError {
-    kind(Detail::new(why))
+fn busy(why: &str) -> OpenError {
+    Busy(format!("the store is busy: {why}").into())
+}
+
+fn foreign(why: &str) -> OpenError {
+    Foreign(format!("not a cmdb store: {why}").into())
+}
+
+fn damaged(why: impl std::fmt::Display) -> OpenError {
+    Damaged(format!("the store is damaged: {why}").into())
 }
 
 fn io(e: std::io::Error) -> OpenError {
@@ -156,11 +179,11 @@ fn open(path: &Path) -> Result<Database, OpenError> {
     let locks = FileBackend::new(File::open(path).map_err(io)?);
     let held = locks.query_lock_range(Unbounded, Unbounded);
     if held.is_ok_and(|held| held) {
-        return Err(refusal(Busy, "another process or handle has it open"));
+        return Err(busy("another process or handle has it open"));
     }
     let bytes = std::fs::read(path).map_err(io)?;
     if !bytes.starts_with(b"redb\x1a\x0a\xa9\x0d\x0a") {
-        return Err(refusal(Foreign, "it is not a redb file"));
+        return Err(foreign("it is not a redb file"));
     }
     let copy = InMemoryBackend::new();
     let loaded = copy.set_len(bytes.len() as u64);
@@ -176,26 +199,26 @@ fn open(path: &Path) -> Result<Database, OpenError> {
 /// The opened database, unless redb refused it or it lacks our marker or is too new.
 fn check(db: Result<Database, DatabaseError>) -> Result<Database, OpenError> {
     let db = db.map_err(|e| match e {
-        DatabaseError::DatabaseAlreadyOpen => refusal(Busy, "another handle has it open"),
+        DatabaseError::DatabaseAlreadyOpen => busy("another handle has it open"),
         DatabaseError::Storage(e @ (StorageError::Corrupted(_) | StorageError::Io(_))) => {
-            refusal(Damaged, e.to_string())
+            damaged(e)
         }
         e => OpenError::Store(storage(e)),
     })?;
     let txn = db.begin_read().map_err(storage)?;
     let marker = match txn.open_table(DATA) {
-        Ok(table) => Tx(table, None).get::<(String, i64)>(MARKER),
+        Ok(table) => Tx::new(table).get::<(String, i64)>(MARKER),
         Err(_) => Ok(None),
     };
     let supported = FORMAT_VERSION;
-    match marker.map_err(|e| refusal(Damaged, e.to_string()))? {
+    match marker.map_err(damaged)? {
         Some((name, found)) if name == FORMAT_NAME && found > supported => Err(OpenError::TooNew {
             what: "store format",
             found,
             supported,
         }),
         Some((name, 1..)) if name == FORMAT_NAME => Ok(db),
-        _ => Err(refusal(Foreign, "a redb database without the cmdb marker")),
+        _ => Err(foreign("a redb database without the cmdb marker")),
     }
 }
 
@@ -256,18 +279,25 @@ fn storage(e: impl Into<redb::Error>) -> StoreError {
 }
 
 /// A snapshot's or a write transaction's table, and a write's [`Undo`] while a savepoint is open.
-struct Tx<R>(R, Option<Undo>);
+struct Tx<R> {
+    table: R,
+    undo: Option<Undo>,
+}
 
 impl<R: ReadableTable<&'static [u8], &'static [u8]>> Tx<R> {
+    fn new(table: R) -> Self {
+        Tx { table, undo: None }
+    }
+
     fn get<V: DeserializeOwned>(&self, k: &[u8]) -> Res<Option<V>> {
-        let found = self.0.get(k).map_err(storage)?;
+        let found = self.table.get(k).map_err(storage)?;
         found.map(|v| json(k, v.value())).transpose()
     }
 
     /// Every value whose key starts with `prefix`, decoded, in key order.
     fn scan<V: DeserializeOwned>(&self, prefix: &[u8]) -> Res<Vec<V>> {
         let mut out = Vec::new();
-        for entry in self.0.range(prefix..).map_err(storage)? {
+        for entry in self.table.range(prefix..).map_err(storage)? {
             let (k, v) = entry.map_err(storage)?;
             if !k.value().starts_with(prefix) {
                 break;
@@ -330,9 +360,9 @@ type WriteTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 impl Tx<WriteTable<'_>> {
     /// Stores `value` under `k`, logging what it replaced while a savepoint is open.
     fn put(&mut self, k: &[u8], value: &[u8]) -> Res {
-        let old = self.0.insert(k, value).map_err(storage)?;
+        let old = self.table.insert(k, value).map_err(storage)?;
         let old = old.map(|v| v.value().to_vec());
-        if let Some(undo) = &mut self.1 {
+        if let Some(undo) = &mut self.undo {
             undo.push((k.to_vec(), old));
         }
         Ok(())
@@ -379,16 +409,16 @@ impl BackendTx for Tx<WriteTable<'_>> {
     }
 
     fn savepoint(&mut self) -> Res {
-        self.1 = Some(Vec::new());
+        self.undo = Some(Vec::new());
         Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Res {
         let none = || StoreError::Backend("no savepoint to roll back to".into());
-        for (k, old) in self.1.take().ok_or_else(none)?.into_iter().rev() {
+        for (k, old) in self.undo.take().ok_or_else(none)?.into_iter().rev() {
             let undone = match old {
-                Some(v) => self.0.insert(k.as_slice(), v.as_slice()).map(drop),
-                None => self.0.remove(k.as_slice()).map(drop),
+                Some(v) => self.table.insert(k.as_slice(), v.as_slice()).map(drop),
+                None => self.table.remove(k.as_slice()).map(drop),
             };
             undone.map_err(storage)?;
         }
@@ -396,7 +426,7 @@ impl BackendTx for Tx<WriteTable<'_>> {
     }
 
     fn release_savepoint(&mut self) -> Res {
-        self.1 = None;
+        self.undo = None;
         Ok(())
     }
 }
