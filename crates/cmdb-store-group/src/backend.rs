@@ -49,6 +49,17 @@ pub trait Backend: Send + Sync + 'static {
         body: impl FnOnce(&mut dyn BackendRead) -> Result<R, StoreError>,
     ) -> Result<R, StoreError>;
 
+    /// Runs `body` over a snapshot at once on the calling thread (an async caller's) when
+    /// that cannot block — no disk i/o, no waiting for a lock — and hands it back otherwise;
+    /// the store then runs it on its reader threads. The default always hands it back. The
+    /// memory backend answers while its lock is free (`try_lock`), saving two thread hops.
+    fn read_without_blocking<R, F>(&self, body: F) -> Result<Result<R, StoreError>, F>
+    where
+        F: FnOnce(&mut dyn BackendRead) -> Result<R, StoreError>,
+    {
+        Err(body)
+    }
+
     /// Whether [`Backend::write`] may run its body more than once (sled retries a transaction
     /// after a conflict); the store then hands each run its own copy of the plans. Default
     /// `false`.

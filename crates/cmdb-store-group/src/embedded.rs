@@ -190,14 +190,18 @@ impl<B: Backend> EmbeddedStore<B> {
         self.readers.run(move || work(&backend)).await
     }
 
-    /// Runs `body` over a snapshot on the reader threads.
+    /// Runs `body` over a snapshot: at once when the backend can without blocking
+    /// ([`Backend::read_without_blocking`]), else on the reader threads.
     async fn read<R: Send + 'static>(
         &self,
         body: impl FnOnce(&mut dyn cmdb_core::backend::BackendRead) -> Result<R, StoreError>
         + Send
         + 'static,
     ) -> Result<R, StoreError> {
-        self.run(move |backend| backend.read(body)).await?
+        match self.backend.read_without_blocking(body) {
+            Ok(answered) => answered,
+            Err(body) => self.run(move |backend| backend.read(body)).await?,
+        }
     }
 
     /// Runs `body` as a write of its own on the writer thread, between groups.

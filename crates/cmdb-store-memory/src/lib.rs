@@ -16,7 +16,7 @@ mod state;
 mod tests;
 mod tx;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, BackendTx};
@@ -31,8 +31,8 @@ pub type MemoryStore = EmbeddedStore<MemoryBackend>;
 /// The [`Backend`] of [`MemoryStore`]: one mutex over ordered maps, all-or-nothing writes.
 ///
 /// Writers are serialised by the mutex (and by the store's one writer thread), which makes the
-/// domain's name and unique-key checks race-free. The lock is held only by the store's own
-/// threads, never by an async caller.
+/// domain's name and unique-key checks race-free. An async caller never waits for the lock: it
+/// reads at once while the lock is free, else on the store's reader threads.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     state: Mutex<State>,
@@ -45,6 +45,17 @@ impl MemoryBackend {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.rollback_to(0);
         state
+    }
+
+    /// [`MemoryBackend::lock`] unless another thread (the writer) holds the lock.
+    fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        state.rollback_to(0);
+        Some(state)
     }
 }
 
@@ -73,5 +84,16 @@ impl Backend for MemoryBackend {
         body: impl FnOnce(&mut dyn BackendRead) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         body(&mut *self.lock())
+    }
+
+    /// At once while no write holds the state: reads do no i/o.
+    fn read_without_blocking<R, F>(&self, body: F) -> Result<Result<R, StoreError>, F>
+    where
+        F: FnOnce(&mut dyn BackendRead) -> Result<R, StoreError>,
+    {
+        match self.try_lock() {
+            Some(mut state) => Ok(body(&mut *state)),
+            None => Err(body),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! [`State`]: everything the memory store holds, with the indexes next to the records they
 //! guard, and the reads of a snapshot over it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, CatalogList, DocQuery, IndexKey};
@@ -18,21 +18,18 @@ pub(crate) struct State {
     pub(crate) sequences: BTreeMap<SequenceKind, i64>,
     /// Every catalog object under its key.
     pub(crate) catalog: BTreeMap<CatalogKey, CatalogItem>,
-    pub(crate) sets: BTreeMap<SetId, SetRecord>,
-    /// (biz, set) for reads by biz in id order.
-    pub(crate) sets_by_biz: BTreeSet<(BizId, SetId)>,
+    /// By (biz, set id): reads by biz come in id order.
+    pub(crate) sets: BTreeMap<(BizId, SetId), SetRecord>,
     /// (biz, parent, name) → set: the name-per-parent index.
     pub(crate) set_names: BTreeMap<(BizId, i64, String), SetId>,
     /// [`cmdb_core::records::UniqueKey::storage_key`] → set.
     pub(crate) unique_keys: BTreeMap<String, SetId>,
     /// biz → its built-in set.
     pub(crate) builtin_sets: BTreeMap<BizId, SetId>,
-    pub(crate) modules: BTreeMap<ModuleId, ModuleRecord>,
-    /// (set, module) for reads by set in id order.
-    pub(crate) modules_by_set: BTreeSet<(SetId, ModuleId)>,
-    pub(crate) audits: BTreeMap<AuditId, AuditRecord>,
-    /// (biz, audit id) for reads by biz in id order.
-    pub(crate) audits_by_biz: BTreeSet<(BizId, AuditId)>,
+    /// By (set, module id).
+    pub(crate) modules: BTreeMap<(SetId, ModuleId), ModuleRecord>,
+    /// By (biz, audit id).
+    pub(crate) audits: BTreeMap<(BizId, AuditId), AuditRecord>,
     /// How to undo the writes of the write in progress.
     pub(crate) undo: UndoLog,
 }
@@ -64,25 +61,25 @@ impl BackendRead for State {
     fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
         Ok(match query {
             DocQuery::Sets { biz, set: Some(id) } => self
-                .sets_by_biz
-                .contains(&(biz, id))
-                .then(|| (*self.sets[&id].doc).clone())
+                .sets
+                .get(&(biz, id))
+                .map(|s| (*s.doc).clone())
                 .into_iter()
                 .collect(),
             DocQuery::Sets { biz, set: None } => self
-                .sets_by_biz
+                .sets
                 .range((biz, SetId(i64::MIN))..=(biz, SetId(i64::MAX)))
-                .map(|(_, id)| (*self.sets[id].doc).clone())
+                .map(|(_, s)| (*s.doc).clone())
                 .collect(),
             DocQuery::Modules { set } => self
-                .modules_by_set
+                .modules
                 .range((set, ModuleId(i64::MIN))..=(set, ModuleId(i64::MAX)))
-                .map(|(_, id)| (*self.modules[id].doc).clone())
+                .map(|(_, m)| (*m.doc).clone())
                 .collect(),
             DocQuery::Audit { biz, resource_type } => self
-                .audits_by_biz
+                .audits
                 .range((biz, AuditId(i64::MIN))..=(biz, AuditId(i64::MAX)))
-                .map(|(_, id)| &self.audits[id])
+                .map(|(_, a)| a)
                 .filter(|a| resource_type.is_none_or(|t| a.resource_type == t))
                 .map(AuditRecord::document)
                 .collect(),

@@ -68,7 +68,6 @@ fn a_failed_write_undoes_every_write() {
     let state = backend.lock();
     assert!(state.sets.is_empty());
     assert!(state.set_names.is_empty());
-    assert!(state.sets_by_biz.is_empty());
     assert!(state.sequences.is_empty());
 }
 
@@ -148,8 +147,57 @@ fn a_taken_index_entry_is_refused_and_rolled_back_with_its_write() {
         "{refused:?}"
     );
     let state = backend.lock();
-    assert_eq!(state.sets.keys().copied().collect::<Vec<_>>(), [SetId(1)]);
+    assert_eq!(
+        state.sets.keys().copied().collect::<Vec<_>>(),
+        [(BizId(1), SetId(1))]
+    );
     assert_eq!(state.set_names.len(), 1);
     assert_eq!(state.unique_keys.len(), 1);
-    assert_eq!(state.sets_by_biz.len(), 1);
+}
+
+/// A read while a write holds the state (here a thread standing in for the writer) never waits
+/// on the caller's runtime: it goes to the reader threads, so a task of the same
+/// current-thread runtime can let the holder go. Had the read waited for the lock inline, that
+/// task could not run and the holder would give up after 20 s, failing the test.
+#[test]
+fn a_read_never_waits_for_the_writers_lock_on_the_callers_thread() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use cmdb_core::ports::SetStore;
+
+    let store = std::sync::Arc::new(crate::MemoryStore::new());
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let holder = {
+        let store = std::sync::Arc::clone(&store);
+        std::thread::spawn(move || {
+            let _state = store.inner().lock();
+            held_tx.send(()).unwrap();
+            // Released by the runtime's task, or giving up (the broken case).
+            release_rx.recv_timeout(Duration::from_secs(20)).is_ok()
+        })
+    };
+    held_rx.recv().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let last = runtime.block_on(async {
+        let releaser = tokio::spawn(async move { release_tx.send(()).unwrap() });
+        let last = store.sequence_last(SequenceKind::Set).await;
+        releaser.await.unwrap();
+        last
+    });
+    assert_eq!(last, Ok(0));
+    assert!(
+        holder.join().unwrap(),
+        "the holder was released by the runtime's task"
+    );
+    // And with the lock free, the read is answered at once on the caller's thread.
+    assert!(matches!(
+        store
+            .inner()
+            .read_without_blocking(|read| read.sequence(SequenceKind::Set)),
+        Ok(Ok(0))
+    ));
 }

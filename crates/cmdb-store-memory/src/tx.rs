@@ -1,7 +1,7 @@
 //! The memory store's writes: [`State`] as a [`BackendTx`] that writes in place and logs how
 //! to undo each write, so a failed write (or one that panicked) is rolled back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendTx, Record};
@@ -62,14 +62,10 @@ impl BackendTx for State {
         match record {
             Record::Set(set) => self.insert_set(set),
             Record::Module(m) => {
-                self.insert_row(|s| &mut s.modules, m.id, m.clone(), "module")?;
-                self.index(|s| &mut s.modules_by_set, (m.set, m.id));
-                Ok(())
+                self.insert_row(|s| &mut s.modules, (m.set, m.id), m.clone(), "module")
             }
             Record::Audit(a) => {
-                self.insert_row(|s| &mut s.audits, a.id, a.clone(), "audit record")?;
-                self.index(|s| &mut s.audits_by_biz, (a.biz, a.id));
-                Ok(())
+                self.insert_row(|s| &mut s.audits, (a.biz, a.id), a.clone(), "audit record")
             }
         }
     }
@@ -121,18 +117,6 @@ impl State {
         Ok(())
     }
 
-    /// Adds `key` to one index set of the state (undone on rollback).
-    fn index<K: Ord + Clone + Send + 'static>(
-        &mut self,
-        set: fn(&mut State) -> &mut BTreeSet<K>,
-        key: K,
-    ) {
-        set(self).insert(key.clone());
-        self.log(move |s| {
-            set(s).remove(&key);
-        });
-    }
-
     /// Inserts or replaces `value` under `key` of one map (undone on rollback).
     fn put<K, V>(&mut self, map: fn(&mut State) -> &mut BTreeMap<K, V>, key: K, value: V)
     where
@@ -151,8 +135,7 @@ impl State {
     /// rolls back every write that fails).
     fn insert_set(&mut self, set: &SetRecord) -> Result<(), StoreError> {
         let (id, biz) = (set.id, set.biz);
-        self.insert_row(|s| &mut s.sets, id, set.clone(), "set")?;
-        self.index(|s| &mut s.sets_by_biz, (biz, id));
+        self.insert_row(|s| &mut s.sets, (biz, id), set.clone(), "set")?;
         let name = (biz, set.parent, set.name.clone());
         self.insert_row(|s| &mut s.set_names, name, id, "set name")?;
         for key in set.unique_keys.iter().map(UniqueKey::storage_key) {
