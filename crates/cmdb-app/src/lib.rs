@@ -1,8 +1,10 @@
-//! `cmdb-app`: the create-set engine as a library and as the `cmdb` command line.
+//! `cmdb-app`: the create-set engine as a library (the `cmdb` command line is `cmdb-cli`).
 //!
-//! It wires the pure rules of [`cmdb_core`] to a store (SQLite by default, sled, or memory),
-//! a clock, an authorizer and a request-id source, and speaks bk-cmdb's ESB request and
-//! response envelope.
+//! It wires the pure rules of [`cmdb_core`] to a store, a clock, an authorizer and a
+//! request-id source, and speaks bk-cmdb's ESB request and response envelope. Stores are cargo
+//! features: `sqlite` (default), `sled`, `redb`, `postgres`; memory is always there. With
+//! `default-features = false, features = ["sqlite"]` a program links SQLite and nothing of
+//! sled, redb, tokio-postgres or clap.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -32,7 +34,6 @@
 
 pub mod apps;
 pub mod auth;
-pub mod cli;
 pub mod engine;
 pub mod envelope;
 pub mod open;

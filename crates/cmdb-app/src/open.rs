@@ -1,17 +1,20 @@
-//! Choosing and opening a store backend from configuration.
+//! Choosing and opening a store backend from configuration. Each store is a cargo feature
+//! (`sqlite` by default, `sled`, `redb`, `postgres`; memory always); [`stores`] holds the code
+//! of each, and a store whose feature is off is refused with a one-line reason.
+
+mod stores;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::ValueEnum;
 use cmdb_core::error::Detail;
 use cmdb_core::ports::SetStore;
 use cmdb_store_group::GroupOptions;
 use serde::Serialize;
 
 /// The store backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     /// Embedded SQLite file (the default).
@@ -28,7 +31,7 @@ pub enum StoreKind {
 }
 
 /// SQLite's `synchronous` pragma.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SqliteSync {
     /// Every commit reaches the disk before it is acknowledged (survives power loss).
     #[default]
@@ -38,7 +41,7 @@ pub enum SqliteSync {
 }
 
 /// sled's flush policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SledFlush {
     /// Flush before acknowledging every write.
     #[default]
@@ -48,7 +51,7 @@ pub enum SledFlush {
 }
 
 /// redb's durability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RedbSync {
     /// Every commit is fsynced before it is acknowledged (survives power loss).
     #[default]
@@ -56,6 +59,63 @@ pub enum RedbSync {
     /// redb's non-durable commits, made durable every 500 ms and at close (a crash, of the
     /// process too, may lose about the last 500 ms).
     None,
+}
+
+/// A configuration choice spelled as a word (`--store sqlite`, `--sled-flush every-write`):
+/// its names, and parsing and printing them.
+macro_rules! named_choice {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The name of this choice.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownChoice;
+
+            fn from_str(s: &str) -> Result<Self, UnknownChoice> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    other => Err(UnknownChoice {
+                        given: other.to_owned(),
+                        expected: Self::NAMES,
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+named_choice!(StoreKind {
+    Sqlite => "sqlite",
+    Sled => "sled",
+    Redb => "redb",
+    Memory => "memory",
+    Postgres => "postgres",
+});
+named_choice!(SqliteSync { Full => "full", Normal => "normal" });
+named_choice!(SledFlush { EveryWrite => "every-write", Background => "background" });
+named_choice!(RedbSync { Immediate => "immediate", None => "none" });
+
+/// A word that names none of a choice's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{given}' is not one of {}", expected.join(", "))]
+pub struct UnknownChoice {
+    given: String,
+    expected: &'static [&'static str],
 }
 
 /// Which store to open, and how.
@@ -141,11 +201,6 @@ impl std::error::Error for OpenError {
     }
 }
 
-/// The one-line reason of a store's refusal to open, the refusal kept as its source.
-fn refused(e: impl std::error::Error + Send + Sync + 'static) -> Detail {
-    Detail::caused_by(e.to_string().replace('\n', " "), e)
-}
-
 /// Opens (creating if needed) the configured store, PostgreSQL included: connecting needs the
 /// caller's tokio runtime, which keeps the store's writer task.
 ///
@@ -186,21 +241,14 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
         ));
     };
     let shown = redact_password(url);
-    let options = cmdb_store_postgres::PgOptions {
-        group: config.group,
-        ..Default::default()
-    };
-    let store = if wait {
-        cmdb_store_postgres::PgStore::connect_lazy(url, options).await
-    } else {
-        cmdb_store_postgres::PgStore::connect(url, options).await
-    }
-    .map_err(|e| fail(shown.clone(), refused(e)))?;
+    let (store, schema_version) = stores::open_postgres(config, url, wait)
+        .await
+        .map_err(|reason| fail(shown.clone(), reason))?;
     Ok(OpenedStore {
-        store: Arc::new(store),
+        store,
         kind: StoreKind::Postgres,
         path: Some(shown.into()),
-        schema_version: cmdb_store_postgres::SCHEMA_VERSION,
+        schema_version,
     })
 }
 
@@ -209,74 +257,19 @@ async fn open_embedded_async(config: &StoreConfig) -> Result<OpenedStore, OpenEr
     let Some(path) = config.resolved_path() else {
         return open_store(config);
     };
-    let fail = |kind: &'static str, e: cmdb_store_group::OpenError| OpenError {
-        kind,
-        path: path.display().to_string(),
-        reason: refused(e),
-    };
-    let (store, schema_version): (Arc<dyn SetStore>, i64) = match config.kind {
-        StoreKind::Redb => (
-            Arc::new(
-                cmdb_store_redb::RedbStore::open(&path, redb_options(config))
-                    .await
-                    .map_err(|e| fail("redb", e))?,
-            ),
-            cmdb_store_redb::FORMAT_VERSION,
-        ),
-        StoreKind::Sled => (
-            Arc::new(
-                cmdb_store_sled::SledStore::open(&path, sled_options(config))
-                    .await
-                    .map_err(|e| fail("sled", e))?,
-            ),
-            i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
-        ),
-        _ => (
-            Arc::new(
-                cmdb_store_sqlite::SqliteStore::open(&path, sqlite_options(config))
-                    .await
-                    .map_err(|e| fail("sqlite", e))?,
-            ),
-            cmdb_store_sqlite::SCHEMA_VERSION,
-        ),
-    };
+    let (store, schema_version) = stores::open_embedded(config, &path)
+        .await
+        .map_err(|reason| OpenError {
+            kind: config.kind.name(),
+            path: path.display().to_string(),
+            reason,
+        })?;
     Ok(OpenedStore {
         store,
         kind: config.kind,
         path: Some(path),
         schema_version,
     })
-}
-
-fn redb_options(config: &StoreConfig) -> cmdb_store_redb::RedbOptions {
-    cmdb_store_redb::RedbOptions {
-        durability: match config.redb_sync {
-            RedbSync::Immediate => cmdb_store_redb::RedbDurability::Immediate,
-            RedbSync::None => cmdb_store_redb::RedbDurability::None,
-        },
-        group: config.group,
-    }
-}
-
-fn sled_options(config: &StoreConfig) -> cmdb_store_sled::SledOptions {
-    cmdb_store_sled::SledOptions {
-        flush: match config.sled_flush {
-            SledFlush::EveryWrite => cmdb_store_sled::FlushMode::EveryWrite,
-            SledFlush::Background => cmdb_store_sled::FlushMode::Background,
-        },
-        group: config.group,
-    }
-}
-
-fn sqlite_options(config: &StoreConfig) -> cmdb_store_sqlite::SqliteOptions {
-    cmdb_store_sqlite::SqliteOptions {
-        synchronous: match config.sqlite_sync {
-            SqliteSync::Full => cmdb_store_sqlite::Synchronous::Full,
-            SqliteSync::Normal => cmdb_store_sqlite::Synchronous::Normal,
-        },
-        group: config.group,
-        ..Default::default()
-    }
 }
 
 /// A connection URL with its password (if any) replaced by `***`.
@@ -327,23 +320,8 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
             Arc::new(cmdb_store_memory::MemoryStore::with_options(config.group)),
             0,
         ),
-        (StoreKind::Sqlite, Some(p)) => {
-            let store = cmdb_store_sqlite::SqliteStore::open_blocking(p, sqlite_options(config))
-                .map_err(|e| fail("sqlite", refused(e)))?;
-            (Arc::new(store), cmdb_store_sqlite::SCHEMA_VERSION)
-        }
-        (StoreKind::Sled, Some(p)) => {
-            let store = cmdb_store_sled::SledStore::open_blocking(p, sled_options(config))
-                .map_err(|e| fail("sled", refused(e)))?;
-            (
-                Arc::new(store),
-                i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
-            )
-        }
-        (StoreKind::Redb, Some(p)) => {
-            let store = cmdb_store_redb::RedbStore::open_blocking(p, redb_options(config))
-                .map_err(|e| fail("redb", refused(e)))?;
-            (Arc::new(store), cmdb_store_redb::FORMAT_VERSION)
+        (kind, Some(p)) => {
+            stores::open_embedded_blocking(config, p).map_err(|reason| fail(kind.name(), reason))?
         }
     };
     Ok(OpenedStore {

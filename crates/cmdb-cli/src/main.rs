@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use cmdb_app::Engine;
-use cmdb_app::cli::{LogFormat, ServeConfig};
+mod cli;
+
+use crate::cli::{LogFormat, ServeConfig};
 use cmdb_http::ServeOptions;
 
 fn main() -> ExitCode {
-    cmdb_app::cli::main_with_args(std::env::args_os(), Some(serve))
+    cli::main_with_args(std::env::args_os(), Some(serve))
 }
 
 /// File descriptors kept for the store, the listener and the runtime besides connections.

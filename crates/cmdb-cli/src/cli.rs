@@ -16,29 +16,40 @@ use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::{BizId, SetId};
 use serde_json::{Value, json};
 
-use crate::apps::AppRegistry;
-use crate::auth::StaticPolicy;
-use crate::engine::Engine;
-use crate::envelope::{Envelope, Failure};
-use crate::paging::{Listing, Page};
 use chrono::FixedOffset;
+use cmdb_app::apps::AppRegistry;
+use cmdb_app::auth::StaticPolicy;
+use cmdb_app::engine::Engine;
+use cmdb_app::envelope::{Envelope, Failure};
+use cmdb_app::paging::{Listing, Page};
 use cmdb_core::Language;
 use cmdb_core::plan::RequestContext;
 use cmdb_store_group::GroupOptions;
 
-use crate::open::{
+use cmdb_app::open::{
     RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store_async, open_store_waiting,
 };
 
+/// Parses one of a configuration choice's names (clap lists them in help and errors).
+fn choice<T>(names: &'static [&'static str]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = cmdb_app::open::UnknownChoice> + Clone + Send + Sync + 'static,
+{
+    clap::builder::TypedValueParser::try_map(
+        clap::builder::PossibleValuesParser::new(names),
+        |name| name.parse::<T>(),
+    )
+}
+
 /// The user written on catalog entities a fixture creates when `--user` is not given.
-pub const DEFAULT_OPERATOR: &str = "admin";
+pub(crate) const DEFAULT_OPERATOR: &str = "admin";
 
 /// `cmdb`: create BlueKing CMDB sets on an embedded store.
 #[derive(Debug, Parser)]
 #[command(name = "cmdb", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The store backend.
-    #[arg(long, value_enum, default_value_t = StoreKind::Sqlite, global = true)]
+    #[arg(long, value_parser = choice::<StoreKind>(StoreKind::NAMES), default_value_t = StoreKind::Sqlite, global = true)]
     pub store: StoreKind,
     /// The store's path (default ./cmdb.sqlite, ./cmdb.sled or ./cmdb.redb), created on first
     /// use; for `--store postgres` the URL postgres://user:password@host:port/dbname.
@@ -61,14 +72,14 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub policy: Option<PathBuf>,
     /// SQLite synchronous mode: full (durable on power loss) or normal (may lose the last commits on power loss).
-    #[arg(long, value_enum, default_value_t = SqliteSync::Full, global = true)]
+    #[arg(long, value_parser = choice::<SqliteSync>(SqliteSync::NAMES), default_value_t = SqliteSync::Full, global = true)]
     pub sqlite_sync: SqliteSync,
     /// sled flush mode: every-write (durable) or background (may lose ~the last 500 ms).
-    #[arg(long, value_enum, default_value_t = SledFlush::EveryWrite, global = true)]
+    #[arg(long, value_parser = choice::<SledFlush>(SledFlush::NAMES), default_value_t = SledFlush::EveryWrite, global = true)]
     pub sled_flush: SledFlush,
     /// redb durability: immediate (every commit fsynced) or none (durable every 500 ms: a crash
     /// may lose ~the last 500 ms).
-    #[arg(long, value_enum, default_value_t = RedbSync::Immediate, global = true)]
+    #[arg(long, value_parser = choice::<RedbSync>(RedbSync::NAMES), default_value_t = RedbSync::Immediate, global = true)]
     pub redb_sync: RedbSync,
     /// Group commit: concurrent creates (and a non-atomic batch's elements) share one
     /// transaction and one sync (on), or each commits alone (off, for comparison).
@@ -117,7 +128,7 @@ fn parse_utc_offset(text: &str) -> Result<FixedOffset, String> {
 
 /// `--group-commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GroupCommit {
+pub(crate) enum GroupCommit {
     /// Concurrent creates share commits.
     On,
     /// Every create commits alone.
@@ -126,7 +137,7 @@ pub enum GroupCommit {
 
 /// `--unknown-keys`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum UnknownKeysArg {
+pub(crate) enum UnknownKeysArg {
     /// Refuse with 1199011.
     Reject,
     /// Drop silently.
@@ -135,7 +146,7 @@ pub enum UnknownKeysArg {
 
 /// `--resource-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ResourceTypeArg {
+pub(crate) enum ResourceTypeArg {
     /// Set records.
     Set,
     /// Module records.
@@ -144,7 +155,7 @@ pub enum ResourceTypeArg {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create the store (if needed) and print its kind, path and schema version.
     Init,
     /// Load a fixture file.
@@ -201,7 +212,7 @@ pub enum Command {
 
 /// `cmdb serve`'s flags (see `crates/cmdb-http/README.md`, "Running it in production").
 #[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The address to listen on. Without --apps or --trust-headers only a loopback address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -252,7 +263,7 @@ pub struct ServeArgs {
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object a line.
@@ -261,7 +272,7 @@ pub enum LogFormat {
 
 /// What the binary's HTTP server is handed: the flags and the apps file, already read.
 #[derive(Debug, Clone)]
-pub struct ServeConfig {
+pub(crate) struct ServeConfig {
     /// The flags.
     pub args: ServeArgs,
     /// The apps file's apps, when `--apps` was given.
@@ -272,7 +283,7 @@ pub struct ServeConfig {
 /// message is the line printed; the error behind it (an `io::Error`, the store's refusal) is
 /// kept as its [`source`](std::error::Error::source).
 #[derive(Debug)]
-pub struct UsageError(pub Detail);
+pub(crate) struct UsageError(pub Detail);
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -301,12 +312,12 @@ impl UsageError {
 /// Starts the HTTP server of `cmdb serve` as `config` says and runs it until shutdown, closing
 /// the store at the end. Supplied by the binary, which links an HTTP adapter (this crate does
 /// not).
-pub type ServeFn =
+pub(crate) type ServeFn =
     fn(Engine, ServeConfig) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
 /// Runs the command line; returns the exit status (0 result true, 1 result false, 2 usage).
 /// `serve` runs `cmdb serve`; without it that command is a usage error.
-pub fn main_with_args(
+pub(crate) fn main_with_args(
     args: impl IntoIterator<Item = std::ffi::OsString>,
     serve: Option<ServeFn>,
 ) -> ExitCode {
@@ -370,7 +381,7 @@ pub fn main_with_args(
 /// # Errors
 /// [`UsageError`] for unreadable files, a bad policy, a store that cannot be opened, or a
 /// server that cannot start.
-pub async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, UsageError> {
+pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, UsageError> {
     let config = StoreConfig {
         kind: cli.store,
         path: cli.db.clone(),
@@ -563,7 +574,7 @@ async fn close(engine: &Engine) {
 
 async fn load(engine: &Engine, text: &str, operator: &str) -> Envelope {
     let rid = engine.new_request_id();
-    let value = match crate::request::parse_body(text.as_bytes()) {
+    let value = match cmdb_app::request::parse_body(text.as_bytes()) {
         Ok(map) => Value::Object(map),
         Err(e) => return Envelope::failure(rid, &e.into()),
     };
