@@ -365,6 +365,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "postgres")]
     #[tokio::test]
     async fn a_refused_store_is_kept_as_the_source() {
         use std::error::Error as _;
@@ -385,6 +386,32 @@ mod tests {
                 .downcast_ref::<cmdb_store_postgres::OpenError>()
                 .is_some_and(|e| matches!(e, cmdb_store_postgres::OpenError::Invalid(_))),
             "{source:?}"
+        );
+    }
+
+    /// Run by CI with `cargo test -p cmdb-app --no-default-features --lib`.
+    #[cfg(not(any(feature = "sled", feature = "postgres")))]
+    #[tokio::test]
+    async fn a_store_the_build_leaves_out_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            path: Some(dir.path().join("cmdb.sled")),
+            ..StoreConfig::new(StoreKind::Sled)
+        };
+        let reason = "this build has no sled store (build cmdb-app with the `sled` feature)";
+        let sync = open_store(&config).expect_err("refused");
+        assert!(sync.to_string().ends_with(reason), "{sync}");
+        let sync_path = config.path.clone().unwrap();
+        assert!(!sync_path.exists(), "nothing is created");
+        let pg = StoreConfig {
+            path: Some("postgres://db/cmdb".into()),
+            ..StoreConfig::new(StoreKind::Postgres)
+        };
+        let refused = open_store_async(&pg).await.expect_err("refused");
+        assert_eq!(
+            refused.to_string(),
+            "cannot open postgres store at postgres://db/cmdb: this build has no postgres store \
+             (build cmdb-app with the `postgres` feature)"
         );
     }
 }
