@@ -23,10 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "set_templates": [{"id": 1, "bk_biz_id": 1, "name": "web", "version": 3,
                            "service_template_ids": [7]}]
     });
-    let report = engine
-        .load_fixture(fixture, "admin")
-        .await
-        .map_err(|f| f.message)?;
+    let report = engine.load_fixture(fixture, "admin").await?;
     println!("catalog loaded: {}", json!(report));
 
     let ctx = RequestContext {
@@ -48,8 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             BizId(1),
             cmdb_core::SetId(set["bk_set_id"].as_i64().unwrap_or_default()),
         )
-        .await
-        .map_err(|f| f.message)?;
+        .await?;
     println!("its modules: {}", json!(modules));
     engine.store().close().await?;
     std::fs::remove_dir_all(&dir)?;

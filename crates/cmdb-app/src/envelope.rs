@@ -145,6 +145,24 @@ impl Failure {
     }
 }
 
+/// `{code}: {message}`, as the client is told (never the hidden cause).
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// The source is the rule's error the failure reports, when it reports one (and, through it,
+/// a store failure's backend error): so `?` carries a failure into `Box<dyn Error>` or
+/// `anyhow::Error` with its chain.
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = error.code().number();
@@ -231,5 +249,28 @@ mod tests {
             v["actions"][0]["related_resource_types"],
             p["actions"][0]["related_resource_types"]
         );
+    }
+
+    #[test]
+    fn a_failure_is_an_error_with_its_chain() {
+        let io = std::io::Error::other("disk on fire");
+        let store =
+            cmdb_core::StoreError::Backend(cmdb_core::error::Detail::caused_by("write failed", io));
+        let failure = Failure::from(Error::Store(store));
+        assert_eq!(failure.to_string(), "1199999: internal error");
+        let boxed: Box<dyn std::error::Error> = Box::new(failure.clone());
+        let mut chain = Vec::new();
+        let mut next = boxed.source();
+        while let Some(e) = next {
+            chain.push(e.to_string());
+            next = e.source();
+        }
+        assert_eq!(
+            chain.last().map(String::as_str),
+            Some("disk on fire"),
+            "the backend's error ends the chain: {chain:?}"
+        );
+        let question_mark = || -> Result<(), Box<dyn std::error::Error>> { Err(failure)? };
+        assert!(question_mark().is_err());
     }
 }
