@@ -216,15 +216,6 @@ struct Sequences {
     slots: [Option<(Sequence, i64)>; 4],
 }
 
-fn slot(kind: SequenceKind) -> usize {
-    match kind {
-        SequenceKind::Set => 0,
-        SequenceKind::Module => 1,
-        SequenceKind::Audit => 2,
-        SequenceKind::Attribute => 3,
-    }
-}
-
 /// The domain's [`StoreTx`] and [`GroupTx`] over a backend transaction: ids come from
 /// sequences read once and written back by [`SequencedTx::finish`], the index checks are
 /// [`BackendRead::probe`], the inserts [`BackendTx::insert`], and a savepoint also keeps a
@@ -256,7 +247,7 @@ impl<'t, T: BackendTx + ?Sized> SequencedTx<'t, T> {
     /// Storage failures.
     pub fn finish(self) -> Result<(), StoreError> {
         for kind in SequenceKind::ALL {
-            if let Some((current, stored)) = self.sequences.slots[slot(kind)]
+            if let Some((current, stored)) = self.sequences.slots[kind.index()]
                 && current.last() != stored
             {
                 self.tx.put_sequence(kind, current.last())?;
@@ -266,7 +257,7 @@ impl<'t, T: BackendTx + ?Sized> SequencedTx<'t, T> {
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Result<&mut Sequence, StoreError> {
-        let cell = &mut self.sequences.slots[slot(kind)];
+        let cell = &mut self.sequences.slots[kind.index()];
         if cell.is_none() {
             let stored = self.tx.sequence(kind)?;
             if stored < 0 {

@@ -57,6 +57,16 @@ impl SequenceKind {
         SequenceKind::Attribute,
     ];
 
+    /// The kind's position in [`SequenceKind::ALL`] (for per-kind arrays).
+    pub fn index(self) -> usize {
+        match self {
+            SequenceKind::Set => 0,
+            SequenceKind::Module => 1,
+            SequenceKind::Audit => 2,
+            SequenceKind::Attribute => 3,
+        }
+    }
+
     /// The stable name of this kind, used as a storage key.
     pub fn name(self) -> &'static str {
         match self {

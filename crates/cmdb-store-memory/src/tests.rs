@@ -159,8 +159,8 @@ fn a_taken_index_entry_is_refused_and_rolled_back_with_its_write() {
 /// on the caller's runtime: it goes to the reader threads, so a task of the same
 /// current-thread runtime can let the holder go. Had the read waited for the lock inline, that
 /// task could not run and the holder would give up after 20 s, failing the test.
-#[test]
-fn a_read_never_waits_for_the_writers_lock_on_the_callers_thread() {
+#[tokio::test(flavor = "current_thread")]
+async fn a_read_never_waits_for_the_writers_lock_on_the_callers_thread() {
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -179,15 +179,9 @@ fn a_read_never_waits_for_the_writers_lock_on_the_callers_thread() {
         })
     };
     held_rx.recv().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let last = runtime.block_on(async {
-        let releaser = tokio::spawn(async move { release_tx.send(()).unwrap() });
-        let last = store.sequence_last(SequenceKind::Set).await;
-        releaser.await.unwrap();
-        last
-    });
+    let releaser = tokio::spawn(async move { release_tx.send(()).unwrap() });
+    let last = store.sequence_last(SequenceKind::Set).await;
+    releaser.await.unwrap();
     assert_eq!(last, Ok(0));
     assert!(
         holder.join().unwrap(),

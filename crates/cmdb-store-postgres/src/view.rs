@@ -96,15 +96,6 @@ pub(crate) struct View {
     pub writes: Writes,
 }
 
-fn slot(kind: SequenceKind) -> usize {
-    match kind {
-        SequenceKind::Set => 0,
-        SequenceKind::Module => 1,
-        SequenceKind::Audit => 2,
-        SequenceKind::Attribute => 3,
-    }
-}
-
 fn unread(what: &str) -> StoreError {
     StoreError::Backend(format!("the transaction did not read {what} before asking").into())
 }
@@ -125,8 +116,8 @@ impl View {
     pub(crate) fn changed_sequences(&self) -> Vec<(SequenceKind, i64)> {
         SequenceKind::ALL
             .into_iter()
-            .filter(|k| self.sequences[slot(*k)] != self.read.sequences[slot(*k)])
-            .map(|k| (k, self.sequences[slot(k)].last()))
+            .filter(|k| self.sequences[k.index()] != self.read.sequences[k.index()])
+            .map(|k| (k, self.sequences[k.index()].last()))
             .collect()
     }
 
@@ -203,13 +194,13 @@ impl GroupTx for View {
 
 impl StoreTx for View {
     fn take_ids(&mut self, kind: SequenceKind, count: u64) -> Result<IdRange, StoreError> {
-        self.sequences[slot(kind)]
+        self.sequences[kind.index()]
             .take(count)
             .map_err(|e| StoreError::Backend(Detail::caused_by(format!("{e}: {}", kind.name()), e)))
     }
 
     fn raise_sequence(&mut self, kind: SequenceKind, value: i64) -> Result<bool, StoreError> {
-        Ok(self.sequences[slot(kind)].raise_to(value))
+        Ok(self.sequences[kind.index()].raise_to(value))
     }
 
     fn set_name_taken(&mut self, biz: BizId, parent: i64, name: &str) -> Result<bool, StoreError> {
