@@ -26,9 +26,11 @@ use crate::system::{RandomRequestIds, SystemClock};
 
 mod batch;
 mod esb;
+mod lifecycle;
 mod reads;
 
 pub use batch::BatchElement;
+pub use lifecycle::EngineOpenError;
 
 /// The most sets one batch request may hold.
 pub const BATCH_LIMIT: usize = 100;

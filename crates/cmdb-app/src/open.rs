@@ -110,6 +110,14 @@ named_choice!(SqliteSync { Full => "full", Normal => "normal" });
 named_choice!(SledFlush { EveryWrite => "every-write", Background => "background" });
 named_choice!(RedbSync { Immediate => "immediate", None => "none" });
 
+/// A location [`StoreConfig::from_location`] does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "'{0}' names no store: use sqlite://PATH, redb://PATH, sled://PATH, postgres://…, memory: \
+     or a SQLite file's path"
+)]
+pub struct UnknownLocation(String);
+
 /// A word that names none of a choice's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{given}' is not one of {}", expected.join(", "))]
@@ -137,6 +145,33 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
+    /// The configuration a location names: `sqlite://PATH`, `redb://PATH`, `sled://PATH`,
+    /// `postgres://…` (or `postgresql://…`, the URL kept whole), `memory:`, or a plain path (a
+    /// SQLite file). Every other option is the default.
+    ///
+    /// # Errors
+    /// [`UnknownLocation`] for another scheme or an empty path.
+    pub fn from_location(location: &str) -> Result<Self, UnknownLocation> {
+        let unknown = || UnknownLocation(location.to_owned());
+        let (kind, path) = match location.split_once("://") {
+            Some(("postgres" | "postgresql", _)) => (StoreKind::Postgres, Some(location)),
+            Some(("sqlite", path)) => (StoreKind::Sqlite, Some(path)),
+            Some(("redb", path)) => (StoreKind::Redb, Some(path)),
+            Some(("sled", path)) => (StoreKind::Sled, Some(path)),
+            Some(("memory", "")) => (StoreKind::Memory, None),
+            Some(_) => return Err(unknown()),
+            None if location == "memory:" => (StoreKind::Memory, None),
+            None => (StoreKind::Sqlite, Some(location)),
+        };
+        if path.is_some_and(str::is_empty) {
+            return Err(unknown());
+        }
+        Ok(StoreConfig {
+            path: path.map(PathBuf::from),
+            ..StoreConfig::new(kind)
+        })
+    }
+
     /// The default configuration of a backend.
     pub fn new(kind: StoreKind) -> Self {
         StoreConfig {
@@ -335,6 +370,43 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_name_their_store_and_path() {
+        let read = |location: &str| {
+            StoreConfig::from_location(location)
+                .map(|c| (c.kind, c.path.map(|p| p.display().to_string())))
+        };
+        let some = |p: &str| Some(p.to_owned());
+        assert_eq!(
+            read("sqlite://a/b.sqlite"),
+            Ok((StoreKind::Sqlite, some("a/b.sqlite")))
+        );
+        assert_eq!(
+            read("/x/cmdb.sqlite"),
+            Ok((StoreKind::Sqlite, some("/x/cmdb.sqlite")))
+        );
+        assert_eq!(
+            read("redb:///x/c.redb"),
+            Ok((StoreKind::Redb, some("/x/c.redb")))
+        );
+        assert_eq!(read("sled://d.sled"), Ok((StoreKind::Sled, some("d.sled"))));
+        let url = "postgres://u:p@h:5432/db?sslmode=disable";
+        assert_eq!(read(url), Ok((StoreKind::Postgres, some(url))));
+        assert_eq!(
+            read("postgresql://h/db"),
+            Ok((StoreKind::Postgres, some("postgresql://h/db")))
+        );
+        assert_eq!(read("memory:"), Ok((StoreKind::Memory, None)));
+        assert_eq!(read("memory://"), Ok((StoreKind::Memory, None)));
+        for refused in ["", "sqlite://", "redb://", "memory://x", "mongodb://db"] {
+            assert_eq!(
+                read(refused),
+                Err(UnknownLocation(refused.to_owned())),
+                "{refused}"
+            );
+        }
+    }
 
     #[test]
     fn passwords_are_redacted_from_urls() {

@@ -1,0 +1,45 @@
+//! Opening an engine on a store named by a location, and closing it.
+
+use std::sync::Arc;
+
+use cmdb_core::StoreError;
+
+use super::Engine;
+use crate::open::{OpenError, StoreConfig, UnknownLocation, open_store_async};
+
+/// Why [`Engine::open`] could not open an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineOpenError {
+    /// The location names no store.
+    #[error(transparent)]
+    Location(#[from] UnknownLocation),
+    /// The store refused to open (its refusal is the source).
+    #[error(transparent)]
+    Store(#[from] OpenError),
+}
+
+impl Engine {
+    /// An engine with the default options on the store `location` names (see
+    /// [`StoreConfig::from_location`]: `sqlite://cmdb.sqlite`, `redb://cmdb.redb`,
+    /// `postgres://user:password@host/db`, `memory:`, or a SQLite file's path). The store
+    /// opens off the caller's thread. For other options, open a store and use
+    /// [`Engine::builder`].
+    ///
+    /// # Errors
+    /// [`EngineOpenError`]: the location names no store, or the store refused to open.
+    pub async fn open(location: &str) -> Result<Engine, EngineOpenError> {
+        let config = StoreConfig::from_location(location)?;
+        let opened = open_store_async(&config).await?;
+        Ok(Engine::builder(Arc::clone(&opened.store)).build())
+    }
+
+    /// Closes the store once every write queued before this call has committed (an embedded
+    /// store's writer thread drains its queue first). Later calls may fail. Dropping an
+    /// engine instead never waits: its store finishes the queued writes on its own threads.
+    ///
+    /// # Errors
+    /// The store's failure to flush or let go of its files.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.store().close().await
+    }
+}
