@@ -135,6 +135,28 @@ impl CatalogEntry<'_> {
     }
 }
 
+impl CatalogItem {
+    /// The item as an entry to store under `key` (the key carries the mainline's tenant, which
+    /// the item does not).
+    pub fn as_entry<'a>(&'a self, key: &'a CatalogKey) -> Option<CatalogEntry<'a>> {
+        Some(match (self, key) {
+            (CatalogItem::Mainline(levels), CatalogKey::Mainline(tenant)) => {
+                CatalogEntry::Mainline {
+                    supplier_account: tenant,
+                    levels,
+                }
+            }
+            (CatalogItem::Business(b), _) => CatalogEntry::Business(b),
+            (CatalogItem::MainlineInstance(i), _) => CatalogEntry::MainlineInstance(i),
+            (CatalogItem::Attribute(a), _) => CatalogEntry::Attribute(a),
+            (CatalogItem::UniqueRule(r), _) => CatalogEntry::UniqueRule(r),
+            (CatalogItem::ServiceTemplate(t), _) => CatalogEntry::ServiceTemplate(t),
+            (CatalogItem::SetTemplate(t), _) => CatalogEntry::SetTemplate(t),
+            (CatalogItem::Mainline(_), _) => return None,
+        })
+    }
+}
+
 /// The error for a store that answered a key with an object of another kind (a store bug).
 fn wrong_kind(kind: &str) -> StoreError {
     StoreError::Backend(format!("the store answered a {kind} read with another kind").into())

@@ -9,9 +9,6 @@
 use std::collections::{HashMap, HashSet};
 
 use cmdb_core::StoreError;
-use cmdb_core::catalog::{
-    Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
-};
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
 use cmdb_core::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
@@ -40,16 +37,17 @@ pub(crate) struct Prefetched {
     pub catalog: Option<Catalog>,
 }
 
-/// Every catalog row, keyed as the tables are.
+/// Every catalog row, under its key.
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
-    pub mainline: HashMap<String, Vec<String>>,
-    pub businesses: HashMap<i64, Business>,
-    pub instances: HashMap<i64, MainlineInstance>,
-    pub attributes: HashMap<(String, String), StoredAttribute>,
-    pub rules: HashMap<(String, String), UniqueRule>,
-    pub service_templates: HashMap<i64, ServiceTemplate>,
-    pub set_templates: HashMap<i64, SetTemplate>,
+    pub items: HashMap<CatalogKey, CatalogItem>,
+}
+
+impl Catalog {
+    /// Keeps `entry` (as read, or as written).
+    pub(crate) fn put(&mut self, entry: CatalogEntry<'_>) {
+        self.items.insert(entry.key(), entry.to_item());
+    }
 }
 
 /// The writes a transaction made, in order per table.
@@ -58,13 +56,8 @@ pub(crate) struct Writes {
     pub sets: Vec<SetRecord>,
     pub modules: Vec<ModuleRecord>,
     pub audits: Vec<AuditRecord>,
-    pub mainline: Vec<(String, Vec<String>)>,
-    pub businesses: Vec<Business>,
-    pub instances: Vec<MainlineInstance>,
-    pub attributes: Vec<StoredAttribute>,
-    pub rules: Vec<UniqueRule>,
-    pub service_templates: Vec<ServiceTemplate>,
-    pub set_templates: Vec<SetTemplate>,
+    /// Catalog objects, in write order, under their keys.
+    pub catalog: Vec<(CatalogKey, CatalogItem)>,
 }
 
 /// One entry the view added to its indexes (undone by a savepoint rollback).
@@ -131,14 +124,7 @@ impl View {
     /// the biz's built-in set, is checked again at commit under the locks (1199054), and a
     /// refusal decided on cached facts is decided again on fresh ones by the engine.
     pub(crate) fn changes_catalog(&self) -> bool {
-        let w = &self.writes;
-        !(w.mainline.is_empty()
-            && w.businesses.is_empty()
-            && w.instances.is_empty()
-            && w.attributes.is_empty()
-            && w.rules.is_empty()
-            && w.service_templates.is_empty()
-            && w.set_templates.is_empty())
+        !self.writes.catalog.is_empty()
     }
 
     fn catalog(&self) -> Result<&Catalog, StoreError> {
@@ -283,50 +269,7 @@ impl StoreTx for View {
     }
 
     fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
-        let catalog = self.catalog()?;
-        Ok(match key {
-            CatalogKey::Mainline(sup) => catalog
-                .mainline
-                .get(&sup)
-                .cloned()
-                .map(CatalogItem::Mainline),
-            CatalogKey::Business(id) => catalog
-                .businesses
-                .get(&id.0)
-                .cloned()
-                .map(CatalogItem::Business),
-            CatalogKey::MainlineInstance(id) => catalog
-                .instances
-                .get(&id)
-                .cloned()
-                .map(CatalogItem::MainlineInstance),
-            CatalogKey::Attribute {
-                supplier_account,
-                property_id,
-            } => catalog
-                .attributes
-                .get(&(supplier_account, property_id))
-                .cloned()
-                .map(CatalogItem::Attribute),
-            CatalogKey::UniqueRule {
-                supplier_account,
-                key,
-            } => catalog
-                .rules
-                .get(&(supplier_account, key))
-                .cloned()
-                .map(CatalogItem::UniqueRule),
-            CatalogKey::ServiceTemplate(id) => catalog
-                .service_templates
-                .get(&id)
-                .cloned()
-                .map(CatalogItem::ServiceTemplate),
-            CatalogKey::SetTemplate(id) => catalog
-                .set_templates
-                .get(&id)
-                .cloned()
-                .map(CatalogItem::SetTemplate),
-        })
+        Ok(self.catalog()?.items.get(&key).cloned())
     }
 
     fn catalog_version(&self) -> Option<u64> {
@@ -334,64 +277,19 @@ impl StoreTx for View {
     }
 
     fn catalog_put(&mut self, entry: CatalogEntry<'_>) -> Result<(), StoreError> {
-        let catalog = self
-            .read
+        if let CatalogEntry::Business(business) = entry {
+            // A new biz has no sets yet: the view may answer about its built-in set.
+            self.read
+                .builtin
+                .entry(business.bk_biz_id.0)
+                .or_insert(None);
+        }
+        self.read
             .catalog
             .as_mut()
-            .ok_or_else(|| unread("the catalog"))?;
-        match entry {
-            CatalogEntry::Mainline {
-                supplier_account,
-                levels,
-            } => {
-                catalog
-                    .mainline
-                    .insert(supplier_account.to_owned(), levels.to_vec());
-                self.writes
-                    .mainline
-                    .push((supplier_account.to_owned(), levels.to_vec()));
-            }
-            CatalogEntry::Business(business) => {
-                catalog
-                    .businesses
-                    .insert(business.bk_biz_id.0, business.clone());
-                // A new biz has no sets yet: the view may answer about its built-in set.
-                self.read
-                    .builtin
-                    .entry(business.bk_biz_id.0)
-                    .or_insert(None);
-                self.writes.businesses.push(business.clone());
-            }
-            CatalogEntry::MainlineInstance(instance) => {
-                catalog
-                    .instances
-                    .insert(instance.bk_inst_id, instance.clone());
-                self.writes.instances.push(instance.clone());
-            }
-            CatalogEntry::Attribute(attribute) => {
-                let key = (
-                    attribute.bk_supplier_account.clone(),
-                    attribute.raw.bk_property_id.clone(),
-                );
-                catalog.attributes.insert(key, attribute.clone());
-                self.writes.attributes.push(attribute.clone());
-            }
-            CatalogEntry::UniqueRule(rule) => {
-                let key = (rule.bk_supplier_account.clone(), rule.key());
-                catalog.rules.insert(key, rule.clone());
-                self.writes.rules.push(rule.clone());
-            }
-            CatalogEntry::ServiceTemplate(template) => {
-                catalog
-                    .service_templates
-                    .insert(template.id, template.clone());
-                self.writes.service_templates.push(template.clone());
-            }
-            CatalogEntry::SetTemplate(template) => {
-                catalog.set_templates.insert(template.id, template.clone());
-                self.writes.set_templates.push(template.clone());
-            }
-        }
+            .ok_or_else(|| unread("the catalog"))?
+            .put(entry);
+        self.writes.catalog.push((entry.key(), entry.to_item()));
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
+use cmdb_core::catalog_key::CatalogEntry;
 use cmdb_core::ids::{Sequence, SequenceKind, SetId};
 use cmdb_core::plan::CreatePlan;
 use tokio_postgres::Client;
@@ -199,39 +200,35 @@ async fn read_catalog<E>(c: &Client) -> Result<Catalog, AttemptError<E>> {
     let store = AttemptError::Store;
     let mut catalog = Catalog::default();
     for row in mainline.map_err(AttemptError::Pg)? {
-        catalog.mainline.insert(
-            text(&row, 0)?,
-            decode(&text(&row, 1)?, "mainline").map_err(store)?,
-        );
+        let levels: Vec<String> = decode(&text(&row, 1)?, "mainline").map_err(store)?;
+        catalog.put(CatalogEntry::Mainline {
+            supplier_account: &text(&row, 0)?,
+            levels: &levels,
+        });
     }
     for row in businesses.map_err(AttemptError::Pg)? {
         let b: Business = decode(&text(&row, 0)?, "business").map_err(store)?;
-        catalog.businesses.insert(b.bk_biz_id.0, b);
+        catalog.put(CatalogEntry::Business(&b));
     }
     for row in instances.map_err(AttemptError::Pg)? {
         let i: MainlineInstance = decode(&text(&row, 0)?, "mainline instance").map_err(store)?;
-        catalog.instances.insert(i.bk_inst_id, i);
+        catalog.put(CatalogEntry::MainlineInstance(&i));
     }
     for row in attributes.map_err(AttemptError::Pg)? {
         let a: StoredAttribute = decode(&text(&row, 0)?, "set attribute").map_err(store)?;
-        catalog.attributes.insert(
-            (a.bk_supplier_account.clone(), a.raw.bk_property_id.clone()),
-            a,
-        );
+        catalog.put(CatalogEntry::Attribute(&a));
     }
     for row in rules.map_err(AttemptError::Pg)? {
         let r: UniqueRule = decode(&text(&row, 0)?, "unique rule").map_err(store)?;
-        catalog
-            .rules
-            .insert((r.bk_supplier_account.clone(), r.key()), r);
+        catalog.put(CatalogEntry::UniqueRule(&r));
     }
     for row in services.map_err(AttemptError::Pg)? {
         let s: ServiceTemplate = decode(&text(&row, 0)?, "service template").map_err(store)?;
-        catalog.service_templates.insert(s.id, s);
+        catalog.put(CatalogEntry::ServiceTemplate(&s));
     }
     for row in templates.map_err(AttemptError::Pg)? {
         let t: SetTemplate = decode(&text(&row, 0)?, "set template").map_err(store)?;
-        catalog.set_templates.insert(t.id, t);
+        catalog.put(CatalogEntry::SetTemplate(&t));
     }
     Ok(catalog)
 }

@@ -4,6 +4,7 @@
 use std::pin::Pin;
 
 use cmdb_core::StoreError;
+use cmdb_core::catalog_key::CatalogEntry;
 use futures::future::join_all;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
@@ -81,44 +82,37 @@ fn columns(writes: &Writes, sequences: &[(&str, i64)]) -> Result<Columns, StoreE
         c.seq_kinds.push((*kind).to_owned());
         c.seq_lasts.push(*last);
     }
-    for (sup, levels) in &writes.mainline {
-        c.catalog
-            .push(CatalogRow::Mainline(sup.clone(), encode(levels)?));
-    }
-    for b in &writes.businesses {
-        c.catalog
-            .push(CatalogRow::Business(b.bk_biz_id.0, encode(b)?));
-    }
-    for i in &writes.instances {
-        c.catalog
-            .push(CatalogRow::Instance(i.bk_inst_id, encode(i)?));
-    }
-    for a in &writes.attributes {
-        c.catalog.push(CatalogRow::Attribute(
-            a.bk_supplier_account.clone(),
-            a.raw.bk_property_id.clone(),
-            a.ordinal,
-            a.raw.bk_biz_id,
-            encode(a)?,
-        ));
-    }
-    for r in &writes.rules {
-        c.catalog.push(CatalogRow::Rule(
-            r.bk_supplier_account.clone(),
-            r.key(),
-            encode(r)?,
-        ));
-    }
-    for t in &writes.service_templates {
-        c.catalog
-            .push(CatalogRow::ServiceTemplate(t.id, encode(t)?));
-    }
-    for t in &writes.set_templates {
-        c.catalog.push(CatalogRow::SetTemplate(
-            t.id,
-            t.service_template_ids.clone(),
-            encode(t)?,
-        ));
+    for (key, item) in &writes.catalog {
+        let row = match item.as_entry(key) {
+            Some(CatalogEntry::Mainline {
+                supplier_account,
+                levels,
+            }) => CatalogRow::Mainline(supplier_account.to_owned(), encode(&levels)?),
+            Some(CatalogEntry::Business(b)) => CatalogRow::Business(b.bk_biz_id.0, encode(b)?),
+            Some(CatalogEntry::MainlineInstance(i)) => {
+                CatalogRow::Instance(i.bk_inst_id, encode(i)?)
+            }
+            Some(CatalogEntry::Attribute(a)) => CatalogRow::Attribute(
+                a.bk_supplier_account.clone(),
+                a.raw.bk_property_id.clone(),
+                a.ordinal,
+                a.raw.bk_biz_id,
+                encode(a)?,
+            ),
+            Some(CatalogEntry::UniqueRule(r)) => {
+                CatalogRow::Rule(r.bk_supplier_account.clone(), r.key(), encode(r)?)
+            }
+            Some(CatalogEntry::ServiceTemplate(t)) => CatalogRow::ServiceTemplate(t.id, encode(t)?),
+            Some(CatalogEntry::SetTemplate(t)) => {
+                CatalogRow::SetTemplate(t.id, t.service_template_ids.clone(), encode(t)?)
+            }
+            None => {
+                return Err(StoreError::Backend(
+                    format!("a catalog write under the wrong kind of key: {key:?}").into(),
+                ));
+            }
+        };
+        c.catalog.push(row);
     }
     Ok(c)
 }
