@@ -57,36 +57,20 @@ pub(super) fn open_embedded_blocking(config: &StoreConfig, path: &Path) -> Resul
     }
 }
 
-/// [`open_embedded_blocking`], the open run on a thread of the store's (the caller only
-/// waits).
+/// [`open_embedded_blocking`] on a thread of its own: the async caller only waits (on any
+/// runtime).
 pub(super) async fn open_embedded(config: &StoreConfig, path: &Path) -> Result<Opened, Detail> {
-    match config.kind {
-        #[cfg(feature = "sqlite")]
-        StoreKind::Sqlite => {
-            let store = cmdb_store_sqlite::SqliteStore::open(path, sqlite_options(config))
-                .await
-                .map_err(refused)?;
-            Ok((Arc::new(store), cmdb_store_sqlite::SCHEMA_VERSION))
-        }
-        #[cfg(feature = "sled")]
-        StoreKind::Sled => {
-            let store = cmdb_store_sled::SledStore::open(path, sled_options(config))
-                .await
-                .map_err(refused)?;
-            Ok((
-                Arc::new(store),
-                i64::from(cmdb_store_sled::layout::FORMAT_VERSION),
-            ))
-        }
-        #[cfg(feature = "redb")]
-        StoreKind::Redb => {
-            let store = cmdb_store_redb::RedbStore::open(path, redb_options(config))
-                .await
-                .map_err(refused)?;
-            Ok((Arc::new(store), cmdb_store_redb::FORMAT_VERSION))
-        }
-        other => Err(not_built(other)),
-    }
+    let (config, path) = (config.clone(), path.to_owned());
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cmdb-open".into())
+        .spawn(move || {
+            let _ = reply.send(open_embedded_blocking(&config, &path));
+        })
+        .map_err(|e| Detail::caused_by("cannot start the thread that opens the store", e))?;
+    answer
+        .await
+        .unwrap_or_else(|_| Err("the thread opening the store panicked".into()))
 }
 
 /// Connects to the PostgreSQL database at `url`; with `wait`, a server that is down yet is
