@@ -193,6 +193,15 @@ impl CatalogBatch {
         for (i, t) in fixture.set_templates.iter().enumerate() {
             positive(t.id, || format!("set_templates[{i}].id"))?;
             non_empty(&t.name, || format!("set_templates[{i}].name"))?;
+            // bk-cmdb names a set template once per business: a second of the same name is
+            // refused, whatever its id.
+            let earlier = &fixture.set_templates[..i];
+            if earlier
+                .iter()
+                .any(|e| e.bk_biz_id == t.bk_biz_id && e.name == t.name && e.id != t.id)
+            {
+                return Err(Error::invalid(format!("set_templates[{i}].name")));
+            }
             if t.version < 0 {
                 return Err(Error::invalid(format!("set_templates[{i}].version")));
             }

@@ -54,6 +54,56 @@ fn a_set_template_version_may_be_zero_not_negative() {
 }
 
 #[test]
+fn a_set_template_name_is_taken_once_per_business() {
+    let with_templates = |templates: Value| {
+        json!({
+            "businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"},
+                           {"bk_biz_id": 2, "bk_biz_name": "other"}],
+            "service_templates": [
+                {"id": 7, "bk_biz_id": 1, "name": "nginx", "service_category_id": 2},
+                {"id": 8, "bk_biz_id": 2, "name": "nginx", "service_category_id": 2}],
+            "set_templates": templates
+        })
+    };
+    let template = |id: i64, biz: i64, name: &str| {
+        json!({"id": id, "bk_biz_id": biz, "name": name, "version": 1,
+               "service_template_ids": [if biz == 1 { 7 } else { 8 }]})
+    };
+    // The same name in another business, and another name in the same one, are fine.
+    assert!(
+        prepare(with_templates(json!([
+            template(1, 1, "web"),
+            template(9, 2, "web")
+        ])))
+        .is_ok()
+    );
+    assert!(
+        prepare(with_templates(json!([
+            template(1, 1, "web"),
+            template(9, 1, "db")
+        ])))
+        .is_ok()
+    );
+    // bk-cmdb refuses the second template of a name in one business: so does the load.
+    refused_as(
+        with_templates(json!([
+            template(1, 1, "web"),
+            template(2, 1, "db"),
+            template(9, 1, "web")
+        ])),
+        "set_templates[2].name",
+    );
+    // Names are exact: another case is another name.
+    assert!(
+        prepare(with_templates(json!([
+            template(1, 1, "web"),
+            template(9, 1, "Web")
+        ])))
+        .is_ok()
+    );
+}
+
+#[test]
 fn mainline_level_names_are_identifiers() {
     for ok in [json!(["zone"]), json!(["my_zone", "rack2"]), json!([])] {
         assert!(prepare(json!({"mainline": ok})).is_ok(), "{ok}");
