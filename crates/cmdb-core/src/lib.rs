@@ -62,6 +62,7 @@ pub mod records;
 pub mod rules;
 pub mod time;
 pub mod tx;
+pub mod typed;
 
 pub use error::{BodyProblem, Code, Error, Result, StoreError};
 pub use ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};
