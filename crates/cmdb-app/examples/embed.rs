@@ -1,4 +1,5 @@
-//! Embedding the engine in a Rust program: open a SQLite store, load a catalog, create a set.
+//! Embedding the engine in a Rust program: open a SQLite store, load a catalog, create a typed
+//! set and a JSON one.
 //!
 //! Run with `cargo run -p cmdb-app --example embed`.
 
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use cmdb_app::Engine;
 use cmdb_core::BizId;
 use cmdb_core::plan::RequestContext;
+use cmdb_core::typed::{NewSet, SetEnv};
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
@@ -32,21 +34,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         app_code: "embed_example".into(),
         request_id: engine.new_request_id(),
     };
-    let data = json!({"bk_parent_id": 1, "bk_set_name": "web-01", "set_template_id": 1});
-    let data = data.as_object().cloned().unwrap_or_default();
+    // A typed create: the same rules, codes and stored document as the JSON entry point.
     let set = engine
-        .create_set(&ctx, BizId(1), &data)
-        .await
-        .map_err(|f| format!("{} {}", f.code, f.message))?;
-    println!("created set: {}", json!(set));
-    let modules = engine
-        .list_modules(
-            "0",
+        .create(
+            &ctx,
             BizId(1),
-            cmdb_core::SetId(set["bk_set_id"].as_i64().unwrap_or_default()),
+            NewSet::new("web-01", 1).template(1).env(SetEnv::Test),
         )
         .await?;
+    println!(
+        "created set {} {:?} (template {} version {:?})",
+        set.id().0,
+        set.name(),
+        set.template_id(),
+        set.template_version()
+    );
+    println!("stored as: {}", json!(set));
+    let modules = engine.list_modules("0", BizId(1), set.id()).await?;
     println!("its modules: {}", json!(modules));
+    // The JSON entry point, for data that already is a JSON map.
+    let data = json!({"bk_parent_id": 1, "bk_set_name": "web-02"});
+    let doc = engine
+        .create_set(
+            &ctx,
+            BizId(1),
+            data.as_object().unwrap_or(&Default::default()),
+        )
+        .await?;
+    println!("created set: {}", json!(doc));
     engine.store().close().await?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use chrono::FixedOffset;
+use cmdb_core::error::Detail;
 use cmdb_core::facts::{AttributeCache, CreateFacts, FactsQuery};
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::gather::gather_for;
@@ -16,6 +17,7 @@ use cmdb_core::ports::{Action, Authorizer, Clock, RequestIdSource, SetStore, Set
 use cmdb_core::records::Document;
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::time::render_timestamp;
+use cmdb_core::typed::{NewSet, Set};
 use cmdb_core::{BizId, Error, Language, StoreError};
 use serde_json::Value;
 
@@ -41,6 +43,15 @@ pub const BATCH_LIMIT: usize = 100;
 const MAX_PLANS: usize = 5;
 
 /// Whether a store refused a plan because the catalog changed after its facts were read.
+/// The typed set of a stored document; a document without its built-in fields is a corrupt
+/// store (1199999), never a panic.
+fn typed_set(doc: Arc<Document>) -> Result<Set, Failure> {
+    Set::try_from(doc).map_err(|e| {
+        let detail = Detail::caused_by(e.to_string(), e);
+        Failure::from(Error::Store(StoreError::Corrupt(detail)))
+    })
+}
+
 fn stale(error: &Error) -> bool {
     matches!(error, Error::Store(StoreError::StaleFacts(_)))
 }
@@ -215,6 +226,32 @@ impl Engine {
         biz: BizId,
         data: &Document,
     ) -> Result<Document, Failure> {
+        Ok(Arc::unwrap_or_clone(
+            self.create_shared(ctx, biz, data).await?,
+        ))
+    }
+
+    /// [`Engine::create_set`] of a typed set: the same rules, in the same order, with the
+    /// same codes and messages; the stored set, typed.
+    ///
+    /// # Errors
+    /// As [`Engine::create_set`].
+    pub async fn create(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        set: NewSet,
+    ) -> Result<Set, Failure> {
+        typed_set(self.create_shared(ctx, biz, &set.to_data()).await?)
+    }
+
+    /// One create, answering the stored document as the store shares it.
+    async fn create_shared(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        data: &Document,
+    ) -> Result<Arc<Document>, Failure> {
         let created = async {
             let mut round = 1;
             loop {
@@ -226,7 +263,7 @@ impl Engine {
             }
         }
         .await;
-        Ok(Arc::unwrap_or_clone(self.localized(created)?.set.doc))
+        Ok(self.localized(created)?.set.doc)
     }
 
     /// The permission and the rules of one create, decided on its facts: a refusal decided on

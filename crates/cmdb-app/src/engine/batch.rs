@@ -9,7 +9,9 @@ use cmdb_core::records::Document;
 use cmdb_core::{BizId, Error, StoreError};
 use serde_json::Value;
 
-use super::{BATCH_LIMIT, Engine, MAX_PLANS, stale};
+use cmdb_core::typed::{NewSet, Set};
+
+use super::{BATCH_LIMIT, Engine, MAX_PLANS, stale, typed_set};
 use crate::envelope::Failure;
 
 /// One element's result in a non-atomic batch.
@@ -20,6 +22,12 @@ pub struct BatchElement {
     /// The created set, or why it failed.
     pub outcome: Result<Document, Failure>,
 }
+
+/// One element's stored document, or why it failed.
+type Outcome = Result<Arc<Document>, Failure>;
+
+/// The request data of a batch's element `i` (or the refusal of an element that is none).
+type ElementData<'a> = dyn Fn(usize) -> Result<Document, Failure> + Sync + 'a;
 
 impl Engine {
     /// Creates up to [`BATCH_LIMIT`] sets (spec section 12). Non-atomic: each element isolated,
@@ -36,17 +44,60 @@ impl Engine {
         sets: &[Value],
         atomic: bool,
     ) -> Result<Vec<BatchElement>, Failure> {
+        let data = |index: usize| element_data(index, &sets[index]);
+        let outcomes = self
+            .localized_batch(ctx, biz, sets.len(), &data, atomic)
+            .await?;
+        Ok(outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(index, outcome)| BatchElement {
+                index,
+                outcome: outcome.map(Arc::unwrap_or_clone),
+            })
+            .collect())
+    }
+
+    /// [`Engine::batch_create`] of typed sets: the same rules, limit and atomicity, each
+    /// element's result in its slot.
+    ///
+    /// # Errors
+    /// As [`Engine::batch_create`].
+    pub async fn create_batch(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        sets: &[NewSet],
+        atomic: bool,
+    ) -> Result<Vec<Result<Set, Failure>>, Failure> {
+        let data = |index: usize| Ok(sets[index].to_data());
+        let outcomes = self
+            .localized_batch(ctx, biz, sets.len(), &data, atomic)
+            .await?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.and_then(typed_set))
+            .collect())
+    }
+
+    /// A batch of `count` elements whose request data `data` gives, its failures in the
+    /// engine's language.
+    async fn localized_batch(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        count: usize,
+        data: &ElementData<'_>,
+        atomic: bool,
+    ) -> Result<Vec<Outcome>, Failure> {
         let language = self.options.language;
-        let elements = self
-            .batch_create_in_order(ctx, biz, sets, atomic)
+        let outcomes = self
+            .batch_create_in_order(ctx, biz, count, data, atomic)
             .await
             .map_err(|f| f.in_language(language))?;
-        Ok(elements
+        Ok(outcomes
             .into_iter()
-            .map(|e| BatchElement {
-                index: e.index,
-                outcome: e.outcome.map_err(|f| f.in_language(language)),
-            })
+            .map(|outcome| outcome.map_err(|f| f.in_language(language)))
             .collect())
     }
 
@@ -54,10 +105,11 @@ impl Engine {
         &self,
         ctx: &RequestContext,
         biz: BizId,
-        sets: &[Value],
+        count: usize,
+        data: &ElementData<'_>,
         atomic: bool,
-    ) -> Result<Vec<BatchElement>, Failure> {
-        if sets.len() > BATCH_LIMIT {
+    ) -> Result<Vec<Outcome>, Failure> {
+        if count > BATCH_LIMIT {
             return Err(Error::ExceedLimit { limit: BATCH_LIMIT }.into());
         }
         self.decide_on_facts(ctx, biz, &Document::new(), |facts| {
@@ -74,19 +126,19 @@ impl Engine {
         })
         .await?;
         if atomic {
-            return self.batch_atomic(ctx, biz, sets).await;
+            return self.batch_atomic(ctx, biz, count, data).await;
         }
         // Non-atomic: every element is planned, then all plans are committed together (one
         // group, each isolated); an element refused while planning never reaches the store.
         // Elements whose plans went stale (the catalog changed) are planned and sent again.
-        let mut outcomes: Vec<Option<Result<Document, Failure>>> = vec![None; sets.len()];
-        let mut todo: Vec<usize> = (0..sets.len()).collect();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; count];
+        let mut todo: Vec<usize> = (0..count).collect();
         for round in 1..=MAX_PLANS {
             let mut planned = Vec::with_capacity(todo.len());
             let mut plans = Vec::with_capacity(todo.len());
             for index in todo.drain(..) {
                 let plan = async {
-                    let data = element_data(index, &sets[index])?;
+                    let data = data(index)?;
                     self.element_plan(ctx, biz, &data).await
                 }
                 .await;
@@ -103,11 +155,7 @@ impl Engine {
                 match result {
                     Err(e) if stale(&e) && round < MAX_PLANS => todo.push(index),
                     result => {
-                        outcomes[index] = Some(
-                            result
-                                .map(|c| Arc::unwrap_or_clone(c.set.doc))
-                                .map_err(Failure::from),
-                        );
+                        outcomes[index] = Some(result.map(|c| c.set.doc).map_err(Failure::from));
                     }
                 }
             }
@@ -117,15 +165,13 @@ impl Engine {
         }
         Ok(outcomes
             .into_iter()
-            .enumerate()
-            .map(|(index, outcome)| BatchElement {
-                index,
-                outcome: outcome.unwrap_or_else(|| {
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
                     Err(Error::Store(StoreError::Backend(
                         "the store answered no result for this element".into(),
                     ))
                     .into())
-                }),
+                })
             })
             .collect())
     }
@@ -136,15 +182,16 @@ impl Engine {
         &self,
         ctx: &RequestContext,
         biz: BizId,
-        sets: &[Value],
-    ) -> Result<Vec<BatchElement>, Failure> {
+        count: usize,
+        data: &ElementData<'_>,
+    ) -> Result<Vec<Outcome>, Failure> {
         let mut round = 1;
         let created = loop {
-            let mut plans = Vec::with_capacity(sets.len());
-            for (index, element) in sets.iter().enumerate() {
+            let mut plans = Vec::with_capacity(count);
+            for index in 0..count {
                 // An element that is not an object is refused naming itself (`'sets[i]'`);
                 // the rules' refusals get the `sets[i]: ` prefix.
-                let data = element_data(index, element)?;
+                let data = data(index)?;
                 let plan = self
                     .element_plan(ctx, biz, &data)
                     .await
@@ -159,14 +206,7 @@ impl Engine {
             }
         };
         let created = created.map_err(|e| indexed(e.index, Failure::from(e.error)))?;
-        Ok(created
-            .into_iter()
-            .enumerate()
-            .map(|(index, c)| BatchElement {
-                index,
-                outcome: Ok(Arc::unwrap_or_clone(c.set.doc)),
-            })
-            .collect())
+        Ok(created.into_iter().map(|c| Ok(c.set.doc)).collect())
     }
 }
 
