@@ -34,6 +34,23 @@ pub enum IndexKey<'a> {
     Builtin(BizId),
 }
 
+impl SetRecord {
+    /// The index entries the set occupies, each pointing at its id: its name under its
+    /// parent, each custom unique key, and its biz's built-in slot when it is the built-in
+    /// set. What [`BackendRead::probe`] looks up is exactly these.
+    pub fn index_keys(&self) -> impl Iterator<Item = IndexKey<'_>> {
+        let name = IndexKey::Name {
+            biz: self.biz,
+            parent: self.parent,
+            name: &self.name,
+        };
+        let builtin = self.builtin.then_some(IndexKey::Builtin(self.biz));
+        std::iter::once(name)
+            .chain(self.unique_keys.iter().map(IndexKey::Unique))
+            .chain(builtin)
+    }
+}
+
 /// A record to insert, with the indexes it occupies (a set's name, unique keys and built-in
 /// marker; a module's and an audit record's place in the reads by set and by biz).
 #[derive(Debug, Clone, Copy)]

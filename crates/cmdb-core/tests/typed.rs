@@ -297,3 +297,51 @@ fn a_new_set_plans_exactly_as_its_json_does_refusals_included() {
         assert_eq!(err, plan(&object(json)).unwrap_err());
     }
 }
+
+#[test]
+fn a_set_record_occupies_its_name_its_unique_keys_and_a_built_in_slot() {
+    use cmdb_core::backend::IndexKey;
+    let business = Business {
+        bk_biz_id: BizId(3),
+        bk_biz_name: "demo".into(),
+        archived: false,
+        bk_supplier_account: "0".into(),
+    };
+    let (mut set, _) = builtin_set_records(&business, 7, 20, TIME, "admin");
+    let keys: Vec<String> = set.index_keys().map(|k| format!("{k:?}")).collect();
+    assert_eq!(
+        keys,
+        vec![
+            format!(
+                "{:?}",
+                IndexKey::Name {
+                    biz: BizId(3),
+                    parent: 3,
+                    name: "空闲机池"
+                }
+            ),
+            format!("{:?}", IndexKey::Builtin(BizId(3))),
+        ]
+    );
+    set.builtin = false;
+    set.unique_keys = vec![cmdb_core::records::UniqueKey {
+        supplier_account: "0".into(),
+        fields: vec!["owner".into()],
+        values: "[\"ops\"]".into(),
+    }];
+    let keys: Vec<String> = set.index_keys().map(|k| format!("{k:?}")).collect();
+    assert_eq!(
+        keys,
+        vec![
+            format!(
+                "{:?}",
+                IndexKey::Name {
+                    biz: BizId(3),
+                    parent: 3,
+                    name: "空闲机池"
+                }
+            ),
+            format!("{:?}", IndexKey::Unique(&set.unique_keys[0])),
+        ]
+    );
+}

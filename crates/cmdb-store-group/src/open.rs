@@ -116,3 +116,40 @@ impl From<OpenError> for cmdb_core::Error {
         cmdb_core::Error::Store(e.into())
     }
 }
+
+impl OpenError {
+    /// Refuses a store whose format marker (`found`: its name and layout version) is not
+    /// `expected` at a version this build reads (1 to `supported`): another name is
+    /// [`OpenError::Foreign`], a newer version [`OpenError::TooNew`], a version below 1 (never
+    /// written) [`OpenError::Damaged`]. The message names `path` and both formats.
+    ///
+    /// # Errors
+    /// The refusal, when there is one.
+    pub fn check_format(
+        path: &Path,
+        found: (&str, i64),
+        expected: &str,
+        supported: i64,
+    ) -> Result<(), OpenError> {
+        let (name, version) = found;
+        if name == expected && (1..=supported).contains(&version) {
+            return Ok(());
+        }
+        let message = format!(
+            "{} holds format {name:?} version {version}; this build reads {expected} version \
+             {supported}",
+            path.display()
+        );
+        Err(if name != expected {
+            OpenError::Foreign(message.into())
+        } else if version > supported {
+            OpenError::TooNew {
+                what: "store format",
+                found: version,
+                supported,
+            }
+        } else {
+            OpenError::Damaged(message.into())
+        })
+    }
+}

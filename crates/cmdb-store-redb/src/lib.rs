@@ -59,8 +59,9 @@ pub struct RedbBackend {
     /// The database; `None` once closed.
     db: RwLock<Option<Database>>,
     durability: RedbDurability,
-    /// When the last durable commit was (for [`RedbDurability::None`]).
-    durable_at: Mutex<Instant>,
+    /// When the last durable commit was (for [`RedbDurability::None`]); `None` before the
+    /// first, which is durable.
+    durable_at: Mutex<Option<Instant>>,
 }
 
 impl RedbBackend {
@@ -85,8 +86,8 @@ impl Backend for RedbBackend {
             .durable_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let durable =
-            self.durability == RedbDurability::Immediate || last.elapsed() >= Self::DURABLE_EVERY;
+        let due = last.is_none_or(|at| at.elapsed() >= Self::DURABLE_EVERY);
+        let durable = due || self.durability == RedbDurability::Immediate;
         let done = self.db(|db| -> Result<Result<R, E>, redb::Error> {
             let mut txn = db.begin_write()?;
             if !durable {
@@ -106,7 +107,7 @@ impl Backend for RedbBackend {
             Err(e) => return Err(WriteError::Failed(storage(e))),
         };
         if durable {
-            *last = Instant::now();
+            *last = Some(Instant::now());
         }
         Ok(out)
     }
@@ -134,10 +135,8 @@ impl OpenBackend for RedbBackend {
     type Options = RedbOptions;
 
     fn open_backend(path: &Path, options: &RedbOptions) -> Result<Self, OpenError> {
-        let (db, now) = (RwLock::new(Some(open(path)?)), Instant::now());
-        // The first commit after the open is durable.
-        let durable_at = Mutex::new(now.checked_sub(Self::DURABLE_EVERY).unwrap_or(now));
-        let durability = options.durability;
+        let db = RwLock::new(Some(open(path)?));
+        let (durability, durable_at) = (options.durability, Mutex::new(None));
         Ok(RedbBackend {
             db,
             durability,
@@ -186,18 +185,19 @@ fn open(path: &Path) -> Result<Database, OpenError> {
         return Err(foreign("it is not a redb file"));
     }
     let copy = InMemoryBackend::new();
-    let loaded = copy.set_len(bytes.len() as u64);
-    let loaded = loaded.and_then(|()| copy.write(0, &bytes));
+    let loaded = copy
+        .set_len(bytes.len() as u64)
+        .and_then(|()| copy.write(0, &bytes));
     loaded.map_err(|e| OpenError::Store(storage(StorageError::from(e))))?;
     drop(bytes);
     let mut dry = Builder::new();
     dry.set_check_integrity_on_open(true);
-    check(dry.create_with_backend(copy))?;
-    check(Builder::new().set_cache_size(CACHE_BYTES).open(path))
+    check(path, dry.create_with_backend(copy))?;
+    check(path, Builder::new().set_cache_size(CACHE_BYTES).open(path))
 }
 
 /// The opened database, unless redb refused it or it lacks our marker or is too new.
-fn check(db: Result<Database, DatabaseError>) -> Result<Database, OpenError> {
+fn check(path: &Path, db: Result<Database, DatabaseError>) -> Result<Database, OpenError> {
     let db = db.map_err(|e| match e {
         DatabaseError::DatabaseAlreadyOpen => busy("another handle has it open"),
         DatabaseError::Storage(e @ (StorageError::Corrupted(_) | StorageError::Io(_))) => {
@@ -210,16 +210,13 @@ fn check(db: Result<Database, DatabaseError>) -> Result<Database, OpenError> {
         Ok(table) => Tx::new(table).get::<(String, i64)>(MARKER),
         Err(_) => Ok(None),
     };
-    let supported = FORMAT_VERSION;
     match marker.map_err(damaged)? {
-        Some((name, found)) if name == FORMAT_NAME && found > supported => Err(OpenError::TooNew {
-            what: "store format",
-            found,
-            supported,
-        }),
-        Some((name, 1..)) if name == FORMAT_NAME => Ok(db),
-        _ => Err(foreign("a redb database without the cmdb marker")),
+        Some((name, found)) => {
+            OpenError::check_format(path, (&name, found), FORMAT_NAME, FORMAT_VERSION)
+        }
+        None => Err(foreign("a redb database without the cmdb marker")),
     }
+    .map(|()| db)
 }
 
 /// Creates a store at `path` atomically: built and synced under a temporary name, then
@@ -256,6 +253,17 @@ type Undo = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 fn key(space: u8, parts: &[&[u8]]) -> Vec<u8> {
     [&[space][..], &parts.concat()].concat()
+}
+
+/// The key of an index entry: `n` a name under its parent, `u` a unique key, `b` a built-in set.
+fn index_key(index: IndexKey<'_>) -> Vec<u8> {
+    match index {
+        IndexKey::Name { biz, parent, name } => {
+            key(b'n', &[&id(biz.0), &id(parent), name.as_bytes()])
+        }
+        IndexKey::Unique(u) => key(b'u', &[u.storage_key().as_bytes()]),
+        IndexKey::Builtin(biz) => key(b'b', &[&id(biz.0)]),
+    }
 }
 
 /// An id as a key part that sorts as the number does.
@@ -325,14 +333,7 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> BackendRead for Tx<R> {
     }
 
     fn probe(&mut self, index: IndexKey<'_>) -> Res<Option<SetId>> {
-        let k = match index {
-            IndexKey::Name { biz, parent, name } => {
-                key(b'n', &[&id(biz.0), &id(parent), name.as_bytes()])
-            }
-            IndexKey::Unique(u) => key(b'u', &[u.storage_key().as_bytes()]),
-            IndexKey::Builtin(biz) => key(b'b', &[&id(biz.0)]),
-        };
-        Ok(self.get(&k)?.map(SetId))
+        Ok(self.get(&index_key(index))?.map(SetId))
     }
 
     fn documents(&mut self, query: DocQuery) -> Res<Vec<Document>> {
@@ -379,16 +380,11 @@ impl BackendTx for Tx<WriteTable<'_>> {
     fn insert(&mut self, record: Record<'_>) -> Res {
         match record {
             Record::Set(r) => {
-                let (biz, set) = (id(r.biz.0), encode(&r.id.0)?);
-                self.put(&key(b'n', &[&biz, &id(r.parent), r.name.as_bytes()]), &set)?;
-                for u in &r.unique_keys {
-                    self.put(&key(b'u', &[u.storage_key().as_bytes()]), &set)?;
+                let set = encode(&r.id.0)?;
+                for index in r.index_keys() {
+                    self.put(&index_key(index), &set)?;
                 }
-                if r.builtin {
-                    self.put(&key(b'b', &[&biz]), &set)?;
-                }
-                let doc = encode(&*r.doc)?;
-                self.put(&key(b's', &[&biz, &id(r.id.0)]), &doc)
+                self.put(&key(b's', &[&id(r.biz.0), &id(r.id.0)]), &encode(&*r.doc)?)
             }
             Record::Module(m) => {
                 let doc = encode(&*m.doc)?;

@@ -88,30 +88,10 @@ pub(crate) fn expected_marker() -> FormatMarker {
     }
 }
 
-/// Refuses `found` unless it is this build's format: another format is
-/// [`OpenError::Foreign`], a newer version [`OpenError::TooNew`], an older one (never
-/// written) [`OpenError::Damaged`].
+/// Refuses `found` unless it is this build's format ([`OpenError::check_format`]).
 fn check_marker(path: &Path, found: &FormatMarker) -> Result<(), OpenError> {
-    if *found == expected_marker() {
-        return Ok(());
-    }
-    let message = format!(
-        "{} holds format {:?} version {}; this build reads {FORMAT_NAME} version {FORMAT_VERSION}",
-        path.display(),
-        found.format,
-        found.version
-    );
-    Err(if found.format != FORMAT_NAME {
-        OpenError::Foreign(message.into())
-    } else if found.version > FORMAT_VERSION {
-        OpenError::TooNew {
-            what: "store format",
-            found: i64::from(found.version),
-            supported: i64::from(FORMAT_VERSION),
-        }
-    } else {
-        OpenError::Damaged(message.into())
-    })
+    let found = (found.format.as_str(), i64::from(found.version));
+    OpenError::check_format(path, found, FORMAT_NAME, i64::from(FORMAT_VERSION))
 }
 
 /// A stored value that does not decode is damage; other failures stay what they are.
