@@ -17,7 +17,7 @@ use cmdb_core::ports::{Action, Authorizer, Clock, RequestIdSource, SetStore, Set
 use cmdb_core::records::Document;
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::time::render_timestamp;
-use cmdb_core::typed::{NewSet, Set};
+use cmdb_core::typed::{InvalidDocument, Module, NewSet, Set};
 use cmdb_core::{BizId, Error, Language, StoreError};
 use serde_json::Value;
 
@@ -46,10 +46,18 @@ const MAX_PLANS: usize = 5;
 /// The typed set of a stored document; a document without its built-in fields is a corrupt
 /// store (1199999), never a panic.
 fn typed_set(doc: Arc<Document>) -> Result<Set, Failure> {
-    Set::try_from(doc).map_err(|e| {
-        let detail = Detail::caused_by(e.to_string(), e);
-        Failure::from(Error::Store(StoreError::Corrupt(detail)))
-    })
+    Set::try_from(doc).map_err(corrupt)
+}
+
+/// The typed module of a stored document, as [`typed_set`].
+fn typed_module(doc: Document) -> Result<Module, Failure> {
+    Module::try_from(doc).map_err(corrupt)
+}
+
+/// A stored document the typed values refuse: the store is corrupt.
+fn corrupt(e: InvalidDocument) -> Failure {
+    let detail = Detail::caused_by(e.to_string(), e);
+    Failure::from(Error::Store(StoreError::Corrupt(detail)))
 }
 
 fn stale(error: &Error) -> bool {

@@ -106,6 +106,34 @@ async fn a_typed_create_stores_what_the_json_create_stores() {
         .expect("read");
     assert_eq!(modules.len(), 1);
     assert_eq!(modules[0]["bk_module_name"], json!("nginx"));
+    // The typed reads answer the same, typed.
+    let sets = typed_engine
+        .sets("0", BizId(1), None)
+        .await
+        .expect("typed read");
+    let read: Vec<(i64, &str, bool)> = sets
+        .iter()
+        .map(|s| (s.id().0, s.name(), s.is_builtin()))
+        .collect();
+    assert_eq!(read, vec![(1, "空闲机池", true), (4780, "test-set", false)]);
+    assert_eq!(sets[1], set);
+    let typed_modules = typed_engine
+        .modules("0", BizId(1), set.id())
+        .await
+        .expect("typed read");
+    assert_eq!(typed_modules.len(), 1);
+    let module = &typed_modules[0];
+    assert_eq!(
+        (module.name(), module.set(), module.service_template_id()),
+        ("nginx", set.id(), 7)
+    );
+    assert_eq!(module.set_template_id(), 1);
+    assert_eq!(module.to_document(), modules[0]);
+    let missing = typed_engine
+        .sets("0", BizId(1), Some(SetId(9)))
+        .await
+        .expect_err("no set 9");
+    assert_eq!(missing.code, 1199019);
 }
 
 #[tokio::test]

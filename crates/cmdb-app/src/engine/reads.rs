@@ -1,12 +1,15 @@
 //! The read use cases: sets, modules and audit records of a biz, for trusted callers and,
 //! with the view permission and a page, for callers the engine does not trust.
 
+use std::sync::Arc;
+
 use cmdb_core::plan::RequestContext;
 use cmdb_core::ports::SetStoreExt;
 use cmdb_core::records::{Document, ResourceType};
+use cmdb_core::typed::{Module, Set};
 use cmdb_core::{BizId, Error, SetId};
 
-use super::Engine;
+use super::{Engine, typed_module, typed_set};
 use crate::envelope::Failure;
 use crate::paging::{Listing, Page};
 use crate::request::check_user;
@@ -122,6 +125,35 @@ impl Engine {
     ) -> Result<Vec<Document>, Failure> {
         self.find_sets(supplier_account, biz, Some(set)).await?;
         self.localized(self.store.modules(set).await.map_err(Failure::from))
+    }
+
+    /// [`Engine::find_sets`], typed: the sets of a biz, or one set, as [`Set`]s.
+    ///
+    /// # Errors
+    /// As [`Engine::find_sets`]; a stored document without its built-in fields is a corrupt
+    /// store (1199999).
+    pub async fn sets(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+        set: Option<SetId>,
+    ) -> Result<Vec<Set>, Failure> {
+        let docs = self.find_sets(supplier_account, biz, set).await?;
+        docs.into_iter().map(|d| typed_set(Arc::new(d))).collect()
+    }
+
+    /// [`Engine::list_modules`], typed.
+    ///
+    /// # Errors
+    /// As [`Engine::list_modules`]; a stored document without its fields is a corrupt store.
+    pub async fn modules(
+        &self,
+        supplier_account: &str,
+        biz: BizId,
+        set: SetId,
+    ) -> Result<Vec<Module>, Failure> {
+        let docs = self.list_modules(supplier_account, biz, set).await?;
+        docs.into_iter().map(typed_module).collect()
     }
 
     /// The audit records of a biz, ordered by `id`.
