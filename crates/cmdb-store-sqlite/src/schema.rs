@@ -94,6 +94,24 @@ pub const MIGRATIONS: &[&str] = &[
 
     PRAGMA application_id = 1129137218;
     "#,
+    // Version 2: fewer B-tree writes per create. Audit records live in one B-tree keyed by
+    // (biz, id), the order they are read in, instead of a table and an index on its biz; and a
+    // record written from this version on stores its `cur_data` as null: the created document
+    // is the set's or module's own row (neither is ever changed), joined back on read. Records
+    // written before keep their full document and are read as they are.
+    r#"
+    CREATE TABLE audit_records (
+        bk_biz_id     INTEGER NOT NULL,
+        id            INTEGER NOT NULL,
+        resource_type TEXT    NOT NULL,
+        resource_id   INTEGER NOT NULL,
+        doc           TEXT    NOT NULL,
+        PRIMARY KEY (bk_biz_id, id)
+    ) WITHOUT ROWID;
+    INSERT INTO audit_records (bk_biz_id, id, resource_type, resource_id, doc)
+        SELECT bk_biz_id, id, resource_type, json_extract(doc, '$.resource_id'), doc FROM audit;
+    DROP TABLE audit;
+    "#,
 ];
 
 /// The schema version this crate writes and understands (the number of migrations).

@@ -2,8 +2,6 @@
 //! transaction (a write transaction of the writer connection, or a read snapshot of the
 //! reader connection).
 
-use std::sync::Arc;
-
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
 use cmdb_core::catalog::{
@@ -12,10 +10,12 @@ use cmdb_core::catalog::{
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
-use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord};
+use cmdb_core::records::{AuditRecord, Document, ModuleRecord, ResourceType, SetRecord};
 use rusqlite::{Connection, OptionalExtension, Params, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{decode_error, store_error};
 
@@ -90,9 +90,13 @@ pub(crate) const SELECT_ONE_SET: &str =
     "SELECT doc FROM sets WHERE bk_biz_id = ?1 AND bk_set_id = ?2";
 pub(crate) const SELECT_MODULES: &str =
     "SELECT doc FROM modules WHERE bk_set_id = ?1 ORDER BY bk_module_id";
-pub(crate) const SELECT_AUDIT: &str = "SELECT doc FROM audit WHERE bk_biz_id = ?1 ORDER BY id";
-pub(crate) const SELECT_AUDIT_OF_TYPE: &str =
-    "SELECT doc FROM audit WHERE bk_biz_id = ?1 AND resource_type = ?2 ORDER BY id";
+/// The audit records of a biz (`?2`: of one resource type, or NULL for all) in id order, each
+/// with the document of the set or module it records (its `cur_data`, when stored as null).
+const SELECT_AUDIT: &str = "SELECT a.doc, CASE a.resource_type WHEN 'set' THEN s.doc ELSE m.doc END \
+     FROM audit_records a \
+     LEFT JOIN sets s ON a.resource_type = 'set' AND s.bk_set_id = a.resource_id \
+     LEFT JOIN modules m ON a.resource_type = 'module' AND m.bk_module_id = a.resource_id \
+     WHERE a.bk_biz_id = ?1 AND (?2 IS NULL OR a.resource_type = ?2) ORDER BY a.id";
 const SELECT_TENANT_ATTRIBUTES: &str =
     "SELECT doc FROM set_attributes WHERE bk_supplier_account = ?1";
 const SELECT_UNIQUE_RULES: &str =
@@ -258,9 +262,6 @@ pub(crate) struct SqliteTx<'c> {
     /// transaction: one growing buffer instead of a fresh ~1–2 KiB string per document (a large
     /// allocation each, which also makes glibc consolidate its small free chunks every time).
     json: Vec<u8>,
-    /// The JSON of the set and modules of the create being inserted, kept for their audit
-    /// records (which embed them), so each document is serialised once.
-    rendered: RenderedDocs,
 }
 
 impl<'c> SqliteTx<'c> {
@@ -269,20 +270,12 @@ impl<'c> SqliteTx<'c> {
         SqliteTx {
             conn,
             json: Vec::new(),
-            rendered: RenderedDocs::default(),
         }
     }
 
-    /// Serialises a set's or module's document once, keeping it for its audit record.
-    fn render(&mut self, doc: &Arc<Document>) -> Result<&str, StoreError> {
-        self.rendered.render(doc).map_err(encode_error)
-    }
-
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
-        // A new create begins: the documents of the previous one are no longer needed.
-        self.rendered.clear();
         let conn = self.conn;
-        let doc = self.render(&record.doc)?;
+        let doc = json_text(&mut self.json, &*record.doc)?;
         execute(
             conn,
             "INSERT INTO sets (bk_set_id, bk_biz_id, bk_parent_id, name, builtin, doc) \
@@ -308,7 +301,7 @@ impl<'c> SqliteTx<'c> {
 
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
         let conn = self.conn;
-        let doc = self.render(&record.doc)?;
+        let doc = json_text(&mut self.json, &*record.doc)?;
         execute(
             conn,
             "INSERT INTO modules (bk_module_id, bk_set_id, bk_biz_id, doc) VALUES (?1, ?2, ?3, ?4)",
@@ -316,16 +309,24 @@ impl<'c> SqliteTx<'c> {
         )
     }
 
+    /// An audit record without a copy of the document it records (`cur_data` null: a read
+    /// takes it from the set's or module's row).
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        // The document it records was just inserted: embed the JSON written for it.
-        let doc = match self.rendered.rendered(&record.cur_data) {
-            Some(json) => json_text(&mut self.json, &record.with_rendered_cur_data(json))?,
-            None => json_text(&mut self.json, record)?,
-        };
+        let doc = json_text(
+            &mut self.json,
+            &record.with_rendered_cur_data(RawValue::NULL),
+        )?;
         execute(
             self.conn,
-            "INSERT INTO audit (id, bk_biz_id, resource_type, doc) VALUES (?1, ?2, ?3, ?4)",
-            params![record.id.0, record.biz.0, record.resource_type.name(), doc],
+            "INSERT INTO audit_records (bk_biz_id, id, resource_type, resource_id, doc) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                record.biz.0,
+                record.id.0,
+                record.resource_type.name(),
+                record.resource_id,
+                doc
+            ],
         )
     }
 }
@@ -379,19 +380,9 @@ impl BackendRead for SqliteTx<'_> {
                 documents(conn, SELECT_ONE_SET, [biz.0, id.0], "set")
             }
             DocQuery::Modules { set } => documents(conn, SELECT_MODULES, [set.0], "module"),
-            DocQuery::Audit {
-                biz,
-                resource_type: None,
-            } => documents(conn, SELECT_AUDIT, [biz.0], "audit record"),
-            DocQuery::Audit {
-                biz,
-                resource_type: Some(rt),
-            } => documents(
-                conn,
-                SELECT_AUDIT_OF_TYPE,
-                params![biz.0, rt.name()],
-                "audit record",
-            ),
+            DocQuery::Audit { biz, resource_type } => {
+                audit_documents(conn, biz, resource_type.map(ResourceType::name))
+            }
         }
     }
 
@@ -484,6 +475,45 @@ impl BackendTx for SqliteTx<'_> {
             ),
         }
     }
+}
+
+/// The audit records of `biz` (of one resource type, or all) in id order, each with its
+/// `cur_data`: a record stored without it (null) gets the document of the set or module it
+/// records, which a create writes in the same transaction and nothing changes afterwards.
+fn audit_documents(
+    conn: &Connection,
+    biz: BizId,
+    resource_type: Option<&str>,
+) -> Result<Vec<Document>, StoreError> {
+    let mut stmt = conn.prepare_cached(SELECT_AUDIT).map_err(store_error)?;
+    let mut rows = stmt
+        .query(params![biz.0, resource_type])
+        .map_err(store_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(store_error)? {
+        let text: String = row.get(0).map_err(store_error)?;
+        let mut doc: Document =
+            serde_json::from_str(&text).map_err(|e| decode_error("audit record", e))?;
+        let id = doc.get("id").and_then(Value::as_i64).unwrap_or_default();
+        let details = doc
+            .get_mut("operation_detail")
+            .and_then(|d| d.get_mut("details"))
+            .and_then(Value::as_object_mut);
+        if let Some(slot) = details
+            .and_then(|d| d.get_mut("cur_data"))
+            .filter(|v| v.is_null())
+        {
+            let recorded: Option<String> = row.get(1).map_err(store_error)?;
+            let recorded = recorded.ok_or_else(|| {
+                StoreError::Corrupt(
+                    format!("the set or module of audit record {id} is missing").into(),
+                )
+            })?;
+            *slot = serde_json::from_str(&recorded).map_err(|e| decode_error("audit record", e))?;
+        }
+        out.push(doc);
+    }
+    Ok(out)
 }
 
 /// Decodes stored documents (sets, modules, audit records).

@@ -4,6 +4,7 @@
 mod concurrent;
 mod damaged;
 mod group;
+mod migration;
 mod reopen;
 mod support;
 mod writes;

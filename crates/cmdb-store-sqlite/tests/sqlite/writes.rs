@@ -260,7 +260,7 @@ async fn a_new_file_carries_the_schema_version_and_application_id() {
     let mode: String = raw
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal_mode");
-    assert_eq!(version, 1);
+    assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(&app_id.to_be_bytes(), b"CMDB");
     assert_eq!(mode, "wal");
 }
