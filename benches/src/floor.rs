@@ -140,7 +140,8 @@ struct Detail<'a> {
 #[derive(Serialize)]
 struct Details<'a> {
     pre_data: Option<()>,
-    cur_data: &'a Document,
+    /// `None` (null) where the store keeps no copy (SQLite: the set's row is joined back).
+    cur_data: Option<&'a Document>,
     update_fields: Option<()>,
 }
 
@@ -158,7 +159,7 @@ impl<'a> AuditDoc<'a> {
                 bk_obj_id: "set",
                 details: Details {
                     pre_data: None,
-                    cur_data: doc,
+                    cur_data: Some(doc),
                     update_fields: None,
                 },
             },
@@ -169,6 +170,12 @@ impl<'a> AuditDoc<'a> {
             operation_time: PLAN_TIME,
             bk_supplier_account: SUPPLIER,
         }
+    }
+
+    /// The same record stored as the SQLite store stores it: without a copy of the set.
+    fn without_cur_data(mut self) -> Self {
+        self.operation_detail.details.cur_data = None;
+        self
     }
 }
 
@@ -216,7 +223,8 @@ impl Floor for MemoryFloor {
     }
 }
 
-/// The SQLite floor: the store's own schema, WAL, the same `synchronous`, one
+/// The SQLite floor: the store's own schema (its audit rows without a copy of the set, as the
+/// store writes them), WAL, the same `synchronous`, one
 /// `BEGIN IMMEDIATE` transaction of prepared (cached) statements per create.
 #[derive(Debug)]
 pub struct SqliteFloor {
@@ -228,8 +236,8 @@ const NAME_TAKEN: &str =
     "SELECT 1 FROM sets WHERE bk_biz_id = ?1 AND bk_parent_id = ?2 AND name = ?3";
 const INSERT_SET: &str = "INSERT INTO sets (bk_set_id, bk_biz_id, bk_parent_id, name, builtin, doc) \
      VALUES (?1, ?2, ?3, ?4, 0, ?5)";
-const INSERT_AUDIT: &str =
-    "INSERT INTO audit (id, bk_biz_id, resource_type, doc) VALUES (?1, ?2, 'set', ?3)";
+const INSERT_AUDIT: &str = "INSERT INTO audit_records (bk_biz_id, id, resource_type, resource_id, doc) \
+     VALUES (?1, ?2, 'set', ?3, ?4)";
 
 impl SqliteFloor {
     /// Creates the database at `path` with the store's schema, in WAL mode with
@@ -275,9 +283,10 @@ impl Floor for SqliteFloor {
         let audit_id: i64 = tx
             .prepare_cached(BUMP)?
             .query_row(["audit"], |r| r.get(0))?;
-        let audit_json = serde_json::to_string(&AuditDoc::of_set(audit_id, set_id, &name, &doc))?;
+        let audit = AuditDoc::of_set(audit_id, set_id, &name, &doc).without_cur_data();
+        let audit_json = serde_json::to_string(&audit)?;
         tx.prepare_cached(INSERT_AUDIT)?
-            .execute(params![audit_id, BIZ.0, audit_json])?;
+            .execute(params![BIZ.0, audit_id, set_id, audit_json])?;
         tx.commit()?;
         Ok(doc)
     }
@@ -506,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sqlite_floor_writes_the_set_and_its_audit_record() {
+    fn the_sqlite_floor_writes_the_set_and_its_audit_record_as_the_store_does() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut floor = SqliteFloor::open(dir.path().join("f.sqlite"), "NORMAL").expect("open");
         floor
@@ -515,7 +524,8 @@ mod tests {
         let (set, audit): (String, String) = floor
             .connection()
             .query_row(
-                "SELECT s.doc, a.doc FROM sets s, audit a WHERE s.bk_set_id = 1 AND a.id = 1",
+                "SELECT s.doc, a.doc FROM sets s, audit_records a \
+                 WHERE s.bk_set_id = 1 AND a.bk_biz_id = 1 AND a.id = 1 AND a.resource_id = 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -523,7 +533,11 @@ mod tests {
         let set: Value = serde_json::from_str(&set).expect("json");
         let audit: Value = serde_json::from_str(&audit).expect("json");
         assert_eq!(set["bk_set_id"], 1);
-        assert_eq!(audit["operation_detail"]["details"]["cur_data"], set);
+        // As the store (schema version 2): the audit row holds no copy of the set.
+        assert_eq!(
+            audit["operation_detail"]["details"]["cur_data"],
+            Value::Null
+        );
         assert_eq!(audit["resource_name"], "web");
     }
 }

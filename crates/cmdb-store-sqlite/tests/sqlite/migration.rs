@@ -32,7 +32,8 @@ fn raw_docs(conn: &Connection, sql: &str) -> Vec<Document> {
 async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
     let db = TempDb::new();
     let raw = Connection::open(db.path()).expect("raw");
-    raw.execute_batch(V1_DUMP).expect("the version 1 dump loads");
+    raw.execute_batch(V1_DUMP)
+        .expect("the version 1 dump loads");
     let version: i64 = raw
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
@@ -41,8 +42,15 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
     let v1_modules = raw_docs(&raw, "SELECT doc FROM modules ORDER BY bk_module_id");
     let v1_audit = raw_docs(&raw, "SELECT doc FROM audit ORDER BY id");
     drop(raw);
-    let ids: Vec<i64> = v1_sets.iter().map(|d| d["bk_set_id"].as_i64().unwrap()).collect();
-    assert_eq!(ids, vec![1, 4780, 4781], "the dump holds what its header says");
+    let ids: Vec<i64> = v1_sets
+        .iter()
+        .map(|d| d["bk_set_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![1, 4780, 4781],
+        "the dump holds what its header says"
+    );
     assert_eq!(v1_audit.len(), 3);
 
     let store = db.open();
@@ -50,8 +58,15 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
     assert_eq!(SCHEMA_VERSION, 2);
     assert_eq!(store.sets(BizId(1), None).await.expect("sets"), v1_sets);
     let seed_modules = store.modules(SetId(4780)).await.expect("modules");
-    assert_eq!(seed_modules, v1_modules[3..].to_vec(), "the template's module");
-    assert_eq!(store.audit_records(BizId(1), None).await.expect("audit"), v1_audit);
+    assert_eq!(
+        seed_modules,
+        v1_modules[3..].to_vec(),
+        "the template's module"
+    );
+    assert_eq!(
+        store.audit_records(BizId(1), None).await.expect("audit"),
+        v1_audit
+    );
     let module_audits = store
         .audit_records(BizId(1), Some(ResourceType::Module))
         .await
@@ -116,7 +131,10 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
     // A second open finds version 2 and changes nothing.
     let again = db.open();
     assert_eq!(again.inner().schema_version(), Ok(2));
-    assert_eq!(again.audit_records(BizId(1), None).await.expect("audit"), audit);
+    assert_eq!(
+        again.audit_records(BizId(1), None).await.expect("audit"),
+        audit
+    );
 }
 
 #[tokio::test]
