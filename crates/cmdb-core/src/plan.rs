@@ -18,10 +18,10 @@ use crate::records::{
 use crate::rules::builtin_set::{
     BUILTIN_MODULES, BUILTIN_SET_NAME, check_builtin_free, parse_default,
 };
-use crate::rules::keys::{UnknownKeys, sanitize_keys};
+use crate::rules::keys::{UnknownKeys, check_keys};
 use crate::rules::name::normalize_set_name;
 use crate::rules::parent::{ParentFacts, check_parent};
-use crate::rules::template::{apply_overrides, parse_template_id, resolve_template};
+use crate::rules::template::{override_of, parse_template_id, resolve_template};
 use crate::rules::unique::unique_keys;
 use crate::tx::{GroupTx, StoreTx};
 
@@ -97,9 +97,9 @@ pub fn plan_create(
         .as_ref()
         .filter(|b| b.bk_supplier_account == ctx.supplier_account && !b.archived)
         .ok_or_else(|| Error::invalid_or_missing("bk_biz_id"))?;
-    // 4. Keys.
-    let mut data = data.clone();
-    sanitize_keys(&mut data, &facts.attributes, options.unknown_keys)?;
+    // 4. Keys. The rules below read only keys of the model, so the request is checked, not
+    // copied: a server-owned, dropped or (under `drop`) unknown key is simply never read.
+    check_keys(data, &facts.attributes, options.unknown_keys)?;
     // 5. Required keys. An explicit null is present: its own rule refuses it below (spec 14).
     for key in [SET_NAME, PARENT_ID] {
         if !data.contains_key(key) {
@@ -112,22 +112,23 @@ pub fn plan_create(
     // 7. The template, and its attribute values over the client's.
     let template_id = parse_template_id(data.get(SET_TEMPLATE_ID), builtin)?;
     let template = match template_id {
-        Some(id) => {
-            let (t, services) = resolve_template(
-                id,
-                facts.template.as_ref(),
-                &facts.service_templates,
-                business.bk_biz_id,
-                &ctx.supplier_account,
-            )?;
-            apply_overrides(&mut data, t);
-            Some((t, services))
-        }
+        Some(id) => Some(resolve_template(
+            id,
+            facts.template.as_ref(),
+            &facts.service_templates,
+            business.bk_biz_id,
+            &ctx.supplier_account,
+        )?),
         None => None,
+    };
+    // From here on a template's attribute values win over the client's.
+    let value = |key: &str| -> Option<&Value> {
+        let from_template = template.as_ref().and_then(|(t, _)| override_of(t, key));
+        from_template.or_else(|| data.get(key))
     };
     // 8. The parent.
     let parent = check_parent(
-        &data[PARENT_ID],
+        value(PARENT_ID).unwrap_or(&Value::Null),
         ParentFacts {
             biz,
             supplier_account: &ctx.supplier_account,
@@ -137,18 +138,18 @@ pub fn plan_create(
         },
     )?;
     // 9. Attributes in model order.
-    let name = normalize_set_name(&data[SET_NAME])?;
+    let name = normalize_set_name(value(SET_NAME).unwrap_or(&Value::Null))?;
     let mut doc = Document::new();
     doc.insert(SET_NAME.into(), Value::String(name.clone()));
     for def in builtin::generic_builtin_attributes()
         .iter()
         .chain(facts.attributes.iter())
     {
-        let value = match data.get(def.id()) {
+        let stored = match value(def.id()) {
             None => def.absent_value(),
             Some(v) => def.validate(v)?,
         };
-        doc.insert(def.id().to_owned(), value);
+        doc.insert(def.id().to_owned(), stored);
     }
     doc.insert(PARENT_ID.into(), json!(parent));
     doc.insert(SET_TEMPLATE_ID.into(), json!(template_id.unwrap_or(0)));

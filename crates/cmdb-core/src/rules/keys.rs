@@ -20,26 +20,47 @@ pub enum UnknownKeys {
 
 /// Removes server-owned and dropped keys, and handles unknown keys per `policy`.
 /// Keys are examined in sorted order, so the reported unknown key is deterministic.
+///
+/// # Errors
+/// Under [`UnknownKeys::Reject`], 1199011 naming the first unknown key.
 pub fn sanitize_keys(
     data: &mut Document,
     custom: &[AttributeDef],
     policy: UnknownKeys,
 ) -> Result<()> {
-    let mut unknown = Vec::new();
-    data.retain(|key, _| {
-        if SERVER_OWNED_KEYS.contains(&key.as_str()) || DROPPED_KEYS.contains(&key.as_str()) {
-            return false;
-        }
-        if builtin::is_reserved(key) || custom.iter().any(|a| a.id() == key) {
-            return true;
-        }
-        unknown.push(key.clone());
-        false
-    });
-    match (policy, unknown.into_iter().min()) {
-        (UnknownKeys::Reject, Some(first)) => Err(Error::invalid_or_missing(first)),
-        _ => Ok(()),
+    check_keys(data, custom, policy)?;
+    data.retain(|key, _| kept(key, custom));
+    Ok(())
+}
+
+/// The check of [`sanitize_keys`] without removing anything: the planner reads only keys of
+/// the model (never a server-owned, dropped or unknown one), so it needs no sanitised copy.
+///
+/// # Errors
+/// Under [`UnknownKeys::Reject`], 1199011 naming the first unknown key.
+pub fn check_keys(data: &Document, custom: &[AttributeDef], policy: UnknownKeys) -> Result<()> {
+    if policy == UnknownKeys::Drop {
+        return Ok(());
     }
+    // The least unknown key, whatever order the map iterates in.
+    match data
+        .keys()
+        .filter(|key| !ignored(key) && !kept(key, custom))
+        .min()
+    {
+        Some(first) => Err(Error::invalid_or_missing(first.clone())),
+        None => Ok(()),
+    }
+}
+
+/// A key the server overwrites or drops without a trace.
+fn ignored(key: &str) -> bool {
+    SERVER_OWNED_KEYS.contains(&key) || DROPPED_KEYS.contains(&key)
+}
+
+/// A key a create keeps: an attribute of the model that the server does not own.
+fn kept(key: &str, custom: &[AttributeDef]) -> bool {
+    !ignored(key) && (builtin::is_reserved(key) || custom.iter().any(|a| a.id() == key))
 }
 
 #[cfg(test)]
@@ -92,5 +113,24 @@ mod tests {
         let mut d = original;
         sanitize_keys(&mut d, &[], UnknownKeys::Drop).unwrap();
         assert_eq!(d, doc(json!({"bk_set_name": "a"})));
+    }
+
+    #[test]
+    fn check_keys_decides_as_sanitize_keys_and_leaves_the_request_alone() {
+        let original = doc(
+            json!({"bk_set_name": "a", "zeta": 1, "alpha": 2, "bk_set_id": 9,
+                                  "metadata": {}, "owner": "t"}),
+        );
+        let owner = [custom("owner")];
+        let checked = check_keys(&original, &owner, UnknownKeys::Reject).unwrap_err();
+        assert_eq!(checked, Error::invalid_or_missing("alpha"));
+        let mut copy = original.clone();
+        assert_eq!(
+            sanitize_keys(&mut copy, &owner, UnknownKeys::Reject).unwrap_err(),
+            checked
+        );
+        assert_eq!(check_keys(&original, &owner, UnknownKeys::Drop), Ok(()));
+        let known = doc(json!({"bk_set_name": "a", "bk_set_id": 9, "metadata": {}, "owner": "t"}));
+        assert_eq!(check_keys(&known, &owner, UnknownKeys::Reject), Ok(()));
     }
 }

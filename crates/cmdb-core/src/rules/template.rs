@@ -57,6 +57,19 @@ pub fn resolve_template<'a>(
 }
 
 /// Writes the template's attribute values over the client's.
+/// The value `template` gives attribute `key`, which wins over the client's; `None` when it
+/// gives none.
+pub fn override_of<'t>(template: &'t SetTemplate, key: &str) -> Option<&'t serde_json::Value> {
+    // The last of repeated entries wins, as applying them in order would.
+    template
+        .attributes
+        .iter()
+        .rev()
+        .find(|a| a.bk_property_id == key)
+        .map(|a| &a.bk_property_value)
+}
+
+/// Writes `template`'s attribute values over `data`'s.
 pub fn apply_overrides(data: &mut Document, template: &SetTemplate) {
     for attr in &template.attributes {
         data.insert(attr.bk_property_id.clone(), attr.bk_property_value.clone());
