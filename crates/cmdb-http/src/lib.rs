@@ -81,14 +81,18 @@
 //! call runs as an ordinary task on the caller's runtime, current-thread or multi-thread, and
 //! the async workers stay free to accept and parse while writers wait on the disk.
 
+mod access;
+mod body;
 mod gate;
 mod handlers;
 mod http_io;
 mod idle;
 mod options;
+mod peer;
 mod rate;
 mod raw;
 mod server;
+mod slots;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -108,15 +112,17 @@ pub const ESB_CREATE_SET_PATH: &str = "/api/c/compapi/v2/cc/create_set/";
 
 /// What every handler shares: the engine, a lock each engine call holds for reading (so that
 /// [`serve`] can wait for calls whose client went away before it closes the store), the gate
-/// that admits callers, and the body timeout.
+/// that admits callers, the body budget and timeout, and the head limit.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
     pub(crate) in_flight: Arc<RwLock<()>>,
     pub(crate) gate: Arc<gate::Gate>,
     pub(crate) body_timeout: Duration,
-    /// The body budget in KiB: what all bodies being read may hold at once.
-    pub(crate) body_budget: Arc<tokio::sync::Semaphore>,
+    /// What all bodies being read may hold at once, and each peer's unauthenticated share.
+    pub(crate) body: Arc<body::BodyBudget>,
+    /// The largest request head, in bytes.
+    pub(crate) max_header_bytes: usize,
 }
 
 impl AppState {
@@ -124,15 +130,13 @@ impl AppState {
         AppState {
             engine,
             in_flight: Arc::new(RwLock::new(())),
-            gate: Arc::new(gate::Gate::new(
-                options.apps.clone(),
-                options.rate_per_second,
-                options.rate_burst,
-            )),
+            gate: Arc::new(gate::Gate::new(options)),
             body_timeout: options.body_timeout,
-            body_budget: Arc::new(tokio::sync::Semaphore::new(
-                (options.body_budget_bytes / 1024).clamp(1024, tokio::sync::Semaphore::MAX_PERMITS),
+            body: Arc::new(body::BodyBudget::new(
+                options.body_budget_bytes,
+                options.unauthenticated_bytes_per_peer,
             )),
+            max_header_bytes: server::head_limit(options.max_header_bytes),
         }
     }
 }
@@ -175,7 +179,7 @@ fn build(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        // Bodies are read by `http_io::read_body`, which stops past 1 MiB and lets the engine's
+        // Bodies are read by `body::read_body`, which stops past 1 MiB and lets the engine's
         // `parse_body` refuse with its envelope; axum's own limit would answer in plain text.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(

@@ -2,6 +2,7 @@
 //! called with a real HTTP client.
 
 mod apps;
+mod attacks;
 mod concurrency;
 mod esb;
 mod hostile;
