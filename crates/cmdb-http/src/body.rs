@@ -40,9 +40,10 @@ pub(crate) enum Reader {
     Unauthenticated(Option<Peer>),
 }
 
-/// A body's reservation: its share of the pool and, unauthenticated, of its peer.
+/// A body's reservation: its size, its share of the pool and, unauthenticated, of its peer.
 #[derive(Debug)]
 pub(crate) struct Reserved {
+    bytes: usize,
     _pool: Option<OwnedSemaphorePermit>,
     _peer: Option<PeerShare>,
 }
@@ -93,6 +94,7 @@ impl BodyBudget {
     ) -> Result<Reserved, Refusal> {
         if bytes == 0 {
             return Ok(Reserved {
+                bytes,
                 _pool: None,
                 _peer: None,
             });
@@ -118,6 +120,7 @@ impl BodyBudget {
                 )
             })?;
         Ok(Reserved {
+            bytes,
             _pool: Some(pool),
             _peer: peer,
         })
@@ -150,7 +153,7 @@ pub(crate) async fn read_body(
     reserved: Reserved,
     timeout: Duration,
 ) -> Result<BodyBytes, Refusal> {
-    let read = tokio::time::timeout(timeout, read_all(body)).await;
+    let read = tokio::time::timeout(timeout, read_all(body, reserved.bytes)).await;
     let bytes = read.unwrap_or_else(|_| {
         Err(Failure::from(Error::JsonDecode {
             detail: Some(BodyProblem::TimedOut {
@@ -164,9 +167,10 @@ pub(crate) async fn read_body(
     })
 }
 
-async fn read_all(body: Body) -> Result<Vec<u8>, Failure> {
+/// The body's bytes, in a buffer of exactly the `reserved` size (the most it takes).
+async fn read_all(body: Body, reserved: usize) -> Result<Vec<u8>, Failure> {
     let mut stream = body.into_data_stream();
-    let mut read = Vec::new();
+    let mut read = Vec::with_capacity(reserved);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
         let room = MAX_RESERVED - read.len();
