@@ -11,4 +11,5 @@ mod limits;
 mod native;
 mod routing;
 mod shutdown;
+mod strict;
 mod support;
