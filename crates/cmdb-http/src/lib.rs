@@ -33,9 +33,15 @@
 //! secret (else 1199046), and the tenant and user must be in the app's grant (else 9900403
 //! with the `permission` object). Reads need a user (1199027) and the view permission
 //! ([`cmdb_app::auth::ViewAuthorizer`], 9900403 naming `find_business_resource`). Each app
-//! has a token bucket ([`ServeOptions::rate_per_second`]; over it HTTP 429, 1199997).
-//! Order on the ESB route: body (1199000), credentials (1199045), app (1199046, 1199997),
-//! user, biz, data (1199027, …), grant (9900403), then the engine.
+//! has a token bucket ([`ServeOptions::rate_per_second`]; over it HTTP 429, 1199997), and
+//! failed authentications are limited per peer and per claimed code
+//! ([`ServeOptions::auth_failures_per_second`]). Credentials in headers are checked before the
+//! body is read (all of the native routes'; on the ESB route an `X-Bkapi-Authorization` with a
+//! code and a secret); a body carrying its own credentials is read within its peer's
+//! [`ServeOptions::unauthenticated_bytes_per_peer`]. Order on the ESB route: repeated identity
+//! headers, the peer's failures (429), the header credentials (1199045, 1199046), the body
+//! (1199000), credentials (1199045), app (1199046, 1199997), user, biz, data (1199027, …),
+//! grant (9900403), then the engine. Codes and secrets are compared exactly as sent.
 //!
 //! # Language
 //!
@@ -64,9 +70,12 @@
 //!
 //! # Timeouts, limits, shutdown, log
 //!
-//! See [`ServeOptions`] and `README.md` ("Running it in production"). Each request writes one
-//! `tracing` event (target `cmdb_http::access`): method, route, status, code, app, user,
-//! request id, duration; never a secret or a body.
+//! See [`ServeOptions`] and `README.md` ("Running it in production"). Each answer, and each
+//! refusal of the HTTP layer (503, hyper's 400/414/431, a 505 for an HTTP/2 preface, a head
+//! timeout), writes one `tracing` event (target `cmdb_http::access`): event, method, route,
+//! status, code, app and user (verified only), claimed app and user, request id, peer,
+//! duration; every text field a string (quoted and escaped in the text format) of at most 128
+//! characters; never a secret or a body.
 //!
 //! # Request ids
 //!

@@ -15,6 +15,8 @@ use crate::hostile::{addr, envelope, read_to_close, start_with_options};
 use crate::support::{Server, TENANT, seed_request};
 
 const ESB: &str = "/api/c/compapi/v2/cc/create_set/";
+/// A header's name and raw value.
+type Header<'a> = (&'a str, &'a [u8]);
 const GOOD_AUTH: &str = r#"{"bk_app_code":"esb_test","bk_app_secret":"s3cr3t"}"#;
 
 async fn start_with_apps() -> Server {
@@ -75,7 +77,7 @@ async fn repeated_identity_headers_are_refused_on_every_route() {
         (true, "/api/v3/set/1/1/modules"),
     ];
     // Before: the first of each was taken, so a gateway appending its own was bypassed.
-    let cases: [(&[(&str, &[u8])], i64); 4] = [
+    let cases: [(&[Header], i64); 4] = [
         (&[auth, auth, alice, tenant], 1_199_045),
         (
             &[auth, alice, ("X-Bkcmdb-User", b"mallory"), tenant],
@@ -102,7 +104,7 @@ async fn repeated_identity_headers_are_refused_on_every_route() {
             assert_eq!((status, got), (200, *code), "{path} {headers:?}: {message}");
         }
     }
-    let (_, _, message) = call(&server, true, "/api/v3/set/1", &cases[2].0).await;
+    let (_, _, message) = call(&server, true, "/api/v3/set/1", cases[2].0).await;
     assert_eq!(message, "'bk_supplier_account' the parameter is invalid");
     server.stop().await.0.expect("clean stop");
 }
