@@ -82,8 +82,8 @@ impl<'a> AppGrant<'a> {
 }
 
 impl AppRegistry {
-    /// Parses an apps file. A key repeated in any object, an empty code or secret, a code listed
-    /// twice, or a scope that is neither `"any"` nor a list of non-empty strings is refused.
+    /// Parses an apps file. A key repeated in any object, an empty code or secret, one with
+    /// leading or trailing whitespace, a code listed twice, or a scope that is neither `"any"` nor a list of non-empty strings is refused.
     ///
     /// # Errors
     /// [`AppsError`] naming what is wrong (never the secret).
@@ -110,8 +110,21 @@ impl AppRegistry {
                         AppsError(format!("apps[{index}]: {name} must be a non-empty string"))
                     })
             };
-            let code = field("bk_app_code")?.to_owned();
-            let secret = field("bk_app_secret")?.as_bytes().to_vec();
+            // A code or secret with surrounding whitespace could never match what a client
+            // sends (compared exactly): refused rather than loaded and never usable.
+            let exact = |name: &str| {
+                field(name).and_then(|value| {
+                    if value.trim() == value {
+                        Ok(value)
+                    } else {
+                        Err(AppsError(format!(
+                            "apps[{index}]: {name} has leading or trailing whitespace"
+                        )))
+                    }
+                })
+            };
+            let code = exact("bk_app_code")?.to_owned();
+            let secret = exact("bk_app_secret")?.as_bytes().to_vec();
             let tenants = scope(entry.get("tenants"), index, "tenants")?;
             let users = scope(entry.get("users"), index, "users")?;
             let app = App {
@@ -265,6 +278,14 @@ mod tests {
                 r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "x", "tenants": "any", "users": "any"},
                           {"bk_app_code": "a", "bk_app_secret": "z", "tenants": "any", "users": "any"}]}"#,
                 "twice",
+            ),
+            (
+                r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "s3cr3t ", "tenants": "any", "users": "any"}]}"#,
+                "bk_app_secret has leading or trailing whitespace",
+            ),
+            (
+                r#"{"apps": [{"bk_app_code": " a", "bk_app_secret": "x", "tenants": "any", "users": "any"}]}"#,
+                "bk_app_code has leading or trailing whitespace",
             ),
         ] {
             let err = AppRegistry::from_json(bad).unwrap_err().to_string();

@@ -143,7 +143,8 @@ pub fn parse_esb(
 
 /// The caller's credentials as an ESB request carries them (spec section 15): each of
 /// `bk_app_code`, `bk_app_secret`, `bk_username` from the body when it has it as a non-empty
-/// string (trimmed), else from the `X-Bkapi-Authorization` header.
+/// string, else from the `X-Bkapi-Authorization` header. The user is trimmed; the code and
+/// secret are kept exactly as sent (`"s3cr3t "` is not `"s3cr3t"`).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials {
     /// `bk_app_code`, when given.
@@ -180,19 +181,20 @@ pub fn credentials(
             _ => return Err(Error::ParseAuthorize),
         },
     };
-    let credential = |key: &str| -> Option<String> {
+    // The user is trimmed; the app code and secret are taken exactly (compared as sent).
+    let credential = |key: &str, trim: bool| -> Option<String> {
         let non_empty = |v: Option<&Value>| {
             v.and_then(Value::as_str)
-                .map(str::trim)
+                .map(|s| if trim { s.trim() } else { s })
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
         non_empty(body.get(key)).or_else(|| non_empty(header.get(key)))
     };
     Ok(Credentials {
-        app_code: credential("bk_app_code"),
-        app_secret: credential("bk_app_secret"),
-        user: credential("bk_username"),
+        app_code: credential("bk_app_code", false),
+        app_secret: credential("bk_app_secret", false),
+        user: credential("bk_username", true),
     })
 }
 

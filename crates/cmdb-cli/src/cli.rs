@@ -241,9 +241,25 @@ pub(crate) struct ServeArgs {
     /// MiB all request bodies being read at once may hold (a body finding it spent waits).
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_budget_mib: u64,
-    /// The most connections served at once (one more is answered 503).
+    /// The most connections served at once (when full, an idle one of the busiest peer is
+    /// closed for a new one; when none is idle, the new one is answered 503).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
+    /// The most connections one peer address (an IPv6 /64) may hold (0: no cap; behind a
+    /// proxy, all come from its address).
+    #[arg(long, default_value_t = 256)]
+    pub max_connections_per_peer: u64,
+    /// With --apps: MiB of bodies one peer may have in flight before its app is known.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    pub unauthenticated_mib_per_peer: u64,
+    /// With --apps: failed authentications a peer may make a second on average (ten times
+    /// that for one app code; over it: 429; 0: no limit).
+    #[arg(long, default_value_t = 1)]
+    pub auth_fail_limit: u32,
+    /// With --apps: how many failed authentications a peer may make at once (ten times that
+    /// for one app code).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_fail_burst: u32,
     /// The largest request head in bytes, 8192 to 1048576 (larger: 431 or 414).
     #[arg(long, default_value_t = 65536, value_parser = clap::value_parser!(u64).range(8192..=1_048_576))]
     pub max_header_bytes: u64,

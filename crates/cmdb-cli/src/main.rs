@@ -59,6 +59,14 @@ fn options(config: &ServeConfig) -> ServeOptions {
         body_budget_bytes: usize::try_from(args.body_budget_mib.saturating_mul(1 << 20))
             .unwrap_or(usize::MAX),
         max_connections: usize::try_from(cap).unwrap_or(usize::MAX),
+        max_connections_per_peer: usize::try_from(args.max_connections_per_peer)
+            .unwrap_or(usize::MAX),
+        unauthenticated_bytes_per_peer: usize::try_from(
+            args.unauthenticated_mib_per_peer.saturating_mul(1 << 20),
+        )
+        .unwrap_or(usize::MAX),
+        auth_failures_per_second: args.auth_fail_limit,
+        auth_failure_burst: args.auth_fail_burst,
         max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,

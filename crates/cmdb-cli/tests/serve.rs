@@ -135,6 +135,25 @@ async fn request(addr: &str, raw: &str) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// A connection with a request in flight: a native create whose body stalls after its head,
+/// once the handler asked for it (`100 Continue` came).
+async fn in_flight(addr: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            b"POST /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nX-Bkcmdb-User: alice\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n",
+        )
+        .await
+        .expect("head");
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(BOUND, stream.read_exact(&mut interim))
+        .await
+        .expect("100 Continue in time")
+        .expect("read");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream
+}
+
 const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
 #[test]
@@ -259,9 +278,10 @@ async fn a_low_open_files_limit_lowers_the_cap_so_clients_get_503_not_silence() 
         "{:?}",
         served.seen
     );
+    // 36 connections with a request in flight (none may be closed for another).
     let mut held = Vec::new();
     for _ in 0..36 {
-        held.push(TcpStream::connect(&served.addr).await.expect("connect"));
+        held.push(in_flight(&served.addr).await);
     }
     let mut over = TcpStream::connect(&served.addr).await.expect("connect");
     let mut answer = Vec::new();
@@ -328,6 +348,9 @@ async fn five_hundred_stalled_bodies_cost_bounded_memory() {
         "3600",
         "--shutdown-deadline",
         "1",
+        // All from one address: the per-peer cap is not what this measures.
+        "--max-connections-per-peer",
+        "0",
     ]);
     assert!(
         request(&served.addr, HEALTHZ)
@@ -383,4 +406,324 @@ async fn five_hundred_stalled_bodies_cost_bounded_memory() {
     for client in clients {
         client.abort();
     }
+}
+
+/// The worked example's fixture (biz 1 in tenant 123456789).
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../cmdb-app/examples/fixture.json"
+);
+
+/// What the server's RSS may grow by besides the bodies and the connections: the allocator
+/// keeping freed body buffers, the runtime's workers.
+const CONSTANT_KIB: u64 = 16 << 10;
+
+/// Whether the slow variants run: exactly `CMDB_SLOW_TESTS=1`.
+fn slow() -> bool {
+    std::env::var("CMDB_SLOW_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// `clients` clients each send a 1 MiB native create at once, at `kib_per_100ms` KiB every
+/// 100 ms (`None`: as fast as they can); every answer's `(status, code)`, and the server's
+/// RSS growth over its baseline in KiB.
+async fn many_bodies(
+    served: &Served,
+    clients: usize,
+    kib_per_100ms: Option<usize>,
+) -> (Vec<(u16, i64)>, u64) {
+    let baseline = served.memory_kib("VmRSS");
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let addr = served.addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut body =
+                serde_json::to_vec(&serde_json::json!({"bk_parent_id": 1, "bk_set_name": format!("b{i}")}))
+                    .expect("json");
+            body.resize(1 << 20, b' ');
+            let mut stream = TcpStream::connect(&addr).await.expect("connect");
+            let head = format!(
+                "POST /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nX-Bkcmdb-User: alice\r\nX-Bkcmdb-Supplier-Account: 123456789\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await.expect("head");
+            match kib_per_100ms {
+                None => stream.write_all(&body).await.expect("body"),
+                Some(kib) => {
+                    for piece in body.chunks(kib << 10) {
+                        stream.write_all(piece).await.expect("body");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            let mut answer = Vec::new();
+            tokio::time::timeout(BOUND, stream.read_to_end(&mut answer))
+                .await
+                .expect("answered in time")
+                .expect("read");
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            let status: u16 = text.get(9..12).and_then(|s| s.parse().ok()).expect("a status");
+            let json: serde_json::Value =
+                serde_json::from_str(text.split_once("\r\n\r\n").expect("a body").1).expect("an envelope");
+            (status, json["code"].as_i64().expect("a code"))
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("client"));
+    }
+    let peak = served.memory_kib("VmHWM");
+    (answers, peak.saturating_sub(baseline))
+}
+
+/// Runs [`many_bodies`] against a fresh server with `args` and checks that every body was
+/// answered, none by a timeout, and the RSS grew by at most the budget plus `clients ×
+/// (head limit + 64 KiB)`.
+async fn bodies_all_answered(clients: usize, budget_mib: u64, kib_per_100ms: Option<usize>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cmdb"));
+    command
+        .args([
+            "--store",
+            "memory",
+            "--fixture",
+            FIXTURE,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--body-budget-mib", &budget_mib.to_string()])
+        .args([
+            "--max-connections-per-peer",
+            "0",
+            "--max-header-bytes",
+            "16384",
+        ]);
+    let mut served = spawn_served(command);
+    assert!(
+        request(&served.addr, HEALTHZ)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let (answers, growth) = many_bodies(&served, clients, kib_per_100ms).await;
+    let bound = (budget_mib << 10) + CONSTANT_KIB + clients as u64 * (16 + 64);
+    eprintln!(
+        "{clients} clients × 1 MiB ({}), budget {budget_mib} MiB: {} created, RSS growth {growth} KiB, bound {bound} KiB",
+        kib_per_100ms.map_or("full speed".to_owned(), |k| format!("{} KiB/s", k * 10)),
+        answers.iter().filter(|a| **a == (200, 0)).count()
+    );
+    assert!(answers.iter().all(|a| *a == (200, 0)), "{answers:?}");
+    assert!(growth <= bound, "RSS grew {growth} KiB, beyond {bound} KiB");
+    served.terminate();
+    assert!(served.exited().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_bodies_at_once_are_all_answered_within_the_budget() {
+    // Before: with a 16 MiB budget, 200 clients at full speed got 144 × 408 (partly read
+    // bodies held the whole budget); 400 clients at ~640 KiB/s: 364 × 408, RSS 9 → 331 MiB.
+    if slow() {
+        bodies_all_answered(200, 16, None).await;
+        bodies_all_answered(400, 256, Some(64)).await;
+    } else {
+        bodies_all_answered(48, 16, None).await;
+    }
+}
+
+/// The fields of one text access-log line, in order, each a number or the text of a quoted
+/// string (escapes left as written); `None` when the line does not have exactly the fields.
+fn access_fields(line: &str) -> Option<(String, Vec<(String, String)>)> {
+    const KEYS: [&str; 11] = [
+        "method",
+        "route",
+        "status",
+        "code",
+        "app",
+        "user",
+        "claimed_app",
+        "claimed_user",
+        "request_id",
+        "peer",
+        "duration_ms",
+    ];
+    let (_, rest) = line.split_once("cmdb_http::access: ")?;
+    let (event, mut rest) = rest.split_once(" method=")?;
+    let mut fields = Vec::new();
+    for (i, key) in KEYS.iter().enumerate() {
+        if i > 0 {
+            rest = rest
+                .strip_prefix(' ')?
+                .strip_prefix(*key)?
+                .strip_prefix('=')?;
+        }
+        let (value, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            let mut end = None;
+            let mut escaped = false;
+            for (at, c) in quoted.char_indices() {
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => {
+                        end = Some(at);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let end = end?;
+            (quoted[..end].to_owned(), &quoted[end + 1..])
+        } else {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            (rest[..end].to_owned(), &rest[end..])
+        };
+        fields.push(((*key).to_owned(), value));
+        rest = after;
+    }
+    rest.is_empty().then(|| (event.to_owned(), fields))
+}
+
+/// Waits (at most [`BOUND`]) until `served` wrote `count` access-log lines; every stderr line.
+fn wait_for_access_lines(served: &mut Served, count: usize) -> Vec<String> {
+    let until = Instant::now() + BOUND;
+    loop {
+        let lines = served.stderr();
+        let seen = lines
+            .iter()
+            .filter(|l| l.contains("cmdb_http::access"))
+            .count();
+        if seen >= count {
+            return lines;
+        }
+        assert!(
+            Instant::now() < until,
+            "{seen} access lines of {count}: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_text_access_log_cannot_be_forged_and_has_every_refusal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let apps = dir.path().join("apps.json");
+    std::fs::write(
+        &apps,
+        r#"{"apps": [{"bk_app_code": "ops", "bk_app_secret": "s3cr3t", "tenants": "any", "users": "any"}]}"#,
+    )
+    .expect("apps file");
+    let mut served = serve(&[
+        "--apps",
+        apps.to_str().expect("UTF-8"),
+        "--max-connections-per-peer",
+        "1",
+        "--header-timeout",
+        "1",
+    ]);
+    let esb = |code: &str| {
+        let body = serde_json::json!({"bk_app_code": code, "bk_app_secret": "guess", "bk_username": "admin",
+                                      "bk_biz_id": 1, "data": {}})
+        .to_string();
+        format!(
+            "POST /api/c/compapi/v2/cc/create_set/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // Before: each of these wrote a fake line or fake fields, raw control bytes, a 900 KB line.
+    let fake_line = "x\n2026-11-29T00:00:00.000000Z  INFO cmdb_http::access: request method=\"POST\" status=200 code=0 app=ops user=admin";
+    let forged = [
+        esb(fake_line),
+        esb("a\u{1b}[31mred\r\u{7}"),
+        esb(&"A".repeat(900_000)),
+        "GET /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Bkcmdb-User: admin\r\nX-Bkcmdb-App-Code: x status=200 code=0\r\n\r\n".to_owned(),
+    ];
+    for raw in &forged {
+        let answer = request(&served.addr, raw).await;
+        assert!(answer.contains(r#""code":1199046"#), "{answer:.300}");
+    }
+    // Refusals of the HTTP layer: 400, 431, a second connection of the peer (503), and a head
+    // that never completes (closed by the 1 s header timeout).
+    assert!(
+        request(&served.addr, "GARBAGE\u{1} / HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    assert!(
+        request(&served.addr, &big)
+            .await
+            .starts_with("HTTP/1.1 431")
+    );
+    let mut first = TcpStream::connect(&served.addr).await.expect("connect");
+    first
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("part of a head");
+    assert!(
+        request(&served.addr, HEALTHZ)
+            .await
+            .starts_with("HTTP/1.1 503")
+    );
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(BOUND, first.read_to_end(&mut rest))
+        .await
+        .expect("closed");
+    let lines = wait_for_access_lines(&mut served, 8);
+    served.terminate();
+    assert!(served.exited().success());
+
+    let access: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("cmdb_http::access"))
+        .collect();
+    assert_eq!(access.len(), 8, "{access:#?}");
+    let parsed: Vec<(String, Vec<(String, String)>)> = access
+        .iter()
+        .map(|l| access_fields(l).unwrap_or_else(|| panic!("not exactly the fields: {l:?}")))
+        .collect();
+    let field = |i: usize, key: &str| -> &str {
+        &parsed[i].1.iter().find(|(k, _)| k == key).expect("field").1
+    };
+    for (i, line) in access.iter().enumerate() {
+        assert!(line.len() < 1024, "line {i} is {} bytes", line.len());
+        assert!(!line.contains(['\u{1b}', '\r', '\u{7}']), "{line:?}");
+        // Nothing was verified: no app or user is logged as such.
+        assert_eq!((field(i, "app"), field(i, "user")), ("", ""), "{line}");
+    }
+    // The claimed codes, escaped: the fake line is one field of one line.
+    assert_eq!(
+        field(0, "claimed_app"),
+        fake_line.replace('\n', "\\n").replace('"', "\\\"")
+    );
+    assert_eq!(field(1, "claimed_app"), "a\\u{1b}[31mred\\r\\u{7}");
+    assert_eq!(field(2, "claimed_app"), format!("{}…", "A".repeat(128)));
+    assert_eq!(field(3, "claimed_app"), "x status=200 code=0");
+    for i in 0..4 {
+        assert_eq!((field(i, "status"), field(i, "code")), ("200", "1199046"));
+    }
+    // A head over the limit is refused by hyper while it arrives, or by the router when it
+    // arrived whole in one read: either way one line.
+    assert!(
+        ["malformed: answered by the HTTP layer", "request"].contains(&parsed[5].0.as_str()),
+        "{}",
+        parsed[5].0
+    );
+    let refusals: Vec<(&str, &str, &str)> = [4, 6, 7]
+        .into_iter()
+        .map(|i| (parsed[i].0.as_str(), field(i, "status"), field(i, "code")))
+        .collect();
+    assert_eq!((field(5, "status"), field(5, "code")), ("431", "1199015"));
+    assert_eq!(
+        refusals,
+        [
+            ("malformed: answered by the HTTP layer", "400", "1199006"),
+            (
+                "refused: the peer holds its most connections",
+                "503",
+                "1199997"
+            ),
+            ("head timeout: closed without an answer", "408", "-1"),
+        ]
+    );
+    assert_eq!(field(6, "peer"), "127.0.0.1");
 }

@@ -127,6 +127,12 @@ pub enum Error {
         /// The property id.
         field: String,
     },
+    /// 1199015: a request head with more than `max` header fields (HTTP).
+    #[error("'headers' exceeds the maximum count of {max}")]
+    TooManyHeaders {
+        /// The most header fields a head may have.
+        max: usize,
+    },
     /// 1199016: `field` does not match its pattern.
     #[error("'{field}' regular verification failed")]
     RegexFailed {
@@ -211,7 +217,7 @@ impl Error {
             Error::InvalidOrMissing { .. } => Code::InvalidOrMissing,
             Error::DuplicateItem { .. } => Code::DuplicateItem,
             Error::CatalogConflict { .. } => Code::DuplicateItem,
-            Error::OverLimit { .. } => Code::OverLimit,
+            Error::OverLimit { .. } | Error::TooManyHeaders { .. } => Code::OverLimit,
             Error::RegexFailed { .. } => Code::RegexFailed,
             Error::NotFound => Code::NotFound,
             Error::NeedTimezone { .. } => Code::NeedTimezone,

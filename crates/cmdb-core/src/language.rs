@@ -66,6 +66,7 @@ impl Error {
             }
             Error::CatalogConflict { entity } => format!("数据唯一性校验失败， {entity} 重复"),
             Error::OverLimit { field } => format!("'{field}' 数据越界"),
+            Error::TooManyHeaders { max } => format!("'headers' 数量超过上限 {max}"),
             Error::RegexFailed { field } => format!("'{field}' 字段正则校验失败"),
             Error::NotFound => "未找到相关数据".to_owned(),
             // bk-cmdb's Chinese template for 1199024 is the string-type one.

@@ -140,6 +140,12 @@ fn every_error_has_its_code_and_clean_message() {
             "'bk_capacity' 数据越界",
         ),
         (
+            Error::TooManyHeaders { max: 100 },
+            1_199_015,
+            "'headers' exceeds the maximum count of 100",
+            "'headers' 数量超过上限 100",
+        ),
+        (
             Error::RegexFailed { field: f() },
             1_199_016,
             "'bk_capacity' regular verification failed",

@@ -1,9 +1,10 @@
 //! The route handlers: each establishes the caller (app, user, grant), reads the HTTP request
 //! into the engine's terms, makes one engine call as a task of its own, and answers with the
-//! envelope in the caller's language.
+//! envelope in the caller's language. Credentials in headers are checked before a body is read;
+//! a body whose credentials are inside it is read within its peer's unauthenticated share.
 
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use cmdb_app::paging::{Listing, Page};
@@ -11,33 +12,65 @@ use cmdb_app::request::{credentials, parse_biz_id, parse_body, parse_esb_with};
 use cmdb_app::{Envelope, Failure, Language};
 use cmdb_core::plan::RequestContext;
 use cmdb_core::records::Document;
-use cmdb_core::{BizId, Error, SetId};
+use cmdb_core::{BizId, Code, Error, SetId};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::body::{Reader, read_body, size_of};
 use crate::gate::Access;
 use crate::http_io::{
-    Caller, RequestId, authorization, fail, failure_envelope, native_credentials, ok, read_body,
-    refuse_content_type, run_engine, status_of, supplier_account, user,
+    Caller, Refusal, RequestId, authorization, fail, failure_envelope, native_credentials, ok,
+    refuse_content_type, refuse_repeated_identity, run_engine, supplier_account, user,
 };
+use crate::peer::Peer;
 
-/// Answers a refusal: HTTP 200 as bk-cmdb does, except 429 (rate) and 408 (body timeout).
-fn refused(request_id: String, language: Language, failure: &Failure) -> Response {
-    fail(status_of(failure), request_id, language, failure)
-}
-
-/// An engine answer or a refusal, with the caller for the access log.
-fn answer(
+/// A request as the handlers see it before reading it: the shared state, its id and language,
+/// and the connection's peer (when the server knows it).
+struct Req {
+    state: AppState,
     rid: String,
     lang: Language,
-    caller: Caller,
-    result: Result<Envelope, Failure>,
-) -> Response {
-    let response = match result {
-        Ok(envelope) => ok(&envelope),
-        Err(f) => refused(rid, lang, &f),
-    };
-    caller.on(response)
+    peer: Option<Peer>,
+}
+
+impl Req {
+    fn new(state: AppState, id: RequestId, peer: Option<Extension<Peer>>) -> Self {
+        let RequestId(rid, lang) = id;
+        Req {
+            state,
+            rid,
+            lang,
+            peer: peer.map(|Extension(p)| p),
+        }
+    }
+
+    /// An engine answer or a refusal, with the caller for the access log. A refusal before
+    /// the app was admitted (credentials, the app, or the body that should carry them) counts
+    /// as a failed authentication of the peer and the claimed code.
+    fn answer(&self, caller: Caller, result: Result<Envelope, Refusal>) -> Response {
+        let response = match result {
+            Ok(envelope) => ok(&envelope),
+            Err(Refusal(status, failure)) => {
+                let auth = [
+                    Code::JsonDecode,
+                    Code::ParseAuthorize,
+                    Code::AuthorizeFailed,
+                ];
+                if !caller.admitted && auth.iter().any(|c| *c as i64 == failure.code) {
+                    self.state.gate.failed(self.peer, &caller.who.app);
+                }
+                fail(status, self.rid.clone(), self.lang, &failure)
+            }
+        };
+        caller.on(response)
+    }
+
+    /// What every route checks first: no identity header repeated, and a peer that has not
+    /// used up its failed authentications.
+    fn precheck(&self, headers: &HeaderMap) -> Result<(), Failure> {
+        refuse_repeated_identity(headers)?;
+        self.state.gate.refuse_failing_peer(self.peer)
+    }
 }
 
 /// Reads a path segment as a biz id with the ESB's rules ("abc" 1199009, "0" 1199011).
@@ -60,15 +93,44 @@ fn set_from_path(segment: &str) -> Result<SetId, Failure> {
         })
 }
 
-/// The path segments, or a segment the id rules refuse when they cannot be decoded.
-fn segments<T: Default>(path: Result<Path<T>, axum::extract::rejection::PathRejection>) -> T {
-    // Only a segment that is not UTF-8 after percent-decoding is rejected here; the empty
-    // default is then refused by the id rules as not integral.
-    path.map(|Path(p)| p).unwrap_or_default()
+/// `%XX` decoded (and `+` as a space when `plus` is set); a `%` not followed by two hex
+/// digits is kept as it is.
+fn percent_decode(text: &str, plus: bool) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(u8::try_from(h * 16 + l).unwrap_or(0));
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
-/// The page a query string asks for: `start` and `limit`, each at most once, ASCII digits
-/// (see [`Page::new`] for the defaults and bounds).
+/// The segments of the path after `/api/v3/set/`, each percent-decoded on its own; one that is
+/// not UTF-8 once decoded is empty, so that the id rules refuse it naming its own field.
+fn segments(uri: &Uri) -> Vec<String> {
+    uri.path()
+        .strip_prefix("/api/v3/set/")
+        .unwrap_or_default()
+        .split('/')
+        .map(|raw| String::from_utf8(percent_decode(raw, false)).unwrap_or_default())
+        .collect()
+}
+
+/// The page a query string asks for: `start` and `limit`, each at most once, ASCII digits once
+/// percent-decoded (see [`Page::new`] for the defaults and bounds).
 ///
 /// # Errors
 /// 1199006 naming `start` or `limit` when it is repeated, not digits or out of bounds.
@@ -82,17 +144,18 @@ fn page_of(uri: &Uri) -> Result<Page, Failure> {
         .filter(|p| !p.is_empty())
     {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let slot = match key {
-            "start" => &mut start,
-            "limit" => &mut limit,
+        let (key, value) = (percent_decode(key, true), percent_decode(value, true));
+        let (field, slot) = match key.as_slice() {
+            b"start" => ("start", &mut start),
+            b"limit" => ("limit", &mut limit),
             _ => continue,
         };
-        let number = (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| value.parse::<i64>().ok())
+        let number = (!value.is_empty() && value.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(&value).ok()?.parse::<i64>().ok())
             .flatten();
         match (slot.is_some(), number) {
             (false, Some(n)) => *slot = Some(n),
-            _ => return Err(Error::invalid(key).into()),
+            _ => return Err(Error::invalid(field).into()),
         }
     }
     Ok(Page::new(start, limit)?)
@@ -101,90 +164,127 @@ fn page_of(uri: &Uri) -> Result<Page, Failure> {
 /// `POST /api/c/compapi/v2/cc/create_set/`: an ESB body, answered by the engine.
 pub(crate) async fn esb_create_set(
     State(state): State<AppState>,
-    Extension(RequestId(rid, lang)): Extension<RequestId>,
+    Extension(id): Extension<RequestId>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(refusal) = refuse_content_type(&headers, &rid, lang) {
+    let req = Req::new(state, id, peer);
+    if let Some(refusal) = refuse_content_type(&headers, &req.rid, req.lang) {
         return refusal;
     }
     let mut caller = Caller::default();
-    let result = esb_request(&state, &rid, &headers, body, &mut caller).await;
-    answer(rid, lang, caller, result)
+    let result = esb_request(&req, &headers, body, &mut caller).await;
+    req.answer(caller, result)
 }
 
-/// An ESB create in the spec's order: the body (1199000), the credentials (1199045), the app
-/// (1199046, 1199997), the envelope fields (1199027, biz, data), the app's grant (9900403),
-/// then the engine.
+/// An ESB create in this order: repeated identity headers, the peer's failed
+/// authentications; with an apps file, `X-Bkapi-Authorization` when present (1199045) and,
+/// when it holds both a code and a secret, those (1199046) before the body is read; the body
+/// (1199000, within the peer's unauthenticated share unless the header authenticated), the
+/// credentials (1199045), the app (1199046, 1199997), the envelope fields (1199027, biz,
+/// data), the app's grant (9900403), then the engine.
 async fn esb_request(
-    state: &AppState,
-    rid: &str,
+    req: &Req,
     headers: &HeaderMap,
     body: Body,
     caller: &mut Caller,
-) -> Result<Envelope, Failure> {
-    let body = parse_body(&read_body(body, state.body_timeout, &state.body_budget).await?)?;
+) -> Result<Envelope, Refusal> {
+    let state = &req.state;
+    req.precheck(headers)?;
     let raw_authorization = authorization(headers);
+    let mut reader = Reader::Admitted;
+    if state.gate.checks() {
+        reader = Reader::Unauthenticated(req.peer);
+        if let Some(raw) = &raw_authorization {
+            let from_header = credentials(&serde_json::Map::new(), Some(raw))?;
+            caller.who.app = from_header.app_code.clone().unwrap_or_default();
+            if from_header.app_code.is_some() && from_header.app_secret.is_some() {
+                state.gate.authenticate(&from_header)?;
+                caller.admitted = true;
+                reader = Reader::Admitted;
+            }
+        }
+    }
+    let reserved = state
+        .body
+        .reserve(size_of(&body), reader, state.body_timeout)
+        .await?;
+    let bytes = read_body(body, reserved, state.body_timeout).await?;
+    let body = {
+        let _parsing = match reader {
+            Reader::Unauthenticated(_) => state.body.unauthenticated_parse().await,
+            Reader::Admitted => None,
+        };
+        parse_body(&bytes)?
+    };
+    drop(bytes);
     let credentials = credentials(&body, raw_authorization.as_deref())?;
-    caller.app = credentials.app_code.clone().unwrap_or_default();
+    caller.who.app = credentials.app_code.clone().unwrap_or_default();
     let admitted = state.gate.admit(&credentials)?;
+    caller.admitted = true;
+    caller.who.app_verified = admitted.verified();
     let args = parse_esb_with(
         &body,
         raw_authorization.as_deref(),
         state.engine.options().default_user.as_deref(),
     )?;
-    caller.user.clone_from(&args.user);
+    caller.who.user.clone_from(&args.user);
     admitted.may_act(&args.supplier_account, &args.user, args.biz, Access::Write)?;
+    caller.who.user_verified = admitted.verified();
     let ctx = RequestContext {
         user: args.user,
         supplier_account: args.supplier_account,
         app_code: args.app_code,
-        request_id: rid.to_owned(),
+        request_id: req.rid.clone(),
     };
     let (biz, data) = (args.biz, args.data);
     let doc = run_engine(state, move |engine| async move {
         engine.create_set(&ctx, biz, &data).await
     })
     .await??;
-    Ok(Envelope::success(rid.to_owned(), Value::Object(doc)))
+    Ok(Envelope::success(req.rid.clone(), Value::Object(doc)))
 }
 
-/// The caller of a native request, admitted: its credentials from the headers (1199045), the
-/// app (1199046, 1199997), the user (1199027), the biz from the path, the tenant; then the
-/// app's grant for them (9900403 naming the action of `access`).
+/// The caller of a native request, admitted before anything else of it is read: repeated
+/// identity headers and the peer's failed authentications, its credentials from the headers
+/// (1199045), the app (1199046, 1199997), the user (1199027), the biz from the path, the
+/// tenant; then the app's grant for them (9900403 naming the action of `access`).
 fn native_caller(
-    state: &AppState,
-    rid: &str,
+    req: &Req,
     headers: &HeaderMap,
     biz: &str,
     access: Access,
     caller: &mut Caller,
 ) -> Result<(RequestContext, BizId), Failure> {
+    let state = &req.state;
+    req.precheck(headers)?;
     let credentials = native_credentials(headers)?;
-    caller.app = credentials.app_code.clone().unwrap_or_default();
+    caller.who.app = credentials.app_code.clone().unwrap_or_default();
     let admitted = state.gate.admit(&credentials)?;
+    caller.admitted = true;
+    caller.who.app_verified = admitted.verified();
     let user = user(headers, &credentials, &state.engine)?;
-    caller.user.clone_from(&user);
+    caller.who.user.clone_from(&user);
     let biz = biz_from_path(biz)?;
     let tenant = supplier_account(headers)?;
     admitted.may_act(&tenant, &user, biz, access)?;
+    caller.who.user_verified = admitted.verified();
     let ctx = RequestContext {
         user,
         supplier_account: tenant,
         app_code: credentials.app_code.unwrap_or_default(),
-        request_id: rid.to_owned(),
+        request_id: req.rid.clone(),
     };
     Ok((ctx, biz))
 }
 
-/// The common path of a native write: the content type, the body (a JSON object within the
-/// limits), the caller ([`native_caller`]), then `call` as a task of its own; its envelope is
-/// the answer.
+/// The common path of a native write: the content type, the caller ([`native_caller`]),
+/// then the body (a JSON object within the limits), then `call` as a task of its own; its
+/// envelope is the answer.
 async fn native_write<F, Fut>(
-    state: AppState,
-    rid: String,
-    lang: Language,
-    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    req: Req,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
     call: F,
@@ -193,39 +293,39 @@ where
     F: FnOnce(cmdb_app::Engine, RequestContext, BizId, Document, Language) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Envelope> + Send + 'static,
 {
-    if let Some(refusal) = refuse_content_type(&headers, &rid, lang) {
+    if let Some(refusal) = refuse_content_type(&headers, &req.rid, req.lang) {
         return refusal;
     }
     let mut caller = Caller::default();
+    let segments = segments(&uri);
+    let biz = segments.first().map_or("", String::as_str);
     let result = async {
-        let data = parse_body(&read_body(body, state.body_timeout, &state.body_budget).await?)?;
-        let (ctx, biz) = native_caller(
-            &state,
-            &rid,
-            &headers,
-            &segments(path),
-            Access::Write,
-            &mut caller,
-        )?;
-        run_engine(&state, move |engine| call(engine, ctx, biz, data, lang)).await
+        let (ctx, biz) = native_caller(&req, &headers, biz, Access::Write, &mut caller)?;
+        let state = &req.state;
+        let reserved = state
+            .body
+            .reserve(size_of(&body), Reader::Admitted, state.body_timeout)
+            .await?;
+        let data = parse_body(&read_body(body, reserved, state.body_timeout).await?)?;
+        let lang = req.lang;
+        Ok(run_engine(state, move |engine| call(engine, ctx, biz, data, lang)).await?)
     }
     .await;
-    answer(rid, lang, caller, result)
+    req.answer(caller, result)
 }
 
 /// `POST /api/v3/set/{bk_biz_id}`: the body is the set data.
 pub(crate) async fn native_create_set(
     State(state): State<AppState>,
-    Extension(RequestId(rid, lang)): Extension<RequestId>,
-    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    Extension(id): Extension<RequestId>,
+    peer: Option<Extension<Peer>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     native_write(
-        state,
-        rid,
-        lang,
-        path,
+        Req::new(state, id, peer),
+        uri,
         headers,
         body,
         |engine, ctx, biz, data, lang| async move {
@@ -243,16 +343,15 @@ pub(crate) async fn native_create_set(
 /// [`cmdb_app::Engine::handle_batch`], so the batch fields and the envelope are the engine's.
 pub(crate) async fn native_batch_create(
     State(state): State<AppState>,
-    Extension(RequestId(rid, lang)): Extension<RequestId>,
-    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    Extension(id): Extension<RequestId>,
+    peer: Option<Extension<Peer>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     native_write(
-        state,
-        rid,
-        lang,
-        path,
+        Req::new(state, id, peer),
+        uri,
         headers,
         body,
         |engine, ctx, biz, data, lang| async move {
@@ -270,55 +369,54 @@ fn listing(listing: Listing, rid: &str) -> Envelope {
 /// `GET /api/v3/set/{bk_biz_id}?start=&limit=`: a page of the biz's sets, by `bk_set_id`.
 pub(crate) async fn find_sets(
     State(state): State<AppState>,
-    Extension(RequestId(rid, lang)): Extension<RequestId>,
-    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    Extension(id): Extension<RequestId>,
+    peer: Option<Extension<Peer>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let req = Req::new(state, id, peer);
     let mut caller = Caller::default();
+    let segments = segments(&uri);
     let result = async {
-        let (ctx, biz) = native_caller(
-            &state,
-            &rid,
-            &headers,
-            &segments(path),
-            Access::Read,
-            &mut caller,
-        )?;
+        let biz = segments.first().map_or("", String::as_str);
+        let (ctx, biz) = native_caller(&req, &headers, biz, Access::Read, &mut caller)?;
         let page = page_of(&uri)?;
-        let found = run_engine(&state, move |engine| async move {
+        let found = run_engine(&req.state, move |engine| async move {
             engine.find_sets_as(&ctx, biz, None, page).await
         })
         .await??;
-        Ok(listing(found, &rid))
+        Ok(listing(found, &req.rid))
     }
     .await;
-    answer(rid, lang, caller, result)
+    req.answer(caller, result)
 }
 
 /// `GET /api/v3/set/{bk_biz_id}/{bk_set_id}/modules?start=&limit=`: a page of the set's
 /// modules, by `bk_module_id`.
 pub(crate) async fn list_modules(
     State(state): State<AppState>,
-    Extension(RequestId(rid, lang)): Extension<RequestId>,
-    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    Extension(id): Extension<RequestId>,
+    peer: Option<Extension<Peer>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let req = Req::new(state, id, peer);
     let mut caller = Caller::default();
-    let (biz, set) = segments(path);
+    let segments = segments(&uri);
     let result = async {
-        let (ctx, biz) = native_caller(&state, &rid, &headers, &biz, Access::Read, &mut caller)?;
-        let set = set_from_path(&set)?;
+        let biz = segments.first().map_or("", String::as_str);
+        let set = segments.get(1).map_or("", String::as_str);
+        let (ctx, biz) = native_caller(&req, &headers, biz, Access::Read, &mut caller)?;
+        let set = set_from_path(set)?;
         let page = page_of(&uri)?;
-        let found = run_engine(&state, move |engine| async move {
+        let found = run_engine(&req.state, move |engine| async move {
             engine.list_modules_as(&ctx, biz, set, page).await
         })
         .await??;
-        Ok(listing(found, &rid))
+        Ok(listing(found, &req.rid))
     }
     .await;
-    answer(rid, lang, caller, result)
+    req.answer(caller, result)
 }
 
 /// `GET /healthz`: the server answers, and names its store backend; 503 with the 1199999

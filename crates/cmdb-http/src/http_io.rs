@@ -2,24 +2,23 @@
 //! envelope responses, and running engine calls as tasks of their own.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cmdb_app::request::{Credentials, MAX_BODY_BYTES, check_user, credentials};
+use cmdb_app::request::{Credentials, check_user, credentials};
 use cmdb_app::{Engine, Envelope, Failure};
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
 use cmdb_core::error::Detail;
 use cmdb_core::{BodyProblem, Error, Language, StoreError};
-use futures::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::AppState;
+use crate::access::{self, Who};
+use crate::peer::Peer;
+use crate::raw::failure_for_status;
 
 /// The request and response header carrying the request id.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -60,11 +59,13 @@ pub(crate) struct RequestId(pub(crate) String, pub(crate) Language);
 pub(crate) struct AnswerCode(pub(crate) i64);
 
 /// The app and user a request acted as, once known, put into the response's extensions by
-/// the handlers for the access log.
+/// the handlers for the access log; and whether the app was admitted (authenticated, or
+/// trusted without an apps file), which decides whether a refusal counts as a failed
+/// authentication.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Caller {
-    pub(crate) app: String,
-    pub(crate) user: String,
+    pub(crate) who: Who,
+    pub(crate) admitted: bool,
 }
 
 impl Caller {
@@ -100,8 +101,12 @@ pub(crate) async fn request_id_layer(
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "-".to_owned(), |p| p.as_str().to_owned());
+    let peer = request.extensions().get::<Peer>().copied();
     let started = Instant::now();
-    let mut response = next.run(request).await;
+    let mut response = match head_over_limit(&request, state.max_header_bytes) {
+        Some(status) => fail_head(status, &id, language),
+        None => next.run(request).await,
+    };
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -114,19 +119,17 @@ pub(crate) async fn request_id_layer(
         .extensions()
         .get::<AnswerCode>()
         .map_or(-1, |c| c.0);
-    // One line per request; never a secret or a body.
-    tracing::info!(
-        target: "cmdb_http::access",
-        method = %method,
-        route = %route,
-        status = response.status().as_u16(),
+    access::write(&access::Line {
+        event: "request",
+        method: method.as_str(),
+        route: &route,
+        status: response.status().as_u16(),
         code,
-        app = %caller.app,
-        user = %caller.user,
-        request_id = %id,
-        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        "request"
-    );
+        who: &caller.who,
+        request_id: &id,
+        peer,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
     response
 }
 
@@ -153,6 +156,22 @@ pub(crate) fn respond(status: StatusCode, envelope: &Envelope) -> Response {
 /// The envelope of an engine answer: HTTP 200, as bk-cmdb answers business errors.
 pub(crate) fn ok(envelope: &Envelope) -> Response {
     respond(StatusCode::OK, envelope)
+}
+
+/// A refusal and the HTTP status it is answered with (from [`status_of`] unless said).
+#[derive(Debug)]
+pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) Failure);
+
+impl From<Failure> for Refusal {
+    fn from(failure: Failure) -> Self {
+        Refusal(status_of(&failure), failure)
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Failure::from(error).into()
+    }
 }
 
 /// The HTTP status of a refusal: 429 over the rate limit, 408 for a body that did not arrive
@@ -223,71 +242,6 @@ pub(crate) fn refuse_content_type(
     ))
 }
 
-/// A request body as read, holding its share of the server's body budget until dropped.
-pub(crate) struct BodyBytes {
-    bytes: Vec<u8>,
-    _budget: Option<OwnedSemaphorePermit>,
-}
-
-impl std::ops::Deref for BodyBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
-/// Reads the body within `timeout`, stopping once it is known to be over [`MAX_BODY_BYTES`]:
-/// then the first `MAX_BODY_BYTES + 1` bytes are returned, enough for `parse_body` to refuse
-/// it with its own message. A body that cannot be read (the client went away) is answered as
-/// not JSON; one that does not arrive in time as 1199000 naming the timeout.
-///
-/// Every chunk takes its size (in KiB, rounded up) from `budget` before the next one is read,
-/// so all bodies being read at once hold at most the budget (a body waiting for budget waits
-/// within its timeout, and hyper reads no more of it meanwhile).
-pub(crate) async fn read_body(
-    body: Body,
-    timeout: Duration,
-    budget: &Arc<Semaphore>,
-) -> Result<BodyBytes, Failure> {
-    tokio::time::timeout(timeout, read_all(body, budget))
-        .await
-        .unwrap_or_else(|_| {
-            Err(Failure::from(Error::JsonDecode {
-                detail: Some(BodyProblem::TimedOut {
-                    seconds: timeout.as_secs(),
-                }),
-            }))
-        })
-}
-
-async fn read_all(body: Body, budget: &Arc<Semaphore>) -> Result<BodyBytes, Failure> {
-    let mut stream = body.into_data_stream();
-    let mut read = BodyBytes {
-        bytes: Vec::new(),
-        _budget: None,
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
-        let kib = u32::try_from(chunk.len().div_ceil(1024)).unwrap_or(u32::MAX);
-        let share = budget
-            .clone()
-            .acquire_many_owned(kib)
-            .await
-            .map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
-        match &mut read._budget {
-            Some(held) => held.merge(share),
-            None => read._budget = Some(share),
-        }
-        read.bytes.extend_from_slice(&chunk);
-        if read.bytes.len() > MAX_BODY_BYTES {
-            read.bytes.truncate(MAX_BODY_BYTES + 1);
-            break;
-        }
-    }
-    Ok(read)
-}
-
 /// The first of `names` that is present, as UTF-8 (`Err` when it is not UTF-8).
 fn header<'a>(headers: &'a HeaderMap, names: &[HeaderName]) -> Option<Result<&'a str, ()>> {
     names
@@ -301,7 +255,7 @@ fn header<'a>(headers: &'a HeaderMap, names: &[HeaderName]) -> Option<Result<&'a
 /// valid user name (spec section 16).
 ///
 /// # Errors
-/// 1199027 when there is none, or it is not a valid user name.
+/// 1199027 when there is none, it is not a valid user name, or the header is not UTF-8.
 pub(crate) fn user(
     headers: &HeaderMap,
     credentials: &Credentials,
@@ -309,6 +263,7 @@ pub(crate) fn user(
 ) -> Result<String, Failure> {
     let user = match header(headers, &USER) {
         Some(Ok(user)) if !user.trim().is_empty() => user.trim().to_owned(),
+        Some(Err(())) => return Err(Error::NoUser.into()),
         _ => match (&credentials.user, engine.options().default_user.as_deref()) {
             (Some(user), _) => user.clone(),
             (None, Some(user)) if !user.is_empty() => user.to_owned(),
@@ -317,6 +272,31 @@ pub(crate) fn user(
     };
     check_user(&user)?;
     Ok(user)
+}
+
+/// Refuses an identity header sent more than once (a gateway that appends its own rather
+/// than replacing the client's must not be bypassed by the client's coming first): the
+/// credentials or app code 1199045, the user 1199027, the tenant 1199006
+/// `'bk_supplier_account'`.
+///
+/// # Errors
+/// As above.
+pub(crate) fn refuse_repeated_identity(headers: &HeaderMap) -> Result<(), Failure> {
+    let repeated = |names: &[HeaderName]| {
+        names
+            .iter()
+            .any(|name| headers.get_all(name).iter().nth(1).is_some())
+    };
+    if repeated(&[AUTHORIZATION]) || repeated(&APP_CODE) {
+        return Err(Error::ParseAuthorize.into());
+    }
+    if repeated(&USER) {
+        return Err(Error::NoUser.into());
+    }
+    if repeated(&SUPPLIER_ACCOUNT) {
+        return Err(Error::invalid("bk_supplier_account").into());
+    }
+    Ok(())
 }
 
 /// The credentials of a native request: `X-Bkapi-Authorization` (a JSON object), with the app
@@ -386,4 +366,51 @@ where
             e,
         )))
     })
+}
+
+/// The size of `request`'s head as sent without optional whitespace: the request line and
+/// each `name: value` line with their CRLFs, and the closing CRLF.
+fn head_bytes(request: &Request) -> (usize, usize) {
+    let uri = request.uri();
+    let target = match (uri.scheme(), uri.path_and_query()) {
+        (None, Some(pq)) => pq.as_str().len(),
+        _ => uri.to_string().len(),
+    };
+    // "GET /x HTTP/1.1\r\n"
+    let line = request.method().as_str().len() + 1 + target + 1 + 8 + 2;
+    let fields: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    (line, line + fields + 2)
+}
+
+/// 414 when the request line alone is over `max` bytes, 431 when the whole head is; hyper
+/// refuses a longer head while it is still arriving, this catches one that arrived whole in
+/// one read.
+fn head_over_limit(request: &Request, max: usize) -> Option<u16> {
+    let (line, head) = head_bytes(request);
+    if line > max {
+        Some(414)
+    } else if head > max {
+        Some(431)
+    } else {
+        None
+    }
+}
+
+/// The envelope answer of a head over the limit, closing the connection.
+fn fail_head(status: u16, request_id: &str, language: Language) -> Response {
+    let mut response = fail(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        request_id.to_owned(),
+        language,
+        &failure_for_status(status),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    response
 }

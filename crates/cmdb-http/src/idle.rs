@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::peer::Peer;
+
 /// What one connection did last: requests in flight, and when it last read or answered.
 #[derive(Debug)]
 pub(crate) struct Activity {
@@ -18,6 +20,9 @@ pub(crate) struct Activity {
     /// Milliseconds since `origin` of the last read or finished request.
     last: AtomicU64,
     in_flight: AtomicUsize,
+    /// Bytes read while no request was in flight since the last one started: a head being
+    /// received.
+    head_bytes: AtomicUsize,
 }
 
 impl Activity {
@@ -27,12 +32,35 @@ impl Activity {
             origin: Instant::now(),
             last: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            head_bytes: AtomicUsize::new(0),
         })
     }
 
     fn touch(&self) {
         let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Whether no request is in flight (between requests, or a head still arriving).
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+    }
+
+    /// When the connection last read or answered, in ms since it was accepted.
+    pub(crate) fn last_active(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
+    /// Whether part of a head has arrived that was not yet handed over as a request.
+    pub(crate) fn partial_head(&self) -> bool {
+        self.head_bytes.load(Ordering::Relaxed) > 0
+    }
+
+    fn read(&self, bytes: usize) {
+        self.touch();
+        if self.is_quiet() {
+            self.head_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 
     fn last(&self) -> Instant {
@@ -64,6 +92,7 @@ impl InFlight {
     /// Counts one more request of `activity`.
     pub(crate) fn start(activity: &Arc<Activity>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.head_bytes.store(0, Ordering::Relaxed);
         InFlight(activity.clone())
     }
 }
@@ -96,8 +125,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.activity.read(read);
         }
         polled
     }
@@ -125,30 +155,37 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     }
 }
 
-/// A hyper service that counts its requests in flight on the connection's [`Activity`].
+/// A hyper service that counts its requests in flight on the connection's [`Activity`], and
+/// tells each request its connection's [`Peer`].
 #[derive(Clone)]
 pub(crate) struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
+    peer: Peer,
 }
 
 impl<S> Tracked<S> {
-    /// Wraps `inner` for the connection of `activity`.
-    pub(crate) fn new(inner: S, activity: Arc<Activity>) -> Self {
-        Tracked { inner, activity }
+    /// Wraps `inner` for the connection of `activity` from `peer`.
+    pub(crate) fn new(inner: S, activity: Arc<Activity>, peer: Peer) -> Self {
+        Tracked {
+            inner,
+            activity,
+            peer,
+        }
     }
 }
 
-impl<S, R> hyper::service::Service<R> for Tracked<S>
+impl<S, B> hyper::service::Service<hyper::Request<B>> for Tracked<S>
 where
-    S: hyper::service::Service<R>,
+    S: hyper::service::Service<hyper::Request<B>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
 
-    fn call(&self, request: R) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
         let in_flight = InFlight::start(&self.activity);
         let answer = self.inner.call(request);
         Box::pin(async move {

@@ -33,9 +33,15 @@
 //! secret (else 1199046), and the tenant and user must be in the app's grant (else 9900403
 //! with the `permission` object). Reads need a user (1199027) and the view permission
 //! ([`cmdb_app::auth::ViewAuthorizer`], 9900403 naming `find_business_resource`). Each app
-//! has a token bucket ([`ServeOptions::rate_per_second`]; over it HTTP 429, 1199997).
-//! Order on the ESB route: body (1199000), credentials (1199045), app (1199046, 1199997),
-//! user, biz, data (1199027, …), grant (9900403), then the engine.
+//! has a token bucket ([`ServeOptions::rate_per_second`]; over it HTTP 429, 1199997), and
+//! failed authentications are limited per peer and per claimed code
+//! ([`ServeOptions::auth_failures_per_second`]). Credentials in headers are checked before the
+//! body is read (all of the native routes'; on the ESB route an `X-Bkapi-Authorization` with a
+//! code and a secret); a body carrying its own credentials is read within its peer's
+//! [`ServeOptions::unauthenticated_bytes_per_peer`]. Order on the ESB route: repeated identity
+//! headers, the peer's failures (429), the header credentials (1199045, 1199046), the body
+//! (1199000), credentials (1199045), app (1199046, 1199997), user, biz, data (1199027, …),
+//! grant (9900403), then the engine. Codes and secrets are compared exactly as sent.
 //!
 //! # Language
 //!
@@ -64,9 +70,12 @@
 //!
 //! # Timeouts, limits, shutdown, log
 //!
-//! See [`ServeOptions`] and `README.md` ("Running it in production"). Each request writes one
-//! `tracing` event (target `cmdb_http::access`): method, route, status, code, app, user,
-//! request id, duration; never a secret or a body.
+//! See [`ServeOptions`] and `README.md` ("Running it in production"). Each answer, and each
+//! refusal of the HTTP layer (503, hyper's 400/414/431, a 505 for an HTTP/2 preface, a head
+//! timeout), writes one `tracing` event (target `cmdb_http::access`): event, method, route,
+//! status, code, app and user (verified only), claimed app and user, request id, peer,
+//! duration; every text field a string (quoted and escaped in the text format) of at most 128
+//! characters; never a secret or a body.
 //!
 //! # Request ids
 //!
@@ -81,14 +90,18 @@
 //! call runs as an ordinary task on the caller's runtime, current-thread or multi-thread, and
 //! the async workers stay free to accept and parse while writers wait on the disk.
 
+mod access;
+mod body;
 mod gate;
 mod handlers;
 mod http_io;
 mod idle;
 mod options;
+mod peer;
 mod rate;
 mod raw;
 mod server;
+mod slots;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -108,15 +121,17 @@ pub const ESB_CREATE_SET_PATH: &str = "/api/c/compapi/v2/cc/create_set/";
 
 /// What every handler shares: the engine, a lock each engine call holds for reading (so that
 /// [`serve`] can wait for calls whose client went away before it closes the store), the gate
-/// that admits callers, and the body timeout.
+/// that admits callers, the body budget and timeout, and the head limit.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
     pub(crate) in_flight: Arc<RwLock<()>>,
     pub(crate) gate: Arc<gate::Gate>,
     pub(crate) body_timeout: Duration,
-    /// The body budget in KiB: what all bodies being read may hold at once.
-    pub(crate) body_budget: Arc<tokio::sync::Semaphore>,
+    /// What all bodies being read may hold at once, and each peer's unauthenticated share.
+    pub(crate) body: Arc<body::BodyBudget>,
+    /// The largest request head, in bytes.
+    pub(crate) max_header_bytes: usize,
 }
 
 impl AppState {
@@ -124,15 +139,13 @@ impl AppState {
         AppState {
             engine,
             in_flight: Arc::new(RwLock::new(())),
-            gate: Arc::new(gate::Gate::new(
-                options.apps.clone(),
-                options.rate_per_second,
-                options.rate_burst,
-            )),
+            gate: Arc::new(gate::Gate::new(options)),
             body_timeout: options.body_timeout,
-            body_budget: Arc::new(tokio::sync::Semaphore::new(
-                (options.body_budget_bytes / 1024).clamp(1024, tokio::sync::Semaphore::MAX_PERMITS),
+            body: Arc::new(body::BodyBudget::new(
+                options.body_budget_bytes,
+                options.unauthenticated_bytes_per_peer,
             )),
+            max_header_bytes: server::head_limit(options.max_header_bytes),
         }
     }
 }
@@ -175,7 +188,7 @@ fn build(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        // Bodies are read by `http_io::read_body`, which stops past 1 MiB and lets the engine's
+        // Bodies are read by `body::read_body`, which stops past 1 MiB and lets the engine's
         // `parse_body` refuse with its envelope; axum's own limit would answer in plain text.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(

@@ -20,17 +20,38 @@ pub struct ServeOptions {
     /// How long a keep-alive connection may stay idle (no request in flight, nothing read)
     /// before it is closed. In effect the shorter of this and `header_timeout`. Default 5 s.
     pub idle_timeout: Duration,
-    /// How long a client may take to send a request's body once its head arrived; past it the
-    /// answer is 408 with a 1199000 envelope and the connection is closed. Default 30 s.
+    /// How long a client may take to send a request's body once its share of the body budget
+    /// is reserved; past it the answer is 408 with a 1199000 envelope and the connection is
+    /// closed. It also bounds the wait for that share. Default 30 s.
     pub body_timeout: Duration,
-    /// What the bodies being read at once may hold in all, in bytes (at least 1 MiB, one
-    /// largest body); a body that finds the budget spent waits for it within its
-    /// `body_timeout`. Memory held by requests is then bounded by about this plus
-    /// `max_connections × (max_header_bytes + 64 KiB)`. Default 256 MiB.
+    /// What the bodies being read at once may hold in all, in bytes (at least one largest
+    /// body, 1 MiB + 1 byte). A body reserves its whole declared length (`Content-Length`, or
+    /// the 1 MiB cap for a chunked one) before any of it is read; one that finds the budget
+    /// spent waits, holding none of it, up to `body_timeout` (then 503, 1199997). Memory held
+    /// by requests is then bounded by about this plus `max_connections × (max_header_bytes +
+    /// 64 KiB)`. Default 256 MiB.
     pub body_budget_bytes: usize,
-    /// The most connections served at once; one more is answered 503 (a 1199997 envelope)
-    /// and closed. Default 1024.
+    /// The most connections served at once. When all are taken, a new connection closes the
+    /// idle or slow one (no request in flight: between requests or still sending its head) of
+    /// the peer holding the most connections, the one quiet the longest; when every connection
+    /// has a request in flight, the new one is answered 503 (a 1199997 envelope) and closed.
+    /// Default 1024.
     pub max_connections: usize,
+    /// The most connections one peer address (an IPv6 /64) may hold at once; one more is
+    /// answered 503 (a 1199997 envelope) and closed. 0: no per-peer cap (behind a proxy every
+    /// connection comes from its address). Default 256.
+    pub max_connections_per_peer: usize,
+    /// With `apps`: the most body bytes one peer may have in flight before its app is
+    /// authenticated (ESB bodies that carry their credentials); past it a request is answered
+    /// 429 (1199997) without reading its body. One body is always admitted. Default 8 MiB.
+    pub unauthenticated_bytes_per_peer: usize,
+    /// With `apps`: how many failed authentications (1199045, 1199046, and an unreadable
+    /// body before the app was known) a peer may make a second on average; the same times ten
+    /// for one claimed app code. Over it: 429 (1199997) before the body is read or a secret
+    /// compared. 0 disables the limit. Default 1.
+    pub auth_failures_per_second: u32,
+    /// The bucket of failed authentications of a peer (ten times it for a code). Default 20.
+    pub auth_failure_burst: u32,
     /// The largest request head (request line and headers) in bytes; a larger one is answered
     /// 431 (or 414 for a long request line) with an envelope. Default 64 KiB; applied within
     /// 8 KiB (hyper's minimum) and 1 MiB (it also caps hyper's read buffer, and so the size of
@@ -59,6 +80,10 @@ impl Default for ServeOptions {
             body_timeout: Duration::from_secs(30),
             body_budget_bytes: 256 << 20,
             max_connections: 1024,
+            max_connections_per_peer: 256,
+            unauthenticated_bytes_per_peer: 8 << 20,
+            auth_failures_per_second: 1,
+            auth_failure_burst: 20,
             max_header_bytes: 64 << 10,
             rate_per_second: 1000,
             rate_burst: 2000,

@@ -1,6 +1,8 @@
 //! Answers written below the router: the envelope of an HTTP-level refusal as raw bytes (503
 //! over the connection limit), and [`EnvelopeIo`], which gives hyper's own protocol-error
-//! answers (400, 414, 431 with an empty body) an envelope body before they reach the socket.
+//! answers (400, 414, 431 with an empty body) an envelope body before they reach the socket,
+//! answers an HTTP/2 preface (which hyper would close on in silence) with 505, and writes the
+//! access-log line of each.
 
 use std::future::Future;
 use std::io;
@@ -11,6 +13,9 @@ use cmdb_app::{Envelope, Failure, Language};
 use cmdb_core::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::access::{self, Who};
+use crate::peer::Peer;
+
 /// What a raw answer needs besides its status: a fresh request id and the message language.
 pub(crate) type IdSource = std::sync::Arc<dyn Fn() -> (String, Language) + Send + Sync>;
 
@@ -19,11 +24,10 @@ pub(crate) fn response_bytes(
     status: u16,
     reason: &str,
     failure: &Failure,
-    ids: &IdSource,
+    (request_id, language): &(String, Language),
 ) -> Vec<u8> {
-    let (request_id, language) = ids();
     let body =
-        Envelope::failure(request_id.clone(), &failure.clone().in_language(language)).to_json();
+        Envelope::failure(request_id.clone(), &failure.clone().in_language(*language)).to_json();
     format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          x-request-id: {request_id}\r\nconnection: close\r\n\r\n{body}",
@@ -34,7 +38,7 @@ pub(crate) fn response_bytes(
 
 /// The failure an HTTP-level status stands for: 1199997 for 429 and 503, 1199015 naming
 /// `uri` (414) or `headers` (431), 1199006 `'request'` for anything else (a malformed
-/// request line or header).
+/// request line or header, an HTTP/2 preface).
 pub(crate) fn failure_for_status(status: u16) -> Failure {
     let error = match status {
         429 | 503 => Error::TooManyRequests,
@@ -69,14 +73,25 @@ fn own_error_status(head: &[u8]) -> Option<(u16, String)> {
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 const DRAIN_BYTES: usize = 1 << 20;
 
-/// The connection's socket as hyper sees it. Reads pass through. The first write of a
-/// response head that hyper produced itself for a protocol error is swapped for the same
-/// status with an envelope body; everything else passes through. After such an answer the
-/// shutdown drains what the client still sends (bounded by [`DRAIN_TIME`] and
-/// [`DRAIN_BYTES`]).
+/// The start of the HTTP/2 connection preface (`PRI * HTTP/2.0`), as far as it tells.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2";
+
+/// The connection's socket as hyper sees it. Reads pass through, except an HTTP/2 preface as
+/// the connection's first bytes: hyper is then told the connection ended, and a 505 envelope
+/// is written in its place. The first write of a response head that hyper produced itself for
+/// a protocol error is swapped for the same status with an envelope body; everything else
+/// passes through. Each such answer gets its access-log line. After one the shutdown drains
+/// what the client still sends (bounded by [`DRAIN_TIME`] and [`DRAIN_BYTES`]).
 pub(crate) struct EnvelopeIo<T> {
     inner: T,
     ids: IdSource,
+    peer: Peer,
+    /// The head limit: a 431 after fewer bytes than this is about the number of headers.
+    head_max: usize,
+    /// Bytes read since the last answer was written (the head hyper refused, about).
+    read_since_answer: usize,
+    /// Whether anything was read yet.
+    started: bool,
     /// Bytes of a swapped answer still to be written, and how many were.
     pending: Vec<u8>,
     written: usize,
@@ -85,17 +100,48 @@ pub(crate) struct EnvelopeIo<T> {
 }
 
 impl<T> EnvelopeIo<T> {
-    /// Wraps `inner`.
-    pub(crate) fn new(inner: T, ids: IdSource) -> Self {
+    /// Wraps `inner`, the connection of `peer` with heads of at most `head_max` bytes.
+    pub(crate) fn new(inner: T, ids: IdSource, peer: Peer, head_max: usize) -> Self {
         EnvelopeIo {
             inner,
             ids,
+            peer,
+            head_max,
+            read_since_answer: 0,
+            started: false,
             pending: Vec::new(),
             written: 0,
             drain: None,
         }
     }
+
+    /// Queues the envelope answer of `status` in place of hyper's (or of nothing), and logs it.
+    fn answer_instead(&mut self, status: u16, reason: &str) {
+        let failure = if status == 431 && self.read_since_answer <= self.head_max {
+            Failure::from(Error::TooManyHeaders { max: MAX_HEADERS })
+        } else {
+            failure_for_status(status)
+        };
+        let id = (self.ids)();
+        self.pending = response_bytes(status, reason, &failure, &id);
+        self.written = 0;
+        self.drain = Some((Box::pin(tokio::time::sleep(DRAIN_TIME)), DRAIN_BYTES));
+        access::write(&access::Line {
+            event: "malformed: answered by the HTTP layer",
+            method: "-",
+            route: "-",
+            status,
+            code: failure.code,
+            who: &Who::default(),
+            request_id: &id.0,
+            peer: Some(self.peer),
+            duration_ms: 0,
+        });
+    }
 }
+
+/// The most headers a request may have (hyper's own limit, which it refuses with 431).
+pub(crate) const MAX_HEADERS: usize = 100;
 
 impl<T: AsyncWrite + Unpin> EnvelopeIo<T> {
     /// Writes what is pending of a swapped answer.
@@ -118,7 +164,24 @@ impl<T: AsyncRead + Unpin> AsyncRead for EnvelopeIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        if this.drain.is_some() {
+            // Answered in hyper's place: hyper sees the end of the connection.
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let read = &buf.filled()[before..];
+        if !this.started && !read.is_empty() {
+            this.started = true;
+            if read.len() >= H2_PREFACE.len() && read.starts_with(H2_PREFACE) {
+                buf.set_filled(before);
+                this.answer_instead(505, "HTTP Version Not Supported");
+                return Poll::Ready(Ok(()));
+            }
+        }
+        this.read_since_answer = this.read_since_answer.saturating_add(read.len());
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -132,13 +195,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for EnvelopeIo<T> {
         ready!(this.poll_pending(cx))?;
         if let Some((status, reason)) = own_error_status(buf) {
             // Swallow hyper's empty answer; ours is written in its place (then hyper closes).
-            this.pending = response_bytes(status, &reason, &failure_for_status(status), &this.ids);
-            this.written = 0;
-            this.drain = Some((Box::pin(tokio::time::sleep(DRAIN_TIME)), DRAIN_BYTES));
+            this.answer_instead(status, &reason);
             // Whatever is not written now goes out on flush or shutdown.
             let _ = this.poll_pending(cx)?;
             return Poll::Ready(Ok(buf.len()));
         }
+        this.read_since_answer = 0;
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -198,8 +260,8 @@ mod tests {
 
     #[test]
     fn a_raw_answer_is_an_envelope() {
-        let ids: IdSource = std::sync::Arc::new(|| ("ab".to_owned(), Language::En));
-        let bytes = response_bytes(503, "Service Unavailable", &failure_for_status(503), &ids);
+        let id = ("ab".to_owned(), Language::En);
+        let bytes = response_bytes(503, "Service Unavailable", &failure_for_status(503), &id);
         let text = String::from_utf8(bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(

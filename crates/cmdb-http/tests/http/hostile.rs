@@ -11,18 +11,18 @@ use tokio::net::TcpStream;
 use crate::support::{Backend, Server, start_serving};
 
 /// A generous upper bound for anything the server must do by itself.
-const BOUND: Duration = Duration::from_secs(30);
+pub(crate) const BOUND: Duration = Duration::from_secs(30);
 
-async fn start_with_options(options: ServeOptions) -> Server {
+pub(crate) async fn start_with_options(options: ServeOptions) -> Server {
     start_serving(Backend::Memory, |b| b, options).await
 }
 
-fn addr(server: &Server) -> String {
+pub(crate) fn addr(server: &Server) -> String {
     server.base.trim_start_matches("http://").to_owned()
 }
 
 /// Everything the server sends until it closes the connection.
-async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+pub(crate) async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut answer = Vec::new();
     tokio::time::timeout(BOUND, stream.read_to_end(&mut answer))
         .await
@@ -42,7 +42,7 @@ async fn exchange(server: &Server, bytes: &[u8]) -> Vec<u8> {
 
 /// The status and envelope of the first raw HTTP answer in `answer` (its body cut at its
 /// `content-length`); panics when the body is not an envelope.
-fn envelope(answer: &[u8]) -> (u16, Value) {
+pub(crate) fn envelope(answer: &[u8]) -> (u16, Value) {
     let text = String::from_utf8_lossy(answer);
     let (head, rest) = text
         .split_once("\r\n\r\n")
@@ -128,18 +128,50 @@ async fn protocol_errors_are_answered_with_envelopes() {
     server.stop().await.0.expect("clean stop");
 }
 
+/// Connects from `ip` (any 127.0.0.0/8 address is loopback on Linux): a peer of its own.
+pub(crate) async fn connect_from(server: &Server, ip: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from((ip, 0)))
+        .expect("bind a loopback address");
+    socket
+        .connect(addr(server).parse().expect("address"))
+        .await
+        .expect("connect")
+}
+
+/// A connection with a request in flight: a native create whose body stalls after its head,
+/// once the handler asked for the body (`100 Continue` came).
+pub(crate) async fn in_flight(server: &Server, ip: [u8; 4]) -> TcpStream {
+    let mut stream = connect_from(server, ip).await;
+    stream
+        .write_all(
+            b"POST /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nX-Bkcmdb-User: alice\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n",
+        )
+        .await
+        .expect("head");
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(BOUND, stream.read_exact(&mut interim))
+        .await
+        .expect("100 Continue in time")
+        .expect("read");
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_over_the_cap_gets_503_with_an_envelope() {
     let server = start_with_options(ServeOptions {
         max_connections: 2,
+        body_timeout: Duration::from_secs(600),
         ..ServeOptions::default()
     })
     .await;
-    // Two idle connections take both slots (accepted in order, before the third).
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        held.push(TcpStream::connect(addr(&server)).await.expect("connect"));
-    }
+    // Two connections with requests in flight take both slots: none may be closed for another.
+    let held = vec![
+        in_flight(&server, [127, 0, 0, 1]).await,
+        in_flight(&server, [127, 0, 0, 2]).await,
+    ];
     let mut third = TcpStream::connect(addr(&server)).await.expect("connect");
     let (status, json) = envelope(&read_to_close(&mut third).await);
     assert_eq!((status, &json["code"]), (503, &Value::from(1_199_997)));
@@ -181,7 +213,7 @@ async fn slow_heads(server: &Server, count: usize) -> Vec<TcpStream> {
 }
 
 /// Whether the server still holds `stream` open (nothing to read, no close).
-fn still_open(stream: &TcpStream) -> bool {
+pub(crate) fn still_open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

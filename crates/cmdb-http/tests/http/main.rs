@@ -2,6 +2,7 @@
 //! called with a real HTTP client.
 
 mod apps;
+mod attacks;
 mod concurrency;
 mod esb;
 mod hostile;
@@ -10,4 +11,5 @@ mod limits;
 mod native;
 mod routing;
 mod shutdown;
+mod strict;
 mod support;
