@@ -34,6 +34,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod blocking;
 pub mod engine;
 pub mod envelope;
 pub mod open;
