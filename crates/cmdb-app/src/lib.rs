@@ -31,6 +31,7 @@
 //! assert_eq!(set["bk_set_env"], json!("3"));
 //! # });
 //! ```
+#![deny(missing_docs)]
 
 pub mod apps;
 pub mod auth;
