@@ -78,7 +78,7 @@ fn creates_batches_reads_and_closes_from_plain_sync_code() {
         .expect("batch");
     assert_eq!(slots.len(), 2);
     assert_eq!(slots[0].as_ref().map(|s| s.id().0).ok(), Some(4781));
-    let refused = slots[1].as_ref().err().expect("the duplicate is refused");
+    let refused = slots[1].as_ref().expect_err("the duplicate is refused");
     assert_eq!(refused.to_string(), "1101108: the same set name exist");
     assert_eq!(ids(&engine), [1, 4780, 4781]);
     engine.close().expect("close");
