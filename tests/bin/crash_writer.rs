@@ -172,7 +172,7 @@ fn order(count: u64, seed: u64) -> Vec<u64> {
     items
 }
 
-/// Waits for the go line, then races for the names c-0 … c-<count-1> under biz 1.
+/// Waits for the go line, then races for the names `c-0` … `c-<count-1>` under biz 1.
 async fn collide(engine: &Engine, count: u64, seed: u64) -> Result<(), String> {
     emit("ready")?;
     let mut go = String::new();

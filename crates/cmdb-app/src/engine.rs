@@ -244,6 +244,36 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::create_set`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> anyhow::Result<()> {
+    /// use cmdb_app::Engine;
+    /// use cmdb_core::plan::RequestContext;
+    /// use cmdb_core::typed::{NewSet, SetEnv};
+    /// use cmdb_core::{BizId, Code};
+    ///
+    /// let engine = Engine::open("memory:").await?;
+    /// let fixture = r#"{"businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}],
+    ///                   "id_generator": {"set": 4779}}"#;
+    /// engine.load_fixture(fixture.parse()?, "admin").await?;
+    /// let ctx = RequestContext {
+    ///     user: "alice".into(),
+    ///     supplier_account: "0".into(),
+    ///     app_code: "my_app".into(),
+    ///     request_id: engine.new_request_id(),
+    /// };
+    /// let set = engine
+    ///     .create(&ctx, BizId(1), NewSet::new("web", 1).capacity(10).env(SetEnv::Test))
+    ///     .await?;
+    /// assert_eq!((set.id().0, set.name(), set.capacity()), (4780, "web", Some(10)));
+    /// assert_eq!((set.env(), set.created_by()), (Some(SetEnv::Test), "alice"));
+    ///
+    /// let again = engine.create(&ctx, BizId(1), NewSet::new("web", 1)).await.unwrap_err();
+    /// assert!(again.is(Code::SetNameDuplicated));
+    /// assert_eq!(again.to_string(), "1101108: the same set name exist");
+    /// # Ok(()) }
+    /// ```
     pub async fn create(
         &self,
         ctx: &RequestContext,

@@ -58,6 +58,28 @@ impl Envelope {
 
 /// Why a use case failed: the code, the message shown to the client, the denial object, and
 /// (for internal failures only) the cause, which is for logs and never shown.
+///
+/// It is a [`std::error::Error`] (`code: message`, with the rule's error as its source), so `?`
+/// carries it into `Box<dyn Error>` or `anyhow::Error`; [`Failure::is`] tells its code.
+///
+/// ```
+/// use cmdb_app::{Failure, Language};
+/// use cmdb_core::{Code, Error};
+///
+/// let failure = Failure::from(Error::SetNameDuplicated);
+/// assert!(failure.is(Code::SetNameDuplicated));
+/// assert_eq!(failure.to_string(), "1101108: the same set name exist");
+/// let source = std::error::Error::source(&failure).map(|e| e.to_string());
+/// assert_eq!(source.as_deref(), Some("the same set name exist"));
+/// let zh = failure.clone().in_language(Language::Zh);
+/// assert_eq!(zh.to_string(), "1101108: 同一父节点下已存在同名集群");
+///
+/// fn create() -> anyhow::Result<()> {
+///     Err(Failure::from(Error::SetNameDuplicated))?
+/// }
+/// let report = create().unwrap_err();
+/// assert!(report.downcast_ref::<Failure>().is_some_and(|f| f.is(Code::SetNameDuplicated)));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     /// The bk-cmdb code.

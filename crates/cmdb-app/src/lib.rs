@@ -31,9 +31,11 @@
 //! assert_eq!(set["bk_set_env"], json!("3"));
 //! # });
 //! ```
+#![deny(missing_docs)]
 
 pub mod apps;
 pub mod auth;
+pub mod blocking;
 pub mod engine;
 pub mod envelope;
 pub mod open;

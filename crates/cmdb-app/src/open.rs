@@ -1,6 +1,6 @@
 //! Choosing and opening a store backend from configuration. Each store is a cargo feature
-//! (`sqlite` by default, `sled`, `redb`, `postgres`; memory always); [`stores`] holds the code
-//! of each, and a store whose feature is off is refused with a one-line reason.
+//! (`sqlite` by default, `sled`, `redb`, `postgres`; memory always); `open/stores.rs` holds
+//! the code of each, and a store whose feature is off is refused with a one-line reason.
 
 mod stores;
 

@@ -45,6 +45,7 @@
 //! assert_eq!(err.code(), Code::ParamInvalid);
 //! assert_eq!(err.to_string(), "'bk_set_name' the parameter is invalid");
 //! ```
+#![deny(missing_docs)]
 
 pub mod backend;
 pub mod catalog;

@@ -89,6 +89,7 @@
 //! group-commits, reader threads) and their `async fn`s only wait on channels, so every engine
 //! call runs as an ordinary task on the caller's runtime, current-thread or multi-thread, and
 //! the async workers stay free to accept and parse while writers wait on the disk.
+#![deny(missing_docs)]
 
 mod access;
 mod body;

@@ -72,6 +72,7 @@
 //! test fails when a case has none.
 //!
 //! [`tempfile`-style]: https://docs.rs/tempfile
+#![deny(missing_docs)]
 
 use std::future::Future;
 use std::sync::Arc;

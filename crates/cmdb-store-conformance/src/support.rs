@@ -109,7 +109,7 @@ pub async fn plan_ok(
     }
 }
 
-/// Plans and creates one set: [`plan`], then [`SetStore::create_set`].
+/// Plans and creates one set: [`plan`], then [`SetStoreExt::create_set`].
 ///
 /// # Errors
 /// The planning or the store's error.

@@ -12,6 +12,7 @@
 //!   store, which has its own writer, does not use it.
 //! - [`BlockingPool`]: a few threads that run a store's blocking reads, so that no async
 //!   worker of the caller waits on disk i/o.
+#![deny(missing_docs)]
 
 mod backend;
 mod committer;

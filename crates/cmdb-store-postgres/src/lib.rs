@@ -57,6 +57,7 @@
 //! let store = PgStore::connect("postgres://cmdb@127.0.0.1:5432/cmdb", PgOptions::default()).await?;
 //! # Ok(()) }
 //! ```
+#![deny(missing_docs)]
 
 mod error;
 mod facts_cache;

@@ -74,11 +74,12 @@ impl PgStore {
     /// the writer task on the current tokio runtime.
     ///
     /// # Errors
-    /// - [`OpenError::BadUrl`]: the URL does not parse;
+    /// - [`OpenError::Invalid`]: the URL does not parse;
     /// - [`OpenError::TooNew`]: the schema version is above [`crate::SCHEMA_VERSION`];
     /// - [`OpenError::Foreign`]: the database holds something else;
-    /// - [`OpenError::Store`]: the server cannot be reached or refuses (wrong password, no
-    ///   such database), naming the server.
+    /// - [`OpenError::Unreachable`]: the server cannot be reached; [`OpenError::Busy`]: a lock
+    ///   is held too long; [`OpenError::Store`]: the server refuses (wrong password, no such
+    ///   database); each naming the server.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, OpenError> {
         let (config, target) = parse(url, options)?;
         let (mut client, _task) = connect(&config).await.map_err(|e| {
@@ -106,7 +107,7 @@ impl PgStore {
     /// up before their database.
     ///
     /// # Errors
-    /// [`OpenError::BadUrl`].
+    /// [`OpenError::Invalid`]: the URL does not parse.
     pub async fn connect_lazy(url: &str, options: PgOptions) -> Result<Self, OpenError> {
         let (config, target) = parse(url, options)?;
         let shared = Arc::new(Shared::new(options.facts_cache_entries));

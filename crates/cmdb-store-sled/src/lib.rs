@@ -75,6 +75,7 @@
 //! [`OpenError::Foreign`]: cmdb_store_group::OpenError::Foreign
 //! [`OpenError::TooNew`]: cmdb_store_group::OpenError::TooNew
 //! [`StoreError::Backend`]: cmdb_core::StoreError::Backend
+#![deny(missing_docs)]
 
 mod backend;
 mod catalog;
@@ -94,4 +95,30 @@ pub use layout::SIDECAR_FILE;
 
 /// The sled [`SetStore`](cmdb_core::ports::SetStore): [`EmbeddedStore`] over
 /// [`SledBackend`]. `SledStore::open(path, SledOptions::default()).await`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use cmdb_core::BizId;
+/// use cmdb_core::fixture::{CatalogBatch, Fixture};
+/// use cmdb_core::ports::SetStore;
+/// use cmdb_store_sled::{SledOptions, SledStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("cmdb.sled");
+/// let store = SledStore::open(&path, SledOptions::default()).await?;
+/// let catalog = serde_json::json!({"businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}]});
+/// let now = "2026-01-01T00:00:00.000+08:00".to_owned();
+/// let batch = CatalogBatch::prepare(Fixture::from_json(catalog)?, now, "admin".into())?;
+/// store.apply_catalog(batch).await?;
+/// store.close().await?;
+///
+/// // Reopened (`open_blocking` from sync code), the store holds the business's idle set.
+/// let store = SledStore::open_blocking(&path, SledOptions::default())?;
+/// let sets = store.sets(BizId(1), None).await?;
+/// assert_eq!(sets.len(), 1);
+/// assert_eq!(sets[0]["bk_set_name"], "空闲机池");
+/// store.close().await?;
+/// # Ok(()) }
+/// ```
 pub type SledStore = EmbeddedStore<SledBackend>;

@@ -19,6 +19,7 @@
 //! .await?;
 //! # Ok(()) }
 //! ```
+#![deny(missing_docs)]
 
 mod error;
 mod header;

@@ -73,6 +73,32 @@ impl Default for SqliteOptions {
 /// - Several stores (connections or processes) may share one file: writers queue on the
 ///   database's write lock for up to [`SqliteOptions::busy_timeout`], the id sequences are read
 ///   inside each `BEGIN IMMEDIATE`, and the unique indexes back the domain's checks.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use cmdb_core::BizId;
+/// use cmdb_core::fixture::{CatalogBatch, Fixture};
+/// use cmdb_core::ports::SetStore;
+/// use cmdb_store_sqlite::{SqliteOptions, SqliteStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("cmdb.sqlite");
+/// let store = SqliteStore::open(&path, SqliteOptions::default()).await?;
+/// let catalog = serde_json::json!({"businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}]});
+/// let now = "2026-01-01T00:00:00.000+08:00".to_owned();
+/// let batch = CatalogBatch::prepare(Fixture::from_json(catalog)?, now, "admin".into())?;
+/// store.apply_catalog(batch).await?;
+/// store.close().await?;
+///
+/// // Reopened (`open_blocking` from sync code), the store holds the business's idle set.
+/// let store = SqliteStore::open_blocking(&path, SqliteOptions::default())?;
+/// let sets = store.sets(BizId(1), None).await?;
+/// assert_eq!(sets.len(), 1);
+/// assert_eq!(sets[0]["bk_set_name"], "空闲机池");
+/// store.close().await?;
+/// # Ok(()) }
+/// ```
 pub type SqliteStore = EmbeddedStore<SqliteBackend>;
 
 /// The [`Backend`] of [`SqliteStore`]: the write connection (used by the store's writer

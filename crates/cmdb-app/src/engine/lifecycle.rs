@@ -27,6 +27,31 @@ impl Engine {
     ///
     /// # Errors
     /// [`EngineOpenError`]: the location names no store, or the store refused to open.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> anyhow::Result<()> {
+    /// use cmdb_app::Engine;
+    /// use cmdb_app::engine::EngineOpenError;
+    /// use cmdb_core::BizId;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let location = format!("sqlite://{}", dir.path().join("cmdb.sqlite").display());
+    /// let engine = Engine::open(&location).await?;
+    /// let fixture = r#"{"businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}]}"#;
+    /// engine.load_fixture(fixture.parse()?, "admin").await?;
+    /// engine.close().await?;
+    ///
+    /// // Reopened, the file holds the business and its idle set.
+    /// let engine = Engine::open(&location).await?;
+    /// assert_eq!(engine.sets("0", BizId(1), None).await?.len(), 1);
+    /// engine.close().await?;
+    ///
+    /// // A location that names no store is a typed error, not a panic.
+    /// let refused = Engine::open("mongodb://db").await.unwrap_err();
+    /// assert!(matches!(refused, EngineOpenError::Location(_)), "{refused}");
+    /// # Ok(()) }
+    /// ```
     pub async fn open(location: &str) -> Result<Engine, EngineOpenError> {
         let config = StoreConfig::from_location(location)?;
         let opened = open_store_async(&config).await?;
