@@ -60,6 +60,7 @@
 
 mod error;
 mod facts_cache;
+mod failover;
 mod options;
 pub mod schema;
 mod sql;

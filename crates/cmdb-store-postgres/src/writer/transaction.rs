@@ -16,6 +16,7 @@ use super::read_flight::read_flight;
 use super::write_flight::write_flight;
 use super::{Conn, Shared, Writer};
 use crate::error::{Retry, retry_kind, store_error};
+use crate::failover::log_lost;
 use crate::options::Isolation;
 use crate::sql;
 use crate::view::View;
@@ -85,7 +86,9 @@ impl Writer {
                     match retry_kind(&e) {
                         Retry::Reconnect => {
                             self.conn = None;
-                            return Err(TxError::Store(store_error(e)));
+                            let e = store_error(e);
+                            log_lost(self.server.as_deref().unwrap_or("?"), &e);
+                            return Err(TxError::Store(e));
                         }
                         Retry::Transaction if attempt < MAX_ATTEMPTS => {
                             rollback(conn).await;
