@@ -60,7 +60,8 @@ pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
         _ if e.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => format!(
             "the PostgreSQL server is read-only (SQLSTATE 25006: a standby, or a primary set \
              read-only), nothing was written; looking for a writable primary: {}",
-            e.as_db_error().map_or_else(|| e.to_string(), |db| db.message().to_owned())
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |db| db.message().to_owned())
         ),
         Retry::Reconnect => format!("lost the connection to the PostgreSQL server: {e}"),
         _ => match e.as_db_error() {

@@ -119,7 +119,9 @@ pub(crate) async fn server_address(client: &Client) -> String {
 pub(crate) fn log_connected(previous: Option<&str>, now: &str, outage: Option<Duration>) {
     let ms = outage.map_or(0, |d| d.as_millis());
     match previous {
-        None => tracing::info!(target: "cmdb_store_postgres", "connected to the PostgreSQL primary at {now}"),
+        None => {
+            tracing::info!(target: "cmdb_store_postgres", "connected to the PostgreSQL primary at {now}")
+        }
         Some(before) if before == now => tracing::warn!(
             target: "cmdb_store_postgres",
             "reconnected to the PostgreSQL primary at {now} after {ms} ms without one"

@@ -132,12 +132,13 @@ impl Writer {
     /// reached, and after a failover start the facts cache over (with asynchronous
     /// replication the new primary may lack catalog changes whose version was seen).
     async fn open(&mut self) -> Result<(), StoreError> {
-        let (mut client, _task) = connect(&self.config)
-            .await
-            .map_err(|e| match retry_kind(&e) {
-                Retry::Reconnect => no_primary(&self.target, e),
-                _ => store_error(e),
-            })?;
+        let (mut client, _task) =
+            connect(&self.config)
+                .await
+                .map_err(|e| match retry_kind(&e) {
+                    Retry::Reconnect => no_primary(&self.target, e),
+                    _ => store_error(e),
+                })?;
         if !self.shared.ready.load(Ordering::Relaxed) {
             migrate(&mut client).await.map_err(StoreError::from)?;
             self.shared.ready.store(true, Ordering::Relaxed);
