@@ -14,6 +14,25 @@ use std::sync::{Mutex, PoisonError};
 
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 
+/// How many low bits of a version the store reports hold the database's catalog version; the
+/// bits above hold the cache's epoch (see [`tagged`]).
+const VERSION_BITS: u32 = 40;
+const VERSION_MASK: u64 = (1 << VERSION_BITS) - 1;
+
+/// The version the store reports for the database's catalog version `version` read during
+/// `epoch`: the epoch in the high bits, so that facts read before a failover never match a
+/// transaction after it, even where the new primary (asynchronous replication) reached the
+/// same version number with other facts; such a plan is refused as stale and planned again.
+/// `None` for a version past 2^40 (not one of ours).
+pub(crate) fn tagged(epoch: u64, version: u64) -> Option<u64> {
+    (version <= VERSION_MASK).then_some(((epoch % (1 << 23)) << VERSION_BITS) | version)
+}
+
+/// The database's catalog version of a [`tagged`] one.
+pub(crate) fn untagged(version: u64) -> u64 {
+    version & VERSION_MASK
+}
+
 /// What an answer depends on: the query without its `fresh` flag.
 type Key = (String, i64, Option<i64>, Option<i64>);
 
@@ -204,6 +223,21 @@ mod tests {
             cache.get(&query(1, 1)).map(|f| f.builtin_set),
             Some(Some(SetId(9)))
         );
+    }
+
+    #[test]
+    fn a_tagged_version_keeps_the_database_version_and_differs_across_epochs() {
+        assert_eq!(tagged(0, 7), Some(7));
+        let after = tagged(1, 7).expect("in range");
+        assert_ne!(after, 7);
+        assert_eq!(untagged(after), 7);
+        assert_eq!(
+            untagged(tagged(3, VERSION_MASK).expect("in range")),
+            VERSION_MASK
+        );
+        assert_eq!(tagged(0, VERSION_MASK + 1), None);
+        // Within an epoch the order of versions is kept (the cache serves the newest).
+        assert!(tagged(2, 8) > tagged(2, 7));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
-use cmdb_core::facts::{FactsQuery, StoredFacts};
+use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::plan::CreatePlan;
@@ -27,6 +27,7 @@ use tokio_postgres::{Config, NoTls};
 use cmdb_store_group::OpenError;
 
 use crate::error::{Retry, bad_url, retry_kind, store_error};
+use crate::facts_cache::tagged;
 use crate::failover::{MAX_DELAY, MIN_DELAY, no_primary, transient};
 use crate::options::PgOptions;
 use crate::schema::migrate;
@@ -386,7 +387,12 @@ impl SetStore for PgStore {
         }
         // An answer read across a failover (the cache started over meanwhile) is not kept.
         let epoch = self.shared.facts.epoch();
-        let facts = sql::create_facts(&*self.reader().await?, query).await?;
+        let mut facts = sql::create_facts(&*self.reader().await?, query).await?;
+        if let FactsSource::Read(version) = facts.source {
+            let version = tagged(epoch, version)
+                .ok_or_else(|| StoreError::Corrupt("the catalog version is out of range".into()))?;
+            facts.source = FactsSource::Read(version);
+        }
         self.shared.facts.put(query, &facts, epoch);
         Ok(facts)
     }

@@ -241,11 +241,12 @@ async fn with_asynchronous_replication_a_failover_loses_only_the_last_acknowledg
     }
     let answers = load.stop().await;
     let outcome = check(&pair.primary_url(), "fa", &answers, true).await;
-    // What is lost is a tail: every lost create was acknowledged before a kill, and no create
-    // acknowledged before that kill and stored has a greater id than a lost one of the same
-    // round (replication ships commits in order; ids are gapless in commit order).
+    // What is lost is a tail: every lost create was sent before a kill, and no create of that
+    // round answered before the kill (so committed on the old primary) and kept has a greater
+    // id than a lost one (replication ships commits in order; ids are gapless in commit
+    // order). A create answered just after a kill may still have committed before it.
     let kills: Vec<Instant> = times.iter().map(|&(k, _)| k).collect();
-    let round_of = |a: &Answer| kills.iter().position(|&k| a.answered <= k);
+    let round_of = |a: &Answer| kills.iter().position(|&k| a.sent <= k);
     let stored: std::collections::BTreeSet<String> = query(
         &pair.primary_url(),
         "SELECT name FROM sets WHERE name LIKE 'fa-%'",
@@ -259,11 +260,14 @@ async fn with_asynchronous_replication_a_failover_loses_only_the_last_acknowledg
             .iter()
             .find(|a| &a.name == name)
             .expect("its answer");
-        let round = round_of(lost).expect("a lost create was acknowledged before a kill");
+        let round = round_of(lost).expect("a lost create was sent before a kill");
         let later_kept = answers.iter().filter(|a| {
-            a.code() == 0 && round_of(a) == Some(round) && stored.contains(&a.name) && a.id() > *id
+            a.code() == 0
+                && round_of(a) == Some(round)
+                && a.answered <= kills[round]
+                && stored.contains(&a.name)
+                && a.id() > *id
         });
-        // A create acknowledged in an earlier round may have been lost in this one's kill.
         if let Some(kept) = later_kept.min_by_key(|a| a.id()) {
             panic!(
                 "{name} (set {id}) is lost but {} (set {}), committed after it, is kept",
@@ -384,5 +388,82 @@ async fn a_primary_set_read_only_is_never_written_to_and_is_used_again_once_writ
         acked.last().map(|id| id + 1),
         "{again}"
     );
+    server.kill().await;
+}
+
+/// Runs one statement on a node.
+async fn on(url: &str, sql: &str) {
+    query(url, sql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_change_lost_in_an_asynchronous_failover_is_never_created_by() {
+    need_server!();
+    let mut pair = Pair::up(Replication::Async);
+    let url = pair.url();
+    load_fixture(&url, &example("fixture.json"));
+    let server = Server::start(&url).await;
+    let http = reqwest::Client::new();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let change = |attribute: &str| {
+        let path = dir.path().join(format!("{attribute}.json"));
+        let fixture = json!({
+            "bk_supplier_account": "123456789",
+            "set_attributes": [{"bk_property_id": attribute, "bk_property_name": attribute,
+                                "bk_property_type": "singlechar", "bk_biz_id": 0}]
+        });
+        std::fs::write(&path, fixture.to_string()).expect("write the fixture");
+        path
+    };
+    let warm = create(&http, &server.base, "warm", &json!({})).await;
+    assert_eq!(warm["code"], 0, "{warm}");
+    let unknown = create(&http, &server.base, "unknown", &json!({"owner": "a"})).await;
+    assert_ne!(unknown["code"], 0, "{unknown}");
+    // The standby stops receiving WAL: what the primary commits from now on is lost with it.
+    let (_, standby) = pair.addresses();
+    let standby_url = format!("postgres://cmdb@{standby}/postgres");
+    on(&standby_url, "ALTER SYSTEM SET primary_conninfo = ''").await;
+    on(&standby_url, "SELECT pg_reload_conf()").await;
+    poll(Duration::from_secs(30), "the standby detached", || async {
+        let streaming: i64 = query(
+            &pair.primary_url(),
+            "SELECT count(*) FROM pg_stat_replication",
+        )
+        .await[0]
+            .get(0);
+        streaming == 0
+    })
+    .await;
+    // Catalog change A (attribute `owner`), lost; the engine caches its facts by creating.
+    load_fixture(&url, &change("owner"));
+    let owned = create(&http, &server.base, "owned", &json!({"owner": "a"})).await;
+    assert_eq!(owned["code"], 0, "{owned}");
+    pair.kill_primary();
+    pair.promote().await;
+    // Catalog change B (attribute `zone`) on the new primary: the catalog version number
+    // change A had, with other facts.
+    load_fixture(&url, &change("zone"));
+    let owners = query(
+        &pair.primary_url(),
+        "SELECT count(*) FROM set_attributes WHERE bk_property_id = 'owner'",
+    )
+    .await;
+    assert_eq!(owners[0].get::<_, i64>(0), 0, "change A was not lost");
+    // The engine's cached facts (change A's) must not decide this create: `owner` is unknown
+    // on the new primary.
+    let stale = create(&http, &server.base, "owned-after", &json!({"owner": "b"})).await;
+    assert_eq!(
+        stale["code"], unknown["code"],
+        "created by a lost catalog: {stale}"
+    );
+    let zoned = create(&http, &server.base, "zoned", &json!({"zone": "z"})).await;
+    assert_eq!(zoned["code"], 0, "{zoned}");
+    assert_eq!(zoned["data"]["zone"], json!("z"));
+    let stored = query(
+        &pair.primary_url(),
+        "SELECT count(*) FROM sets WHERE name = 'owned-after'",
+    )
+    .await;
+    assert_eq!(stored[0].get::<_, i64>(0), 0);
     server.kill().await;
 }

@@ -10,7 +10,7 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::{Shared, Writer};
 use crate::error::{Retry, retry_kind, store_error};
-use crate::failover::{Step, log_connected, no_primary, server_address, transient};
+use crate::failover::{Step, log_connected, log_lost, no_primary, server_address, transient};
 use crate::schema::migrate;
 use crate::sql;
 
@@ -112,6 +112,15 @@ impl Writer {
     /// the job fails with the last attempt's error). A refusal that another attempt would not
     /// change (a wrong password, a foreign schema) fails at once.
     pub(super) async fn connection(&mut self) -> Result<&Conn, StoreError> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            // The server closed it while the writer was idle (a primary that died): look for
+            // a primary now rather than fail this job on the dead connection.
+            self.conn = None;
+            log_lost(
+                self.server.as_deref().unwrap_or("?"),
+                &StoreError::Unavailable("the server closed the connection".into()),
+            );
+        }
         while self.conn.is_none() {
             match self.backoff.step(Instant::now()) {
                 Step::Try => match self.open().await {
