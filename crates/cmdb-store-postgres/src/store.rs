@@ -485,3 +485,39 @@ impl SetStore for PgStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_multi_host_url_names_every_host_and_always_asks_for_a_read_write_session() {
+        let options = PgOptions::default();
+        let (config, target) = parse(
+            "postgres://cmdb:secret@db1:5433,db2:5434/cmdb?connect_timeout=2",
+            options,
+        )
+        .expect("a multi-host URL");
+        assert_eq!(target, "db1:5433,db2:5434/cmdb");
+        assert_eq!(
+            config.get_target_session_attrs(),
+            TargetSessionAttrs::ReadWrite
+        );
+        // The URL's timeout wins over the option's.
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        // Asked for "any", still read-write: the writer must never reach a standby.
+        let (config, target) =
+            parse("postgres://cmdb@db1/cmdb?target_session_attrs=any", options).expect("a URL");
+        assert_eq!(target, "db1:5432/cmdb");
+        assert_eq!(
+            config.get_target_session_attrs(),
+            TargetSessionAttrs::ReadWrite
+        );
+        assert_eq!(config.get_connect_timeout(), Some(&options.connect_timeout));
+        // One port for every host.
+        let (_, target) = parse("host=a,b port=7 dbname=d", options).expect("key=value");
+        assert_eq!(target, "a:7,b:7/d");
+    }
+}
