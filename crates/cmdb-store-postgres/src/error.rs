@@ -28,6 +28,9 @@ pub(crate) fn retry_kind(e: &tokio_postgres::Error) -> Retry {
             Retry::Transaction
         }
         Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => Retry::Reconnect,
+        // A read-only server (a standby, or a primary set read-only): never written to; the
+        // writer drops the connection and looks for a writable primary.
+        Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => Retry::Reconnect,
         Some(_) => Retry::No,
         // A closed connection, an i/o error or an unexpected end of stream: no SQLSTATE.
         None => Retry::Reconnect,
@@ -36,7 +39,7 @@ pub(crate) fn retry_kind(e: &tokio_postgres::Error) -> Retry {
 
 /// Maps a server error into a [`StoreError`]: a unique violation is `AlreadyExists`, a lock
 /// or serialization conflict `Busy`, data corruption `Corrupt`, a lost connection
-/// `Unavailable` naming it, anything else `Backend`. The driver error is kept as the source.
+/// `Unavailable` naming it (so is a read-only server, SQLSTATE 25006), anything else `Backend`. The driver error is kept as the source.
 pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
     let kind: fn(Detail) -> StoreError = match e.code() {
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::AlreadyExists,
@@ -54,6 +57,12 @@ pub(crate) fn store_error(e: tokio_postgres::Error) -> StoreError {
         _ => StoreError::Backend,
     };
     let message = match retry_kind(&e) {
+        _ if e.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => format!(
+            "the PostgreSQL server is read-only (SQLSTATE 25006: a standby, or a primary set \
+             read-only), nothing was written; looking for a writable primary: {}",
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |db| db.message().to_owned())
+        ),
         Retry::Reconnect => format!("lost the connection to the PostgreSQL server: {e}"),
         _ => match e.as_db_error() {
             Some(db) => format!("{}: {}", db.code().code(), db.message()),

@@ -51,6 +51,15 @@
 //! the engine on a fresh read ([`cmdb_core::facts::FactsQuery::fresh`]). Sets do not bump the
 //! version: the one fact creates change, a biz's built-in set, is checked again at commit.
 //!
+//! # Failover
+//! Every connection asks for a read-write session, so with several hosts in the URL only the
+//! writable primary is used. After losing it the writer and the reads try the hosts again with
+//! backoff, holding jobs for up to `PgOptions::failover_wait`; a read-only server (25006) is
+//! dropped like a lost one. Each reconnection of the writer starts a new epoch of the facts
+//! cache, and the versions the store reports carry the epoch, so a plan made on facts read
+//! before a failover is refused as stale and planned again (with asynchronous replication
+//! the new primary may reuse a catalog version number with other facts).
+//!
 //! ```no_run
 //! # async fn f() -> Result<(), cmdb_store_postgres::OpenError> {
 //! use cmdb_store_postgres::{PgOptions, PgStore};
@@ -61,6 +70,7 @@
 
 mod error;
 mod facts_cache;
+mod failover;
 mod options;
 pub mod schema;
 mod sql;

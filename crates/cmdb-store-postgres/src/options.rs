@@ -1,4 +1,5 @@
-//! [`PgOptions`]: isolation level, pool size and group commit of a [`crate::PgStore`].
+//! [`PgOptions`]: isolation level, pool size, group commit, facts cache and failover wait of a
+//! [`crate::PgStore`].
 
 use std::time::Duration;
 
@@ -41,6 +42,12 @@ pub struct PgOptions {
     /// reads its facts). A cached answer is checked against the catalog version at commit, so
     /// the cache never lets a create commit on a catalog that changed.
     pub facts_cache_entries: usize,
+    /// How long a write or a read waits for a writable primary after the store lost its
+    /// connection to one (default 10 s): meanwhile the store tries the URL's hosts again with
+    /// backoff (25 ms doubling to 250 ms). Past it, creates fail at once with 1199999 until a
+    /// primary answers; the store keeps looking. The creates in flight on the lost
+    /// connection fail at once (their outcome is unknown to the engine, see the README).
+    pub failover_wait: Duration,
 }
 
 impl Default for PgOptions {
@@ -51,6 +58,7 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(5),
             group: GroupOptions::default(),
             facts_cache_entries: 4096,
+            failover_wait: Duration::from_secs(10),
         }
     }
 }

@@ -4,11 +4,12 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
-use cmdb_core::facts::{FactsQuery, StoredFacts};
+use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
 use cmdb_core::plan::CreatePlan;
@@ -20,11 +21,14 @@ use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::{Config, NoTls};
 
 use cmdb_store_group::OpenError;
 
-use crate::error::{bad_url, store_error};
+use crate::error::{Retry, bad_url, retry_kind, store_error};
+use crate::facts_cache::tagged;
+use crate::failover::{MAX_DELAY, MIN_DELAY, no_primary, transient};
 use crate::options::PgOptions;
 use crate::schema::migrate;
 use crate::sql;
@@ -53,19 +57,30 @@ impl fmt::Debug for PgStore {
     }
 }
 
-/// `host:port/dbname` of a config, for messages (never the password).
+/// `host:port,host:port/dbname` of a config, for messages (never the password).
 fn describe(config: &Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".into(),
+    let ports = config.get_ports();
+    let hosts: Vec<String> = match config.get_hosts() {
+        [] => vec!["localhost".into()],
+        hosts => hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                let host = match host {
+                    tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                };
+                // One port for every host, or one per host (libpq's rule).
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                format!("{host}:{port}")
+            })
+            .collect(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
     let db = config
         .get_dbname()
         .or(config.get_user())
         .unwrap_or_default();
-    format!("{host}:{port}/{db}")
+    format!("{}/{db}", hosts.join(","))
 }
 
 impl PgStore {
@@ -96,7 +111,12 @@ impl PgStore {
         drop(client);
         let shared = Arc::new(Shared::new(options.facts_cache_entries));
         shared.ready.store(true, Ordering::Relaxed);
-        let writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
+        let writer = Writer::new(
+            config.clone(),
+            target.clone(),
+            &options,
+            Arc::clone(&shared),
+        );
         Self::start(config, target, options, shared, writer)
     }
 
@@ -111,7 +131,12 @@ impl PgStore {
     pub async fn connect_lazy(url: &str, options: PgOptions) -> Result<Self, OpenError> {
         let (config, target) = parse(url, options)?;
         let shared = Arc::new(Shared::new(options.facts_cache_entries));
-        let writer = Writer::new(config.clone(), options.isolation, Arc::clone(&shared));
+        let writer = Writer::new(
+            config.clone(),
+            target.clone(),
+            &options,
+            Arc::clone(&shared),
+        );
         tokio::spawn(warm_up(config.clone(), Arc::downgrade(&shared)));
         Self::start(config, target, options, shared, writer)
     }
@@ -193,10 +218,29 @@ impl PgStore {
         self.shared.stale_plans.load(Ordering::Relaxed)
     }
 
-    /// A pooled read connection.
+    /// A pooled read connection. While no primary is reachable (the pool cannot open a
+    /// connection), tries again with backoff for up to [`PgOptions::failover_wait`].
     async fn reader(&self) -> Result<Object, StoreError> {
+        let deadline = Instant::now() + self.options.failover_wait;
+        let mut pause = MIN_DELAY;
+        loop {
+            match self.pooled().await {
+                Err(e) if transient(&e) && Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_DELAY);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A pooled read connection, or why there is none (one attempt).
+    async fn pooled(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
-            PoolError::Backend(e) => store_error(e),
+            PoolError::Backend(e) => match retry_kind(&e) {
+                Retry::Reconnect => no_primary(&self.target, e),
+                _ => store_error(e),
+            },
             other => StoreError::Unavailable(Detail::caused_by(
                 format!("lost the connection to the PostgreSQL server: {other}"),
                 other,
@@ -224,9 +268,15 @@ impl PgStore {
 }
 
 /// Parses a URL into the driver's config with the store's settings, and names its target.
+/// Every connection asks for a read-write session, whatever the URL says: the writer must
+/// never reach a standby, and reads go to the primary so they see every acknowledged create.
+/// A `connect_timeout` in the URL wins over [`PgOptions::connect_timeout`].
 fn parse(url: &str, options: PgOptions) -> Result<(Config, String), OpenError> {
     let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| bad_url(e))?;
-    config.connect_timeout(options.connect_timeout);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(options.connect_timeout);
+    }
+    config.target_session_attrs(TargetSessionAttrs::ReadWrite);
     if config.get_application_name().is_none() {
         config.application_name("cmdb");
     }
@@ -314,7 +364,9 @@ impl SetStore for PgStore {
                 .into(),
             ));
         }
-        let client = self.reader().await?;
+        // One attempt, never the failover wait: /healthz must say at once that no primary is
+        // reachable.
+        let client = self.pooled().await?;
         client
             .simple_query(sql::PING)
             .await
@@ -334,8 +386,15 @@ impl SetStore for PgStore {
         if let Some(cached) = self.shared.facts.get(query) {
             return Ok(cached);
         }
-        let facts = sql::create_facts(&*self.reader().await?, query).await?;
-        self.shared.facts.put(query, &facts);
+        // An answer read across a failover (the cache started over meanwhile) is not kept.
+        let epoch = self.shared.facts.epoch();
+        let mut facts = sql::create_facts(&*self.reader().await?, query).await?;
+        if let FactsSource::Read(version) = facts.source {
+            let version = tagged(epoch, version)
+                .ok_or_else(|| StoreError::Corrupt("the catalog version is out of range".into()))?;
+            facts.source = FactsSource::Read(version);
+        }
+        self.shared.facts.put(query, &facts, epoch);
         Ok(facts)
     }
 
@@ -425,5 +484,41 @@ impl SetStore for PgStore {
         }
         self.pool.close();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_multi_host_url_names_every_host_and_always_asks_for_a_read_write_session() {
+        let options = PgOptions::default();
+        let (config, target) = parse(
+            "postgres://cmdb:secret@db1:5433,db2:5434/cmdb?connect_timeout=2",
+            options,
+        )
+        .expect("a multi-host URL");
+        assert_eq!(target, "db1:5433,db2:5434/cmdb");
+        assert_eq!(
+            config.get_target_session_attrs(),
+            TargetSessionAttrs::ReadWrite
+        );
+        // The URL's timeout wins over the option's.
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        // Asked for "any", still read-write: the writer must never reach a standby.
+        let (config, target) =
+            parse("postgres://cmdb@db1/cmdb?target_session_attrs=any", options).expect("a URL");
+        assert_eq!(target, "db1:5432/cmdb");
+        assert_eq!(
+            config.get_target_session_attrs(),
+            TargetSessionAttrs::ReadWrite
+        );
+        assert_eq!(config.get_connect_timeout(), Some(&options.connect_timeout));
+        // One port for every host.
+        let (_, target) = parse("host=a,b port=7 dbname=d", options).expect("key=value");
+        assert_eq!(target, "a:7,b:7/d");
     }
 }

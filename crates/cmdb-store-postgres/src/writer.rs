@@ -30,7 +30,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Config;
 
 use crate::facts_cache::FactsCache;
-use crate::options::Isolation;
+use crate::failover::Backoff;
+use crate::options::{Isolation, PgOptions};
 
 mod conn;
 mod read_flight;
@@ -108,22 +109,38 @@ impl Shared {
     }
 }
 
-/// The writer: its connection (reconnected on demand) and its options.
+/// The writer: its connection (reconnected on demand, to whichever host is the writable
+/// primary) and its options.
 pub(crate) struct Writer {
     config: Config,
     isolation: Isolation,
     conn: Option<Conn>,
     shared: Arc<Shared>,
+    /// The hosts of the URL, for messages.
+    target: String,
+    /// When to try connecting again after losing the primary, and how long jobs wait for one.
+    backoff: Backoff,
+    /// The address of the server the last connection reached (for the failover's log line).
+    server: Option<String>,
 }
 
 impl Writer {
-    /// A writer with no connection yet (it connects on its first job).
-    pub(crate) fn new(config: Config, isolation: Isolation, shared: Arc<Shared>) -> Self {
+    /// A writer with no connection yet (it connects on its first job); after losing its
+    /// primary it holds jobs for up to `failover_wait` while it looks for one.
+    pub(crate) fn new(
+        config: Config,
+        target: String,
+        options: &PgOptions,
+        shared: Arc<Shared>,
+    ) -> Self {
         Writer {
             config,
-            isolation,
+            isolation: options.isolation,
             conn: None,
             shared,
+            target,
+            backoff: Backoff::new(options.failover_wait),
+            server: None,
         }
     }
 

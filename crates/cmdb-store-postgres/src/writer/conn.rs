@@ -2,14 +2,15 @@
 //! the background warm-up of a store opened before its server is up.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cmdb_core::StoreError;
 use futures::future::join_all;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 use super::{Shared, Writer};
-use crate::error::store_error;
+use crate::error::{Retry, retry_kind, store_error};
+use crate::failover::{Step, log_connected, log_lost, no_primary, server_address, transient};
 use crate::schema::migrate;
 use crate::sql;
 
@@ -105,19 +106,61 @@ impl Writer {
         Ok(())
     }
 
-    /// The open connection, connecting (once) when there is none.
+    /// The open connection. When there is none, connects to whichever host of the URL is the
+    /// writable primary; while none is, tries again with backoff, holding the job for at most
+    /// [`crate::PgOptions::failover_wait`] from the first failed attempt of the outage (then
+    /// the job fails with the last attempt's error). A refusal that another attempt would not
+    /// change (a wrong password, a foreign schema) fails at once.
     pub(super) async fn connection(&mut self) -> Result<&Conn, StoreError> {
-        if self.conn.is_none() {
-            let (mut client, _task) = connect(&self.config).await.map_err(store_error)?;
-            if !self.shared.ready.load(Ordering::Relaxed) {
-                migrate(&mut client).await.map_err(StoreError::from)?;
-                self.shared.ready.store(true, Ordering::Relaxed);
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            // The server closed it while the writer was idle (a primary that died): look for
+            // a primary now rather than fail this job on the dead connection.
+            self.conn = None;
+            log_lost(
+                self.server.as_deref().unwrap_or("?"),
+                &StoreError::Unavailable("the server closed the connection".into()),
+            );
+        }
+        while self.conn.is_none() {
+            match self.backoff.step(Instant::now()) {
+                Step::Try => match self.open().await {
+                    Ok(()) => {}
+                    Err(e) if transient(&e) => self.backoff.failed(Instant::now(), e),
+                    Err(e) => return Err(e),
+                },
+                Step::Sleep(pause) => tokio::time::sleep(pause).await,
+                Step::Fail(e) => return Err(e),
             }
-            self.adopt(client).await.map_err(store_error)?;
         }
         self.conn
             .as_ref()
             .ok_or_else(|| StoreError::Backend("no connection to the PostgreSQL server".into()))
+    }
+
+    /// One attempt: connect, migrate when this store has not yet, prepare; log the primary
+    /// reached, and after a failover start the facts cache over (with asynchronous
+    /// replication the new primary may lack catalog changes whose version was seen).
+    async fn open(&mut self) -> Result<(), StoreError> {
+        let (mut client, _task) =
+            connect(&self.config)
+                .await
+                .map_err(|e| match retry_kind(&e) {
+                    Retry::Reconnect => no_primary(&self.target, e),
+                    _ => store_error(e),
+                })?;
+        if !self.shared.ready.load(Ordering::Relaxed) {
+            migrate(&mut client).await.map_err(StoreError::from)?;
+            self.shared.ready.store(true, Ordering::Relaxed);
+        }
+        let address = server_address(&client).await;
+        self.adopt(client).await.map_err(store_error)?;
+        let outage = self.backoff.connected(Instant::now());
+        if self.server.is_some() {
+            self.shared.facts.start_over();
+        }
+        log_connected(self.server.as_deref(), &address, outage);
+        self.server = Some(address);
+        Ok(())
     }
 }
 

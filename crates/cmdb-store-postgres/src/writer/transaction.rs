@@ -16,6 +16,8 @@ use super::read_flight::read_flight;
 use super::write_flight::write_flight;
 use super::{Conn, Shared, Writer};
 use crate::error::{Retry, retry_kind, store_error};
+use crate::facts_cache::{tagged, untagged};
+use crate::failover::log_lost;
 use crate::options::Isolation;
 use crate::sql;
 use crate::view::View;
@@ -37,6 +39,9 @@ pub(super) enum Prefetch<'a> {
 pub(super) enum AttemptError<E> {
     /// The server's error (the transaction is rolled back or the connection is gone).
     Pg(tokio_postgres::Error),
+    /// The server's error in the first flight, before `COMMIT` was sent: nothing of the
+    /// transaction can have committed, so a lost connection is worth another attempt.
+    Unsent(tokio_postgres::Error),
     /// Our own failure (a row that does not decode, an encoding error): rolled back.
     Store(StoreError),
     /// The domain refused: rolled back.
@@ -80,12 +85,20 @@ impl Writer {
                     rollback(conn).await;
                     return Err(TxError::Store(e));
                 }
-                Err(AttemptError::Pg(e)) => {
+                // The connection died before the commit was sent: the outcome is known
+                // (nothing stored), so the job waits for a primary instead of failing.
+                Err(AttemptError::Unsent(e)) if lost_connection(&e) && attempt < MAX_ATTEMPTS => {
+                    self.conn = None;
+                    log_lost(self.server.as_deref().unwrap_or("?"), &store_error(e));
+                }
+                Err(AttemptError::Pg(e) | AttemptError::Unsent(e)) => {
                     let unique = e.code() == Some(&SqlState::UNIQUE_VIOLATION);
                     match retry_kind(&e) {
                         Retry::Reconnect => {
                             self.conn = None;
-                            return Err(TxError::Store(store_error(e)));
+                            let e = store_error(e);
+                            log_lost(self.server.as_deref().unwrap_or("?"), &e);
+                            return Err(TxError::Store(e));
                         }
                         Retry::Transaction if attempt < MAX_ATTEMPTS => {
                             rollback(conn).await;
@@ -107,6 +120,11 @@ impl Writer {
     }
 }
 
+/// A lost connection, not a read-only server (whose create fails at once, see the crate docs).
+fn lost_connection(e: &tokio_postgres::Error) -> bool {
+    retry_kind(e) == Retry::Reconnect && e.code() != Some(&SqlState::READ_ONLY_SQL_TRANSACTION)
+}
+
 /// Sleeps before another attempt: exponential from 1 ms, capped at 100 ms, with full jitter.
 async fn backoff(attempt: u32) {
     let cap = (1u64 << attempt.min(7)).min(100);
@@ -120,6 +138,12 @@ async fn rollback(conn: &Conn) {
     let _ = conn.client.batch_execute(sql::ROLLBACK).await;
 }
 
+fn out_of_range<E>() -> AttemptError<E> {
+    AttemptError::Store(StoreError::Corrupt(
+        "the catalog version is out of range".into(),
+    ))
+}
+
 /// One attempt: the first flight (begin, locks, reads), the domain, the second flight
 /// (writes, sequences, commit).
 async fn attempt_once<T, E>(
@@ -129,7 +153,16 @@ async fn attempt_once<T, E>(
     shared: &Shared,
     body: &mut impl FnMut(&mut View) -> Result<T, E>,
 ) -> Result<T, AttemptError<E>> {
-    let read = read_flight(conn, isolation, prefetch).await?;
+    let mut read = read_flight(conn, isolation, prefetch)
+        .await
+        .map_err(|e| match e {
+            AttemptError::Pg(e) => AttemptError::Unsent(e),
+            other => other,
+        })?;
+    // The view answers the version tagged with the cache's epoch (see `facts_cache::tagged`):
+    // plans made on facts read before a failover are refused as stale.
+    read.catalog_version =
+        tagged(shared.facts.epoch(), read.catalog_version).ok_or_else(out_of_range)?;
     shared.facts.saw(read.catalog_version);
     let mut view = View::new(read);
     let out = body(&mut view).map_err(AttemptError::Body)?;
@@ -140,18 +173,16 @@ async fn attempt_once<T, E>(
         .collect();
     let bumped = view
         .changes_catalog()
-        .then(|| view.read_catalog_version() + 1);
+        .then(|| untagged(view.read_catalog_version()) + 1);
     if let Some(version) = bumped {
-        let last = i64::try_from(version).map_err(|_| {
-            AttemptError::Store(StoreError::Corrupt(
-                "the catalog version is out of range".into(),
-            ))
-        })?;
+        let last = i64::try_from(version).map_err(|_| out_of_range())?;
         sequences.push((sql::CATALOG_VERSION, last));
     }
     write_flight(conn, &view.writes, &sequences).await?;
     if let Some(version) = bumped {
-        shared.facts.saw(version);
+        shared
+            .facts
+            .saw(tagged(shared.facts.epoch(), version).ok_or_else(out_of_range)?);
     }
     Ok(out)
 }
