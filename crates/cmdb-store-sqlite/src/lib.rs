@@ -8,6 +8,11 @@
 //! creates are group-committed: the store's writer thread puts every create queued during a
 //! commit into the next transaction, each inside its own `SAVEPOINT`.
 //!
+//! Schema version 2 keeps audit records in one B-tree keyed by `(bk_biz_id, id)` and without a
+//! copy of the document they record (`cur_data` is stored as null and joined back from the
+//! set's or module's row when read: sets and modules are never changed); a version 1 file is
+//! migrated on open.
+//!
 //! ```no_run
 //! use cmdb_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 //!
