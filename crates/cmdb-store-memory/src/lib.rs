@@ -28,24 +28,7 @@ use crate::state::State;
 /// The in-memory [`SetStore`](cmdb_core::ports::SetStore): `MemoryStore::default()`, or
 /// `MemoryStore::with_options(GroupOptions::ungrouped())` to commit each create alone.
 ///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use cmdb_core::BizId;
-/// use cmdb_core::fixture::{CatalogBatch, Fixture};
-/// use cmdb_core::ports::SetStore;
-/// use cmdb_store_memory::MemoryStore;
-///
-/// let store = MemoryStore::new();
-/// let catalog = serde_json::json!({"businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}]});
-/// let now = "2026-01-01T00:00:00.000+08:00".to_owned();
-/// let batch = CatalogBatch::prepare(Fixture::from_json(catalog)?, now, "admin".into())?;
-/// store.apply_catalog(batch).await?;
-/// let sets = store.sets(BizId(1), None).await?;
-/// assert_eq!(sets.len(), 1);
-/// assert_eq!(sets[0]["bk_set_name"], "空闲机池"); // the business's idle set
-/// # Ok(()) }
-/// ```
+#[doc = include_str!("../doc/memory_store.md")]
 pub type MemoryStore = EmbeddedStore<MemoryBackend>;
 
 /// The [`Backend`] of [`MemoryStore`]: one mutex over ordered maps, all-or-nothing writes.

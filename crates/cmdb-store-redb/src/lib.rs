@@ -31,31 +31,7 @@ pub const FORMAT_VERSION: i64 = 1;
 
 /// The redb store: `RedbStore::open(path, RedbOptions::default()).await`, or `open_blocking`.
 ///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use cmdb_core::BizId;
-/// use cmdb_core::fixture::{CatalogBatch, Fixture};
-/// use cmdb_core::ports::SetStore;
-/// use cmdb_store_redb::{RedbOptions, RedbStore};
-///
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("cmdb.redb");
-/// let store = RedbStore::open(&path, RedbOptions::default()).await?;
-/// let catalog = serde_json::json!({"businesses": [{"bk_biz_id": 1, "bk_biz_name": "demo"}]});
-/// let now = "2026-01-01T00:00:00.000+08:00".to_owned();
-/// let batch = CatalogBatch::prepare(Fixture::from_json(catalog)?, now, "admin".into())?;
-/// store.apply_catalog(batch).await?;
-/// store.close().await?;
-///
-/// // Reopened (`open_blocking` from sync code), the store holds the business's idle set.
-/// let store = RedbStore::open_blocking(&path, RedbOptions::default())?;
-/// let sets = store.sets(BizId(1), None).await?;
-/// assert_eq!(sets.len(), 1);
-/// assert_eq!(sets[0]["bk_set_name"], "空闲机池");
-/// store.close().await?;
-/// # Ok(()) }
-/// ```
+#[doc = include_str!("../doc/redb_store.md")]
 pub type RedbStore = EmbeddedStore<RedbBackend>;
 
 /// When a commit reaches the disk.
