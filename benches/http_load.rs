@@ -154,7 +154,7 @@ async fn run(
             "admin",
         )
         .await
-        .map_err(|f| f.message)?;
+        .map_err(|f| f.message().to_owned())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("bind: {e}"))?;

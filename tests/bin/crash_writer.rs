@@ -136,7 +136,7 @@ async fn crash(engine: &Engine, first: u64, writers: u64) -> Result<(), String> 
     engine
         .load_fixture(fixture(), "admin")
         .await
-        .map_err(|f| format!("err {} {}", f.code, f.message))?;
+        .map_err(|f| format!("err {} {}", f.code().number(), f.message()))?;
     let next = AtomicU64::new(first);
     let writer = || async {
         let ctx = context();
@@ -146,7 +146,9 @@ async fn crash(engine: &Engine, first: u64, writers: u64) -> Result<(), String> 
             let data = data.as_object().expect("an object literal");
             match engine.create_set(&ctx, BizId(1), data).await {
                 Ok(doc) => emit(&format!("ack {} {name}", doc["bk_set_id"]))?,
-                Err(f) => return Err::<(), _>(format!("err {} {}", f.code, f.message)),
+                Err(f) => {
+                    return Err::<(), _>(format!("err {} {}", f.code().number(), f.message()));
+                }
             }
         }
     };
@@ -187,10 +189,12 @@ async fn collide(engine: &Engine, count: u64, seed: u64) -> Result<(), String> {
         let data = data.as_object().expect("an object literal");
         match engine.create_set(&ctx, BizId(1), data).await {
             Ok(doc) => emit(&format!("ok {name} {}", doc["bk_set_id"]))?,
-            Err(f) if f.code == 1_101_108 && f.message == "the same set name exist" => {
+            Err(f)
+                if f.code().number() == 1_101_108 && f.message() == "the same set name exist" =>
+            {
                 emit(&format!("dup {name}"))?;
             }
-            Err(f) => return Err(format!("err {} {}", f.code, f.message)),
+            Err(f) => return Err(format!("err {} {}", f.code().number(), f.message())),
         }
     }
     Ok(())

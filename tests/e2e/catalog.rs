@@ -77,7 +77,7 @@ fn counts(created: &[(&str, u64)], unchanged: &[(&str, u64)]) -> Value {
 async fn load_err(engine: &Engine, fixture: Value) -> (i64, String) {
     match engine.load_fixture(fixture.clone(), "admin").await {
         Ok(report) => panic!("{fixture} loaded: {report:?}"),
-        Err(f) => (f.code, f.message),
+        Err(f) => (f.code().number(), f.message().to_owned()),
     }
 }
 
@@ -252,7 +252,7 @@ store_tests! {
             );
             // Business 2 was not created, and no id was taken for its idle set.
             let missing = engine.find_sets("0", BizId(2), None).await.unwrap_err();
-            assert_eq!(missing.code, 1_199_011);
+            assert_eq!(missing.code().number(), 1_199_011);
             assert_eq!(snapshot(&engine, "0", 1).await, before);
         }
         // Without the conflict the same fixture loads.
@@ -461,7 +461,7 @@ store_tests! {
         let not_found = (1_199_019, "No relevant data found".to_owned());
         let e = |r: Result<Vec<cmdb_core::records::Document>, cmdb_app::Failure>| {
             let f = r.expect_err("a failure");
-            (f.code, f.message)
+            (f.code().number(), f.message().to_owned())
         };
         for name in ["b", "a", "c"] {
             let created = create(&engine, &req(3, json!({"bk_set_name": name, "bk_parent_id": 3,

@@ -86,7 +86,7 @@ fn race(config: &StoreConfig) {
                                     data.as_object().unwrap(),
                                 ))
                                 .map(|doc| doc["bk_set_id"].as_i64().expect("an integer id"))
-                                .map_err(|f| (f.code, f.message));
+                                .map_err(|f| (f.code().number(), f.message().to_owned()));
                             ((parent, name.to_owned()), outcome)
                         })
                         .collect::<Vec<_>>()

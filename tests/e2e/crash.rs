@@ -259,7 +259,7 @@ async fn verify(
         // writes, before the first round's writes reached the disk): then nothing at all was
         // written, and every acknowledgement so far was of this round.
         Err(f)
-            if f.code == 1_199_011
+            if f.code().number() == 1_199_011
                 && (acked.is_empty()
                     || mode.may_lose_acks && acked.keys().all(|id| this_round.contains(id))) =>
         {

@@ -1014,7 +1014,7 @@ store_tests! {
         assert_eq!((record["rid"].clone(), record["code"].clone(), record["user"].clone()),
                    (json!("lib-rid"), json!("app"), json!("lib")));
         let again = engine.create_set(&ctx, cmdb_core::BizId(3), &doc(data("b"))).await.unwrap_err();
-        assert_eq!((again.code, again.message.as_str(), again.permission), (1_101_108, "the same set name exist", None));
+        assert_eq!((again.code().number(), again.message(), again.permission()), (1_101_108, "the same set name exist", None));
 
         let random = Engine::builder(env.store.clone()).clock(Arc::new(FixedClock)).build();
         let first = create(&random, &req(3, data("a/b"))).await;

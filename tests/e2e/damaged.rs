@@ -463,9 +463,14 @@ fn a_redb_file_of_another_application_is_refused_untouched() {
     let (db, _) = healthy_redb(dir.path());
     set_redb_marker(&db, json!(["another-application", 1]));
     let line = assert_refused_untouched("redb", &db, &db);
+    let ours = cmdb_store_redb::FORMAT_VERSION;
     assert_reason(
         &line,
-        "not a cmdb store: a redb database without the cmdb marker",
+        &format!(
+            "{} holds format \"another-application\" version 1; this build reads \
+             cmdb-store-redb version {ours}",
+            db.display()
+        ),
     );
 }
 

@@ -263,7 +263,11 @@ pub(crate) fn req_in(supplier_account: &str, biz: i64, data: Value) -> Value {
 pub(crate) async fn load(engine: &Engine, fixture: Value) -> Value {
     match engine.load_fixture(fixture.clone(), "admin").await {
         Ok(report) => serde_json::to_value(report).expect("a report is JSON"),
-        Err(f) => panic!("loading {fixture} failed: {} {}", f.code, f.message),
+        Err(f) => panic!(
+            "loading {fixture} failed: {} {}",
+            f.code().number(),
+            f.message()
+        ),
     }
 }
 
@@ -272,7 +276,7 @@ pub(crate) async fn sets(engine: &Engine, supplier_account: &str, biz: i64) -> V
     engine
         .find_sets(supplier_account, BizId(biz), None)
         .await
-        .unwrap_or_else(|f| panic!("find_sets {biz}: {} {}", f.code, f.message))
+        .unwrap_or_else(|f| panic!("find_sets {biz}: {} {}", f.code().number(), f.message()))
         .into_iter()
         .map(Value::Object)
         .collect()
@@ -288,7 +292,13 @@ pub(crate) async fn modules(
     engine
         .list_modules(supplier_account, BizId(biz), SetId(set))
         .await
-        .unwrap_or_else(|f| panic!("list_modules {biz}/{set}: {} {}", f.code, f.message))
+        .unwrap_or_else(|f| {
+            panic!(
+                "list_modules {biz}/{set}: {} {}",
+                f.code().number(),
+                f.message()
+            )
+        })
         .into_iter()
         .map(Value::Object)
         .collect()
@@ -304,7 +314,7 @@ pub(crate) async fn audits(
     engine
         .audit_records(supplier_account, BizId(biz), resource_type)
         .await
-        .unwrap_or_else(|f| panic!("audit_records {biz}: {} {}", f.code, f.message))
+        .unwrap_or_else(|f| panic!("audit_records {biz}: {} {}", f.code().number(), f.message()))
         .into_iter()
         .map(Value::Object)
         .collect()

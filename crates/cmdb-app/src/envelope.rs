@@ -39,7 +39,7 @@ impl Envelope {
     pub fn failure(request_id: String, failure: &Failure) -> Self {
         Envelope {
             result: false,
-            code: failure.code,
+            code: failure.code.number(),
             message: failure.message.clone(),
             permission: failure.permission.clone(),
             request_id,
@@ -83,31 +83,59 @@ impl Envelope {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     /// The bk-cmdb code.
-    pub code: i64,
+    code: Code,
     /// The message shown to the client.
-    pub message: String,
+    message: String,
     /// The 9900403 denial object.
-    pub permission: Option<Value>,
-    /// The hidden cause of an internal failure.
-    pub cause: Option<String>,
-    /// The rule's error this failure reports, when it reports one: what renders `message` in
-    /// another language ([`Failure::in_language`]).
-    pub error: Option<Box<Error>>,
+    permission: Option<Value>,
+    /// The rule's error this failure reports: what renders `message` in another language
+    /// ([`Failure::in_language`]), and the hidden cause of an internal failure.
+    error: Box<Error>,
     /// The batch element the failure belongs to (`sets[i]: ` before the message).
-    pub element: Option<usize>,
+    element: Option<usize>,
 }
 
 impl Failure {
-    /// The same failure with its message in `language` (codes, permission and data unchanged).
-    /// A failure that carries no rule error keeps its message.
-    pub fn in_language(mut self, language: Language) -> Self {
-        if let Some(error) = &self.error {
-            let message = error.message_in(language);
-            self.message = match self.element {
-                Some(index) => format!("sets[{index}]: {message}"),
-                None => message,
-            };
+    /// The bk-cmdb code (its number: [`Code::number`]; numbers pinned by the golden test).
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// The message shown to the client, in the language it was rendered in.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The 9900403 denial object (bk-cmdb's `permission`), on a permission failure.
+    pub fn permission(&self) -> Option<&Value> {
+        self.permission.as_ref()
+    }
+
+    /// The rule's error this failure reports (also its [`std::error::Error::source`]).
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The hidden cause of an internal failure (1199999), for logs: never shown to a client.
+    pub fn cause(&self) -> Option<String> {
+        match &*self.error {
+            Error::Store(cause) => Some(cause.to_string()),
+            _ => None,
         }
+    }
+
+    /// The batch element the failure belongs to, when it is an element's.
+    pub fn element(&self) -> Option<usize> {
+        self.element
+    }
+
+    /// The same failure with its message in `language` (codes, permission and data unchanged).
+    pub fn in_language(mut self, language: Language) -> Self {
+        let message = self.error.message_in(language);
+        self.message = match self.element {
+            Some(index) => format!("sets[{index}]: {message}"),
+            None => message,
+        };
         self
     }
 
@@ -119,9 +147,9 @@ impl Failure {
         self
     }
 
-    /// The code as the core enum, when it is one of its codes.
+    /// Whether the failure has this code.
     pub fn is(&self, code: Code) -> bool {
-        self.code == code.number()
+        self.code == code
     }
 
     /// The 9900403 failure whose denial object names the biz and the create action.
@@ -138,7 +166,7 @@ impl Failure {
 
     fn denied(action_id: &str, action_name: &str, biz: BizId, biz_name: &str) -> Self {
         Failure {
-            code: Code::PermissionDenied.number(),
+            code: Code::PermissionDenied,
             message: Error::PermissionDenied.to_string(),
             permission: Some(json!({
                 "system_id": "bk_cmdb",
@@ -160,8 +188,7 @@ impl Failure {
                     }]
                 }]
             })),
-            cause: None,
-            error: Some(Box::new(Error::PermissionDenied)),
+            error: Box::new(Error::PermissionDenied),
             element: None,
         }
     }
@@ -170,7 +197,7 @@ impl Failure {
 /// `{code}: {message}`, as the client is told (never the hidden cause).
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code.number(), self.message)
     }
 }
 
@@ -179,33 +206,20 @@ impl std::fmt::Display for Failure {
 /// `anyhow::Error` with its chain.
 impl std::error::Error for Failure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.error
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        Some(&*self.error)
     }
 }
 
 impl From<Error> for Failure {
+    /// A store failure is masked: the client sees "internal error", [`Failure::cause`] the
+    /// cause.
     fn from(error: Error) -> Self {
-        let code = error.code().number();
-        match error {
-            // Store failures are masked: the client sees "internal error", logs see the cause.
-            Error::Store(cause) => Failure {
-                code,
-                message: Error::Store(cause.clone()).to_string(),
-                permission: None,
-                cause: Some(cause.to_string()),
-                error: Some(Box::new(Error::Store(cause))),
-                element: None,
-            },
-            other => Failure {
-                code,
-                message: other.to_string(),
-                permission: None,
-                cause: None,
-                error: Some(Box::new(other)),
-                element: None,
-            },
+        Failure {
+            code: error.code(),
+            message: error.to_string(),
+            permission: None,
+            error: Box::new(error),
+            element: None,
         }
     }
 }
@@ -232,9 +246,12 @@ mod tests {
     #[test]
     fn store_failures_are_masked() {
         let f = Failure::from(cmdb_core::StoreError::Backend("disk I/O error".into()));
-        assert_eq!(f.code, 1_199_999);
+        assert_eq!(f.code().number(), 1_199_999);
         assert_eq!(f.message, "internal error");
-        assert_eq!(f.cause.as_deref(), Some("backend failure: disk I/O error"));
+        assert_eq!(
+            f.cause().as_deref(),
+            Some("backend failure: disk I/O error")
+        );
     }
 
     #[test]
@@ -243,7 +260,7 @@ mod tests {
         assert_eq!(f.message, "sets[2]: the same set name exist");
         let zh = f.clone().in_language(Language::Zh);
         assert_eq!(zh.message, "sets[2]: 同一父节点下已存在同名集群");
-        assert_eq!(zh.code, 1_101_108);
+        assert_eq!(zh.code().number(), 1_101_108);
         assert_eq!(zh.in_language(Language::En), f);
         let denied = Failure::permission_denied(BizId(3), "demo").in_language(Language::Zh);
         assert_eq!(denied.message, "没有操作的权限");
@@ -255,7 +272,7 @@ mod tests {
     #[test]
     fn denial_names_the_biz() {
         let f = Failure::permission_denied(BizId(3), "demo");
-        assert_eq!(f.code, 9_900_403);
+        assert_eq!(f.code().number(), 9_900_403);
         assert_eq!(f.message, "Do not have access permission.");
         let p = f.permission.unwrap();
         assert_eq!(

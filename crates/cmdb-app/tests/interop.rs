@@ -116,17 +116,17 @@ async fn the_builder_default_language_applies_to_every_answer() {
         .create_set(&ctx, BizId(1), data.as_object().unwrap())
         .await
         .unwrap_err();
-    assert_eq!(failure.message, "'bk_set_name' 数据参数校验不通过");
+    assert_eq!(failure.message(), "'bk_set_name' 数据参数校验不通过");
     // The same failure in English, on demand.
     assert_eq!(
-        failure.in_language(Language::En).message,
+        failure.in_language(Language::En).message(),
         "'bk_set_name' the parameter is invalid"
     );
     let missing = engine
         .find_sets("123456789", BizId(9), None)
         .await
         .unwrap_err();
-    assert_eq!(missing.message, "'bk_biz_id' 参数无效或不存在");
+    assert_eq!(missing.message(), "'bk_biz_id' 参数无效或不存在");
     // A per-request language overrides the default.
     let english = engine
         .handle_create_set_with(

@@ -36,7 +36,7 @@ async fn create(engine: &Engine, name: &str) -> Result<i64, i64> {
         )
         .await
         .map(|set| set["bk_set_id"].as_i64().unwrap())
-        .map_err(|f| f.code)
+        .map_err(|f| f.code().number())
 }
 
 #[tokio::test]

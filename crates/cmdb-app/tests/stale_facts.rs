@@ -347,8 +347,8 @@ fn idle_pool() -> (i64, String) {
 }
 
 fn assert_stale_failure(failure: &Failure, prefix: &str) {
-    assert_eq!(failure.code, 1_199_999, "{failure:?}");
-    assert_eq!(failure.message, format!("{prefix}{STALE_MESSAGE}"));
+    assert_eq!(failure.code().number(), 1_199_999, "{failure:?}");
+    assert_eq!(failure.message(), format!("{prefix}{STALE_MESSAGE}"));
 }
 
 #[tokio::test]
@@ -440,9 +440,9 @@ async fn a_refusal_confirmed_by_fresh_facts_is_answered() {
         .create_set(&ctx(), BizId(99), &seed_data("web"))
         .await
         .unwrap_err();
-    assert_eq!(failure.code, 1_199_011);
+    assert_eq!(failure.code().number(), 1_199_011);
     assert_eq!(
-        failure.message,
+        failure.message(),
         "'bk_biz_id' the parameter is invalid or does not exist"
     );
     assert_eq!((store.reads(), store.fresh_reads()), (1, 1));
@@ -458,9 +458,9 @@ async fn a_refusal_confirmed_by_fresh_facts_is_answered() {
         .create_set(&ctx(), BIZ, &seed_data("web"))
         .await
         .unwrap_err();
-    assert_eq!(failure.code, 9_900_403);
+    assert_eq!(failure.code().number(), 9_900_403);
     assert_eq!(
-        failure.permission.as_ref().unwrap()["actions"][0]["related_resource_types"][0]["instances"]
+        failure.permission().as_ref().unwrap()["actions"][0]["related_resource_types"][0]["instances"]
             [0][0]["name"],
         json!("demo")
     );
@@ -477,9 +477,9 @@ async fn a_refusal_on_uncached_facts_is_answered_at_once() {
             .create_set(&ctx(), BizId(99), &seed_data("web"))
             .await
             .unwrap_err();
-        assert_eq!(failure.code, 1_199_011, "{facts:?}");
+        assert_eq!(failure.code().number(), 1_199_011, "{facts:?}");
         assert_eq!(
-            failure.message,
+            failure.message(),
             "'bk_biz_id' the parameter is invalid or does not exist"
         );
         assert_eq!((store.reads(), store.fresh_reads()), (1, 0), "{facts:?}");
@@ -493,7 +493,7 @@ async fn a_refusal_on_uncached_facts_is_answered_at_once() {
             .create_set(&ctx(), BIZ, &seed_data("web"))
             .await
             .unwrap_err();
-        assert_eq!(failure.code, 1_101_108, "{facts:?}");
+        assert_eq!(failure.code().number(), 1_101_108, "{facts:?}");
         assert_eq!((store.reads(), store.fresh_reads()), (3, 0), "{facts:?}");
     }
 }
@@ -667,9 +667,9 @@ async fn a_batch_refused_at_the_biz_check() {
             .batch_create(&ctx(), BizId(99), &batch(&["a"]), false)
             .await
             .unwrap_err();
-        assert_eq!(failure.code, 1_199_011, "{facts:?}");
+        assert_eq!(failure.code().number(), 1_199_011, "{facts:?}");
         assert_eq!(
-            failure.message,
+            failure.message(),
             "'bk_biz_id' the parameter is invalid or does not exist"
         );
         assert_eq!(

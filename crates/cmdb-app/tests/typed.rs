@@ -133,7 +133,7 @@ async fn a_typed_create_stores_what_the_json_create_stores() {
         .sets("0", BizId(1), Some(SetId(9)))
         .await
         .expect_err("no set 9");
-    assert_eq!(missing.code, 1199019);
+    assert_eq!(missing.code().number(), 1199019);
 }
 
 #[tokio::test]
@@ -143,8 +143,8 @@ async fn a_typed_create_is_refused_with_the_json_code_and_message() {
         .create(&ctx(), BizId(1), NewSet::new("web", 1).capacity(0))
         .await
         .expect_err("capacity 0");
-    assert_eq!(refused.code, 1199006);
-    assert_eq!(refused.message, "'bk_capacity' the parameter is invalid");
+    assert_eq!(refused.code().number(), 1199006);
+    assert_eq!(refused.message(), "'bk_capacity' the parameter is invalid");
     engine
         .create(&ctx(), BizId(1), NewSet::new("web", 1))
         .await
@@ -153,7 +153,7 @@ async fn a_typed_create_is_refused_with_the_json_code_and_message() {
         .create(&ctx(), BizId(1), NewSet::new(" web ", 1))
         .await
         .expect_err("the name is taken");
-    assert_eq!(duplicate.code, 1101108);
+    assert_eq!(duplicate.code().number(), 1101108);
 }
 
 #[tokio::test]
@@ -173,7 +173,7 @@ async fn a_typed_batch_answers_each_slot_and_an_atomic_one_writes_nothing_on_a_r
         .map(|o| {
             o.as_ref()
                 .map(|s| (s.id().0, s.name().to_owned()))
-                .map_err(|f| f.code)
+                .map_err(|f| f.code().number())
         })
         .collect();
     assert_eq!(
@@ -181,7 +181,7 @@ async fn a_typed_batch_answers_each_slot_and_an_atomic_one_writes_nothing_on_a_r
         vec![Ok((4780, "a".into())), Err(1199006), Ok((4781, "c".into()))]
     );
     assert_eq!(
-        outcomes[1].as_ref().unwrap_err().message,
+        outcomes[1].as_ref().unwrap_err().message(),
         "'bk_capacity' the parameter is invalid",
         "a non-atomic batch answers each element's message in its slot"
     );
@@ -191,11 +191,11 @@ async fn a_typed_batch_answers_each_slot_and_an_atomic_one_writes_nothing_on_a_r
         .create_batch(&ctx(), BizId(1), &atomic, true)
         .await
         .expect_err("sets[1] duplicates a");
-    assert_eq!(refused.code, 1101108);
+    assert_eq!(refused.code().number(), 1101108);
     assert!(
-        refused.message.starts_with("sets[1]: "),
+        refused.message().starts_with("sets[1]: "),
         "{}",
-        refused.message
+        refused.message()
     );
     let names: Vec<String> = engine
         .find_sets("0", BizId(1), None)

@@ -56,7 +56,7 @@ impl Req {
                     Code::ParseAuthorize,
                     Code::AuthorizeFailed,
                 ];
-                if !caller.admitted && auth.iter().any(|c| *c as i64 == failure.code) {
+                if !caller.admitted && auth.iter().any(|c| *c as i64 == failure.code().number()) {
                     self.state.gate.failed(self.peer, &caller.who.app);
                 }
                 fail(status, self.rid.clone(), self.lang, &failure)

@@ -177,11 +177,11 @@ impl From<Error> for Refusal {
 /// The HTTP status of a refusal: 429 over the rate limit, 408 for a body that did not arrive
 /// in time, else 200 (bk-cmdb answers refusals with 200).
 pub(crate) fn status_of(failure: &Failure) -> StatusCode {
-    match failure.error.as_deref() {
-        Some(Error::TooManyRequests) => StatusCode::TOO_MANY_REQUESTS,
-        Some(Error::JsonDecode {
+    match failure.error() {
+        Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        Error::JsonDecode {
             detail: Some(BodyProblem::TimedOut { .. }),
-        }) => StatusCode::REQUEST_TIMEOUT,
+        } => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::OK,
     }
 }
@@ -201,10 +201,10 @@ pub(crate) fn fail(
 
 /// The failure envelope; the hidden cause of an internal failure goes to the log (stderr).
 pub(crate) fn failure_envelope(request_id: String, failure: &Failure) -> Envelope {
-    if let Some(cause) = &failure.cause {
+    if let Some(cause) = &failure.cause() {
         eprintln!(
             "cmdb-http: request {request_id}: {} ({cause})",
-            failure.message
+            failure.message()
         );
     }
     Envelope::failure(request_id, failure)

@@ -131,7 +131,7 @@ impl<T> EnvelopeIo<T> {
             method: "-",
             route: "-",
             status,
-            code: failure.code,
+            code: failure.code().number(),
             who: &Who::default(),
             request_id: &id.0,
             peer: Some(self.peer),

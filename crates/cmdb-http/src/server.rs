@@ -164,7 +164,7 @@ async fn refuse(mut stream: tokio::net::TcpStream, peer: Peer, full: Full, ids: 
         method: "-",
         route: "-",
         status: 503,
-        code: failure.code,
+        code: failure.code().number(),
         who: &Who::default(),
         request_id: &request_id,
         peer: Some(peer),

@@ -157,7 +157,7 @@ fn batch_envelope(request_id: String, elements: &[BatchElement]) -> Envelope {
         .map(|e| match &e.outcome {
             Ok(doc) => json!({"index": e.index, "code": 0, "error_message": "", "data": doc}),
             Err(f) => {
-                json!({"index": e.index, "code": f.code, "error_message": f.message, "data": null})
+                json!({"index": e.index, "code": f.code().number(), "error_message": f.message(), "data": null})
             }
         })
         .collect();
@@ -165,8 +165,8 @@ fn batch_envelope(request_id: String, elements: &[BatchElement]) -> Envelope {
     let mut envelope = Envelope::success(request_id, Value::Array(data));
     if let Some(f) = first_failure {
         envelope.result = false;
-        envelope.code = f.code;
-        envelope.message = f.message.clone();
+        envelope.code = f.code().number();
+        envelope.message = f.message().to_owned();
     }
     envelope
 }

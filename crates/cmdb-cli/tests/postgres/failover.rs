@@ -78,7 +78,7 @@ async fn fail_over(
             s.base
         );
         assert!(
-            log.contains("route=/healthz status=503 code=1199999"),
+            log.contains(r#"route="/healthz" status=503 code=1199999"#),
             "{} does not log its unhealthy /healthz:\n{log}",
             s.base
         );
