@@ -11,6 +11,9 @@ use std::sync::Arc;
 use cmdb_core::error::Detail;
 use cmdb_core::ports::SetStore;
 use cmdb_store_group::GroupOptions;
+/// A store's own refusal to open (`TooNew`, `Foreign`, `Damaged`, `Busy`, `Unreachable`, `Invalid`,
+/// `Store`), as every store answers it.
+pub use cmdb_store_group::OpenError as StoreOpenError;
 use serde::Serialize;
 
 /// The store backends.
@@ -210,29 +213,77 @@ pub struct OpenedStore {
 }
 
 /// The store cannot be opened (damaged, locked, from a newer engine, unreadable). The store's
-/// own refusal, when there is one, is its [`source`](std::error::Error::source).
+/// own refusal, when there is one, keeps its kind ([`OpenError::store_refusal`]) and is the
+/// [`source`](std::error::Error::source).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenError {
     kind: &'static str,
     path: String,
-    reason: Detail,
+    reason: OpenReason,
+}
+
+/// Why a store was not opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenReason {
+    /// The store refused the location: too new, foreign, damaged, busy, unreachable, invalid,
+    /// or another failure of its engine (the store's error).
+    Store(StoreOpenError),
+    /// The engine did not get as far as the store: a store this build leaves out, a missing
+    /// URL, the thread that opens it could not start.
+    Engine(Detail),
+}
+
+impl OpenError {
+    /// The store's kind (`sqlite`, `postgres`, …).
+    pub fn store_kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Why the store was not opened.
+    pub fn reason(&self) -> &OpenReason {
+        &self.reason
+    }
+
+    /// The store's own refusal, with its kind, when the store refused.
+    pub fn store_refusal(&self) -> Option<&StoreOpenError> {
+        match &self.reason {
+            OpenReason::Store(refusal) => Some(refusal),
+            OpenReason::Engine(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot open {} store at {}: {}",
-            self.kind, self.path, self.reason
-        )
+        write!(f, "cannot open {} store at {}: ", self.kind, self.path)?;
+        match &self.reason {
+            OpenReason::Store(refusal) => write!(f, "{}", refusal.to_string().replace('\n', " ")),
+            OpenReason::Engine(detail) => write!(f, "{detail}"),
+        }
     }
 }
 
 impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.reason
-            .backend_error()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        match &self.reason {
+            OpenReason::Store(refusal) => Some(refusal),
+            OpenReason::Engine(detail) => detail
+                .backend_error()
+                .map(|e| e as &(dyn std::error::Error + 'static)),
+        }
+    }
+}
+
+impl From<Detail> for OpenReason {
+    fn from(detail: Detail) -> Self {
+        OpenReason::Engine(detail)
+    }
+}
+
+impl From<StoreOpenError> for OpenReason {
+    fn from(refusal: StoreOpenError) -> Self {
+        OpenReason::Store(refusal)
     }
 }
 
@@ -264,7 +315,7 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
         }
         StoreKind::Memory => return open_store(config),
     }
-    let fail = |path: String, reason: Detail| OpenError {
+    let fail = |path: String, reason: OpenReason| OpenError {
         kind: "postgres",
         path,
         reason,
@@ -272,7 +323,8 @@ async fn open_postgres(config: &StoreConfig, wait: bool) -> Result<OpenedStore, 
     let Some(url) = config.path.as_ref().and_then(|p| p.to_str()) else {
         return Err(fail(
             String::new(),
-            "--store postgres needs --db postgres://user:password@host:port/dbname".into(),
+            Detail::from("--store postgres needs --db postgres://user:password@host:port/dbname")
+                .into(),
         ));
     };
     let shown = redact_password(url);
@@ -339,7 +391,7 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
     let shown = path
         .as_ref()
         .map_or_else(String::new, |p| redact_password(&p.display().to_string()));
-    let fail = |kind: &'static str, reason: Detail| OpenError {
+    let fail = |kind: &'static str, reason: OpenReason| OpenError {
         kind,
         path: shown.clone(),
         reason,
@@ -348,7 +400,7 @@ pub fn open_store(config: &StoreConfig) -> Result<OpenedStore, OpenError> {
         (StoreKind::Postgres, _) => {
             return Err(fail(
                 "postgres",
-                "a PostgreSQL store is opened with open_store_async".into(),
+                Detail::from("a PostgreSQL store is opened with open_store_async").into(),
             ));
         }
         (StoreKind::Memory, _) | (_, None) => (

@@ -236,10 +236,8 @@ pub fn parse_esb_with(
     let credentials = credentials(body, authorization)?;
     let user = match credentials.user {
         Some(u) => u,
-        None => match default_user {
-            Some(u) if !u.is_empty() => u.to_owned(),
-            _ => return Err(Error::NoUser),
-        },
+        // An empty default user is refused by `check_user` below, as any invalid name.
+        None => default_user.ok_or(Error::NoUser)?.to_owned(),
     };
     check_user(&user)?;
     let biz = parse_biz_id(body.get("bk_biz_id"))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use cmdb_app::Engine;
 use cmdb_app::engine::EngineOpenError;
+use cmdb_app::open::{OpenReason, StoreOpenError};
 use cmdb_core::plan::RequestContext;
 use cmdb_core::{BizId, SetId};
 use serde_json::json;
@@ -139,4 +140,44 @@ async fn a_location_that_names_no_store_is_refused() {
         refused.to_string().contains("not a SQLite database"),
         "{refused}"
     );
+    // The store's refusal keeps its kind, and is the source.
+    let EngineOpenError::Store(open) = &refused else {
+        unreachable!("checked above")
+    };
+    assert_eq!(open.store_kind(), "sqlite");
+    assert!(
+        matches!(open.store_refusal(), Some(StoreOpenError::Foreign(_))),
+        "{open:?}"
+    );
+    let source = std::error::Error::source(open).map(ToString::to_string);
+    assert_eq!(source, open.store_refusal().map(ToString::to_string));
+
+    // A store held by another handle is Busy, by kind; a store this build leaves out is the
+    // engine's reason, with no store refusal.
+    let location = format!("redb://{}", dir.path().join("held.redb").display());
+    let second = if cfg!(feature = "redb") {
+        let first = Engine::open(&location).await.expect("the first handle");
+        let second = Engine::open(&location).await.map(|_| ());
+        first.close().await.expect("closed");
+        second
+    } else {
+        Engine::open(&location).await.map(|_| ())
+    };
+    let refused = second.unwrap_err();
+    let EngineOpenError::Store(open) = &refused else {
+        panic!("{refused}")
+    };
+    if cfg!(feature = "redb") {
+        assert!(
+            matches!(open.store_refusal(), Some(StoreOpenError::Busy(_))),
+            "{open:?}"
+        );
+    } else {
+        assert_eq!(open.store_refusal(), None);
+        assert!(matches!(open.reason(), OpenReason::Engine(_)), "{open:?}");
+        assert!(
+            open.to_string().contains("this build has no redb store"),
+            "{open}"
+        );
+    }
 }

@@ -14,23 +14,28 @@ use cmdb_core::error::Detail;
 use cmdb_core::ports::SetStore;
 
 #[allow(unused_imports)]
-use super::{RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind};
+use super::{OpenReason, RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, StoreOpenError};
 
 /// A store and the schema (or format) version it reports.
 type Opened = (Arc<dyn SetStore>, i64);
 
-/// The one-line reason of a store's refusal to open, the refusal kept as its source.
-fn refused(e: impl std::error::Error + Send + Sync + 'static) -> Detail {
-    Detail::caused_by(e.to_string().replace('\n', " "), e)
+/// A store's refusal to open, its kind kept.
+fn refused(e: StoreOpenError) -> OpenReason {
+    OpenReason::Store(e)
 }
 
 /// The refusal of a store this build leaves out.
-fn not_built(kind: StoreKind) -> Detail {
-    format!("this build has no {kind} store (build cmdb-app with the `{kind}` feature)").into()
+fn not_built(kind: StoreKind) -> OpenReason {
+    let detail: Detail =
+        format!("this build has no {kind} store (build cmdb-app with the `{kind}` feature)").into();
+    detail.into()
 }
 
 /// Opens the file-backed embedded store `config.kind` at `path` on the calling thread.
-pub(super) fn open_embedded_blocking(config: &StoreConfig, path: &Path) -> Result<Opened, Detail> {
+pub(super) fn open_embedded_blocking(
+    config: &StoreConfig,
+    path: &Path,
+) -> Result<Opened, OpenReason> {
     match config.kind {
         #[cfg(feature = "sqlite")]
         StoreKind::Sqlite => {
@@ -59,7 +64,7 @@ pub(super) fn open_embedded_blocking(config: &StoreConfig, path: &Path) -> Resul
 
 /// [`open_embedded_blocking`] on a thread of its own: the async caller only waits (on any
 /// runtime).
-pub(super) async fn open_embedded(config: &StoreConfig, path: &Path) -> Result<Opened, Detail> {
+pub(super) async fn open_embedded(config: &StoreConfig, path: &Path) -> Result<Opened, OpenReason> {
     let (config, path) = (config.clone(), path.to_owned());
     let (reply, answer) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -70,7 +75,7 @@ pub(super) async fn open_embedded(config: &StoreConfig, path: &Path) -> Result<O
         .map_err(|e| Detail::caused_by("cannot start the thread that opens the store", e))?;
     answer
         .await
-        .unwrap_or_else(|_| Err("the thread opening the store panicked".into()))
+        .unwrap_or_else(|_| Err(Detail::from("the thread opening the store panicked").into()))
 }
 
 /// Connects to the PostgreSQL database at `url`; with `wait`, a server that is down yet is
@@ -80,7 +85,7 @@ pub(super) async fn open_postgres(
     config: &StoreConfig,
     url: &str,
     wait: bool,
-) -> Result<Opened, Detail> {
+) -> Result<Opened, OpenReason> {
     let options = cmdb_store_postgres::PgOptions {
         group: config.group,
         ..Default::default()
@@ -100,7 +105,7 @@ pub(super) async fn open_postgres(
     _config: &StoreConfig,
     _url: &str,
     _wait: bool,
-) -> Result<Opened, Detail> {
+) -> Result<Opened, OpenReason> {
     Err(not_built(StoreKind::Postgres))
 }
 #[cfg(feature = "redb")]
