@@ -208,10 +208,10 @@ pub fn plan_create(
 
 /// Writes the four timestamps and the two user fields.
 fn stamp(doc: &mut Document, user: &str, time: &str) {
-    for key in ["create_time", "last_time", "bk_created_at", "bk_updated_at"] {
+    for key in builtin::STAMP_TIME_FIELDS {
         doc.insert(key.into(), json!(time));
     }
-    for key in ["bk_created_by", "bk_updated_by"] {
+    for key in builtin::STAMP_USER_FIELDS {
         doc.insert(key.into(), json!(user));
     }
 }

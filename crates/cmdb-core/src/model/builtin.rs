@@ -27,6 +27,13 @@ pub const SERVER_OWNED_KEYS: [&str; 10] = [
     SET_TEMPLATE_VERSION,
 ];
 
+/// The fields a create stamps with its one timestamp, on a set and on each module.
+pub const STAMP_TIME_FIELDS: [&str; 4] =
+    ["create_time", "last_time", "bk_created_at", "bk_updated_at"];
+
+/// The fields a create stamps with the acting user, on a set and on each module.
+pub const STAMP_USER_FIELDS: [&str; 2] = ["bk_created_by", "bk_updated_by"];
+
 /// Keys a client may send that are dropped without a trace.
 pub const DROPPED_KEYS: [&str; 1] = ["metadata"];
 

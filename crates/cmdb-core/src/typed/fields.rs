@@ -154,13 +154,3 @@ pub(super) fn string<'d>(doc: &'d Document, field: &str) -> &'d str {
 pub(super) fn string_or_null<'d>(doc: &'d Document, field: &str) -> Option<&'d str> {
     doc.get(field).and_then(Value::as_str)
 }
-
-/// The stamp fields every stored set and module carries, all strings.
-pub(super) const STAMP_FIELDS: [&str; 6] = [
-    "create_time",
-    "last_time",
-    "bk_created_at",
-    "bk_updated_at",
-    "bk_created_by",
-    "bk_updated_by",
-];

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::fields::{self, Checker, InvalidDocument, STAMP_FIELDS};
+use super::fields::{self, Checker, InvalidDocument};
 use crate::ids::{BizId, ModuleId, SetId};
+use crate::model::builtin::{STAMP_TIME_FIELDS, STAMP_USER_FIELDS};
 use crate::records::Document;
 
 /// A stored module (one per service template of the set's template, or one of the built-in
@@ -111,7 +112,8 @@ impl TryFrom<Arc<Document>> for Module {
         }
         for field in ["bk_module_name", "bk_supplier_account"]
             .into_iter()
-            .chain(STAMP_FIELDS)
+            .chain(STAMP_TIME_FIELDS)
+            .chain(STAMP_USER_FIELDS)
         {
             c.string(field)?;
         }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::fields::{self, Checker, InvalidDocument, STAMP_FIELDS, ServiceStatus, SetEnv};
+use super::fields::{self, Checker, InvalidDocument, ServiceStatus, SetEnv};
 use crate::ids::{BizId, SetId};
 use crate::model::builtin::is_reserved as is_builtin_field;
+use crate::model::builtin::{STAMP_TIME_FIELDS, STAMP_USER_FIELDS};
 use crate::records::Document;
 
 /// A stored set: the document a create answers and a store keeps, with an accessor for each
@@ -180,7 +181,8 @@ impl TryFrom<Arc<Document>> for Set {
         }
         for field in ["bk_set_name", "bk_supplier_account"]
             .into_iter()
-            .chain(STAMP_FIELDS)
+            .chain(STAMP_TIME_FIELDS)
+            .chain(STAMP_USER_FIELDS)
         {
             c.string(field)?;
         }
