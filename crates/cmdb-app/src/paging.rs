@@ -1,10 +1,11 @@
 //! Paged reads, as bk-cmdb's search APIs page: `start` (default 0) and `limit` (default and
 //! at most [`MAX_PAGE`]), with the total `count` beside the page.
 //!
-//! The page is cut in the application layer after the store read the whole listing; a
-//! store-level page (an indexed range read) is future work.
+//! The store reads the page ([`cmdb_core::ports::SetStore::page`]: a range of an index, and
+//! the count), so a page's cost does not grow with the listing.
 
 use cmdb_core::Error;
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::Document;
 use serde_json::{Value, json};
 
@@ -51,11 +52,12 @@ impl Page {
         Ok(Page { start, limit })
     }
 
-    /// The page of `all`, with the total count.
-    pub fn cut(self, all: Vec<Document>) -> Listing {
-        let count = all.len();
-        let info = all.into_iter().skip(self.start).take(self.limit).collect();
-        Listing { count, info }
+    /// The store's window of this page.
+    pub fn window(self) -> Window {
+        Window {
+            start: self.start,
+            limit: self.limit,
+        }
     }
 }
 
@@ -66,6 +68,15 @@ pub struct Listing {
     pub count: usize,
     /// The page's items.
     pub info: Vec<Document>,
+}
+
+impl From<DocPage> for Listing {
+    fn from(page: DocPage) -> Self {
+        Listing {
+            count: page.count,
+            info: page.docs,
+        }
+    }
 }
 
 impl Listing {
@@ -88,7 +99,7 @@ mod tests {
     #[test]
     fn pages_cut_and_count_the_whole() {
         let page = Page::new(Some(2), Some(2)).unwrap();
-        let listing = page.cut(docs(5));
+        let listing = Listing::from(page.window().cut(docs(5)));
         assert_eq!(listing.count, 5);
         assert_eq!(
             listing.to_value(),
@@ -96,11 +107,16 @@ mod tests {
         );
         // Past the end: empty, still counted.
         assert_eq!(
-            Page::new(Some(9), None).unwrap().cut(docs(5)).to_value(),
+            Listing::from(Page::new(Some(9), None).unwrap().window().cut(docs(5))).to_value(),
             json!({"count": 5, "info": []})
         );
         assert_eq!(
-            Page::new(None, None).unwrap().cut(docs(501)).info.len(),
+            Page::new(None, None)
+                .unwrap()
+                .window()
+                .cut(docs(501))
+                .docs
+                .len(),
             500
         );
     }

@@ -13,6 +13,7 @@ use crate::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use crate::error::{Detail, StoreError};
 use crate::facts::{FactsQuery, FactsSource, StoredFacts};
 use crate::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
+use crate::listing::{DocPage, Window};
 use crate::records::{AuditRecord, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey};
 use crate::tx::{GroupTx, StoreTx};
 
@@ -171,6 +172,15 @@ pub trait BackendRead {
     /// # Errors
     /// Storage failures only.
     fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError>;
+    /// One page of what `query` asks for, with the count of the whole listing. The default
+    /// reads the whole listing through [`BackendRead::documents`] and cuts it; a backend
+    /// overrides it with a range read that decodes only the page's documents.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
+        Ok(window.cut(self.documents(query)?))
+    }
     /// The last id handed out by a sequence (0 when none).
     ///
     /// # Errors

@@ -56,6 +56,7 @@ pub mod fixture;
 pub mod gather;
 pub mod ids;
 pub mod language;
+pub mod listing;
 pub mod model;
 pub mod plan;
 pub mod ports;

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::backend::DocQuery;
 use crate::catalog::{Business, MainlineInstance, ServiceTemplate, SetTemplate};
 use crate::catalog_key::{
     CatalogItem, CatalogKey, as_business, as_instance, as_mainline, as_service_template,
@@ -20,6 +21,7 @@ use crate::error::{Error, StoreError};
 use crate::facts::{FactsQuery, StoredFacts};
 use crate::fixture::{CatalogBatch, LoadReport};
 use crate::ids::{BizId, SequenceKind, SetId};
+use crate::listing::{DocPage, Window};
 pub use crate::plan::BatchFailure;
 use crate::plan::CreatePlan;
 use crate::records::{CreatedSet, Document, ResourceType};
@@ -30,9 +32,10 @@ pub use crate::tx::{GroupTx, StoreTx};
 ///
 /// A store implements twelve methods: its name, the four writes (each running the domain's
 /// write logic over the backend's [`StoreTx`]), `sequence_last`, the two catalog reads
-/// (`create_facts`, `catalog_get`), the three document reads and `close`; `health` and
-/// `commit_stats` are provided for it to answer. One create and the typed catalog reads
-/// (`business`, `mainline`, …) are [`SetStoreExt`]'s, for every store. An embedded engine
+/// (`create_facts`, `catalog_get`), the three document reads and `close`; `page` (a paged
+/// read, which stores override with an indexed one), `health` and `commit_stats` are provided
+/// for it to answer. One create and the typed catalog reads (`business`, `mainline`, …) are
+/// [`SetStoreExt`]'s, for every store. An embedded engine
 /// implements none of this: it is a `Backend` of `cmdb_store_group::EmbeddedStore`.
 ///
 /// Write methods run the domain's write logic inside one transaction of the backend.
@@ -144,6 +147,24 @@ pub trait SetStore: Send + Sync + Debug + 'static {
         biz: BizId,
         resource_type: Option<ResourceType>,
     ) -> Result<Vec<Document>, StoreError>;
+
+    /// One page of the sets, modules or audit records `query` names, with the count of the
+    /// whole listing (a `Sets` query with one set counts that one). The default reads the
+    /// whole listing through the methods above and cuts it; stores override it with an indexed
+    /// range read, so that a page's cost does not grow with the listing.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn page(&self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
+        let all = match query {
+            DocQuery::Sets { biz, set } => self.sets(biz, set).await?,
+            DocQuery::Modules { set } => self.modules(set).await?,
+            DocQuery::Audit { biz, resource_type } => {
+                self.audit_records(biz, resource_type).await?
+            }
+        };
+        Ok(window.cut(all))
+    }
 
     /// Flushes and releases the backend; later calls MAY fail.
     ///

@@ -63,6 +63,8 @@
 //!   call committing once, each create of a group isolated (a storage failure of its own, a
 //!   duplicate of an earlier plan, a second built-in set), the first of two equal names wins;
 //! - fixtures: idempotent reloads, conflicting reloads (nothing written), a frozen mainline;
+//! - pages: every window of a listing (sets, one set, modules, audit records) is that window
+//!   of the full read, with the full count;
 //! - a differential property test against [`MemoryStore`] as the reference model.
 //!
 //! The crate's own `tests/catches_broken_stores.rs` checks that stores broken on purpose fail
@@ -166,6 +168,7 @@ macro_rules! __conformance_cases {
             group_submitted_together_commits_once,
             group_isolates_each_create,
             group_same_name_twice_first_wins,
+            pages_are_windows_of_the_listing_and_count_it,
         );
     };
 }

@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use async_trait::async_trait;
+use cmdb_core::backend::DocQuery;
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::error::{Error, StoreError};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::CreatePlan;
 use cmdb_core::ports::{BatchFailure, CommitStats, SetStore, SetStoreExt};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
@@ -63,6 +65,10 @@ enum Flaw {
     /// The name check reads a snapshot, yields, then commits under a mangled index name: a
     /// race window in name uniqueness that only concurrent creates can hit.
     RacyNameCheck,
+    /// A paged read counts only the page.
+    CountsThePage,
+    /// A paged read ignores the window's start.
+    PagesFromTheStart,
 }
 
 /// For every flaw, the cases it must fail. Together they cover every case of the suite.
@@ -169,6 +175,14 @@ const CATCHES: &[(Flaw, &[&str])] = &[
             "group_same_name_64_has_one_winner",
         ],
     ),
+    (
+        Flaw::CountsThePage,
+        &["pages_are_windows_of_the_listing_and_count_it"],
+    ),
+    (
+        Flaw::PagesFromTheStart,
+        &["pages_are_windows_of_the_listing_and_count_it"],
+    ),
 ];
 
 /// Cases a flaw must NOT fail: controls showing the flaws are specific, not a broken harness.
@@ -182,6 +196,7 @@ const PASSES: &[(Flaw, &str)] = &[
     ),
     (Flaw::RacyNameCheck, "group_same_name_twice_first_wins"),
     (Flaw::ReopenForgets, "worked_example_document"),
+    (Flaw::CountsThePage, "worked_example_document"),
 ];
 
 #[derive(Debug)]
@@ -390,6 +405,17 @@ impl SetStore for BrokenStore {
             records.retain(|r| r["resource_type"] != "module");
         }
         Ok(records)
+    }
+    async fn page(&self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
+        let asked = match self.flaw {
+            Flaw::PagesFromTheStart => Window { start: 0, ..window },
+            _ => window,
+        };
+        let mut page = self.inner.page(query, asked).await?;
+        if self.flaw == Flaw::CountsThePage {
+            page.count = page.docs.len();
+        }
+        Ok(page)
     }
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await

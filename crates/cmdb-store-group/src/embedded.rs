@@ -11,6 +11,7 @@ use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::{BatchFailure, CreatePlan, commit_atomic, commit_group};
 use cmdb_core::ports::{CommitStats, SetStore, StoreTx};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
@@ -330,6 +331,11 @@ impl<B: Backend + fmt::Debug> SetStore for EmbeddedStore<B> {
         resource_type: Option<ResourceType>,
     ) -> Result<Vec<Document>, StoreError> {
         self.read(move |snapshot| snapshot.documents(DocQuery::Audit { biz, resource_type }))
+            .await
+    }
+
+    async fn page(&self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
+        self.read(move |snapshot| snapshot.page(query, window))
             .await
     }
 

@@ -7,6 +7,7 @@ use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, CatalogList, DocQuery, IndexKey};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, SetRecord};
 
 use crate::tx::UndoLog;
@@ -59,31 +60,33 @@ impl BackendRead for State {
     }
 
     fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
-        Ok(match query {
-            DocQuery::Sets { biz, set: Some(id) } => self
-                .sets
-                .get(&(biz, id))
-                .map(|s| (*s.doc).clone())
-                .into_iter()
-                .collect(),
-            DocQuery::Sets { biz, set: None } => self
-                .sets
-                .range((biz, SetId(i64::MIN))..=(biz, SetId(i64::MAX)))
-                .map(|(_, s)| (*s.doc).clone())
-                .collect(),
-            DocQuery::Modules { set } => self
-                .modules
-                .range((set, ModuleId(i64::MIN))..=(set, ModuleId(i64::MAX)))
-                .map(|(_, m)| (*m.doc).clone())
-                .collect(),
-            DocQuery::Audit { biz, resource_type } => self
-                .audits
-                .range((biz, AuditId(i64::MIN))..=(biz, AuditId(i64::MAX)))
-                .map(|(_, a)| a)
-                .filter(|a| resource_type.is_none_or(|t| a.resource_type == t))
-                .map(AuditRecord::document)
-                .collect(),
-        })
+        Ok(self.page(query, Window::ALL)?.docs)
+    }
+
+    /// A range of the listing's map, counted without cloning; only the page is cloned.
+    fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
+        let ok = |doc: &Document| Ok::<_, StoreError>(doc.clone());
+        match query {
+            DocQuery::Sets { biz, set } => {
+                let (low, high) = set.map_or((SetId(i64::MIN), SetId(i64::MAX)), |s| (s, s));
+                let sets = self.sets.range((biz, low)..=(biz, high));
+                window.cut_with(sets, |(_, s)| ok(&s.doc))
+            }
+            DocQuery::Modules { set } => {
+                let modules = self
+                    .modules
+                    .range((set, ModuleId(i64::MIN))..=(set, ModuleId(i64::MAX)));
+                window.cut_with(modules, |(_, m)| ok(&m.doc))
+            }
+            DocQuery::Audit { biz, resource_type } => {
+                let audits = self
+                    .audits
+                    .range((biz, AuditId(i64::MIN))..=(biz, AuditId(i64::MAX)));
+                let of_type =
+                    audits.filter(|(_, a)| resource_type.is_none_or(|t| a.resource_type == t));
+                window.cut_with(of_type, |(_, a)| Ok(a.document()))
+            }
+        }
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {

@@ -6,6 +6,7 @@ use cmdb_core::catalog::{Business, ServiceTemplate, SetTemplate};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::ids::{SequenceKind, SetId};
+use cmdb_core::listing::DocPage;
 use cmdb_core::records::Document;
 use deadpool_postgres::ClientWrapper;
 use serde::Serialize;
@@ -123,6 +124,18 @@ pub(crate) const SELECT_MODULES: &str =
 pub(crate) const SELECT_AUDIT: &str = "SELECT doc FROM audit WHERE bk_biz_id = $1 ORDER BY id";
 pub(crate) const SELECT_AUDIT_OF_TYPE: &str =
     "SELECT doc FROM audit WHERE bk_biz_id = $1 AND resource_type = $2 ORDER BY id";
+/// A page of the sets of a biz (`$2` of them after the first `$3`) and the count of all of
+/// them, in one statement (one snapshot): `count, docs[]`.
+pub(crate) const PAGE_SETS: &str = "SELECT (SELECT count(*) FROM sets WHERE bk_biz_id = $1), \
+     ARRAY(SELECT doc FROM sets WHERE bk_biz_id = $1 ORDER BY bk_set_id LIMIT $2 OFFSET $3)";
+/// [`PAGE_SETS`] for the modules of a set.
+pub(crate) const PAGE_MODULES: &str = "SELECT (SELECT count(*) FROM modules WHERE bk_set_id = $1), ARRAY(SELECT doc FROM modules \
+     WHERE bk_set_id = $1 ORDER BY bk_module_id LIMIT $2 OFFSET $3)";
+/// [`PAGE_SETS`] for the audit records of a biz, of one resource type unless `$2` is null.
+pub(crate) const PAGE_AUDIT: &str = "SELECT (SELECT count(*) FROM audit WHERE bk_biz_id = $1 \
+     AND ($2::text IS NULL OR resource_type = $2)), ARRAY(SELECT doc FROM audit \
+     WHERE bk_biz_id = $1 AND ($2::text IS NULL OR resource_type = $2) ORDER BY id \
+     LIMIT $3 OFFSET $4)";
 pub(crate) const SELECT_BUSINESS: &str = "SELECT doc FROM businesses WHERE bk_biz_id = $1";
 pub(crate) const SELECT_MAINLINE: &str =
     "SELECT levels FROM mainline WHERE bk_supplier_account = $1";
@@ -161,6 +174,27 @@ pub(crate) async fn one_json<T: DeserializeOwned>(
             decode(&text, what).map(Some)
         }
     }
+}
+
+/// Runs one of the `PAGE_*` queries: the count, and the page's documents decoded.
+pub(crate) async fn page(
+    client: &ClientWrapper,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    what: &str,
+) -> Result<DocPage, StoreError> {
+    let stmt = client.prepare_cached(sql).await.map_err(store_error)?;
+    let row = client.query_one(&stmt, params).await.map_err(store_error)?;
+    let count: i64 = row.try_get(0).map_err(corrupt)?;
+    let docs: Vec<String> = row.try_get(1).map_err(corrupt)?;
+    Ok(DocPage {
+        count: usize::try_from(count)
+            .map_err(|_| StoreError::Corrupt(format!("a count of {count}").into()))?,
+        docs: docs
+            .iter()
+            .map(|d| decode(d, what))
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// Runs a query and decodes the one JSON text column of every row, in query order.
@@ -454,5 +488,9 @@ pub const MIGRATIONS: &[&str] = &[
     // cached by any engine are checked against it at commit.
     r#"
     INSERT INTO sequences (kind, last) VALUES ('catalog', 0);
+    "#,
+    // Version 3: the sets of a biz in id order, so that a page of them is a range read.
+    r#"
+    CREATE INDEX sets_by_biz ON sets (bk_biz_id, bk_set_id);
     "#,
 ];

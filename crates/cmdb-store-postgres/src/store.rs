@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use cmdb_core::backend::DocQuery;
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::CreatePlan;
 use cmdb_core::ports::{BatchFailure, CommitStats, SetStore};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
@@ -22,6 +24,7 @@ use deadpool_postgres::{
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::config::TargetSessionAttrs;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, NoTls};
 
 use cmdb_store_group::OpenError;
@@ -460,6 +463,33 @@ impl SetStore for PgStore {
                     "audit record",
                 )
                 .await
+            }
+        }
+    }
+
+    /// One statement (one snapshot, one round trip) answers the page and the count.
+    async fn page(&self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
+        let limit = i64::try_from(window.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(window.start).unwrap_or(i64::MAX);
+        let client = self.reader().await?;
+        match query {
+            DocQuery::Sets { biz, set: Some(id) } => {
+                let params: [&(dyn ToSql + Sync); 2] = [&biz.0, &id.0];
+                let one = sql::documents(&client, sql::SELECT_ONE_SET, &params, "set").await?;
+                Ok(window.cut(one))
+            }
+            DocQuery::Sets { biz, set: None } => {
+                let params: [&(dyn ToSql + Sync); 3] = [&biz.0, &limit, &offset];
+                sql::page(&client, sql::PAGE_SETS, &params, "set").await
+            }
+            DocQuery::Modules { set } => {
+                let params: [&(dyn ToSql + Sync); 3] = [&set.0, &limit, &offset];
+                sql::page(&client, sql::PAGE_MODULES, &params, "module").await
+            }
+            DocQuery::Audit { biz, resource_type } => {
+                let of_type = resource_type.map(ResourceType::name);
+                let params: [&(dyn ToSql + Sync); 4] = [&biz.0, &of_type, &limit, &offset];
+                sql::page(&client, sql::PAGE_AUDIT, &params, "audit record").await
             }
         }
     }

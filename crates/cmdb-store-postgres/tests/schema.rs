@@ -1,6 +1,6 @@
 //! Opening: a fresh database gets the schema and a second open finds it; a schema written by a
 //! newer engine is refused with a one-line error (nothing written); a database of schema
-//! version 1 is migrated to 2 with its data.
+//! version 1 is migrated to the current one with its data.
 
 mod common;
 
@@ -113,7 +113,7 @@ fn a_version_1_database_is_migrated_with_its_data_and_gets_a_catalog_version() {
         let store = PgStore::connect(&db.url, PgOptions::default())
             .await
             .expect("it opens and migrates");
-        assert_eq!(version(&db.url).await, 2);
+        assert_eq!(version(&db.url).await, SCHEMA_VERSION);
         let catalog: i64 = client
             .query_one("SELECT last FROM sequences WHERE kind = 'catalog'", &[])
             .await

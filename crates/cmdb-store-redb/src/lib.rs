@@ -16,7 +16,8 @@ use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
 use cmdb_core::ids::{SequenceKind, SetId};
-use cmdb_core::records::Document;
+use cmdb_core::listing::{DocPage, Window};
+use cmdb_core::records::{Document, ResourceType};
 use cmdb_store_group::OpenError::{self, Busy, Damaged, Foreign, Unreachable};
 use cmdb_store_group::{Backend, EmbeddedStore, GroupOptions, OpenBackend, WriteError};
 use redb::backends::{FileBackend, InMemoryBackend};
@@ -307,15 +308,31 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> Tx<R> {
 
     /// Every value whose key starts with `prefix`, decoded, in key order.
     fn scan<V: DeserializeOwned>(&self, prefix: &[u8]) -> Res<Vec<V>> {
-        let mut out = Vec::new();
+        Ok(self.range(prefix, Window::ALL, |_| Ok(true))?.1)
+    }
+
+    /// The count of the values under `prefix` that `keep` accepts (by their bytes), and the
+    /// page `window` of them, decoded (the others are not).
+    fn range<V: DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+        window: Window,
+        keep: impl Fn(&[u8]) -> Res<bool>,
+    ) -> Res<(usize, Vec<V>)> {
+        let (mut count, mut page) = (0, Vec::new());
         for entry in self.table.range(prefix..).map_err(storage)? {
             let (k, v) = entry.map_err(storage)?;
             if !k.value().starts_with(prefix) {
                 break;
             }
-            out.push(json(k.value(), v.value())?);
+            if keep(v.value())? {
+                if count >= window.start && page.len() < window.limit {
+                    page.push(json(k.value(), v.value())?);
+                }
+                count += 1;
+            }
         }
-        Ok(out)
+        Ok((count, page))
     }
 }
 
@@ -340,17 +357,32 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> BackendRead for Tx<R> {
     }
 
     fn documents(&mut self, query: DocQuery) -> Res<Vec<Document>> {
-        match query {
-            DocQuery::Sets { biz, set: Some(s) } => self.scan(&key(b's', &[&id(biz.0), &id(s.0)])),
-            DocQuery::Sets { biz, set: None } => self.scan(&key(b's', &[&id(biz.0)])),
-            DocQuery::Modules { set } => self.scan(&key(b'm', &[&id(set.0)])),
-            DocQuery::Audit { biz, resource_type } => {
-                let mut docs: Vec<Document> = self.scan(&key(b'a', &[&id(biz.0)]))?;
-                let of = |d: &Document| d.get("resource_type").cloned();
-                docs.retain(|d| resource_type.is_none_or(|t| of(d) == Some(t.name().into())));
-                Ok(docs)
+        Ok(self.page(query, Window::ALL)?.docs)
+    }
+
+    fn page(&mut self, query: DocQuery, window: Window) -> Res<DocPage> {
+        let all = |_: &[u8]| Ok(true);
+        let (count, docs) = match query {
+            DocQuery::Sets { biz, set: Some(s) } => {
+                self.range(&key(b's', &[&id(biz.0), &id(s.0)]), window, all)?
             }
-        }
+            DocQuery::Sets { biz, set: None } => {
+                self.range(&key(b's', &[&id(biz.0)]), window, all)?
+            }
+            DocQuery::Modules { set } => self.range(&key(b'm', &[&id(set.0)]), window, all)?,
+            DocQuery::Audit { biz, resource_type } => {
+                #[derive(serde::Deserialize)]
+                struct Of {
+                    resource_type: ResourceType,
+                }
+                let of_type = |v: &[u8]| -> Res<bool> {
+                    let of: Of = json(b"a", v)?;
+                    Ok(resource_type.is_none_or(|t| t == of.resource_type))
+                };
+                self.range(&key(b'a', &[&id(biz.0)]), window, of_type)?
+            }
+        };
+        Ok(DocPage { count, docs })
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Res<i64> {

@@ -5,6 +5,7 @@ use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, CatalogList, DocQuery, IndexKey};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::ids::{SequenceKind, SetId};
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{Document, ResourceType};
 use serde::de::DeserializeOwned;
 
@@ -37,21 +38,36 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// The ids ending the keys of index `t` under `prefix`, with their values, in key order.
-    fn scan_ids(&self, t: T, prefix: &[u8]) -> Result<Vec<(i64, sled::IVec)>, StoreError> {
-        self.0
-            .tree(t)
-            .scan_prefix(prefix)
-            .map(|entry| {
-                let (key, value) = entry.map_err(map_sled_error)?;
-                match trailing_id(&key) {
-                    Some(id) if key.len() == prefix.len() + 8 => Ok((id, value)),
-                    _ => Err(StoreError::Corrupt(
-                        format!("tree `{}`: malformed index key {}", t.name(), hex(&key)).into(),
-                    )),
+    /// The page `window` of the records index `index` lists under `prefix` (those `keep`
+    /// accepts, by id and index value), read from `t`, and the count of all it accepts: the
+    /// index is walked, only the page's documents are read.
+    fn page_of(
+        &self,
+        (index, t): (T, T),
+        prefix: &[u8],
+        window: Window,
+        keep: impl Fn(i64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<DocPage, StoreError> {
+        let mut page = DocPage::default();
+        for entry in self.0.tree(index).scan_prefix(prefix) {
+            let (key, value) = entry.map_err(map_sled_error)?;
+            let id = match trailing_id(&key) {
+                Some(id) if key.len() == prefix.len() + 8 => id,
+                _ => {
+                    let key = hex(&key);
+                    let why = format!("tree `{}`: malformed index key {key}", index.name());
+                    return Err(StoreError::Corrupt(why.into()));
                 }
-            })
-            .collect()
+            };
+            if !keep(id, &value)? {
+                continue;
+            }
+            if page.count >= window.start && page.docs.len() < window.limit {
+                page.docs.push(self.document(t, index, id)?);
+            }
+            page.count += 1;
+        }
+        Ok(page)
     }
 
     /// The document stored in `t` under the id an index pointed at; a dangling index is corrupt.
@@ -68,46 +84,30 @@ impl Reader<'_> {
         })
     }
 
-    fn sets(&self, biz: i64, set: Option<SetId>) -> Result<Vec<Document>, StoreError> {
-        let ids: Vec<i64> = match set {
-            Some(set) => {
-                let key = pair_key(biz, set.0);
-                match self.0.tree(T::SetsByBiz).get(key).map_err(map_sled_error)? {
-                    Some(_) => vec![set.0],
-                    None => Vec::new(),
-                }
-            }
-            None => self
-                .scan_ids(T::SetsByBiz, &id_key(biz))?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect(),
+    fn sets(&self, biz: i64, set: Option<SetId>, window: Window) -> Result<DocPage, StoreError> {
+        let Some(set) = set else {
+            let by_biz = (T::SetsByBiz, T::Sets);
+            return self.page_of(by_biz, &id_key(biz), window, |_, _| Ok(true));
         };
-        ids.into_iter()
-            .map(|id| self.document(T::Sets, T::SetsByBiz, id))
-            .collect()
-    }
-
-    fn modules(&self, set: SetId) -> Result<Vec<Document>, StoreError> {
-        self.scan_ids(T::ModulesBySet, &id_key(set.0))?
-            .into_iter()
-            .map(|(id, _)| self.document(T::Modules, T::ModulesBySet, id))
-            .collect()
+        let listed = self.0.tree(T::SetsByBiz).get(pair_key(biz, set.0));
+        let one = match listed.map_err(map_sled_error)? {
+            Some(_) => vec![self.document(T::Sets, T::SetsByBiz, set.0)?],
+            None => Vec::new(),
+        };
+        Ok(window.cut(one))
     }
 
     fn audit(
         &self,
         biz: i64,
         resource_type: Option<ResourceType>,
-    ) -> Result<Vec<Document>, StoreError> {
-        let mut docs = Vec::new();
-        for (id, value) in self.scan_ids(T::AuditByBiz, &id_key(biz))? {
-            let kind: ResourceType = decode(T::AuditByBiz.name(), &pair_key(biz, id), &value)?;
-            if resource_type.is_none_or(|wanted| wanted == kind) {
-                docs.push(self.document(T::Audit, T::AuditByBiz, id)?);
-            }
-        }
-        Ok(docs)
+        window: Window,
+    ) -> Result<DocPage, StoreError> {
+        let of_type = |id, value: &[u8]| {
+            let kind: ResourceType = decode(T::AuditByBiz.name(), &pair_key(biz, id), value)?;
+            Ok(resource_type.is_none_or(|wanted| wanted == kind))
+        };
+        self.page_of((T::AuditByBiz, T::Audit), &id_key(biz), window, of_type)
     }
 }
 
@@ -148,10 +148,17 @@ impl BackendRead for Reader<'_> {
     }
 
     fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
+        Ok(self.page(query, Window::ALL)?.docs)
+    }
+
+    fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
         match query {
-            DocQuery::Sets { biz, set } => self.sets(biz.0, set),
-            DocQuery::Modules { set } => self.modules(set),
-            DocQuery::Audit { biz, resource_type } => self.audit(biz.0, resource_type),
+            DocQuery::Sets { biz, set } => self.sets(biz.0, set, window),
+            DocQuery::Modules { set } => {
+                let by_set = (T::ModulesBySet, T::Modules);
+                self.page_of(by_set, &id_key(set.0), window, |_, _| Ok(true))
+            }
+            DocQuery::Audit { biz, resource_type } => self.audit(biz.0, resource_type, window),
         }
     }
 

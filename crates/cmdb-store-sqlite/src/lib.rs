@@ -10,8 +10,9 @@
 //!
 //! Schema version 2 keeps audit records in one B-tree keyed by `(bk_biz_id, id)` and without a
 //! copy of the document they record (`cur_data` is stored as null and joined back from the
-//! set's or module's row when read: sets and modules are never changed); a version 1 file is
-//! migrated on open.
+//! set's or module's row when read: sets and modules are never changed). Version 3 indexes the
+//! sets of a biz in id order, so that a page of a listing is a range read (`LIMIT`/`OFFSET`
+//! over an index, the count an index-only `COUNT(*)`). Older files are migrated on open.
 //!
 //! ```no_run
 //! use cmdb_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};

@@ -10,6 +10,7 @@ use cmdb_core::catalog::{
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, ResourceType, SetRecord};
 use rusqlite::{Connection, OptionalExtension, Params, params};
 use serde::Serialize;
@@ -51,6 +52,15 @@ pub(crate) fn all_json<T: DeserializeOwned>(
     Ok(out)
 }
 
+/// The count a `SELECT COUNT(*)` answers.
+fn count(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row(params, |r| r.get(0)))
+        .map_err(store_error)?;
+    usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("a count of {n}").into()))
+}
+
 /// The set id the query returns, if it returns a row.
 fn one_id(conn: &Connection, sql: &str, params: impl Params) -> Result<Option<SetId>, StoreError> {
     conn.prepare_cached(sql)
@@ -85,18 +95,28 @@ fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(encode_error)
 }
 
-pub(crate) const SELECT_SETS: &str = "SELECT doc FROM sets WHERE bk_biz_id = ?1 ORDER BY bk_set_id";
+/// The sets of a biz in id order, a page of them (`?2` rows after the first `?3`): a range of
+/// the index `sets_by_biz`.
+pub(crate) const SELECT_SETS: &str =
+    "SELECT doc FROM sets WHERE bk_biz_id = ?1 ORDER BY bk_set_id LIMIT ?2 OFFSET ?3";
+const COUNT_SETS: &str = "SELECT COUNT(*) FROM sets WHERE bk_biz_id = ?1";
 pub(crate) const SELECT_ONE_SET: &str =
     "SELECT doc FROM sets WHERE bk_biz_id = ?1 AND bk_set_id = ?2";
+/// The modules of a set in id order, a page of them: a range of the index `modules_by_set`.
 pub(crate) const SELECT_MODULES: &str =
-    "SELECT doc FROM modules WHERE bk_set_id = ?1 ORDER BY bk_module_id";
-/// The audit records of a biz (`?2`: of one resource type, or NULL for all) in id order, each
-/// with the document of the set or module it records (its `cur_data`, when stored as null).
+    "SELECT doc FROM modules WHERE bk_set_id = ?1 ORDER BY bk_module_id LIMIT ?2 OFFSET ?3";
+const COUNT_MODULES: &str = "SELECT COUNT(*) FROM modules WHERE bk_set_id = ?1";
+/// The audit records of a biz (`?2`: of one resource type, or NULL for all) in id order, a
+/// page of them (`?3`, `?4`), each with the document of the set or module it records (its
+/// `cur_data`, when stored as null).
 const SELECT_AUDIT: &str = "SELECT a.doc, CASE a.resource_type WHEN 'set' THEN s.doc ELSE m.doc END \
      FROM audit_records a \
      LEFT JOIN sets s ON a.resource_type = 'set' AND s.bk_set_id = a.resource_id \
      LEFT JOIN modules m ON a.resource_type = 'module' AND m.bk_module_id = a.resource_id \
-     WHERE a.bk_biz_id = ?1 AND (?2 IS NULL OR a.resource_type = ?2) ORDER BY a.id";
+     WHERE a.bk_biz_id = ?1 AND (?2 IS NULL OR a.resource_type = ?2) ORDER BY a.id \
+     LIMIT ?3 OFFSET ?4";
+const COUNT_AUDIT: &str = "SELECT COUNT(*) FROM audit_records \
+     WHERE bk_biz_id = ?1 AND (?2 IS NULL OR resource_type = ?2)";
 const SELECT_TENANT_ATTRIBUTES: &str =
     "SELECT doc FROM set_attributes WHERE bk_supplier_account = ?1";
 const SELECT_UNIQUE_RULES: &str =
@@ -373,17 +393,35 @@ impl BackendRead for SqliteTx<'_> {
     }
 
     fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
+        Ok(self.page(query, Window::ALL)?.docs)
+    }
+
+    /// The page is a `LIMIT`/`OFFSET` range of an index; the count counts index entries
+    /// without reading documents.
+    fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
         let conn = self.conn;
-        match query {
-            DocQuery::Sets { biz, set: None } => documents(conn, SELECT_SETS, [biz.0], "set"),
+        let limit = i64::try_from(window.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(window.start).unwrap_or(i64::MAX);
+        let (docs, count) = match query {
             DocQuery::Sets { biz, set: Some(id) } => {
-                documents(conn, SELECT_ONE_SET, [biz.0, id.0], "set")
+                let one = documents(conn, SELECT_ONE_SET, [biz.0, id.0], "set")?;
+                return Ok(window.cut(one));
             }
-            DocQuery::Modules { set } => documents(conn, SELECT_MODULES, [set.0], "module"),
+            DocQuery::Sets { biz, set: None } => (
+                documents(conn, SELECT_SETS, [biz.0, limit, offset], "set")?,
+                count(conn, COUNT_SETS, [biz.0])?,
+            ),
+            DocQuery::Modules { set } => (
+                documents(conn, SELECT_MODULES, [set.0, limit, offset], "module")?,
+                count(conn, COUNT_MODULES, [set.0])?,
+            ),
             DocQuery::Audit { biz, resource_type } => {
-                audit_documents(conn, biz, resource_type.map(ResourceType::name))
+                let of_type = resource_type.map(ResourceType::name);
+                let docs = audit_documents(conn, params![biz.0, of_type, limit, offset])?;
+                (docs, count(conn, COUNT_AUDIT, params![biz.0, of_type])?)
             }
-        }
+        };
+        Ok(DocPage { count, docs })
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
@@ -480,15 +518,10 @@ impl BackendTx for SqliteTx<'_> {
 /// The audit records of `biz` (of one resource type, or all) in id order, each with its
 /// `cur_data`: a record stored without it (null) gets the document of the set or module it
 /// records, which a create writes in the same transaction and nothing changes afterwards.
-fn audit_documents(
-    conn: &Connection,
-    biz: BizId,
-    resource_type: Option<&str>,
-) -> Result<Vec<Document>, StoreError> {
+/// The audit records [`SELECT_AUDIT`] reads, with the recorded documents joined back.
+fn audit_documents(conn: &Connection, params: impl Params) -> Result<Vec<Document>, StoreError> {
     let mut stmt = conn.prepare_cached(SELECT_AUDIT).map_err(store_error)?;
-    let mut rows = stmt
-        .query(params![biz.0, resource_type])
-        .map_err(store_error)?;
+    let mut rows = stmt.query(params).map_err(store_error)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(store_error)? {
         let text: String = row.get(0).map_err(store_error)?;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use cmdb_core::backend::DocQuery;
 use cmdb_core::plan::RequestContext;
 use cmdb_core::ports::SetStoreExt;
 use cmdb_core::records::{Document, ResourceType};
@@ -40,7 +41,8 @@ impl Engine {
     }
 
     /// [`Engine::find_sets`] for a caller the engine does not trust: the acting user must be a
-    /// valid user name and may view the biz; the answer is one [`Page`] with the total count.
+    /// valid user name and may view the biz; the answer is one [`Page`] with the total count,
+    /// read as one page from the store (its cost does not grow with the listing).
     ///
     /// # Errors
     /// 1199027, 9900403 (view), then as [`Engine::find_sets`].
@@ -52,7 +54,16 @@ impl Engine {
         page: Page,
     ) -> Result<Listing, Failure> {
         self.localized(self.may_view(ctx, biz).await)?;
-        Ok(page.cut(self.find_sets(&ctx.supplier_account, biz, set).await?))
+        let listing = async {
+            self.readable_biz(&ctx.supplier_account, biz).await?;
+            let found = self.store.page(DocQuery::Sets { biz, set }, page.window());
+            let found = found.await?;
+            if set.is_some() && found.count == 0 {
+                return Err(Error::NotFound.into());
+            }
+            Ok(Listing::from(found))
+        };
+        self.localized(listing.await)
     }
 
     /// [`Engine::list_modules`] for a caller the engine does not trust, paged (see
@@ -67,8 +78,10 @@ impl Engine {
         set: SetId,
         page: Page,
     ) -> Result<Listing, Failure> {
-        self.localized(self.may_view(ctx, biz).await)?;
-        Ok(page.cut(self.list_modules(&ctx.supplier_account, biz, set).await?))
+        self.find_sets_as(ctx, biz, Some(set), Page::default())
+            .await?;
+        let modules = self.store.page(DocQuery::Modules { set }, page.window());
+        self.localized(modules.await.map(Listing::from).map_err(Failure::from))
     }
 
     /// [`Engine::audit_records`] for a caller the engine does not trust, paged (see
@@ -84,10 +97,12 @@ impl Engine {
         page: Page,
     ) -> Result<Listing, Failure> {
         self.localized(self.may_view(ctx, biz).await)?;
-        Ok(page.cut(
-            self.audit_records(&ctx.supplier_account, biz, resource_type)
-                .await?,
-        ))
+        let listing = async {
+            self.readable_biz(&ctx.supplier_account, biz).await?;
+            let query = DocQuery::Audit { biz, resource_type };
+            Ok(Listing::from(self.store.page(query, page.window()).await?))
+        };
+        self.localized(listing.await)
     }
 
     /// The sets of a biz (archived ones too), or one set; ordered by `bk_set_id`. No

@@ -10,6 +10,7 @@ mod differential;
 mod fixtures;
 mod group;
 mod ids;
+mod pages;
 mod uniqueness;
 
 pub use atomicity::{atomic_batch_is_all_or_nothing, failure_mid_write_rolls_back_everything};
@@ -35,6 +36,7 @@ pub use group::{
 pub use ids::{
     ids_continue_after_reopen, ids_increase_without_gaps, raising_a_sequence_never_lowers_it,
 };
+pub use pages::pages_are_windows_of_the_listing_and_count_it;
 pub use uniqueness::{
     builtin_set_is_unique_per_biz, custom_unique_rule_is_enforced,
     duplicate_name_under_same_parent_is_refused, same_name_under_other_parent_or_biz_is_accepted,

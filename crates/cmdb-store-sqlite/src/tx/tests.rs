@@ -130,7 +130,7 @@ fn documents_read_back_bit_for_bit() {
     let mut record = set(1, 1, "a", false, &[]);
     record.doc = std::sync::Arc::new(doc.clone());
     tx.insert_set(&record).expect("insert");
-    let read = documents(&conn, SELECT_SETS, [1], "set").expect("read");
+    let read = documents(&conn, SELECT_SETS, [1, -1, 0], "set").expect("read");
     assert_eq!(read, vec![doc]);
     let read_floats: Vec<f64> = read[0]["floats"]
         .as_array()
@@ -189,7 +189,7 @@ fn undecodable_stored_json_is_corrupt() {
     .expect("a truncated business");
     conn.execute("UPDATE sequences SET last = -4 WHERE kind = 'audit'", [])
         .expect("a negative sequence");
-    let sets = documents(&conn, SELECT_SETS, [1], "set");
+    let sets = documents(&conn, SELECT_SETS, [1, -1, 0], "set");
     assert!(
         matches!(&sets, Err(StoreError::Corrupt(m)) if m.starts_with("set: stored JSON does not decode: ")),
         "{sets:?}"
@@ -207,4 +207,80 @@ fn undecodable_stored_json_is_corrupt() {
             "sequence audit holds a negative value -4".into()
         ))
     );
+}
+
+/// The plan SQLite picks for `sql`, one detail per step.
+fn query_plan(conn: &Connection, sql: &str, params: impl Params) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("a plan");
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(3));
+    rows.expect("the plan's rows")
+        .map(|r| r.expect("a step"))
+        .collect()
+}
+
+#[test]
+fn pages_and_counts_are_index_range_reads() {
+    let conn = database();
+    let reads: [(&str, &[&dyn rusqlite::ToSql]); 6] = [
+        (SELECT_SETS, &[&1, &1, &0]),
+        (COUNT_SETS, &[&1]),
+        (SELECT_MODULES, &[&1, &1, &0]),
+        (COUNT_MODULES, &[&1]),
+        (SELECT_AUDIT, &[&1, &"set", &1, &0]),
+        (COUNT_AUDIT, &[&1, &"set"]),
+    ];
+    for (sql, params) in reads {
+        let plan = query_plan(&conn, sql, params);
+        assert!(!plan.is_empty(), "{sql}");
+        for step in &plan {
+            // Every table is searched through an index (no scan of a whole table), and no
+            // sort of the listing comes before the page is cut.
+            assert!(step.starts_with("SEARCH "), "{sql}: {plan:?}");
+        }
+    }
+    let sets = query_plan(&conn, SELECT_SETS, [1, 1, 0]);
+    assert_eq!(sets, ["SEARCH sets USING INDEX sets_by_biz (bk_biz_id=?)"]);
+}
+
+#[test]
+fn a_page_is_cut_from_the_listing_and_counts_the_whole() {
+    let conn = database();
+    let mut tx = SqliteTx::new(&conn);
+    for id in 1..=5 {
+        tx.insert_set(&set(id, 1, &format!("s{id}"), false, &[]))
+            .expect("a set");
+    }
+    let sets = |start, limit| {
+        let page = SqliteTx::new(&conn)
+            .page(
+                DocQuery::Sets {
+                    biz: BizId(1),
+                    set: None,
+                },
+                Window { start, limit },
+            )
+            .expect("a page");
+        let ids: Vec<i64> = page
+            .docs
+            .iter()
+            .map(|d| d["bk_set_id"].as_i64().unwrap_or(0))
+            .collect();
+        (page.count, ids)
+    };
+    assert_eq!(sets(0, 2), (5, vec![1, 2]));
+    assert_eq!(sets(3, 9), (5, vec![4, 5]));
+    assert_eq!(sets(5, 1), (5, vec![]));
+    assert_eq!(sets(0, usize::MAX), (5, vec![1, 2, 3, 4, 5]));
+    let other_biz = SqliteTx::new(&conn)
+        .page(
+            DocQuery::Sets {
+                biz: BizId(2),
+                set: None,
+            },
+            Window { start: 0, limit: 1 },
+        )
+        .expect("a page");
+    assert_eq!(other_biz, DocPage::default());
 }
