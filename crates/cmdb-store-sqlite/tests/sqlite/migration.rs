@@ -1,9 +1,11 @@
-//! Schema version 2 over a database of version 1 (`tests/data/schema_v1.sql`, a dump of the
+//! The current schema over a database of version 1 (`tests/data/schema_v1.sql`, a dump of the
 //! README's main job plus one more create): the open migrates it; every set, module and audit
 //! record reads back as version 1 stored it; ids continue; and a record written from then on
 //! is stored without a second copy of the document it records, yet reads back whole.
 
+use cmdb_core::backend::DocQuery;
 use cmdb_core::ids::{BizId, SetId};
+use cmdb_core::listing::Window;
 use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::{Document, ResourceType};
 use cmdb_store_sqlite::SCHEMA_VERSION;
@@ -55,8 +57,19 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
 
     let store = db.open();
     assert_eq!(store.inner().schema_version(), Ok(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(store.sets(BizId(1), None).await.expect("sets"), v1_sets);
+    // Version 3's index serves pages of the migrated sets.
+    let window = Window { start: 1, limit: 1 };
+    let page = store.page(
+        DocQuery::Sets {
+            biz: BizId(1),
+            set: None,
+        },
+        window,
+    );
+    let page = page.await.expect("a page");
+    assert_eq!((page.count, page.docs), (3, v1_sets[1..2].to_vec()));
     let seed_modules = store.modules(SetId(4780)).await.expect("modules");
     assert_eq!(
         seed_modules,
@@ -128,9 +141,9 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
     assert_eq!(cur_data, vec![false, false, false, true, true, true]);
     drop(raw);
 
-    // A second open finds version 2 and changes nothing.
+    // A second open finds the current version and changes nothing.
     let again = db.open();
-    assert_eq!(again.inner().schema_version(), Ok(2));
+    assert_eq!(again.inner().schema_version(), Ok(SCHEMA_VERSION));
     assert_eq!(
         again.audit_records(BizId(1), None).await.expect("audit"),
         audit
