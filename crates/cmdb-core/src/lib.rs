@@ -62,6 +62,8 @@ pub mod plan;
 pub mod ports;
 pub mod records;
 pub mod rules;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod time;
 pub mod tx;
 pub mod typed;

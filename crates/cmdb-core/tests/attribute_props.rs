@@ -408,3 +408,54 @@ fn absent_values_of_the_test_definitions() {
     let want: Vec<(String, Value)> = want.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     assert_eq!(absent, want);
 }
+
+/// The exported strategies (`cmdb_core::strategies`, feature `proptest`) against every
+/// definition: each value `valid_value` draws is accepted and stored stably; each value
+/// `invalid_value` draws is refused with exactly the code it comes with.
+#[cfg(feature = "proptest")]
+mod exported_strategies {
+    use super::*;
+    use cmdb_core::strategies::{invalid_value, valid_value};
+    use proptest::test_runner::{Config, TestRunner};
+
+    fn runner() -> TestRunner {
+        TestRunner::new(Config {
+            cases: 128,
+            failure_persistence: None,
+            ..Config::default()
+        })
+    }
+
+    #[test]
+    fn valid_values_are_accepted() {
+        for def in defs() {
+            let non_null = std::cell::Cell::new(0usize);
+            runner()
+                .run(&valid_value(&def), |value| {
+                    prop_assert!(check(&def, &value)?, "{} refused {}", def.id(), value);
+                    non_null.set(non_null.get() + usize::from(!value.is_null()));
+                    Ok(())
+                })
+                .unwrap();
+            // The type's own values were drawn, not only `null`.
+            let non_null = non_null.get();
+            assert!(non_null >= 64, "{}: {non_null} non-null values", def.id());
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_their_code() {
+        for def in defs() {
+            let codes = std::cell::RefCell::new(std::collections::BTreeSet::new());
+            runner()
+                .run(&invalid_value(&def), |(value, code)| {
+                    let refused = def.validate(&value).map_err(|e| e.code());
+                    prop_assert_eq!(refused, Err(code), "{} on {}", def.id(), value);
+                    codes.borrow_mut().insert(code.number());
+                    Ok(())
+                })
+                .unwrap();
+            assert!(!codes.borrow().is_empty(), "{}", def.id());
+        }
+    }
+}

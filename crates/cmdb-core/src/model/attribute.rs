@@ -132,6 +132,12 @@ impl AttributeDef {
         Self::compile(raw)
     }
 
+    /// The compiled type rule (for the `proptest` strategies).
+    #[cfg(feature = "proptest")]
+    pub(crate) fn rule(&self) -> &Rule {
+        &self.0.rule
+    }
+
     /// The property id.
     pub fn id(&self) -> &str {
         &self.0.raw.bk_property_id

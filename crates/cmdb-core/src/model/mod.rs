@@ -29,8 +29,8 @@
 pub mod attribute;
 pub mod builtin;
 mod kind;
-mod option;
+pub(crate) mod option;
 mod reserved;
-mod value;
+pub(crate) mod value;
 
 pub use attribute::{AttributeDef, AttributeType, RawAttribute};
