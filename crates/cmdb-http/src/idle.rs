@@ -104,20 +104,28 @@ impl Drop for InFlight {
     }
 }
 
-/// A socket whose reads mark the connection active.
-pub(crate) struct Watched<T> {
+/// A socket whose reads mark the connection active, holding a guard (the connection's slot)
+/// that is let go of when the server starts closing the socket — before the client can see
+/// the close, so a client that reconnects at once finds the slot free — or when the socket is
+/// dropped.
+pub(crate) struct Watched<T, G> {
     inner: T,
     activity: Arc<Activity>,
+    held: Option<G>,
 }
 
-impl<T> Watched<T> {
-    /// Wraps `inner`, reporting reads to `activity`.
-    pub(crate) fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Watched { inner, activity }
+impl<T, G> Watched<T, G> {
+    /// Wraps `inner`, reporting reads to `activity`, holding `held`.
+    pub(crate) fn new(inner: T, activity: Arc<Activity>, held: G) -> Self {
+        Watched {
+            inner,
+            activity,
+            held: Some(held),
+        }
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+impl<T: AsyncRead + Unpin, G: Unpin> AsyncRead for Watched<T, G> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -133,7 +141,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+impl<T: AsyncWrite + Unpin, G: Unpin> AsyncWrite for Watched<T, G> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -147,6 +155,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        drop(self.held.take());
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 

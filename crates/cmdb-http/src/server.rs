@@ -84,8 +84,9 @@ pub(crate) async fn run(
                         continue;
                     }
                 };
+                let eviction = slot.eviction();
                 let io = TokioIo::new(EnvelopeIo::new(
-                    Watched::new(stream, activity.clone()),
+                    Watched::new(stream, activity.clone(), slot),
                     ids.clone(),
                     peer,
                     head_max,
@@ -119,10 +120,9 @@ pub(crate) async fn run(
                                 connection.as_mut().graceful_shutdown();
                             }
                             // Closed for another connection (it had no request in flight).
-                            () = slot.evicted() => break,
+                            () = eviction.notified() => break,
                         }
                     }
-                    drop(slot);
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -121,9 +121,9 @@ impl Slots {
 }
 
 impl Slot {
-    /// Completes when the server closes this connection for another.
-    pub(crate) async fn evicted(&self) {
-        self.evict.notified().await;
+    /// What is notified when the server closes this connection for another.
+    pub(crate) fn eviction(&self) -> Arc<Notify> {
+        Arc::clone(&self.evict)
     }
 }
 
