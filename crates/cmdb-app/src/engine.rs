@@ -6,6 +6,7 @@
 //! of [`Engine`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::FixedOffset;
 use cmdb_core::error::Detail;
@@ -18,11 +19,13 @@ use cmdb_core::records::Document;
 use cmdb_core::rules::keys::UnknownKeys;
 use cmdb_core::time::render_timestamp;
 use cmdb_core::typed::{InvalidDocument, Module, NewSet, Set};
-use cmdb_core::{BizId, Error, Language, StoreError};
+use cmdb_core::{BizId, Code, Error, Language, StoreError};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::auth::{AllowAll, ViewAuthorizer, ViewByCreate};
 use crate::envelope::Failure;
+use crate::observe;
 use crate::request::check_user;
 use crate::system::{RandomRequestIds, SystemClock};
 
@@ -58,6 +61,17 @@ fn typed_module(doc: Document) -> Result<Module, Failure> {
 fn corrupt(e: InvalidDocument) -> Failure {
     let detail = Detail::caused_by(e.to_string(), e);
     Failure::from(Error::Store(StoreError::Corrupt(detail)))
+}
+
+/// An event in `span` for a refused create or batch: at `debug` for a refusal of the rules,
+/// at `warn` for a store fault (1199999).
+fn refused_event(span: &tracing::Span, refused: &Failure) {
+    let code = refused.code().number();
+    if refused.is(Code::Internal) {
+        tracing::warn!(parent: span, code, message = refused.message(), "store fault");
+    } else {
+        tracing::debug!(parent: span, code, message = refused.message(), "refused");
+    }
 }
 
 fn stale(error: &Error) -> bool {
@@ -290,6 +304,15 @@ impl Engine {
         biz: BizId,
         data: &Document,
     ) -> Result<Arc<Document>, Failure> {
+        let store = self.store.backend();
+        let span = tracing::info_span!(
+            "create_set",
+            request_id = ctx.request_id.as_str(),
+            biz = biz.0,
+            store,
+            code = tracing::field::Empty,
+        );
+        let started = Instant::now();
         let created = async {
             let mut round = 1;
             loop {
@@ -300,7 +323,14 @@ impl Engine {
                 }
             }
         }
+        .instrument(span.clone())
         .await;
+        let code = created.as_ref().err().map(Failure::code);
+        span.record("code", code.map_or(0, Code::number));
+        if let Err(refused) = &created {
+            refused_event(&span, refused);
+        }
+        observe::create_answered(store, started, code);
         Ok(self.localized(created)?.set.doc)
     }
 

@@ -71,15 +71,55 @@ fn options(config: &ServeConfig) -> ServeOptions {
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
         shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
+        metrics: install_metrics().map(|handle| {
+            cmdb_http::MetricsText::new(move || {
+                handle.run_upkeep();
+                handle.render()
+            })
+        }),
     }
 }
 
-/// Installs the access log on stderr in the asked format (a second install is ignored).
+/// Installs the Prometheus recorder behind `GET /metrics` (durations as histograms with
+/// bk-cmdb's millisecond buckets); `None`, with a line on stderr, when a recorder is already
+/// installed.
+fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let ms = [
+        1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
+    ];
+    let seconds = ms.map(|b| b / 1000.0);
+    let installed = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(cmdb_http::HTTP_DURATION.into()), &ms)
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(cmdb_app::observe::CREATE_SECONDS.into()),
+                &seconds,
+            )
+        })
+        .and_then(|b| b.install_recorder());
+    match installed {
+        Ok(handle) => {
+            cmdb_app::observe::describe();
+            Some(handle)
+        }
+        Err(e) => {
+            eprintln!("cmdb: no /metrics: {e}");
+            None
+        }
+    }
+}
+
+/// Installs the log on stderr in the asked format, at the levels `RUST_LOG` names (default
+/// `info`: the access log, opens and closes; `RUST_LOG=cmdb_app=debug` adds every refused
+/// create) — a second install is ignored.
 fn install_log(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_max_level(tracing::Level::INFO);
+        .with_env_filter(filter);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

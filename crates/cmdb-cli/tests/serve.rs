@@ -636,7 +636,11 @@ async fn the_text_access_log_cannot_be_forged_and_has_every_refusal() {
     ];
     for raw in &forged {
         let answer = request(&served.addr, raw).await;
-        assert!(answer.contains(r#""code":1199046"#), "{answer:.300}");
+        assert!(
+            answer.contains(r#""code":1199046"#),
+            "{} {answer:.300}",
+            raw.len()
+        );
     }
     // Refusals of the HTTP layer: 400, 431, a second connection of the peer (503), and a head
     // that never completes (closed by the 1 s header timeout).
@@ -726,4 +730,120 @@ async fn the_text_access_log_cannot_be_forged_and_has_every_refusal() {
         ]
     );
     assert_eq!(field(6, "peer"), "127.0.0.1");
+}
+
+/// The value of the Prometheus sample of `metric` whose labels include every one of `labels`
+/// (in any order), if the scrape has one.
+fn sample(scrape: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let rest = line.strip_prefix(metric)?;
+        let (set, value) = rest.strip_prefix('{')?.split_once("} ")?;
+        let wanted = labels
+            .iter()
+            .all(|(k, v)| set.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+        wanted.then(|| value.trim().parse().ok()).flatten()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_requests_and_creates_and_need_an_app() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let apps = dir.path().join("apps.json");
+    std::fs::write(
+        &apps,
+        r#"{"apps": [{"bk_app_code": "esb_test", "bk_app_secret": "xxx", "tenants": "any", "users": "any"}]}"#,
+    )
+    .expect("apps file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cmdb"));
+    command
+        .args(["--store", "memory", "--fixture", FIXTURE, "serve"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--apps",
+            apps.to_str().expect("UTF-8"),
+        ]);
+    let served = spawn_served(command);
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../cmdb-app/examples/create_set.json"
+    ))
+    .expect("the seed request");
+    let create = format!(
+        "POST /api/c/compapi/v2/cc/create_set/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{seed}",
+        seed.len()
+    );
+    let first = request(&served.addr, &create).await;
+    assert!(first.contains(r#""code":0"#), "{first}");
+    let again = request(&served.addr, &create).await;
+    assert!(again.contains(r#""code":1101108"#), "{again}");
+    assert!(
+        request(&served.addr, HEALTHZ)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+
+    // Without an app's credentials: refused, with an envelope.
+    let anonymous = request(
+        &served.addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(anonymous.contains(r#""code":1199046"#), "{anonymous}");
+    let scrape = request(
+        &served.addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Bkapi-Authorization: {\"bk_app_code\":\"esb_test\",\"bk_app_secret\":\"xxx\"}\r\n\r\n",
+    )
+    .await;
+    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    assert!(
+        scrape.contains("content-type: text/plain; version=0.0.4"),
+        "{scrape}"
+    );
+    let esb = "/api/c/compapi/v2/cc/create_set/";
+    let requests = |handler, status, app| {
+        let labels = [
+            ("handler", handler),
+            ("status_code", status),
+            ("app_code", app),
+        ];
+        sample(&scrape, "cmdb_http_request_total", &labels)
+    };
+    assert_eq!(requests(esb, "200", "esb_test"), Some(2.0), "{scrape}");
+    assert_eq!(requests("/healthz", "200", ""), Some(1.0), "{scrape}");
+    // The refused scrape (an envelope, HTTP 200, no verified app) was counted; this one is
+    // counted once it is answered.
+    assert_eq!(requests("/metrics", "200", ""), Some(1.0), "{scrape}");
+    assert_eq!(requests("/metrics", "200", "esb_test"), None, "{scrape}");
+    let creates = |code| {
+        sample(
+            &scrape,
+            "cmdb_creates_total",
+            &[("store", "memory"), ("code", code)],
+        )
+    };
+    assert_eq!(
+        (creates("0"), creates("1101108")),
+        (Some(1.0), Some(1.0)),
+        "{scrape}"
+    );
+    let durations = sample(
+        &scrape,
+        "cmdb_http_request_duration_millisecond_count",
+        &[("handler", esb)],
+    );
+    assert_eq!(durations, Some(2.0), "{scrape}");
+    assert!(
+        scrape.contains("cmdb_http_request_duration_millisecond_bucket{"),
+        "a histogram: {scrape}"
+    );
+    let group_commits = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdb_group_commit_size_count "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(
+        group_commits,
+        Some(2.0),
+        "two creates, each its own group: {scrape}"
+    );
 }

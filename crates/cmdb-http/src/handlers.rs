@@ -441,6 +441,43 @@ pub(crate) async fn healthz(
     ))
 }
 
+/// `GET /metrics`: the Prometheus text of [`crate::ServeOptions::metrics`] (404 when the
+/// server was given none). With apps, the caller must be an authenticated app (1199045 /
+/// 1199046 otherwise), as on the native routes.
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    peer: Option<Extension<Peer>>,
+    headers: HeaderMap,
+) -> Response {
+    let req = Req::new(state, id, peer);
+    let Some(metrics) = req.state.metrics.clone() else {
+        return fail(
+            StatusCode::NOT_FOUND,
+            req.rid,
+            req.lang,
+            &Error::NotFound.into(),
+        );
+    };
+    let mut caller = Caller::default();
+    let admitted = (|| {
+        req.precheck(&headers)?;
+        let credentials = native_credentials(&headers)?;
+        caller.who.app = credentials.app_code.clone().unwrap_or_default();
+        let admitted = req.state.gate.admit(&credentials)?;
+        caller.admitted = true;
+        caller.who.app_verified = admitted.verified();
+        Ok::<_, Failure>(())
+    })();
+    if let Err(refused) = admitted {
+        return req.answer(caller, Err(refused.into()));
+    }
+    let text = metrics.render();
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    let response = ([(axum::http::header::CONTENT_TYPE, content_type)], text);
+    caller.on(axum::response::IntoResponse::into_response(response))
+}
+
 /// An unknown path: 404 with the 1199019 envelope.
 pub(crate) async fn not_found(Extension(RequestId(rid, lang)): Extension<RequestId>) -> Response {
     fail(StatusCode::NOT_FOUND, rid, lang, &Error::NotFound.into())

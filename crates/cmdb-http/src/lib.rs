@@ -108,7 +108,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use options::ServeOptions;
+pub use access::{HTTP_DURATION, HTTP_REQUESTS};
+pub use options::{MetricsText, ServeOptions};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -133,6 +134,8 @@ pub(crate) struct AppState {
     pub(crate) body: Arc<body::BodyBudget>,
     /// The largest request head, in bytes.
     pub(crate) max_header_bytes: usize,
+    /// What `GET /metrics` answers, when served.
+    pub(crate) metrics: Option<MetricsText>,
 }
 
 impl AppState {
@@ -147,6 +150,7 @@ impl AppState {
                 options.unauthenticated_bytes_per_peer,
             )),
             max_header_bytes: server::head_limit(options.max_header_bytes),
+            metrics: options.metrics.clone(),
         }
     }
 }
@@ -187,6 +191,7 @@ fn build(state: AppState) -> Router {
             get(handlers::list_modules),
         )
         .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         // Bodies are read by `body::read_body`, which stops past 1 MiB and lets the engine's

@@ -69,6 +69,33 @@ pub struct ServeOptions {
     /// are closed, the engine calls already started run to their end, the store is closed
     /// and `serve` returns. Default 10 s.
     pub shutdown_deadline: Duration,
+    /// What `GET /metrics` answers (the Prometheus text of the metrics recorder the program
+    /// installed); `None`: no `/metrics` route (404). With `apps`, only an authenticated app
+    /// may read it (credentials as on the native routes).
+    pub metrics: Option<MetricsText>,
+}
+
+/// Renders the metrics as Prometheus text: `MetricsText::new(move || handle.render())` over a
+/// `metrics-exporter-prometheus` handle, or any function of the program's.
+#[derive(Clone)]
+pub struct MetricsText(Arc<dyn Fn() -> String + Send + Sync>);
+
+impl MetricsText {
+    /// Metrics rendered by `render` on every scrape.
+    pub fn new(render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        MetricsText(Arc::new(render))
+    }
+
+    /// The text of one scrape.
+    pub fn render(&self) -> String {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for MetricsText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsText(..)")
+    }
 }
 
 impl Default for ServeOptions {
@@ -88,6 +115,7 @@ impl Default for ServeOptions {
             rate_per_second: 1000,
             rate_burst: 2000,
             shutdown_deadline: Duration::from_secs(10),
+            metrics: None,
         }
     }
 }

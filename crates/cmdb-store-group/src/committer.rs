@@ -333,9 +333,17 @@ fn write_loop<B: GroupBackend>(
                 Err(_) => break,
             }
         }
+        metrics::histogram!(GROUP_SIZE).record(count as f64);
+        metrics::gauge!(QUEUE_DEPTH).set(receiver.len() as f64);
         commit_one_group(backend, shared, group);
     }
 }
+
+/// The metric of how many creates each group commit holds (a histogram).
+pub const GROUP_SIZE: &str = "cmdb_group_commit_size";
+/// The metric of how many submissions wait in the writer's queue after a group was taken (a
+/// gauge).
+pub const QUEUE_DEPTH: &str = "cmdb_writer_queue_depth";
 
 type Submission = (
     Vec<CreatePlan>,
@@ -364,8 +372,12 @@ fn commit_one_group<B: GroupBackend>(backend: &B, shared: &Shared, group: Vec<Su
                 )
                 .into(),
             )),
-            Ok(Err(GroupError::Failed(e))) => Err(e),
+            Ok(Err(GroupError::Failed(e))) => {
+                tracing::warn!(creates = planned, error = %e, "a group commit failed");
+                Err(e)
+            }
             Ok(Err(GroupError::SyncFailed(e))) => {
+                tracing::error!(error = %e, "a commit's sync failed: the store refuses writes until reopened");
                 shared.refuse(&e);
                 Err(e)
             }

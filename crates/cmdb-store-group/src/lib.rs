@@ -23,7 +23,7 @@ mod pool;
 mod size;
 
 pub use backend::{Backend, WriteError};
-pub use committer::{GroupBackend, GroupCommitter, GroupError, SyncAlarm};
+pub use committer::{GROUP_SIZE, GroupBackend, GroupCommitter, GroupError, QUEUE_DEPTH, SyncAlarm};
 pub use embedded::{EmbeddedStore, OpenPanicked};
 pub use open::{OpenBackend, OpenError};
 pub use options::GroupOptions;

@@ -81,4 +81,4 @@ mod writer;
 pub use cmdb_store_group::OpenError;
 pub use options::{Isolation, PgOptions};
 pub use schema::SCHEMA_VERSION;
-pub use store::PgStore;
+pub use store::{FACTS_CACHE, PgStore};

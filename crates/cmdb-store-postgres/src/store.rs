@@ -31,6 +31,10 @@ use cmdb_store_group::OpenError;
 
 use crate::error::{Retry, bad_url, retry_kind, store_error};
 use crate::facts_cache::tagged;
+
+/// The metric of create-facts lookups, by `result`: `hit` (answered from the facts cache) or
+/// `miss` (read from the database).
+pub const FACTS_CACHE: &str = "cmdb_pg_facts_cache_total";
 use crate::failover::{MAX_DELAY, MIN_DELAY, no_primary, transient};
 use crate::options::PgOptions;
 use crate::schema::migrate;
@@ -387,8 +391,10 @@ impl SetStore for PgStore {
 
     async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
         if let Some(cached) = self.shared.facts.get(query) {
+            metrics::counter!(FACTS_CACHE, "result" => "hit").increment(1);
             return Ok(cached);
         }
+        metrics::counter!(FACTS_CACHE, "result" => "miss").increment(1);
         // An answer read across a failover (the cache started over meanwhile) is not kept.
         let epoch = self.shared.facts.epoch();
         let mut facts = sql::create_facts(&*self.reader().await?, query).await?;

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use cmdb_core::plan::RequestContext;
 use cmdb_core::ports::BatchFailure;
 use cmdb_core::records::Document;
-use cmdb_core::{BizId, Error, StoreError};
+use cmdb_core::{BizId, Code, Error, StoreError};
 use serde_json::Value;
+use tracing::Instrument;
 
 use cmdb_core::typed::{NewSet, Set};
 
-use super::{BATCH_LIMIT, Engine, MAX_PLANS, stale, typed_set};
+use super::{BATCH_LIMIT, Engine, MAX_PLANS, refused_event, stale, typed_set};
 use crate::envelope::Failure;
+use crate::observe;
 
 /// One element's result in a non-atomic batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,10 +93,27 @@ impl Engine {
         atomic: bool,
     ) -> Result<Vec<Outcome>, Failure> {
         let language = self.options.language;
+        let store = self.store.backend();
+        let span = tracing::info_span!(
+            "batch_create",
+            request_id = ctx.request_id.as_str(),
+            biz = biz.0,
+            store,
+            size = count,
+            atomic,
+            code = tracing::field::Empty,
+        );
         let outcomes = self
             .batch_create_in_order(ctx, biz, count, data, atomic)
-            .await
-            .map_err(|f| f.in_language(language))?;
+            .instrument(span.clone())
+            .await;
+        let code = outcomes.as_ref().err().map(Failure::code);
+        span.record("code", code.map_or(0, Code::number));
+        if let Err(refused) = &outcomes {
+            refused_event(&span, refused);
+        }
+        observe::batch_answered(store, atomic, count, code);
+        let outcomes = outcomes.map_err(|f| f.in_language(language))?;
         Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.map_err(|f| f.in_language(language)))

@@ -55,6 +55,7 @@ impl Engine {
     pub async fn open(location: &str) -> Result<Engine, EngineOpenError> {
         let config = StoreConfig::from_location(location)?;
         let opened = open_store_async(&config).await?;
+        tracing::info!(store = opened.store.backend(), "store opened");
         Ok(Engine::builder(Arc::clone(&opened.store)).build())
     }
 
@@ -65,6 +66,12 @@ impl Engine {
     /// # Errors
     /// The store's failure to flush or let go of its files.
     pub async fn close(&self) -> Result<(), StoreError> {
-        self.store().close().await
+        let store = self.store().backend();
+        let closed = self.store().close().await;
+        match &closed {
+            Ok(()) => tracing::info!(store, "store closed"),
+            Err(e) => tracing::warn!(store, error = %e, "the store's close failed"),
+        }
+        closed
     }
 }
