@@ -966,6 +966,13 @@ impl SetStore for LeakyRefusals {
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
         self.0.sequence_last(kind).await
     }
+    async fn audit_after(
+        &self,
+        after: cmdb_core::ids::AuditId,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.0.audit_after(after, limit).await
+    }
     async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
         self.0.create_facts(query).await
     }

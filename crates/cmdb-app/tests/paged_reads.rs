@@ -53,6 +53,13 @@ impl SetStore for PagesOnly {
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
         self.0.sequence_last(kind).await
     }
+    async fn audit_after(
+        &self,
+        after: cmdb_core::ids::AuditId,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.0.audit_after(after, limit).await
+    }
     async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
         self.0.catalog_get(key).await
     }

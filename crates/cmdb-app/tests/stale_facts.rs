@@ -237,6 +237,13 @@ impl SetStore for Scripted {
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
         self.inner.sequence_last(kind).await
     }
+    async fn audit_after(
+        &self,
+        after: cmdb_core::ids::AuditId,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        self.inner.audit_after(after, limit).await
+    }
 
     async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
         self.inner.catalog_get(key).await

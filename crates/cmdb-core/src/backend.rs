@@ -12,7 +12,7 @@ use crate::catalog::{StoredAttribute, UniqueRule};
 use crate::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use crate::error::{Detail, StoreError};
 use crate::facts::{FactsQuery, FactsSource, StoredFacts};
-use crate::ids::{BizId, IdRange, Sequence, SequenceKind, SetId};
+use crate::ids::{AuditId, BizId, IdRange, Sequence, SequenceKind, SetId};
 use crate::listing::{DocPage, Window};
 use crate::records::{AuditRecord, Document, ModuleRecord, ResourceType, SetRecord, UniqueKey};
 use crate::tx::{GroupTx, StoreTx};
@@ -181,6 +181,13 @@ pub trait BackendRead {
     fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
         Ok(window.cut(self.documents(query)?))
     }
+    /// The audit records whose id is above `after`, of every biz, tenant and type, in id order,
+    /// at most `limit` of them: the event log's read (see [`crate::ports::SetStore::audit_after`]).
+    /// It MUST be a range read of an index in id order, not a scan of the whole log.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn audit_after(&mut self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError>;
     /// The last id handed out by a sequence (0 when none).
     ///
     /// # Errors

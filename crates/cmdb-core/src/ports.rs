@@ -20,7 +20,7 @@ use crate::catalog_key::{
 use crate::error::{Error, StoreError};
 use crate::facts::{FactsQuery, StoredFacts};
 use crate::fixture::{CatalogBatch, LoadReport};
-use crate::ids::{BizId, SequenceKind, SetId};
+use crate::ids::{AuditId, BizId, SequenceKind, SetId};
 use crate::listing::{DocPage, Window};
 pub use crate::plan::BatchFailure;
 use crate::plan::CreatePlan;
@@ -30,9 +30,10 @@ pub use crate::tx::{GroupTx, StoreTx};
 
 /// Durable storage of the catalog and of created sets. Used as `Arc<dyn SetStore>`.
 ///
-/// A store implements twelve methods: its name, the four writes (each running the domain's
+/// A store implements thirteen methods: its name, the four writes (each running the domain's
 /// write logic over the backend's [`StoreTx`]), `sequence_last`, the two catalog reads
-/// (`create_facts`, `catalog_get`), the three document reads and `close`; `page` (a paged
+/// (`create_facts`, `catalog_get`), the three document reads, the event log's read
+/// (`audit_after`) and `close`; `page` (a paged
 /// read, which stores override with an indexed one), `health` and `commit_stats` are provided
 /// for it to answer. One create and the typed catalog reads (`business`, `mainline`, …) are
 /// [`SetStoreExt`]'s, for every store. An embedded engine
@@ -165,6 +166,19 @@ pub trait SetStore: Send + Sync + Debug + 'static {
         };
         Ok(window.cut(all))
     }
+
+    /// The audit records whose id is above `after`, of every biz, tenant and resource type, in
+    /// id order, at most `limit`: what the engine's watch reads its events from.
+    ///
+    /// # Contract
+    /// - One range read of an index in id order: its cost grows with `limit`, not with the log.
+    /// - Audit ids MUST be allocated in commit order (under the lock that orders commits), so
+    ///   that every snapshot holds a prefix of the log in id order: a reader that continues
+    ///   after the last id it saw never skips a record that commits later.
+    ///
+    /// # Errors
+    /// Store failures.
+    async fn audit_after(&self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError>;
 
     /// Flushes and releases the backend; later calls MAY fail.
     ///

@@ -68,6 +68,13 @@ impl SetStore for Catalog {
     async fn sequence_last(&self, _kind: SequenceKind) -> Result<i64, StoreError> {
         Ok(0)
     }
+    async fn audit_after(
+        &self,
+        _: cmdb_core::ids::AuditId,
+        _: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
         let Some(business) = self.businesses.get(&query.biz.0).cloned() else {
             return Ok(StoredFacts::default());

@@ -65,6 +65,8 @@
 //! - fixtures: idempotent reloads, conflicting reloads (nothing written), a frozen mainline;
 //! - pages: every window of a listing (sets, one set, modules, audit records) is that window
 //!   of the full read, with the full count;
+//! - the audit log (what watch reads): every committed record once, gapless in id order, from
+//!   any id on, none of a refused create of a group;
 //! - a differential property test against [`MemoryStore`] as the reference model.
 //!
 //! The crate's own `tests/catches_broken_stores.rs` checks that stores broken on purpose fail
@@ -169,6 +171,7 @@ macro_rules! __conformance_cases {
             group_isolates_each_create,
             group_same_name_twice_first_wins,
             pages_are_windows_of_the_listing_and_count_it,
+            audit_log_is_every_committed_record_in_id_order,
         );
     };
 }

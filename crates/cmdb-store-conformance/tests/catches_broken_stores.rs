@@ -15,7 +15,7 @@ use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::error::{Error, StoreError};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
-use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, BizId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::CreatePlan;
 use cmdb_core::ports::{BatchFailure, CommitStats, SetStore, SetStoreExt};
@@ -69,6 +69,10 @@ enum Flaw {
     CountsThePage,
     /// A paged read ignores the window's start.
     PagesFromTheStart,
+    /// The audit log answers from its start, whatever id it is asked to continue after.
+    LogIgnoresTheCursor,
+    /// The audit log answers records of modules only after those of sets (not in id order).
+    LogSetsFirst,
 }
 
 /// For every flaw, the cases it must fail. Together they cover every case of the suite.
@@ -183,6 +187,14 @@ const CATCHES: &[(Flaw, &[&str])] = &[
         Flaw::PagesFromTheStart,
         &["pages_are_windows_of_the_listing_and_count_it"],
     ),
+    (
+        Flaw::LogIgnoresTheCursor,
+        &["audit_log_is_every_committed_record_in_id_order"],
+    ),
+    (
+        Flaw::LogSetsFirst,
+        &["audit_log_is_every_committed_record_in_id_order"],
+    ),
 ];
 
 /// Cases a flaw must NOT fail: controls showing the flaws are specific, not a broken harness.
@@ -197,6 +209,10 @@ const PASSES: &[(Flaw, &str)] = &[
     (Flaw::RacyNameCheck, "group_same_name_twice_first_wins"),
     (Flaw::ReopenForgets, "worked_example_document"),
     (Flaw::CountsThePage, "worked_example_document"),
+    (
+        Flaw::LogSetsFirst,
+        "pages_are_windows_of_the_listing_and_count_it",
+    ),
 ];
 
 #[derive(Debug)]
@@ -368,6 +384,17 @@ impl SetStore for BrokenStore {
     }
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
         self.inner.sequence_last(kind).await
+    }
+    async fn audit_after(&self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError> {
+        let from = match self.flaw {
+            Flaw::LogIgnoresTheCursor => AuditId(0),
+            _ => after,
+        };
+        let mut records = self.inner.audit_after(from, limit).await?;
+        if self.flaw == Flaw::LogSetsFirst {
+            records.sort_by_key(|r| r["resource_type"] != "set");
+        }
+        Ok(records)
     }
     async fn create_facts(&self, query: &FactsQuery) -> Result<StoredFacts, StoreError> {
         let mut facts = self.inner.create_facts(query).await?;

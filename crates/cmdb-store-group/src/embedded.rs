@@ -10,7 +10,7 @@ use cmdb_core::backend::{BackendTx, DocQuery, SequencedTx, read_facts};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport, apply_fixture};
-use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, BizId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::{BatchFailure, CreatePlan, commit_atomic, commit_group};
 use cmdb_core::ports::{CommitStats, SetStore, StoreTx};
@@ -336,6 +336,11 @@ impl<B: Backend + fmt::Debug> SetStore for EmbeddedStore<B> {
 
     async fn page(&self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
         self.read(move |snapshot| snapshot.page(query, window))
+            .await
+    }
+
+    async fn audit_after(&self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError> {
+        self.read(move |snapshot| snapshot.audit_after(after, limit))
             .await
     }
 

@@ -84,6 +84,13 @@ impl BackendRead for Empty {
     fn sequence(&mut self, _: SequenceKind) -> Result<i64, StoreError> {
         Ok(7)
     }
+    fn audit_after(
+        &mut self,
+        _: cmdb_core::ids::AuditId,
+        _: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 impl Backend for Gated {

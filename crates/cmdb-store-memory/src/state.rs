@@ -31,6 +31,8 @@ pub(crate) struct State {
     pub(crate) modules: BTreeMap<(SetId, ModuleId), ModuleRecord>,
     /// By (biz, audit id).
     pub(crate) audits: BTreeMap<(BizId, AuditId), AuditRecord>,
+    /// audit id → its biz: the event log in id order.
+    pub(crate) audit_log: BTreeMap<AuditId, BizId>,
     /// How to undo the writes of the write in progress.
     pub(crate) undo: UndoLog,
 }
@@ -87,6 +89,14 @@ impl BackendRead for State {
                 window.cut_with(of_type, |(_, a)| Ok(a.document()))
             }
         }
+    }
+
+    fn audit_after(&mut self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError> {
+        let log = self.audit_log.range(AuditId(after.0.saturating_add(1))..);
+        let records = log
+            .take(limit)
+            .filter_map(|(id, biz)| self.audits.get(&(*biz, *id)));
+        Ok(records.map(AuditRecord::document).collect())
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {

@@ -65,7 +65,8 @@ impl BackendTx for State {
                 self.insert_row(|s| &mut s.modules, (m.set, m.id), m.clone(), "module")
             }
             Record::Audit(a) => {
-                self.insert_row(|s| &mut s.audits, (a.biz, a.id), a.clone(), "audit record")
+                self.insert_row(|s| &mut s.audits, (a.biz, a.id), a.clone(), "audit record")?;
+                self.insert_row(|s| &mut s.audit_log, a.id, a.biz, "audit id")
             }
         }
     }

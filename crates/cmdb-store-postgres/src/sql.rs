@@ -124,6 +124,9 @@ pub(crate) const SELECT_MODULES: &str =
 pub(crate) const SELECT_AUDIT: &str = "SELECT doc FROM audit WHERE bk_biz_id = $1 ORDER BY id";
 pub(crate) const SELECT_AUDIT_OF_TYPE: &str =
     "SELECT doc FROM audit WHERE bk_biz_id = $1 AND resource_type = $2 ORDER BY id";
+/// The event log's read: audit records of every biz after an id, a range of the primary key.
+pub(crate) const SELECT_AUDIT_AFTER: &str =
+    "SELECT doc FROM audit WHERE id > $1 ORDER BY id LIMIT $2";
 /// A page of the sets of a biz (`$2` of them after the first `$3`) and the count of all of
 /// them, in one statement (one snapshot): `count, docs[]`.
 pub(crate) const PAGE_SETS: &str = "SELECT (SELECT count(*) FROM sets WHERE bk_biz_id = $1), \

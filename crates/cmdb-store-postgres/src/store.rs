@@ -12,7 +12,7 @@ use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
-use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, BizId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::CreatePlan;
 use cmdb_core::ports::{BatchFailure, CommitStats, SetStore};
@@ -498,6 +498,16 @@ impl SetStore for PgStore {
                 sql::page(&client, sql::PAGE_AUDIT, &params, "audit record").await
             }
         }
+    }
+
+    /// A range of the primary key: every engine's transaction takes the `sequences` row locks
+    /// before it allocates ids and holds them to its commit, so a snapshot that sees an id
+    /// sees every smaller one.
+    async fn audit_after(&self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.reader().await?;
+        let params: [&(dyn ToSql + Sync); 2] = [&after.0, &limit];
+        sql::documents(&client, sql::SELECT_AUDIT_AFTER, &params, "audit record").await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
-use cmdb_core::ids::{SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{Document, ResourceType};
 use cmdb_store_group::OpenError::{self, Busy, Damaged, Foreign, Unreachable};
@@ -27,8 +27,9 @@ use serde::de::DeserializeOwned;
 
 /// The format name in a store's meta space.
 pub const FORMAT_NAME: &str = "cmdb-store-redb";
-/// The newest layout version this engine reads, and the one it writes.
-pub const FORMAT_VERSION: i64 = 1;
+/// The newest layout version this engine reads, and the one it writes. Version 2 adds the
+/// event log (`e`); a version-1 store gets it on its first open by this build.
+pub const FORMAT_VERSION: i64 = 2;
 
 /// The redb store: `RedbStore::open(path, RedbOptions::default()).await`, or `open_blocking`.
 ///
@@ -197,11 +198,30 @@ fn open(path: &Path) -> Result<Database, OpenError> {
     let mut dry = Builder::new();
     dry.set_check_integrity_on_open(true);
     check(path, dry.create_with_backend(copy))?;
-    check(path, Builder::new().set_cache_size(CACHE_BYTES).open(path))
+    let db = check(path, Builder::new().set_cache_size(CACHE_BYTES).open(path))?;
+    upgrade(db.0, db.1).map_err(OpenError::Store)
+}
+
+/// Brings a store of an older format to [`FORMAT_VERSION`] in one transaction: version 1
+/// lacks the event log, which is the audit records' keys (`a` biz id, audit id) in id order.
+fn upgrade(db: Database, version: i64) -> Res<Database> {
+    if version < FORMAT_VERSION {
+        let txn = db.begin_write().map_err(storage)?;
+        let mut tx = Tx::new(txn.open_table(DATA).map_err(storage)?);
+        for k in tx.keys(b"a")?.iter().filter(|k| k.len() == 17) {
+            let biz = u64::from_be_bytes(k[1..9].try_into().unwrap_or_default()) ^ (1 << 63);
+            tx.put(&key(b'e', &[&k[9..]]), &encode(&(biz as i64))?)?;
+        }
+        let marker = serde_json::json!([FORMAT_NAME, FORMAT_VERSION]).to_string();
+        tx.put(MARKER, marker.as_bytes())?;
+        drop(tx);
+        txn.commit().map_err(storage)?;
+    }
+    Ok(db)
 }
 
 /// The opened database, unless redb refused it or it lacks our marker or is too new.
-fn check(path: &Path, db: Result<Database, DatabaseError>) -> Result<Database, OpenError> {
+fn check(path: &Path, db: Result<Database, DatabaseError>) -> Result<(Database, i64), OpenError> {
     let db = db.map_err(|e| match e {
         DatabaseError::DatabaseAlreadyOpen => busy("another handle has it open"),
         DatabaseError::Storage(e @ (StorageError::Corrupted(_) | StorageError::Io(_))) => {
@@ -217,10 +237,11 @@ fn check(path: &Path, db: Result<Database, DatabaseError>) -> Result<Database, O
     match marker.map_err(damaged)? {
         Some((name, found)) => {
             OpenError::check_format(path, (&name, found), FORMAT_NAME, FORMAT_VERSION)
+                .map(|()| found)
         }
         None => Err(foreign("a redb database without the cmdb marker")),
     }
-    .map(|()| db)
+    .map(|found| (db, found))
 }
 
 /// Creates a store at `path` atomically: built and synced under a temporary name, then
@@ -311,6 +332,19 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> Tx<R> {
         Ok(self.range(prefix, Window::ALL, |_| Ok(true))?.1)
     }
 
+    /// Every key that starts with `prefix`, in order.
+    fn keys(&self, prefix: &[u8]) -> Res<Vec<Vec<u8>>> {
+        let mut keys = Vec::new();
+        for entry in self.table.range(prefix..).map_err(storage)? {
+            let k = entry.map_err(storage)?.0.value().to_vec();
+            if !k.starts_with(prefix) {
+                break;
+            }
+            keys.push(k);
+        }
+        Ok(keys)
+    }
+
     /// The count of the values under `prefix` that `keep` accepts (by their bytes), and the
     /// page `window` of them, decoded (the others are not).
     fn range<V: DeserializeOwned>(
@@ -385,6 +419,31 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> BackendRead for Tx<R> {
         Ok(DocPage { count, docs })
     }
 
+    /// A range of the event log (`e` audit id → biz), each record read from its `a` key.
+    fn audit_after(&mut self, after: AuditId, limit: usize) -> Res<Vec<Document>> {
+        let from = key(b'e', &[&id(after.0.saturating_add(1))]);
+        let mut docs = Vec::new();
+        for entry in self
+            .table
+            .range(from.as_slice()..)
+            .map_err(storage)?
+            .take(limit)
+        {
+            let (k, v) = entry.map_err(storage)?;
+            let Some(audit) = k.value().strip_prefix(b"e") else {
+                break;
+            };
+            let biz: i64 = json(k.value(), v.value())?;
+            let record = self.get(&key(b'a', &[&id(biz), audit]))?;
+            docs.push(record.ok_or_else(|| {
+                StoreError::Corrupt(
+                    format!("redb: event {k:02x?} has no audit record", k = k.value()).into(),
+                )
+            })?);
+        }
+        Ok(docs)
+    }
+
     fn sequence(&mut self, kind: SequenceKind) -> Res<i64> {
         let last = self.get(&key(b'q', &[kind.name().as_bytes()]))?;
         Ok(last.unwrap_or(0))
@@ -426,8 +485,8 @@ impl BackendTx for Tx<WriteTable<'_>> {
                 self.put(&key(b'm', &[&id(m.set.0), &id(m.id.0)]), &doc)
             }
             Record::Audit(a) => {
-                let doc = encode(a)?;
-                self.put(&key(b'a', &[&id(a.biz.0), &id(a.id.0)]), &doc)
+                self.put(&key(b'e', &[&id(a.id.0)]), &encode(&a.biz.0)?)?;
+                self.put(&key(b'a', &[&id(a.biz.0), &id(a.id.0)]), &encode(a)?)
             }
         }
     }

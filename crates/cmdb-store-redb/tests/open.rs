@@ -5,10 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use cmdb_core::ids::AuditId;
 use cmdb_core::ports::SetStore;
 use cmdb_store_conformance::support::{context, create_ok, load_ok, worked_example_fixture};
 use cmdb_store_group::OpenError;
 use cmdb_store_redb::{FORMAT_VERSION, RedbOptions, RedbStore};
+use redb::ReadableTable;
 use serde_json::json;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -187,4 +189,61 @@ fn damaged_stores_are_refused_untouched() {
 fn a_directory_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(refused(dir.path()), OpenError::Unreachable(_)));
+}
+
+#[test]
+fn a_version_1_store_gets_its_event_log_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = healthy(dir.path(), 3);
+    let logged = runtime().block_on(async {
+        let store = RedbStore::open(&path, RedbOptions::default())
+            .await
+            .unwrap();
+        let log = store.audit_after(AuditId(0), 100).await.unwrap();
+        store.close().await.unwrap();
+        log
+    });
+    assert_eq!(logged.len(), 3, "one record per set");
+    // Make it a version-1 store: no event log (`e` keys), marker version 1.
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    let table: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("cmdb");
+    {
+        let mut t = txn.open_table(table).unwrap();
+        let events: Vec<Vec<u8>> = t
+            .range(b"e".as_slice()..b"f".as_slice())
+            .unwrap()
+            .map(|e| e.unwrap().0.value().to_vec())
+            .collect();
+        assert_eq!(events.len(), 3);
+        for k in events {
+            t.remove(k.as_slice()).unwrap();
+        }
+        let v1 = json!(["cmdb-store-redb", 1]).to_string();
+        t.insert(b"_".as_slice(), v1.as_bytes()).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+    runtime().block_on(async {
+        let store = RedbStore::open(&path, RedbOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(store.audit_after(AuditId(0), 100).await.unwrap(), logged);
+        assert_eq!(
+            store.audit_after(AuditId(2), 100).await.unwrap(),
+            logged[2..]
+        );
+        store.close().await.unwrap();
+    });
+    let db = redb::Database::open(&path).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let read = txn.open_table(table).unwrap();
+    let marker = read.get(b"_".as_slice()).unwrap().unwrap();
+    assert_eq!(
+        marker.value(),
+        json!(["cmdb-store-redb", FORMAT_VERSION])
+            .to_string()
+            .as_bytes()
+    );
+    assert_eq!(FORMAT_VERSION, 2);
 }

@@ -4,7 +4,7 @@
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, CatalogList, DocQuery, IndexKey};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
-use cmdb_core::ids::{SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{Document, ResourceType};
 use serde::de::DeserializeOwned;
@@ -160,6 +160,20 @@ impl BackendRead for Reader<'_> {
             }
             DocQuery::Audit { biz, resource_type } => self.audit(biz.0, resource_type, window),
         }
+    }
+
+    /// A range of the `audit` tree (keyed by audit id); each commit is atomic for a scan and
+    /// ids follow commit order, so a scan sees a prefix of the log.
+    fn audit_after(&mut self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError> {
+        let from = id_key(after.0.saturating_add(1));
+        let t = T::Audit;
+        let entries = self.0.tree(t).range(from..).take(limit);
+        entries
+            .map(|entry| {
+                let (key, bytes) = entry.map_err(map_sled_error)?;
+                decode(t.name(), &key, &bytes)
+            })
+            .collect()
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {

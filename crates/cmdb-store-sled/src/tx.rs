@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
-use cmdb_core::ids::{SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, SequenceKind, SetId};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord, UniqueKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -258,6 +258,11 @@ impl BackendRead for SledTx<'_> {
     /// Not available: sled transactions cannot scan, and the domain's writes read no
     /// documents.
     fn documents(&mut self, _query: DocQuery) -> Result<Vec<Document>, StoreError> {
+        Err(no_scan())
+    }
+
+    /// Not available: sled transactions cannot scan, and the domain's writes read no log.
+    fn audit_after(&mut self, _after: AuditId, _limit: usize) -> Result<Vec<Document>, StoreError> {
         Err(no_scan())
     }
 

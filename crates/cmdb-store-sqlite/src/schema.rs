@@ -117,6 +117,11 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX sets_by_biz ON sets (bk_biz_id);
     "#,
+    // Version 4: the audit records in id order, every biz together: the event log that
+    // watchers read after a cursor.
+    r#"
+    CREATE INDEX audit_by_id ON audit_records (id);
+    "#,
 ];
 
 /// The schema version this crate writes and understands (the number of migrations).

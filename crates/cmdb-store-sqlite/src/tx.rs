@@ -9,7 +9,7 @@ use cmdb_core::catalog::{
 };
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
 use cmdb_core::error::Detail;
-use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, BizId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, ResourceType, SetRecord};
 use rusqlite::{Connection, OptionalExtension, Params, params};
@@ -115,6 +115,12 @@ const SELECT_AUDIT: &str = "SELECT a.doc, CASE a.resource_type WHEN 'set' THEN s
      LEFT JOIN modules m ON a.resource_type = 'module' AND m.bk_module_id = a.resource_id \
      WHERE a.bk_biz_id = ?1 AND (?2 IS NULL OR a.resource_type = ?2) ORDER BY a.id \
      LIMIT ?3 OFFSET ?4";
+/// The event log's read: [`SELECT_AUDIT`]'s join over a range of `audit_by_id`.
+const SELECT_AUDIT_AFTER: &str = "SELECT a.doc, CASE a.resource_type WHEN 'set' THEN s.doc ELSE m.doc END \
+     FROM audit_records a INDEXED BY audit_by_id \
+     LEFT JOIN sets s ON a.resource_type = 'set' AND s.bk_set_id = a.resource_id \
+     LEFT JOIN modules m ON a.resource_type = 'module' AND m.bk_module_id = a.resource_id \
+     WHERE a.id > ?1 ORDER BY a.id LIMIT ?2";
 const COUNT_AUDIT: &str = "SELECT COUNT(*) FROM audit_records \
      WHERE bk_biz_id = ?1 AND (?2 IS NULL OR resource_type = ?2)";
 const SELECT_TENANT_ATTRIBUTES: &str =
@@ -417,11 +423,17 @@ impl BackendRead for SqliteTx<'_> {
             ),
             DocQuery::Audit { biz, resource_type } => {
                 let of_type = resource_type.map(ResourceType::name);
-                let docs = audit_documents(conn, params![biz.0, of_type, limit, offset])?;
+                let docs =
+                    audit_documents(conn, SELECT_AUDIT, params![biz.0, of_type, limit, offset])?;
                 (docs, count(conn, COUNT_AUDIT, params![biz.0, of_type])?)
             }
         };
         Ok(DocPage { count, docs })
+    }
+
+    fn audit_after(&mut self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        audit_documents(self.conn, SELECT_AUDIT_AFTER, [after.0, limit])
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
@@ -518,9 +530,14 @@ impl BackendTx for SqliteTx<'_> {
 /// The audit records of `biz` (of one resource type, or all) in id order, each with its
 /// `cur_data`: a record stored without it (null) gets the document of the set or module it
 /// records, which a create writes in the same transaction and nothing changes afterwards.
-/// The audit records [`SELECT_AUDIT`] reads, with the recorded documents joined back.
-fn audit_documents(conn: &Connection, params: impl Params) -> Result<Vec<Document>, StoreError> {
-    let mut stmt = conn.prepare_cached(SELECT_AUDIT).map_err(store_error)?;
+/// The audit records `sql` ([`SELECT_AUDIT`], [`SELECT_AUDIT_AFTER`]) reads, with the
+/// recorded documents joined back.
+fn audit_documents(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> Result<Vec<Document>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
     let mut rows = stmt.query(params).map_err(store_error)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(store_error)? {

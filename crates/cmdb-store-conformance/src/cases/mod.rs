@@ -4,6 +4,7 @@
 //! The list of cases is the one [`crate::store_conformance_tests!`] expands to.
 
 mod atomicity;
+mod audit_log;
 mod concurrency;
 mod create;
 mod differential;
@@ -14,6 +15,7 @@ mod pages;
 mod uniqueness;
 
 pub use atomicity::{atomic_batch_is_all_or_nothing, failure_mid_write_rolls_back_everything};
+pub use audit_log::audit_log_is_every_committed_record_in_id_order;
 pub use concurrency::{
     concurrent_distinct_names_all_succeed, concurrent_same_name_has_one_winner,
     concurrent_unique_key_has_one_winner,

@@ -223,13 +223,14 @@ fn query_plan(conn: &Connection, sql: &str, params: impl Params) -> Vec<String> 
 #[test]
 fn pages_and_counts_are_index_range_reads() {
     let conn = database();
-    let reads: [(&str, &[&dyn rusqlite::ToSql]); 6] = [
+    let reads: [(&str, &[&dyn rusqlite::ToSql]); 7] = [
         (SELECT_SETS, &[&1, &1, &0]),
         (COUNT_SETS, &[&1]),
         (SELECT_MODULES, &[&1, &1, &0]),
         (COUNT_MODULES, &[&1]),
         (SELECT_AUDIT, &[&1, &"set", &1, &0]),
         (COUNT_AUDIT, &[&1, &"set"]),
+        (SELECT_AUDIT_AFTER, &[&10, &200]),
     ];
     for (sql, params) in reads {
         let plan = query_plan(&conn, sql, params);
@@ -242,6 +243,8 @@ fn pages_and_counts_are_index_range_reads() {
     }
     let sets = query_plan(&conn, SELECT_SETS, [1, 1, 0]);
     assert_eq!(sets, ["SEARCH sets USING INDEX sets_by_biz (bk_biz_id=?)"]);
+    let log = query_plan(&conn, SELECT_AUDIT_AFTER, [10, 200]);
+    assert_eq!(log[0], "SEARCH a USING INDEX audit_by_id (id>?)", "{log:?}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! is stored without a second copy of the document it records, yet reads back whole.
 
 use cmdb_core::backend::DocQuery;
-use cmdb_core::ids::{BizId, SetId};
+use cmdb_core::ids::{AuditId, BizId, SetId};
 use cmdb_core::listing::Window;
 use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::{Document, ResourceType};
@@ -57,7 +57,7 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
 
     let store = db.open();
     assert_eq!(store.inner().schema_version(), Ok(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_eq!(store.sets(BizId(1), None).await.expect("sets"), v1_sets);
     // Version 3's index serves pages of the migrated sets.
     let window = Window { start: 1, limit: 1 };
@@ -112,6 +112,14 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
         .map(|a| a.document())
         .collect();
     assert_eq!(audit[3..], expected[..]);
+    // Version 4's index is the event log: the old records (whole) and the new (joined back).
+    let log = store.audit_after(AuditId(0), 100).await.expect("the log");
+    assert_eq!(log, audit);
+    let tail = store
+        .audit_after(AuditId(4), 1)
+        .await
+        .expect("the log after 4");
+    assert_eq!(tail, audit[4..5].to_vec());
     assert_eq!(
         audit[3]["operation_detail"]["details"]["cur_data"],
         Value::Object((*created.set.doc).clone())
