@@ -38,8 +38,9 @@ use cmdb_core::{BizId, SetId, StoreError};
 use serde_json::Value;
 use tokio::runtime::{Handle, Runtime};
 
-use crate::engine::EngineOpenError;
+use crate::engine::{EngineOpenError, EventStream};
 use crate::envelope::Failure;
+use crate::watch::{Event, WatchRequest};
 
 /// Why a call of the blocking [`Engine`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +221,21 @@ impl Engine {
         self.wait(self.engine.modules(supplier_account, biz, set))
     }
 
+    /// [`crate::Engine::watch_stream`] as a blocking iterator: each `next` waits on the
+    /// caller's thread for the next event (following new ones, or ending when caught up with
+    /// [`Events::until_caught_up`]).
+    ///
+    /// # Errors
+    /// [`Error::InsideRuntime`]; [`Error::Failure`]: 1199027, 1103007 for a cursor of another
+    /// store, tenant or resource.
+    pub fn watch(&self, ctx: &RequestContext, request: WatchRequest) -> Result<Events<'_>, Error> {
+        let stream = self.wait(self.engine.watch_stream(ctx, request))?;
+        Ok(Events {
+            engine: self,
+            stream,
+        })
+    }
+
     /// [`crate::Engine::close`]: closes the store once every write queued before this call has
     /// committed, then stops the runtime.
     ///
@@ -238,5 +254,40 @@ impl Drop for Engine {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+/// The events of a watch, each waited for on the caller's thread: [`Engine::watch`].
+#[derive(Debug)]
+pub struct Events<'a> {
+    engine: &'a Engine,
+    stream: EventStream,
+}
+
+impl Events<'_> {
+    /// Ends the iteration when it has caught up instead of waiting for new events.
+    #[must_use]
+    pub fn until_caught_up(self) -> Self {
+        Events {
+            engine: self.engine,
+            stream: self.stream.until_caught_up(),
+        }
+    }
+
+    /// Where the watch continues (after the last event fetched or looked past).
+    pub fn cursor(&self) -> crate::watch::Cursor {
+        self.stream.cursor()
+    }
+}
+
+impl Iterator for Events<'_> {
+    type Item = Result<Event, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(inside) = outside_runtime() {
+            return Some(Err(inside));
+        }
+        let next = self.engine.handle.block_on(self.stream.next());
+        next.map(|event| event.map_err(Error::from))
     }
 }

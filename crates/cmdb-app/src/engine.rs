@@ -28,11 +28,16 @@ use crate::envelope::Failure;
 use crate::observe;
 use crate::request::check_user;
 use crate::system::{RandomRequestIds, SystemClock};
+use crate::watch::{CommitSignal, Signalling};
 
 mod batch;
 mod esb;
+mod event_stream;
 mod lifecycle;
 mod reads;
+mod watch;
+
+pub use event_stream::EventStream;
 
 pub use batch::BatchElement;
 pub use lifecycle::EngineOpenError;
@@ -89,6 +94,10 @@ pub struct EngineOptions {
     pub default_user: Option<String>,
     /// The language of messages when a request asks for none (default English).
     pub language: Language,
+    /// How often waiting watchers look for creates committed by other processes or engines
+    /// on the same database (default [`crate::watch::BACKSTOP_POLL`]); this engine's own
+    /// creates wake them at once.
+    pub watch_poll: std::time::Duration,
 }
 
 impl Default for EngineOptions {
@@ -98,6 +107,7 @@ impl Default for EngineOptions {
             utc_offset: FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"),
             default_user: None,
             language: Language::En,
+            watch_poll: crate::watch::BACKSTOP_POLL,
         }
     }
 }
@@ -117,7 +127,10 @@ pub struct RequestMeta {
 /// The create-set engine: one store, the ports, and the options.
 #[derive(Debug, Clone)]
 pub struct Engine {
+    /// The store, as a [`Signalling`] over the one the engine was built with.
     store: Arc<dyn SetStore>,
+    /// What the store's committed creates bump, for waiting watchers.
+    signal: Arc<CommitSignal>,
     attributes: Arc<AttributeCache>,
     clock: Arc<dyn Clock>,
     authorizer: Arc<dyn Authorizer>,
@@ -187,10 +200,18 @@ impl EngineBuilder {
         self
     }
 
+    /// How often waiting watchers look for other processes' creates (default 500 ms).
+    pub fn watch_poll(mut self, every: std::time::Duration) -> Self {
+        self.options.watch_poll = every;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
+        let store = Signalling::new(self.store);
         Engine {
-            store: self.store,
+            signal: Arc::clone(store.signal()),
+            store: Arc::new(store),
             attributes: Arc::default(),
             clock: self.clock,
             viewer: self
@@ -216,7 +237,8 @@ impl Engine {
         }
     }
 
-    /// The store.
+    /// The store: the one the engine was built with, seen through a [`Signalling`] wrapper
+    /// (creates made through it wake the engine's watchers).
     pub fn store(&self) -> &Arc<dyn SetStore> {
         &self.store
     }

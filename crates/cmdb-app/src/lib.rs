@@ -44,6 +44,7 @@ pub mod paging;
 pub mod request;
 mod strict_json;
 pub mod system;
+pub mod watch;
 
 pub use cmdb_core::Language;
 pub use engine::{Engine, EngineBuilder, EngineOptions, RequestMeta};

@@ -16,6 +16,8 @@ pub enum Code {
     RequiredCustomAttribute = 1_101_092,
     /// Another set under the same parent has this name.
     SetNameDuplicated = 1_101_108,
+    /// A watch cursor names no event of this store, tenant and resource.
+    EventChainNodeMissing = 1_103_007,
     /// The body is not JSON, not an object, or over a limit.
     JsonDecode = 1_199_000,
     /// A parameter has an invalid value.
@@ -196,6 +198,10 @@ pub enum Error {
     /// 1101108: the name is taken under this parent.
     #[error("the same set name exist")]
     SetNameDuplicated,
+    /// 1103007: a well-formed watch cursor that is not of this store, tenant or resource; the
+    /// client starts again from a time or from now.
+    #[error("Event chain node not exist")]
+    EventChainNodeMissing,
     /// 9900403: the user may not create topology in this biz.
     #[error("Do not have access permission.")]
     PermissionDenied,
@@ -232,6 +238,7 @@ impl Error {
             Error::SingleChoice { .. } => Code::SingleChoice,
             Error::RequiredCustomAttribute { .. } => Code::RequiredCustomAttribute,
             Error::SetNameDuplicated => Code::SetNameDuplicated,
+            Error::EventChainNodeMissing => Code::EventChainNodeMissing,
             Error::PermissionDenied => Code::PermissionDenied,
             Error::Store(_) => Code::Internal,
         }

@@ -84,6 +84,7 @@ impl Error {
                 format!("'{field}' 主线模型的自定义字段不能设为必填")
             }
             Error::SetNameDuplicated => "同一父节点下已存在同名集群".to_owned(),
+            Error::EventChainNodeMissing => "事件节点不存在".to_owned(),
             Error::PermissionDenied => "没有操作的权限".to_owned(),
             Error::Store(e) => crate::error::store_message_zh(e).to_owned(),
         }

@@ -9,6 +9,7 @@ fn code_numbers_are_pinned() {
         (Code::Success, 0),
         (Code::RequiredCustomAttribute, 1_101_092),
         (Code::SetNameDuplicated, 1_101_108),
+        (Code::EventChainNodeMissing, 1_103_007),
         (Code::JsonDecode, 1_199_000),
         (Code::ParamInvalid, 1_199_006),
         (Code::NeedString, 1_199_007),
@@ -238,6 +239,12 @@ fn every_error_has_its_code_and_clean_message() {
             1_101_108,
             "the same set name exist",
             "同一父节点下已存在同名集群",
+        ),
+        (
+            Error::EventChainNodeMissing,
+            1_103_007,
+            "Event chain node not exist",
+            "事件节点不存在",
         ),
         (
             Error::PermissionDenied,
