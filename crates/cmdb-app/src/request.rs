@@ -234,12 +234,7 @@ pub fn parse_esb_with(
     default_user: Option<&str>,
 ) -> Result<EsbArgs, Error> {
     let credentials = credentials(body, authorization)?;
-    let user = match credentials.user {
-        Some(u) => u,
-        // An empty default user is refused by `check_user` below, as any invalid name.
-        None => default_user.ok_or(Error::NoUser)?.to_owned(),
-    };
-    check_user(&user)?;
+    let user = esb_user(credentials.user, default_user)?;
     let biz = parse_biz_id(body.get("bk_biz_id"))?;
     let data = match body.get("data") {
         None | Some(Value::Null) => {
@@ -250,12 +245,7 @@ pub fn parse_esb_with(
         Some(Value::Object(map)) => map.clone(),
         Some(_) => return Err(Error::invalid("data")),
     };
-    let supplier_account = match body.get("bk_supplier_account") {
-        None | Some(Value::Null) => DEFAULT_SUPPLIER_ACCOUNT.to_owned(),
-        Some(Value::String(s)) if s.trim().is_empty() => DEFAULT_SUPPLIER_ACCOUNT.to_owned(),
-        Some(Value::String(s)) => s.trim().to_owned(),
-        Some(_) => return Err(Error::invalid("bk_supplier_account")),
-    };
+    let supplier_account = esb_tenant(body)?;
     Ok(EsbArgs {
         user,
         supplier_account,
@@ -263,6 +253,35 @@ pub fn parse_esb_with(
         app_secret: credentials.app_secret.unwrap_or_default(),
         biz,
         data,
+    })
+}
+
+/// The acting user of an ESB request: the one its credentials name, else `default_user`;
+/// checked by [`check_user`].
+///
+/// # Errors
+/// 1199027 when there is none or it is not a valid user name.
+pub fn esb_user(named: Option<String>, default_user: Option<&str>) -> Result<String, Error> {
+    let user = match named {
+        Some(u) => u,
+        // An empty default user is refused by `check_user` below, as any invalid name.
+        None => default_user.ok_or(Error::NoUser)?.to_owned(),
+    };
+    check_user(&user)?;
+    Ok(user)
+}
+
+/// The tenant of an ESB body: `bk_supplier_account` trimmed, the default when absent, null or
+/// blank.
+///
+/// # Errors
+/// 1199006 naming it when it is not a string.
+pub fn esb_tenant(body: &serde_json::Map<String, Value>) -> Result<String, Error> {
+    Ok(match body.get("bk_supplier_account") {
+        None | Some(Value::Null) => DEFAULT_SUPPLIER_ACCOUNT.to_owned(),
+        Some(Value::String(s)) if s.trim().is_empty() => DEFAULT_SUPPLIER_ACCOUNT.to_owned(),
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(_) => return Err(Error::invalid("bk_supplier_account")),
     })
 }
 

@@ -199,6 +199,9 @@ pub(crate) enum Command {
     },
     /// Serve bk-cmdb's HTTP routes (ESB and native) until SIGTERM or ctrl-c.
     Serve(ServeArgs),
+    /// Print the events of created sets or modules, one JSON object a line, following new
+    /// ones until interrupted (--once: until caught up).
+    Watch(crate::watch::WatchArgs),
     /// List the audit records of a business.
     Audit {
         /// The business id.
@@ -272,6 +275,9 @@ pub(crate) struct ServeArgs {
     /// Seconds connections may take to finish after SIGTERM; then they are closed.
     #[arg(long, default_value_t = 10)]
     pub shutdown_deadline: u64,
+    /// Seconds a watch (resource_watch) waits for an event before it answers without one.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch_timeout: u64,
     /// The access log's format on stderr: text or json (one object a line).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -540,6 +546,13 @@ pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envel
                 .await,
         ),
         Command::Serve(_) => unreachable!("serve returned above"),
+        Command::Watch(args) => match crate::watch::watch(&engine, &reader, &args).await {
+            Ok(()) => {
+                close(&engine).await;
+                return Ok(None);
+            }
+            Err(refused) => Envelope::failure(rid, &refused.in_language(cli.language)),
+        },
         Command::Audit { biz, resource_type } => {
             let rt = resource_type.map(|r| match r {
                 ResourceTypeArg::Set => ResourceType::Set,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cmdb_app::Engine;
 mod cli;
+mod watch;
 
 use crate::cli::{LogFormat, ServeConfig};
 use cmdb_http::ServeOptions;
@@ -71,6 +72,7 @@ fn options(config: &ServeConfig) -> ServeOptions {
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
         shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
+        watch_timeout: Duration::from_secs(args.watch_timeout),
         metrics: install_metrics().map(|handle| {
             cmdb_http::MetricsText::new(move || {
                 handle.run_upkeep();

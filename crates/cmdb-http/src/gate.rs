@@ -143,7 +143,21 @@ impl Admitted<'_> {
         self.grant.is_some()
     }
 
-    /// Checks that the app may act for `tenant` and as `user`.
+    /// Checks that the app may watch the events of `tenant` as `user` (the events are then
+    /// those of the businesses the user may read).
+    ///
+    /// # Errors
+    /// 9900403 (without a biz: a watch spans them all).
+    pub(crate) fn may_watch(&self, tenant: &str, user: &str) -> Result<(), Failure> {
+        match self.grant {
+            Some(grant) if !(grant.covers_tenant(tenant) && grant.covers_user(user)) => {
+                Err(cmdb_core::Error::PermissionDenied.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that the app may act for `tenant` and as `user` in `biz`.
     ///
     /// # Errors
     /// 9900403 naming `biz` and the action of `access` (the biz name is left empty: the app

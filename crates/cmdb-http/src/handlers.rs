@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::body::{Reader, read_body, size_of};
-use crate::gate::Access;
+use crate::gate::{Access, Admitted};
 use crate::http_io::{
     Caller, Refusal, RequestId, authorization, fail, failure_envelope, native_credentials, ok,
     refuse_content_type, refuse_repeated_identity, run_engine, supplier_account, user,
@@ -26,15 +26,15 @@ use crate::peer::Peer;
 
 /// A request as the handlers see it before reading it: the shared state, its id and language,
 /// and the connection's peer (when the server knows it).
-struct Req {
-    state: AppState,
-    rid: String,
-    lang: Language,
-    peer: Option<Peer>,
+pub(crate) struct Req {
+    pub(crate) state: AppState,
+    pub(crate) rid: String,
+    pub(crate) lang: Language,
+    pub(crate) peer: Option<Peer>,
 }
 
 impl Req {
-    fn new(state: AppState, id: RequestId, peer: Option<Extension<Peer>>) -> Self {
+    pub(crate) fn new(state: AppState, id: RequestId, peer: Option<Extension<Peer>>) -> Self {
         let RequestId(rid, lang) = id;
         Req {
             state,
@@ -47,7 +47,7 @@ impl Req {
     /// An engine answer or a refusal, with the caller for the access log. A refusal before
     /// the app was admitted (credentials, the app, or the body that should carry them) counts
     /// as a failed authentication of the peer and the claimed code.
-    fn answer(&self, caller: Caller, result: Result<Envelope, Refusal>) -> Response {
+    pub(crate) fn answer(&self, caller: Caller, result: Result<Envelope, Refusal>) -> Response {
         let response = match result {
             Ok(envelope) => ok(&envelope),
             Err(Refusal(status, failure)) => {
@@ -67,7 +67,7 @@ impl Req {
 
     /// What every route checks first: no identity header repeated, and a peer that has not
     /// used up its failed authentications.
-    fn precheck(&self, headers: &HeaderMap) -> Result<(), Failure> {
+    pub(crate) fn precheck(&self, headers: &HeaderMap) -> Result<(), Failure> {
         refuse_repeated_identity(headers)?;
         self.state.gate.refuse_failing_peer(self.peer)
     }
@@ -178,18 +178,50 @@ pub(crate) async fn esb_create_set(
     req.answer(caller, result)
 }
 
-/// An ESB create in this order: repeated identity headers, the peer's failed
-/// authentications; with an apps file, `X-Bkapi-Authorization` when present (1199045) and,
-/// when it holds both a code and a secret, those (1199046) before the body is read; the body
-/// (1199000, within the peer's unauthenticated share unless the header authenticated), the
-/// credentials (1199045), the app (1199046, 1199997), the envelope fields (1199027, biz,
-/// data), the app's grant (9900403), then the engine.
+/// An ESB create in this order: the caller and body of [`esb_admitted`], the envelope fields
+/// (1199027, biz, data), the app's grant (9900403), then the engine.
 async fn esb_request(
     req: &Req,
     headers: &HeaderMap,
     body: Body,
     caller: &mut Caller,
 ) -> Result<Envelope, Refusal> {
+    let state = &req.state;
+    let (body, admitted, raw_authorization) = esb_admitted(req, headers, body, caller).await?;
+    let args = parse_esb_with(
+        &body,
+        raw_authorization.as_deref(),
+        state.engine.options().default_user.as_deref(),
+    )?;
+    caller.who.user.clone_from(&args.user);
+    admitted.may_act(&args.supplier_account, &args.user, args.biz, Access::Write)?;
+    caller.who.user_verified = admitted.verified();
+    let ctx = RequestContext {
+        user: args.user,
+        supplier_account: args.supplier_account,
+        app_code: args.app_code,
+        request_id: req.rid.clone(),
+    };
+    let (biz, data) = (args.biz, args.data);
+    let doc = run_engine(state, move |engine| async move {
+        engine.create_set(&ctx, biz, &data).await
+    })
+    .await??;
+    Ok(Envelope::success(req.rid.clone(), Value::Object(doc)))
+}
+
+/// What every ESB request checks first, in this order: repeated identity headers, the peer's
+/// failed authentications; with an apps file, `X-Bkapi-Authorization` when present (1199045)
+/// and, when it holds both a code and a secret, those (1199046) before the body is read; the
+/// body (1199000, within the peer's unauthenticated share unless the header authenticated),
+/// the credentials (1199045), the app (1199046, 1199997). Answers the body, the admitted app
+/// and the raw authorization header.
+pub(crate) async fn esb_admitted<'r>(
+    req: &'r Req,
+    headers: &HeaderMap,
+    body: Body,
+    caller: &mut Caller,
+) -> Result<(Document, Admitted<'r>, Option<Vec<u8>>), Refusal> {
     let state = &req.state;
     req.precheck(headers)?;
     let raw_authorization = authorization(headers);
@@ -224,26 +256,7 @@ async fn esb_request(
     let admitted = state.gate.admit(&credentials)?;
     caller.admitted = true;
     caller.who.app_verified = admitted.verified();
-    let args = parse_esb_with(
-        &body,
-        raw_authorization.as_deref(),
-        state.engine.options().default_user.as_deref(),
-    )?;
-    caller.who.user.clone_from(&args.user);
-    admitted.may_act(&args.supplier_account, &args.user, args.biz, Access::Write)?;
-    caller.who.user_verified = admitted.verified();
-    let ctx = RequestContext {
-        user: args.user,
-        supplier_account: args.supplier_account,
-        app_code: args.app_code,
-        request_id: req.rid.clone(),
-    };
-    let (biz, data) = (args.biz, args.data);
-    let doc = run_engine(state, move |engine| async move {
-        engine.create_set(&ctx, biz, &data).await
-    })
-    .await??;
-    Ok(Envelope::success(req.rid.clone(), Value::Object(doc)))
+    Ok((body, admitted, raw_authorization))
 }
 
 /// The caller of a native request, admitted before anything else of it is read: repeated

@@ -103,6 +103,7 @@ mod rate;
 mod raw;
 mod server;
 mod slots;
+mod watch_routes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -121,6 +122,9 @@ use tokio::sync::RwLock;
 /// The ESB route of `create_set`, with its trailing slash.
 pub const ESB_CREATE_SET_PATH: &str = "/api/c/compapi/v2/cc/create_set/";
 
+/// The ESB route of `resource_watch`, with its trailing slash.
+pub const ESB_WATCH_PATH: &str = "/api/c/compapi/v2/cc/resource_watch/";
+
 /// What every handler shares: the engine, a lock each engine call holds for reading (so that
 /// [`serve`] can wait for calls whose client went away before it closes the store), the gate
 /// that admits callers, the body budget and timeout, and the head limit.
@@ -136,6 +140,8 @@ pub(crate) struct AppState {
     pub(crate) max_header_bytes: usize,
     /// What `GET /metrics` answers, when served.
     pub(crate) metrics: Option<MetricsText>,
+    /// How long a watch waits for an event.
+    pub(crate) watch_timeout: Duration,
 }
 
 impl AppState {
@@ -151,6 +157,7 @@ impl AppState {
             )),
             max_header_bytes: server::head_limit(options.max_header_bytes),
             metrics: options.metrics.clone(),
+            watch_timeout: options.watch_timeout,
         }
     }
 }
@@ -189,6 +196,15 @@ fn build(state: AppState) -> Router {
         .route(
             "/api/v3/set/{bk_biz_id}/{bk_set_id}/modules",
             get(handlers::list_modules),
+        )
+        .route(ESB_WATCH_PATH, post(watch_routes::esb_watch))
+        .route(
+            ESB_WATCH_PATH.trim_end_matches('/'),
+            post(watch_routes::esb_watch),
+        )
+        .route(
+            "/api/v3/event/watch/resource/{bk_resource}",
+            post(watch_routes::native_watch),
         )
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))

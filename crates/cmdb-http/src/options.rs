@@ -73,6 +73,9 @@ pub struct ServeOptions {
     /// installed); `None`: no `/metrics` route (404). With `apps`, only an authenticated app
     /// may read it (credentials as on the native routes).
     pub metrics: Option<MetricsText>,
+    /// How long a watch (`resource_watch`) waits for a matching event before it answers
+    /// `bk_watched: false`. A waiting watch holds no thread and costs no CPU. Default 20 s.
+    pub watch_timeout: Duration,
 }
 
 /// Renders the metrics as Prometheus text: `MetricsText::new(move || handle.render())` over a
@@ -116,6 +119,7 @@ impl Default for ServeOptions {
             rate_burst: 2000,
             shutdown_deadline: Duration::from_secs(10),
             metrics: None,
+            watch_timeout: Duration::from_secs(20),
         }
     }
 }

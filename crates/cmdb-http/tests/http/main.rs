@@ -13,3 +13,4 @@ mod routing;
 mod shutdown;
 mod strict;
 mod support;
+mod watch;
