@@ -9,7 +9,7 @@
 //! group commit puts many creates in one transaction), reads a random number of
 //! `ack <id> <name>` lines, waits a random few hundred microseconds (the child keeps writing),
 //! kills it, reads what it printed before dying, then reopens the store in this process and
-//! checks it. One round in four (never the first two: every run has a one-caller and a
+//! checks it, and that a watch from the start lists exactly the stored sets. One round in four (never the first two: every run has a one-caller and a
 //! 16-caller round killed after acknowledgements) kills the writer 0–40 ms after it starts
 //! instead, while it opens (and recovers) the store. Default: 3 kills per store;
 //! `CMDB_SLOW_TESTS=1`: 50. `CMDB_CRASH_SEED=N` replays a run's random choices.
@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use cmdb_app::Engine;
 use cmdb_app::open::{RedbSync, SledFlush, SqliteSync, StoreConfig, StoreKind, open_store};
+use cmdb_app::watch::{WatchRequest, WatchStart};
 use cmdb_core::plan::RequestContext;
 use cmdb_core::ports::SetStoreExt;
-use cmdb_core::records::Document;
+use cmdb_core::records::{Document, ResourceType};
 use cmdb_core::{BizId, SetId};
 use serde_json::{Value, json};
 
@@ -388,6 +389,29 @@ async fn verify(
     );
     assert!(module_records.values().all(|&n| n == 1), "{why}");
     assert_eq!(audit.len(), 3 * writer_sets.len(), "{why}");
+
+    // The watch after the crash: exactly the stored writer sets, each once, in id order (so
+    // every acknowledged one, and none that was refused or never committed).
+    let watcher = RequestContext {
+        user: "verifier".into(),
+        supplier_account: "0".into(),
+        app_code: String::new(),
+        request_id: "0".repeat(32),
+    };
+    let from_start = WatchRequest::new(ResourceType::Set, WatchStart::Beginning);
+    let stream = engine.watch_stream(&watcher, from_start).await;
+    let mut stream = stream
+        .unwrap_or_else(|f| panic!("{why}: watch: {f:?}"))
+        .until_caught_up();
+    let mut watched = Vec::new();
+    while let Some(event) = stream.next().await {
+        watched.push(
+            event
+                .unwrap_or_else(|f| panic!("{why}: watch: {f:?}"))
+                .detail,
+        );
+    }
+    assert_eq!(watched, sets[1..], "{why}: the watch after the crash");
 
     // Nothing stored is below what was seen before; then the sequences continue exactly above
     // what survived (an uncommitted create consumes no id) and above everything ever seen.

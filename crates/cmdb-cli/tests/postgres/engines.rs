@@ -195,3 +195,92 @@ async fn an_engine_killed_mid_load_loses_no_acknowledged_create() {
     survivor.kill().await;
     db.drop_db().await;
 }
+
+/// One `resource_watch` on `base` continuing after `cursor`: its events' set ids and the
+/// cursor to continue from.
+async fn watch_after(client: &reqwest::Client, base: &str, cursor: &Value) -> (Vec<i64>, Value) {
+    let mut body = json!({"bk_app_code": "esb_test", "bk_username": "admin",
+                          "bk_supplier_account": "123456789", "bk_resource": "set"});
+    match cursor {
+        Value::Null => body["bk_start_from"] = json!(0),
+        c => body["bk_cursor"] = c.clone(),
+    }
+    let answer: Value = client
+        .post(format!("{base}/api/c/compapi/v2/cc/resource_watch/"))
+        .json(&body)
+        .send()
+        .await
+        .expect("watch answered")
+        .json()
+        .await
+        .expect("an envelope");
+    assert_eq!(answer["code"], 0, "{answer}");
+    let events = answer["data"]["bk_events"]
+        .as_array()
+        .expect("events")
+        .clone();
+    let next = events.last().expect("an element")["bk_cursor"].clone();
+    if answer["data"]["bk_watched"] != true {
+        return (Vec::new(), next);
+    }
+    let ids = events
+        .iter()
+        .map(|e| e["bk_detail"]["bk_set_id"].as_i64().expect("a set id"))
+        .collect();
+    (ids, next)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_on_one_engine_sees_both_engines_creates_in_id_order() {
+    need_server!();
+    let db = TestDb::create().await;
+    load_fixture(&db.url);
+    let (a, b) = (Server::start(&db.url).await, Server::start(&db.url).await);
+    let http = reqwest::Client::new();
+    // Two clients, one per engine, 30 creates each, while a third long-polls engine a.
+    let writers: Vec<_> = [a.base.clone(), b.base.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(w, base)| {
+            let http = http.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..30 {
+                    let answer = create(&http, &base, &format!("watched-{w}-{n}")).await;
+                    let answer = answer.expect("an envelope");
+                    assert_eq!(answer["code"], 0, "{answer}");
+                    ids.push(answer["data"]["bk_set_id"].as_i64().expect("an id"));
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut watched = Vec::new();
+    let mut cursor = Value::Null;
+    let mut answers = 0;
+    while watched.len() < 60 {
+        let (ids, next) = watch_after(&http, &a.base, &cursor).await;
+        watched.extend(ids);
+        cursor = next;
+        answers += 1;
+    }
+    let mut created: Vec<i64> = Vec::new();
+    for writer in writers {
+        created.extend(writer.await.expect("the writer"));
+    }
+    created.sort_unstable();
+    assert_eq!(
+        watched, created,
+        "both engines' sets, each once, in id order"
+    );
+    assert!(
+        answers > 1,
+        "the watcher followed the creates as they committed"
+    );
+    // The other engine answers the same log from the start (events are stored, not sent).
+    let (from_b, _) = watch_after(&http, &b.base, &Value::Null).await;
+    assert_eq!(from_b, created, "engine b's watch from the start");
+    a.kill().await;
+    b.kill().await;
+    db.drop_db().await;
+}
