@@ -12,6 +12,7 @@
 //! | [`BATCH_SIZE`] | histogram | `store` |
 //! | `cmdb_group_commit_size`, `cmdb_writer_queue_depth` | histogram, gauge | (the store's writer) |
 //! | `cmdb_pg_facts_cache_total` | counter | `result` (`hit`, `miss`) |
+//! | [`WATCHERS`] | gauge | (none): watches waiting for an event now |
 
 use std::time::Instant;
 
@@ -25,6 +26,8 @@ pub const CREATE_SECONDS: &str = "cmdb_create_duration_seconds";
 pub const BATCHES: &str = "cmdb_batches_total";
 /// How many elements a batch held, by store.
 pub const BATCH_SIZE: &str = "cmdb_batch_size";
+/// How many watches wait for an event now.
+pub const WATCHERS: &str = "cmdb_watchers_waiting";
 
 /// Describes the engine's metrics to the installed recorder (units and help texts). Call it
 /// once after installing a recorder.
@@ -37,6 +40,12 @@ pub fn describe() {
     );
     metrics::describe_counter!(BATCHES, "batch create calls answered");
     metrics::describe_histogram!(BATCH_SIZE, "elements per batch create");
+    metrics::describe_gauge!(WATCHERS, "watches waiting for an event");
+}
+
+/// One more (`+1.0`) or one fewer (`-1.0`) watch waits.
+pub(crate) fn watchers_waiting(change: f64) {
+    metrics::gauge!(WATCHERS).increment(change);
 }
 
 /// The label value of a code.

@@ -23,6 +23,9 @@ pub(crate) struct Activity {
     /// Bytes read while no request was in flight since the last one started: a head being
     /// received.
     head_bytes: AtomicUsize,
+    /// Signalled when a request ends, so that a connection with a long request in flight (a
+    /// watch) is not woken by a timer while it waits.
+    ended: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -33,6 +36,7 @@ impl Activity {
             last: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             head_bytes: AtomicUsize::new(0),
+            ended: tokio::sync::Notify::new(),
         })
     }
 
@@ -78,8 +82,10 @@ impl Activity {
                 return;
             }
             if self.in_flight.load(Ordering::Relaxed) > 0 {
-                // Checked again one limit later (a request ending touches `last`).
-                tokio::time::sleep(limit).await;
+                // Checked again when a request ends (which touches `last`): no timer runs
+                // while a request is in flight. A request that ended since the check left a
+                // permit, so this returns at once.
+                self.ended.notified().await;
             }
         }
     }
@@ -101,6 +107,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.ended.notify_one();
     }
 }
 

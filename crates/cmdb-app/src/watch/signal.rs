@@ -49,6 +49,7 @@ impl CommitSignal {
     /// `store`, every `every`, runs meanwhile (on the current tokio runtime).
     pub(crate) fn waiting(self: &Arc<Self>, store: &Arc<dyn SetStore>, every: Duration) -> Waiting {
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        crate::observe::watchers_waiting(1.0);
         if !self.polling.swap(true, Ordering::SeqCst) {
             tokio::spawn(poll(Arc::clone(self), Arc::clone(store), every));
         }
@@ -63,6 +64,7 @@ pub(crate) struct Waiting(Arc<CommitSignal>);
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        crate::observe::watchers_waiting(-1.0);
     }
 }
 
