@@ -1,6 +1,7 @@
 //! Paged reads: a page of one set (`SetStore::page`, the read behind `find-set` with
 //! `limit=1`) out of 1k, 100k and 1M stored sets, beside the raw baseline of a point read of
-//! one set by id in the same store, and the whole-listing read a page cost before.
+//! one set by id in the same store, and the whole-listing read a page cost before; and the
+//! event log's read (200 audit records after the middle one, what a watch reads).
 //!
 //! The million-set stores are built only with `CMDB_BENCH_MILLION=1` (filling them takes
 //! minutes on sled).
@@ -11,6 +12,7 @@ use cmdb_benches::setup::{BIZ, block, runtime};
 use cmdb_benches::{Backend, Harness};
 use cmdb_core::SetId;
 use cmdb_core::backend::DocQuery;
+use cmdb_core::ids::{AuditId, SequenceKind};
 use cmdb_core::listing::Window;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -58,6 +60,16 @@ fn pages(c: &mut Criterion) {
                     limit: 1,
                 };
                 b.iter(|| block(&rt, store.page(all, window)).expect("a page"));
+            });
+            // The event log's read: the 200 audit records after the middle one (what a watch
+            // reads after a cursor), beside the point read above.
+            let last = block(&rt, store.sequence_last(SequenceKind::Audit)).expect("a sequence");
+            group.bench_function(BenchmarkId::new("events_after_middle", &label), |b| {
+                let after = AuditId(last / 2);
+                b.iter(|| {
+                    let records = block(&rt, store.audit_after(after, 200)).expect("records");
+                    assert_eq!(records.len(), 200);
+                });
             });
             if n <= 100_000 {
                 group.bench_function(BenchmarkId::new("whole_listing", &label), |b| {

@@ -107,6 +107,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a current-thread tokio runtime")
 }
 
+/// A multi-thread tokio runtime (two workers), for benchmarks whose tasks run side by side.
+///
+/// # Panics
+/// When the runtime cannot be built.
+pub fn runtime_multi() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a multi-thread tokio runtime")
+}
+
 /// The seed's catalog without templates: business 1 of supplier account `123456789` (its
 /// built-in idle set takes set id 1).
 pub fn fixture() -> Value {
