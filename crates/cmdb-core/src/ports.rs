@@ -180,12 +180,24 @@ pub trait SetStore: Send + Sync + Debug + 'static {
     /// Store failures.
     async fn audit_after(&self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError>;
 
+    /// Asks the store to call `wake` whenever creates commit to its database, also from other
+    /// processes or engines (a wake-up only: what committed is read with
+    /// [`SetStore::audit_after`]), for as long as the store lives. Answers whether it will.
+    /// The default answers `false`: the engine then learns of others' commits by polling.
+    fn on_commits(&self, wake: CommitWaker) -> bool {
+        let _ = wake;
+        false
+    }
+
     /// Flushes and releases the backend; later calls MAY fail.
     ///
     /// # Errors
     /// Store failures while flushing.
     async fn close(&self) -> Result<(), StoreError>;
 }
+
+/// What [`SetStore::on_commits`] calls when creates commit.
+pub type CommitWaker = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// What every [`SetStore`] answers on top of its own methods (implemented for all of them):
 /// one create, and the typed catalog reads. A store implements [`SetStore`] only.

@@ -71,6 +71,7 @@
 mod error;
 mod facts_cache;
 mod failover;
+mod listen;
 mod options;
 pub mod schema;
 mod sql;

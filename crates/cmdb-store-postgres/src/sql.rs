@@ -124,6 +124,12 @@ pub(crate) const SELECT_MODULES: &str =
 pub(crate) const SELECT_AUDIT: &str = "SELECT doc FROM audit WHERE bk_biz_id = $1 ORDER BY id";
 pub(crate) const SELECT_AUDIT_OF_TYPE: &str =
     "SELECT doc FROM audit WHERE bk_biz_id = $1 AND resource_type = $2 ORDER BY id";
+/// The channel a committed create notifies (a wake-up for watchers on other engines).
+pub(crate) const COMMITS_CHANNEL: &str = "cmdb_commits";
+/// Sent in a create's transaction: delivered on commit to every engine listening.
+pub(crate) const NOTIFY_COMMITS: &str = "NOTIFY cmdb_commits";
+/// What a listening engine sends once on its listening connection.
+pub(crate) const LISTEN_COMMITS: &str = "LISTEN cmdb_commits";
 /// The event log's read: audit records of every biz after an id, a range of the primary key.
 pub(crate) const SELECT_AUDIT_AFTER: &str =
     "SELECT doc FROM audit WHERE id > $1 ORDER BY id LIMIT $2";

@@ -15,7 +15,7 @@ use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{AuditId, BizId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::CreatePlan;
-use cmdb_core::ports::{BatchFailure, CommitStats, SetStore};
+use cmdb_core::ports::{BatchFailure, CommitStats, CommitWaker, SetStore};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
 use cmdb_store_group::approx_plan_bytes;
@@ -53,6 +53,11 @@ pub struct PgStore {
     shared: Arc<Shared>,
     options: PgOptions,
     target: String,
+    /// Where the commit listener connects.
+    config: Config,
+    /// The wakers of [`SetStore::on_commits`], called by the listener; its stop signal (the
+    /// listener ends when this is dropped with the store).
+    listening: Mutex<Option<(Arc<Mutex<Vec<CommitWaker>>>, oneshot::Sender<()>)>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -183,7 +188,7 @@ impl PgStore {
                 )))
             })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -203,6 +208,8 @@ impl PgStore {
             shared,
             options,
             target,
+            config,
+            listening: Mutex::new(None),
         })
     }
 
@@ -508,6 +515,34 @@ impl SetStore for PgStore {
         let client = self.reader().await?;
         let params: [&(dyn ToSql + Sync); 2] = [&after.0, &limit];
         sql::documents(&client, sql::SELECT_AUDIT_AFTER, &params, "audit record").await
+    }
+
+    /// One `LISTEN` connection per store, started by the first call, calling every waker.
+    fn on_commits(&self, wake: CommitWaker) -> bool {
+        let mut listening = self
+            .listening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((wakers, _)) = listening.as_ref() {
+            wakers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(wake);
+            return true;
+        }
+        let wakers = Arc::new(Mutex::new(vec![wake]));
+        let (stop, stopped) = oneshot::channel();
+        let all = Arc::clone(&wakers);
+        let wake_all: CommitWaker = Arc::new(move || {
+            for wake in all.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+                wake();
+            }
+        });
+        let started = crate::listen::spawn(self.config.clone(), wake_all, stopped);
+        if started {
+            *listening = Some((wakers, stop));
+        }
+        started
     }
 
     async fn close(&self) -> Result<(), StoreError> {

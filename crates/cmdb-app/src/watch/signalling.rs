@@ -12,7 +12,7 @@ use cmdb_core::fixture::{CatalogBatch, LoadReport};
 use cmdb_core::ids::{AuditId, BizId, SequenceKind, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::plan::CreatePlan;
-use cmdb_core::ports::{BatchFailure, CommitStats, SetStore};
+use cmdb_core::ports::{BatchFailure, CommitStats, CommitWaker, SetStore};
 use cmdb_core::records::{CreatedSet, Document, ResourceType};
 use cmdb_core::{Error, StoreError};
 
@@ -29,10 +29,16 @@ pub struct Signalling {
 impl Signalling {
     /// Wraps `inner`.
     pub(crate) fn new(inner: Arc<dyn SetStore>) -> Self {
-        Signalling {
-            inner,
-            signal: Arc::default(),
-        }
+        let signal: Arc<CommitSignal> = Arc::default();
+        let woken = Arc::downgrade(&signal);
+        // A store that hears of other engines' commits (PostgreSQL's LISTEN) wakes the
+        // watchers too; the poll stays as the backstop.
+        inner.on_commits(Arc::new(move || {
+            if let Some(signal) = woken.upgrade() {
+                signal.committed();
+            }
+        }));
+        Signalling { inner, signal }
     }
 
     /// The signal its commits bump.
@@ -102,6 +108,9 @@ impl SetStore for Signalling {
     }
     async fn audit_after(&self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError> {
         self.inner.audit_after(after, limit).await
+    }
+    fn on_commits(&self, wake: CommitWaker) -> bool {
+        self.inner.on_commits(wake)
     }
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await

@@ -284,3 +284,69 @@ async fn a_watcher_on_one_engine_sees_both_engines_creates_in_id_order() {
     b.kill().await;
     db.drop_db().await;
 }
+
+/// An engine of its own on `url`, whose backstop poll waits an hour: only the store's
+/// `LISTEN` can wake its watchers in time.
+async fn listening_engine(url: &str) -> cmdb_app::Engine {
+    let config = cmdb_app::open::StoreConfig {
+        path: Some(url.into()),
+        ..cmdb_app::open::StoreConfig::new(cmdb_app::open::StoreKind::Postgres)
+    };
+    let opened = cmdb_app::open::open_store_async(&config)
+        .await
+        .expect("the store opens");
+    cmdb_app::Engine::builder(opened.store)
+        .watch_poll(std::time::Duration::from_secs(3600))
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_on_another_engine_wakes_a_watcher_through_listen_notify() {
+    use cmdb_app::watch::{WatchRequest, WatchStart};
+    use cmdb_core::records::ResourceType;
+    need_server!();
+    let db = TestDb::create().await;
+    load_fixture(&db.url);
+    let (watching, writing) = (
+        listening_engine(&db.url).await,
+        listening_engine(&db.url).await,
+    );
+    let ctx = cmdb_core::plan::RequestContext {
+        user: "admin".into(),
+        supplier_account: "123456789".into(),
+        app_code: "test".into(),
+        request_id: "0".repeat(32),
+    };
+    let now = WatchRequest::new(ResourceType::Set, WatchStart::Now);
+    let start = watching
+        .watch(&ctx, &now, std::time::Duration::ZERO)
+        .await
+        .expect("a watch");
+    let waiting = {
+        let (engine, ctx) = (watching.clone(), ctx.clone());
+        let after = WatchRequest::new(ResourceType::Set, WatchStart::After(start.next));
+        tokio::spawn(async move {
+            engine
+                .watch(&ctx, &after, std::time::Duration::from_secs(600))
+                .await
+        })
+    };
+    let data = json!({"bk_parent_id": 1, "bk_set_name": "notified"});
+    let created = writing
+        .create_set(
+            &ctx,
+            cmdb_core::BizId(1),
+            data.as_object().expect("an object"),
+        )
+        .await
+        .expect("created");
+    let batch = waiting.await.expect("the watcher").expect("a batch");
+    assert!(
+        batch.watched(),
+        "woken by NOTIFY, not by the 600 s deadline"
+    );
+    assert_eq!(batch.events[0].detail, created);
+    watching.close().await.expect("closes");
+    writing.close().await.expect("closes");
+    db.drop_db().await;
+}

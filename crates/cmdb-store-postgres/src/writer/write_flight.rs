@@ -188,6 +188,12 @@ async fn write_columns<'a, E>(conn: &'a Conn, cols: &'a Columns) -> Result<(), A
     if !cols.seq_kinds.is_empty() {
         run(&s.update_sequences, vec![&cols.seq_kinds, &cols.seq_lasts]);
     }
+    if !cols.audit_ids.is_empty() {
+        // Delivered to listening engines when (and only if) the transaction commits.
+        flight.push(Box::pin(async move {
+            c.batch_execute(sql::NOTIFY_COMMITS).await.map(|()| 0)
+        }));
+    }
     flight.push(Box::pin(async move {
         c.batch_execute(sql::COMMIT).await.map(|()| 0)
     }));
