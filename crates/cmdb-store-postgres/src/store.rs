@@ -57,8 +57,11 @@ pub struct PgStore {
     config: Config,
     /// The wakers of [`SetStore::on_commits`], called by the listener; its stop signal (the
     /// listener ends when this is dropped with the store).
-    listening: Mutex<Option<(Arc<Mutex<Vec<CommitWaker>>>, oneshot::Sender<()>)>>,
+    listening: Mutex<Option<(Wakers, oneshot::Sender<()>)>>,
 }
+
+/// The wakers the commit listener calls.
+type Wakers = Arc<Mutex<Vec<CommitWaker>>>;
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
