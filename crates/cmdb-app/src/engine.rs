@@ -31,10 +31,12 @@ use crate::system::{RandomRequestIds, SystemClock};
 
 mod batch;
 mod esb;
+mod import;
 mod lifecycle;
 mod reads;
 
 pub use batch::BatchElement;
+pub use import::RowSink;
 pub use lifecycle::EngineOpenError;
 
 /// The most sets one batch request may hold.

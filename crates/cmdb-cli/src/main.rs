@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cmdb_app::Engine;
 mod cli;
+mod import;
 
 use crate::cli::{LogFormat, ServeConfig};
 use cmdb_http::ServeOptions;
