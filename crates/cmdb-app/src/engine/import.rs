@@ -78,15 +78,15 @@ impl Engine {
     {
         let started = Instant::now();
         let mut summary = ImportSummary::default();
-        let mut answer = |summary: &mut ImportSummary, results: Vec<RowResult>| {
-            for result in &results {
+        let mut answer = |summary: &mut ImportSummary, results: &[RowResult]| {
+            for result in results {
                 summary.count(result);
             }
-            sink(&results);
+            sink(results);
         };
         if options.atomic {
             let results = self.import_atomic(ctx, biz, rows).await?;
-            answer(&mut summary, results);
+            answer(&mut summary, &results);
             summary.finish(started.elapsed());
             return Ok(summary);
         }
@@ -102,6 +102,9 @@ impl Engine {
         };
         let mut rows = rows;
         let mut next = self.plan_group(ctx, biz, &mut rows, size).await;
+        // The previous group's answers, dropped while the next group commits (freeing a
+        // thousand documents is not free).
+        let mut answered: Vec<RowResult> = Vec::new();
         while !next.is_empty() {
             let group = next;
             let last_line = group.last().map_or(0, |p| p.line);
@@ -109,12 +112,14 @@ impl Engine {
                 (self.commit_rows(ctx, biz, group).await, Vec::new())
             } else {
                 // The next group is planned while this one commits on the store's writer.
-                tokio::join!(
-                    self.commit_rows(ctx, biz, group),
-                    self.plan_group(ctx, biz, &mut rows, size)
-                )
+                let done = std::mem::take(&mut answered);
+                tokio::join!(self.commit_rows(ctx, biz, group), async {
+                    drop(done);
+                    self.plan_group(ctx, biz, &mut rows, size).await
+                })
             };
-            answer(&mut summary, results);
+            answer(&mut summary, &results);
+            answered = results;
             next = planned;
             if stopped() {
                 summary.stopped_after_line = Some(last_line);
@@ -227,7 +232,43 @@ impl Engine {
                 Err(rejected) => outcomes.push(Some(Err(rejected))),
             }
         }
+        // The fast path: the group's plans in one transaction without a savepoint per row.
+        // When the store refuses one (a name taken, a stale catalog, a fault), nothing of it
+        // was written, and the group is planned again and committed row by row, each isolated.
+        if !plans.is_empty() {
+            match self
+                .store
+                .create_sets_atomic(std::mem::take(&mut plans))
+                .await
+            {
+                Ok(created) => {
+                    for (at, created) in std::mem::take(&mut todo).into_iter().zip(created) {
+                        outcomes[at] = Some(Ok(created.set.doc));
+                    }
+                }
+                Err(_) => {
+                    let mut memo = FactsMemo::new();
+                    for at in std::mem::take(&mut todo) {
+                        let data = datas[at].as_ref();
+                        let replanned = match data {
+                            Some(data) => self.import_plan(ctx, biz, data, &mut memo).await,
+                            None => Err(missing_answer()),
+                        };
+                        match replanned {
+                            Ok(plan) => {
+                                todo.push(at);
+                                plans.push(plan);
+                            }
+                            Err(f) => outcomes[at] = Some(Err(self.rejected_row(f, data))),
+                        }
+                    }
+                }
+            }
+        }
         for round in 1..=MAX_PLANS {
+            if todo.is_empty() {
+                break;
+            }
             let committed = self.store.create_sets(std::mem::take(&mut plans)).await;
             let mut again = Vec::new();
             for (at, result) in std::mem::take(&mut todo).into_iter().zip(committed) {
