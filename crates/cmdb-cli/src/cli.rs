@@ -272,6 +272,9 @@ pub(crate) struct ServeArgs {
     /// How many requests an app may send at once after a quiet time.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
+    /// MiB an import body (`POST /api/v3/set/{bk_biz_id}/import`) may hold.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_max_mib: u64,
     /// Seconds connections may take to finish after SIGTERM; then they are closed.
     #[arg(long, default_value_t = 10)]
     pub shutdown_deadline: u64,

@@ -72,6 +72,8 @@ fn options(config: &ServeConfig) -> ServeOptions {
         rate_per_second: args.rate_limit,
         rate_burst: args.rate_burst,
         shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
+        import_max_bytes: usize::try_from(args.import_max_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
         metrics: install_metrics().map(|handle| {
             cmdb_http::MetricsText::new(move || {
                 handle.run_upkeep();

@@ -26,15 +26,15 @@ use crate::peer::Peer;
 
 /// A request as the handlers see it before reading it: the shared state, its id and language,
 /// and the connection's peer (when the server knows it).
-struct Req {
-    state: AppState,
+pub(crate) struct Req {
+    pub(crate) state: AppState,
     rid: String,
-    lang: Language,
+    pub(crate) lang: Language,
     peer: Option<Peer>,
 }
 
 impl Req {
-    fn new(state: AppState, id: RequestId, peer: Option<Extension<Peer>>) -> Self {
+    pub(crate) fn new(state: AppState, id: RequestId, peer: Option<Extension<Peer>>) -> Self {
         let RequestId(rid, lang) = id;
         Req {
             state,
@@ -47,7 +47,7 @@ impl Req {
     /// An engine answer or a refusal, with the caller for the access log. A refusal before
     /// the app was admitted (credentials, the app, or the body that should carry them) counts
     /// as a failed authentication of the peer and the claimed code.
-    fn answer(&self, caller: Caller, result: Result<Envelope, Refusal>) -> Response {
+    pub(crate) fn answer(&self, caller: Caller, result: Result<Envelope, Refusal>) -> Response {
         let response = match result {
             Ok(envelope) => ok(&envelope),
             Err(Refusal(status, failure)) => {
@@ -250,7 +250,7 @@ async fn esb_request(
 /// identity headers and the peer's failed authentications, its credentials from the headers
 /// (1199045), the app (1199046, 1199997), the user (1199027), the biz from the path, the
 /// tenant; then the app's grant for them (9900403 naming the action of `access`).
-fn native_caller(
+pub(crate) fn native_caller(
     req: &Req,
     headers: &HeaderMap,
     biz: &str,

@@ -73,6 +73,10 @@ pub struct ServeOptions {
     /// installed); `None`: no `/metrics` route (404). With `apps`, only an authenticated app
     /// may read it (credentials as on the native routes).
     pub metrics: Option<MetricsText>,
+    /// The largest body of `POST /api/v3/set/{bk_biz_id}/import`, in bytes (read whole, and
+    /// reserved from the body budget, before the import starts; over it: 413 with 1199000).
+    /// Default 64 MiB.
+    pub import_max_bytes: usize,
 }
 
 /// Renders the metrics as Prometheus text: `MetricsText::new(move || handle.render())` over a
@@ -116,6 +120,7 @@ impl Default for ServeOptions {
             rate_burst: 2000,
             shutdown_deadline: Duration::from_secs(10),
             metrics: None,
+            import_max_bytes: 64 << 20,
         }
     }
 }
