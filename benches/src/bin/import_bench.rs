@@ -9,12 +9,21 @@
 //! ```
 //!
 //! Arguments: the row count (default 100000), then the stores (default `sqlite_normal
-//! sqlite_full`; any label of `cmdb_benches::Backend`). Prints a Markdown table.
+//! sqlite_full`; any label of `cmdb_benches::Backend`); `IMPORT_GROUP_ROWS` sets the group
+//! size of both (default the engine's 1024). Prints a Markdown table.
 
 use std::io::{BufReader, BufWriter, Write};
 use std::time::{Duration, Instant};
 
 use cmdb_app::import::{GROUP_ROWS, ImportOptions, RowResult, Rows};
+
+/// The group size: `IMPORT_GROUP_ROWS` or the engine's default.
+fn group_rows() -> usize {
+    std::env::var("IMPORT_GROUP_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(GROUP_ROWS)
+}
 use cmdb_benches::setup::{BIZ, block, context, plans, runtime};
 use cmdb_benches::{Backend, Harness};
 
@@ -88,16 +97,16 @@ fn import(
     let mut sink = |results: &[RowResult]| {
         created += results.iter().filter(|r| r.outcome.is_ok()).count();
     };
+    let options = ImportOptions {
+        group_rows: group_rows(),
+        ..ImportOptions::default()
+    };
     let started = Instant::now();
     let summary = block(
         rt,
-        harness.engine.import(
-            &context(),
-            BIZ,
-            rows_in,
-            &ImportOptions::default(),
-            &mut sink,
-        ),
+        harness
+            .engine
+            .import(&context(), BIZ, rows_in, &options, &mut sink),
     )
     .expect("the import runs");
     let elapsed = started.elapsed();
@@ -106,7 +115,7 @@ fn import(
 }
 
 /// The floor: prepared plans of the same sets, `create_sets_atomic` per group of
-/// [`GROUP_ROWS`]; only the commits are timed.
+/// the import's group size; only the commits are timed.
 fn floor(backend: Backend, rows: usize, rt: &tokio::runtime::Runtime) -> Duration {
     let harness = Harness::open(backend, rt);
     let mut total = Duration::ZERO;
@@ -116,7 +125,7 @@ fn floor(backend: Backend, rows: usize, rt: &tokio::runtime::Runtime) -> Duratio
         let mut prepared = plans("import", first, count);
         first += count;
         while !prepared.is_empty() {
-            let rest = prepared.split_off(GROUP_ROWS.min(prepared.len()));
+            let rest = prepared.split_off(group_rows().min(prepared.len()));
             let group = std::mem::replace(&mut prepared, rest);
             let started = Instant::now();
             let created = block(rt, harness.store.create_sets_atomic(group)).expect("committed");

@@ -17,7 +17,7 @@ use super::{Engine, MAX_PLANS, stale};
 use crate::envelope::Failure;
 use crate::import::{
     ATOMIC_MAX_BYTES, ATOMIC_MAX_ROWS, GROUP_ROWS, ImportError, ImportOptions, ImportRow,
-    ImportSummary, Rejected, RejectedInput, RowResult, SetModel,
+    ImportSummary, MAX_GROUP_ROWS, Rejected, RejectedInput, RowResult, SetModel,
 };
 
 /// Facts read for one group, by the parent and template a row names.
@@ -56,7 +56,7 @@ impl Engine {
     }
 
     /// Imports `rows` into `biz`: each row succeeds or fails alone exactly as create_set would
-    /// for it, committed in groups of up to [`GROUP_ROWS`] while the next group is planned;
+    /// for it, committed in groups of [`GROUP_ROWS`] (or `options.group_rows`) while the next group is planned;
     /// with `options.atomic` all rows in one transaction or none. Each row's result goes to
     /// `sink` in file order, a group's once it committed. Setting `options.stop` lets the
     /// group in flight commit and starts nothing after it (the summary's
@@ -92,7 +92,7 @@ impl Engine {
         }
         let size = match options.group_rows {
             0 => GROUP_ROWS,
-            n => n.min(GROUP_ROWS),
+            n => n.min(MAX_GROUP_ROWS),
         };
         let stopped = || {
             options

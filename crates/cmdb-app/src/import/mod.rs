@@ -26,8 +26,10 @@ mod jsonl;
 
 pub use self::csv::HeaderError;
 
-/// The most rows one group of a (non-atomic) import commits in one transaction.
+/// The rows one group of a (non-atomic) import commits in one transaction, by default.
 pub const GROUP_ROWS: usize = 1024;
+/// The most rows [`ImportOptions::group_rows`] may ask for.
+pub const MAX_GROUP_ROWS: usize = 8192;
 /// The most rows an `--atomic` import may hold (all in one transaction).
 pub const ATOMIC_MAX_ROWS: usize = 50_000;
 /// The most bytes of rows an `--atomic` import may hold.
@@ -146,7 +148,7 @@ pub struct ImportOptions {
     /// All rows or none, in one transaction (at most [`ATOMIC_MAX_ROWS`] rows and
     /// [`ATOMIC_MAX_BYTES`] bytes).
     pub atomic: bool,
-    /// Rows per group (at most [`GROUP_ROWS`]; 0 means [`GROUP_ROWS`]).
+    /// Rows per group (at most [`MAX_GROUP_ROWS`]; 0 means [`GROUP_ROWS`]).
     pub group_rows: usize,
     /// Set to stop: the group in flight commits, nothing after it starts.
     pub stop: Option<Arc<AtomicBool>>,
