@@ -261,9 +261,9 @@ impl Progress {
                 None => indicatif::ProgressBar::no_length(),
             };
             let template = if size.is_some() {
-                "{bar:40} {percent:>3}% {msg} rows, {per_sec} ETA {eta}"
+                "{bar:30} {percent:>3}% {msg}, ETA {eta}"
             } else {
-                "{spinner} {msg} rows {elapsed}"
+                "{spinner} {msg}, {elapsed}"
             };
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
                 bar.set_style(style);
@@ -289,7 +289,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(bytes);
             let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!("{done} ({rate:.0} rows/s)"));
+            bar.set_message(format!("{done} rows, {rate:.0} rows/s"));
         } else if self.plain {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
             if last.elapsed() >= PLAIN_EVERY {
@@ -300,7 +300,9 @@ impl Progress {
                     .filter(|s| *s > 0)
                     .map(|s| format!(", {:.0}%", bytes as f64 * 100.0 / s as f64))
                     .unwrap_or_default();
-                eprintln!(
+                // A closed stderr is no reason to stop the import.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "cmdb import: {done} rows, {:.0} rows/s{share}",
                     done as f64 / secs
                 );
