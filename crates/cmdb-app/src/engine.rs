@@ -33,6 +33,7 @@ use crate::watch::{CommitSignal, Signalling};
 mod batch;
 mod esb;
 mod event_stream;
+mod import;
 mod lifecycle;
 mod reads;
 mod watch;
@@ -40,6 +41,7 @@ mod watch;
 pub use event_stream::EventStream;
 
 pub use batch::BatchElement;
+pub use import::RowSink;
 pub use lifecycle::EngineOpenError;
 
 /// The most sets one batch request may hold.

@@ -38,6 +38,7 @@ pub mod auth;
 pub mod blocking;
 pub mod engine;
 pub mod envelope;
+pub mod import;
 pub mod observe;
 pub mod open;
 pub mod paging;

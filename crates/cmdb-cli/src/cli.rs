@@ -202,6 +202,9 @@ pub(crate) enum Command {
     /// Print the events of created sets or modules, one JSON object a line, following new
     /// ones until interrupted (--once: until caught up).
     Watch(crate::watch::WatchArgs),
+    /// Create the sets of a CSV or JSONL file (or stdin) in a business: refusals on stderr,
+    /// the summary on stdout.
+    Import(crate::import::ImportArgs),
     /// List the audit records of a business.
     Audit {
         /// The business id.
@@ -272,6 +275,9 @@ pub(crate) struct ServeArgs {
     /// How many requests an app may send at once after a quiet time.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: u32,
+    /// MiB an import body (`POST /api/v3/set/{bk_biz_id}/import`) may hold.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub import_max_mib: u64,
     /// Seconds connections may take to finish after SIGTERM; then they are closed.
     #[arg(long, default_value_t = 10)]
     pub shutdown_deadline: u64,
@@ -323,7 +329,7 @@ impl std::error::Error for UsageError {
 
 impl UsageError {
     /// `message`, keeping `source` behind it.
-    fn caused_by(
+    pub(crate) fn caused_by(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
@@ -386,11 +392,12 @@ pub(crate) fn main_with_args(
         }
     };
     match runtime.block_on(run(cli, serve)) {
-        Ok(Some(envelope)) => {
+        Ok(Output::Envelope(envelope)) => {
             println!("{}", envelope.to_json());
             ExitCode::from(if envelope.result { 0 } else { 1 })
         }
-        Ok(None) => ExitCode::SUCCESS,
+        Ok(Output::Exit(code)) => ExitCode::from(code),
+        Ok(Output::Nothing) => ExitCode::SUCCESS,
         Err(UsageError(message)) => {
             eprintln!("cmdb: {}", message.replace('\n', " "));
             ExitCode::from(2)
@@ -398,12 +405,23 @@ pub(crate) fn main_with_args(
     }
 }
 
-/// Runs one parsed command line and returns the envelope to print (none after `serve`).
+/// What a command leaves to print.
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// An envelope to print; its result decides the exit status.
+    Envelope(Envelope),
+    /// Printed already (`import`): the exit status.
+    Exit(u8),
+    /// Nothing (after `serve`).
+    Nothing,
+}
+
+/// Runs one parsed command line and returns what to print.
 ///
 /// # Errors
 /// [`UsageError`] for unreadable files, a bad policy, a store that cannot be opened, or a
 /// server that cannot start.
-pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envelope>, UsageError> {
+pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Output, UsageError> {
     let config = StoreConfig {
         kind: cli.store,
         path: cli.db.clone(),
@@ -437,6 +455,10 @@ pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envel
         Command::CreateSet { file } | Command::BatchCreateSet { file } => {
             Some(read_input(file.as_deref())?)
         }
+        _ => None,
+    };
+    let import_input = match &cli.command {
+        Command::Import(args) => Some(crate::import::open_input(args)?),
         _ => None,
     };
 
@@ -477,7 +499,7 @@ pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envel
         let envelope = load(&engine, &text, &operator).await;
         if !envelope.result {
             close(&engine).await;
-            return Ok(Some(envelope));
+            return Ok(Output::Envelope(envelope));
         }
     }
     if let Some(config) = serve_config {
@@ -489,7 +511,7 @@ pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envel
         // The server closes the store when it stops.
         return serve(engine, config)
             .await
-            .map(|()| None)
+            .map(|()| Output::Nothing)
             .map_err(|e| UsageError::caused_by(format!("serving on {listen} failed: {e}"), e));
     }
     let sup = cli.supplier_account.as_str();
@@ -502,6 +524,15 @@ pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envel
         app_code: String::new(),
         request_id: rid.clone(),
     };
+    if let (Command::Import(args), Some(input)) = (&cli.command, import_input) {
+        let ctx = RequestContext {
+            app_code: String::new(),
+            ..reader
+        };
+        let imported = crate::import::run(&engine, ctx, args, input).await;
+        close(&engine).await;
+        return imported.map(Output::Exit);
+    }
     let envelope = match cli.command {
         Command::Init => Envelope::success(
             rid,
@@ -549,10 +580,11 @@ pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envel
         Command::Watch(args) => match crate::watch::watch(&engine, &reader, &args).await {
             Ok(()) => {
                 close(&engine).await;
-                return Ok(None);
+                return Ok(Output::Exit(0));
             }
             Err(refused) => Envelope::failure(rid, &refused.in_language(cli.language)),
         },
+        Command::Import(_) => unreachable!("import returned above"),
         Command::Audit { biz, resource_type } => {
             let rt = resource_type.map(|r| match r {
                 ResourceTypeArg::Set => ResourceType::Set,
@@ -567,7 +599,7 @@ pub(crate) async fn run(cli: Cli, serve: Option<ServeFn>) -> Result<Option<Envel
         }
     };
     close(&engine).await;
-    Ok(Some(envelope))
+    Ok(Output::Envelope(envelope))
 }
 
 /// Reads `--apps` and refuses a listener no caller could be trusted on: a non-loopback

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use cmdb_app::Engine;
 mod cli;
+mod import;
 mod watch;
 
 use crate::cli::{LogFormat, ServeConfig};
@@ -73,6 +74,8 @@ fn options(config: &ServeConfig) -> ServeOptions {
         rate_burst: args.rate_burst,
         shutdown_deadline: Duration::from_secs(args.shutdown_deadline),
         watch_timeout: Duration::from_secs(args.watch_timeout),
+        import_max_bytes: usize::try_from(args.import_max_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
         metrics: install_metrics().map(|handle| {
             cmdb_http::MetricsText::new(move || {
                 handle.run_upkeep();

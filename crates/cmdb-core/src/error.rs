@@ -280,6 +280,15 @@ pub enum BodyProblem {
         /// The limit.
         seconds: u64,
     },
+    /// An imported file ends inside this row (an unclosed quoted CSV cell).
+    Truncated,
+    /// An imported CSV row has another number of cells than its header.
+    CellCount {
+        /// The header's cells.
+        expected: usize,
+        /// The row's cells.
+        found: usize,
+    },
 }
 
 impl BodyProblem {
@@ -299,6 +308,10 @@ impl BodyProblem {
             BodyProblem::TooDeep { max_depth } => format!("嵌套超过 {max_depth} 层"),
             BodyProblem::NotJsonContentType => "Content-Type 必须为 application/json".to_owned(),
             BodyProblem::TimedOut { seconds } => format!("请求体未在 {seconds} 秒内收到"),
+            BodyProblem::Truncated => "文件在此行中途结束".to_owned(),
+            BodyProblem::CellCount { expected, found } => {
+                format!("该行有 {found} 个单元格，表头有 {expected} 个")
+            }
         }
     }
 }
@@ -315,6 +328,10 @@ impl fmt::Display for BodyProblem {
             BodyProblem::NotJsonContentType => f.write_str("content type must be application/json"),
             BodyProblem::TimedOut { seconds } => {
                 write!(f, "body not received within {seconds} s")
+            }
+            BodyProblem::Truncated => f.write_str("the file ends inside this row"),
+            BodyProblem::CellCount { expected, found } => {
+                write!(f, "the row has {found} cells, the header {expected}")
             }
         }
     }

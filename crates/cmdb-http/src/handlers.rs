@@ -263,7 +263,7 @@ pub(crate) async fn esb_admitted<'r>(
 /// identity headers and the peer's failed authentications, its credentials from the headers
 /// (1199045), the app (1199046, 1199997), the user (1199027), the biz from the path, the
 /// tenant; then the app's grant for them (9900403 naming the action of `access`).
-fn native_caller(
+pub(crate) fn native_caller(
     req: &Req,
     headers: &HeaderMap,
     biz: &str,

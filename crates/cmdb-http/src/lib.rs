@@ -97,6 +97,7 @@ mod gate;
 mod handlers;
 mod http_io;
 mod idle;
+mod import;
 mod options;
 mod peer;
 mod rate;
@@ -142,6 +143,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Option<MetricsText>,
     /// How long a watch waits for an event.
     pub(crate) watch_timeout: Duration,
+    /// The largest import body, in bytes.
+    pub(crate) import_max_bytes: usize,
 }
 
 impl AppState {
@@ -158,6 +161,7 @@ impl AppState {
             max_header_bytes: server::head_limit(options.max_header_bytes),
             metrics: options.metrics.clone(),
             watch_timeout: options.watch_timeout,
+            import_max_bytes: options.import_max_bytes,
         }
     }
 }
@@ -192,6 +196,10 @@ fn build(state: AppState) -> Router {
         .route(
             "/api/v3/set/{bk_biz_id}/batch",
             post(handlers::native_batch_create),
+        )
+        .route(
+            "/api/v3/set/{bk_biz_id}/import",
+            post(import::native_import),
         )
         .route(
             "/api/v3/set/{bk_biz_id}/{bk_set_id}/modules",

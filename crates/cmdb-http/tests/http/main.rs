@@ -6,6 +6,7 @@ mod attacks;
 mod concurrency;
 mod esb;
 mod hostile;
+mod import;
 mod interop;
 mod limits;
 mod native;
