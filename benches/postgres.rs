@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cmdb_app::Engine;
+use cmdb_benches::pg_db::{admin, url_with_db};
 use cmdb_benches::pg_floor::PgFloor;
 use cmdb_benches::setup::{BIZ, context, fixture, request};
 use cmdb_core::ports::SetStore;
@@ -55,31 +56,6 @@ fn stats(target: &Target) -> (u64, u64) {
             .fold((0, 0), |(t, c), s| (t + s.commits, c + s.creates)),
         Target::Floor(floor) => floor.stats(),
     }
-}
-
-/// `url` with its database name replaced by `db`.
-fn url_with_db(url: &str, db: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host = base[scheme_end..]
-        .find('/')
-        .map_or(base, |i| &base[..scheme_end + i]);
-    match query {
-        Some(q) => format!("{host}/{db}?{q}"),
-        None => format!("{host}/{db}"),
-    }
-}
-
-async fn admin(url: &str, sql: &str) {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to CMDB_PG_URL");
-    let task = tokio::spawn(connection);
-    client.batch_execute(sql).await.expect(sql);
-    drop(client);
-    let _ = task.await;
 }
 
 /// Runs `iters` creates drawn in turn by `callers` tasks; returns the elapsed time.

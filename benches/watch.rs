@@ -4,7 +4,9 @@
 //! printed: the commit-to-delivery delay (from a create's acknowledgement to its event reaching
 //! the watcher; 0 when the event came first), p50 and p99, in-process (the watcher's engine
 //! made the create: woken at once) and across engines (another engine on the same SQLite file
-//! made it: woken by the backstop poll, every 500 ms).
+//! made it: woken by the backstop poll, every 500 ms). With `CMDB_PG_URL` (under
+//! `scripts/with-postgres`) the same on PostgreSQL, where a second engine's commits reach the
+//! watcher by `LISTEN`/`NOTIFY`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use cmdb_app::Engine;
 use cmdb_app::open::open_store;
 use cmdb_app::watch::{WatchRequest, WatchStart};
+use cmdb_benches::pg_db::{admin, url_with_db};
 use cmdb_benches::setup::{BIZ, context, request, runtime_multi};
 use cmdb_benches::{Backend, Harness};
 use cmdb_core::records::ResourceType;
@@ -132,7 +135,64 @@ fn watch(c: &mut Criterion) {
             eprintln!("watch delay {label} across engines: p50 {p50:?}, p99 {p99:?}");
         }
     }
+    if let Ok(url) = std::env::var("CMDB_PG_URL") {
+        postgres(&mut group, &rt, &url);
+    }
     group.finish();
+}
+
+/// The same on PostgreSQL (with `CMDB_PG_URL`, under `scripts/with-postgres`): one engine
+/// writing and watching, then a second engine on the same database writing (its commits reach
+/// the watcher by `LISTEN`/`NOTIFY`).
+fn postgres(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+) {
+    let db = format!("cmdb_bench_watch_{}", std::process::id());
+    let engine_on = |url: &str| {
+        rt.block_on(async {
+            let store = cmdb_store_postgres::PgStore::connect(url, Default::default()).await;
+            Engine::builder(Arc::new(store.expect("PostgreSQL opens"))).build()
+        })
+    };
+    rt.block_on(admin(
+        &url_with_db(url, "postgres"),
+        &format!("CREATE DATABASE {db}"),
+    ));
+    let db_url = url_with_db(url, &db);
+    let (engine, other) = (engine_on(&db_url), engine_on(&db_url));
+    rt.block_on(engine.load_fixture(cmdb_benches::setup::fixture(), "admin"))
+        .expect("fixture");
+    let mut run = 0;
+    group.bench_function(BenchmarkId::new("creates_unwatched", "postgres"), |b| {
+        b.iter(|| {
+            run += 1;
+            rt.block_on(write(&engine, &format!("raw{run}")))
+        });
+    });
+    group.bench_function(BenchmarkId::new("creates_watched", "postgres"), |b| {
+        b.iter(|| {
+            run += 1;
+            rt.block_on(async {
+                let watcher = follow(&engine, CREATES).await;
+                write(&engine, &format!("w{run}")).await;
+                watcher.await.expect("the watcher")
+            })
+        });
+    });
+    for (writer, how) in [(&engine, "in-process"), (&other, "across engines")] {
+        run += 1;
+        let (p50, p99) = rt.block_on(async {
+            let watcher = follow(&engine, CREATES).await;
+            let acks = write(writer, &format!("d{run}")).await;
+            delays(&acks, &watcher.await.expect("the watcher"))
+        });
+        eprintln!("watch delay postgres {how}: p50 {p50:?}, p99 {p99:?} ({CREATES} creates)");
+    }
+    drop((engine, other));
+    let drop_db = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+    rt.block_on(admin(&url_with_db(url, "postgres"), &drop_db));
 }
 
 criterion_group! {

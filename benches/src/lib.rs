@@ -6,6 +6,7 @@
 //! to run them and what they measured.
 
 pub mod floor;
+pub mod pg_db;
 pub mod pg_floor;
 pub mod setup;
 
