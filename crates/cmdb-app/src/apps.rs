@@ -52,10 +52,55 @@ pub struct AppRegistry {
     apps: BTreeMap<String, App>,
 }
 
-/// An apps file that is not of the documented shape.
+/// An apps file that is not of the documented shape, by what is wrong (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid apps file: {0}")]
-pub struct AppsError(String);
+#[non_exhaustive]
+pub enum AppsError {
+    /// The file is not JSON.
+    #[error("invalid apps file: not JSON")]
+    NotJson,
+    /// An object holds `key` twice.
+    #[error("invalid apps file: the key {key:?} is repeated")]
+    RepeatedKey {
+        /// The key.
+        key: String,
+    },
+    /// The top level is not `{"apps": [...]}`.
+    #[error("invalid apps file: expected {{\"apps\": [...]}}")]
+    NoAppList,
+    /// `apps[index].field` is absent, empty or not a string.
+    #[error("invalid apps file: apps[{index}]: {field} must be a non-empty string")]
+    NotAString {
+        /// The app's index in the list.
+        index: usize,
+        /// `bk_app_code` or `bk_app_secret`.
+        field: &'static str,
+    },
+    /// `apps[index].field` has leading or trailing whitespace (it could never match).
+    #[error("invalid apps file: apps[{index}]: {field} has leading or trailing whitespace")]
+    Whitespace {
+        /// The app's index in the list.
+        index: usize,
+        /// `bk_app_code` or `bk_app_secret`.
+        field: &'static str,
+    },
+    /// `apps[index].scope` is neither `"any"` nor a list of non-empty names.
+    #[error("invalid apps file: apps[{index}]: {scope} must be \"any\" or a list of names")]
+    BadScope {
+        /// The app's index in the list.
+        index: usize,
+        /// `tenants` or `users`.
+        scope: &'static str,
+    },
+    /// The app `code` at `apps[index]` was listed before.
+    #[error("invalid apps file: apps[{index}]: {code:?} is listed twice")]
+    Repeated {
+        /// The app's index in the list.
+        index: usize,
+        /// Its code.
+        code: String,
+    },
+}
 
 /// An app whose code and secret matched: what it may act for.
 #[derive(Debug, Clone, Copy)]
@@ -89,37 +134,31 @@ impl AppRegistry {
     /// [`AppsError`] naming what is wrong (never the secret).
     pub fn from_json(text: &str) -> Result<Self, AppsError> {
         let value = strict_json::from_slice(text.as_bytes()).map_err(|e| match e {
-            strict_json::StrictError::DuplicateKey(key) => {
-                AppsError(format!("the key {key:?} is repeated"))
-            }
-            strict_json::StrictError::Syntax => AppsError("not JSON".into()),
+            strict_json::StrictError::DuplicateKey(key) => AppsError::RepeatedKey { key },
+            strict_json::StrictError::Syntax => AppsError::NotJson,
         })?;
         let list = value
             .as_object()
             .and_then(|o| o.get("apps"))
             .and_then(Value::as_array)
-            .ok_or_else(|| AppsError("expected {\"apps\": [...]}".into()))?;
+            .ok_or(AppsError::NoAppList)?;
         let mut apps = BTreeMap::new();
         for (index, entry) in list.iter().enumerate() {
-            let field = |name: &str| {
+            let field = |name: &'static str| {
                 entry
                     .get(name)
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        AppsError(format!("apps[{index}]: {name} must be a non-empty string"))
-                    })
+                    .ok_or(AppsError::NotAString { index, field: name })
             };
             // A code or secret with surrounding whitespace could never match what a client
             // sends (compared exactly): refused rather than loaded and never usable.
-            let exact = |name: &str| {
+            let exact = |name: &'static str| {
                 field(name).and_then(|value| {
                     if value.trim() == value {
                         Ok(value)
                     } else {
-                        Err(AppsError(format!(
-                            "apps[{index}]: {name} has leading or trailing whitespace"
-                        )))
+                        Err(AppsError::Whitespace { index, field: name })
                     }
                 })
             };
@@ -133,9 +172,7 @@ impl AppRegistry {
                 users,
             };
             if apps.insert(code.clone(), app).is_some() {
-                return Err(AppsError(format!(
-                    "apps[{index}]: {code:?} is listed twice"
-                )));
+                return Err(AppsError::Repeated { index, code });
             }
         }
         Ok(AppRegistry { apps })
@@ -165,12 +202,8 @@ impl AppRegistry {
 }
 
 /// `tenants` or `users`: `"any"` or a list of non-empty strings.
-fn scope(value: Option<&Value>, index: usize, name: &str) -> Result<Scope, AppsError> {
-    let bad = || {
-        AppsError(format!(
-            "apps[{index}]: {name} must be \"any\" or a list of names"
-        ))
-    };
+fn scope(value: Option<&Value>, index: usize, name: &'static str) -> Result<Scope, AppsError> {
+    let bad = || AppsError::BadScope { index, scope: name };
     match value {
         Some(Value::String(s)) if s == "any" => Ok(Scope::Any),
         Some(Value::Array(items)) => items
@@ -246,52 +279,73 @@ mod tests {
     }
 
     #[test]
-    fn malformed_files_are_refused_without_their_secret() {
-        for (bad, says) in [
-            ("", "not JSON"),
-            ("[]", "expected"),
+    fn malformed_files_are_refused_by_kind_without_their_secret() {
+        let app = |fields: &str| format!(r#"{{"apps": [{{{fields}}}]}}"#);
+        let scope = |index, scope| AppsError::BadScope { index, scope };
+        let cases: Vec<(String, AppsError)> = vec![
+            (String::new(), AppsError::NotJson),
+            ("[]".into(), AppsError::NoAppList),
             (
-                r#"{"apps": [{"bk_app_code": "a", "tenants": "any", "users": "any"}]}"#,
-                "bk_app_secret",
+                app(r#""bk_app_code": "a", "tenants": "any", "users": "any""#),
+                AppsError::NotAString { index: 0, field: "bk_app_secret" },
             ),
             (
-                r#"{"apps": [{"bk_app_code": "", "bk_app_secret": "x", "tenants": "any", "users": "any"}]}"#,
-                "bk_app_code",
+                app(r#""bk_app_code": "", "bk_app_secret": "x", "tenants": "any", "users": "any""#),
+                AppsError::NotAString { index: 0, field: "bk_app_code" },
             ),
             (
-                r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "x", "tenants": "all", "users": "any"}]}"#,
-                "tenants",
+                app(r#""bk_app_code": "a", "bk_app_secret": "x", "tenants": "all", "users": "any""#),
+                scope(0, "tenants"),
             ),
             (
-                r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "x", "tenants": [1], "users": "any"}]}"#,
-                "tenants",
+                app(r#""bk_app_code": "a", "bk_app_secret": "x", "tenants": [1], "users": "any""#),
+                scope(0, "tenants"),
             ),
             (
-                r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "x", "tenants": "any"}]}"#,
-                "users",
+                app(r#""bk_app_code": "a", "bk_app_secret": "x", "tenants": "any""#),
+                scope(0, "users"),
             ),
             (
-                r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "x", "bk_app_secret": "y", "tenants": "any", "users": "any"}]}"#,
-                "repeated",
+                app(r#""bk_app_code": "a", "bk_app_secret": "x", "bk_app_secret": "y", "tenants": "any", "users": "any""#),
+                AppsError::RepeatedKey { key: "bk_app_secret".into() },
             ),
             (
                 r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "x", "tenants": "any", "users": "any"},
-                          {"bk_app_code": "a", "bk_app_secret": "z", "tenants": "any", "users": "any"}]}"#,
-                "twice",
+                          {"bk_app_code": "a", "bk_app_secret": "z", "tenants": "any", "users": "any"}]}"#
+                    .into(),
+                AppsError::Repeated { index: 1, code: "a".into() },
             ),
             (
-                r#"{"apps": [{"bk_app_code": "a", "bk_app_secret": "s3cr3t ", "tenants": "any", "users": "any"}]}"#,
-                "bk_app_secret has leading or trailing whitespace",
+                app(r#""bk_app_code": "a", "bk_app_secret": "s3cr3t ", "tenants": "any", "users": "any""#),
+                AppsError::Whitespace { index: 0, field: "bk_app_secret" },
             ),
             (
-                r#"{"apps": [{"bk_app_code": " a", "bk_app_secret": "x", "tenants": "any", "users": "any"}]}"#,
-                "bk_app_code has leading or trailing whitespace",
+                app(r#""bk_app_code": " a", "bk_app_secret": "x", "tenants": "any", "users": "any""#),
+                AppsError::Whitespace { index: 0, field: "bk_app_code" },
             ),
-        ] {
-            let err = AppRegistry::from_json(bad).unwrap_err().to_string();
-            assert!(err.contains(says), "{bad}: {err}");
-            assert!(!err.contains("\"x\"") && !err.contains("\"y\""), "{err}");
+        ];
+        for (bad, expected) in cases {
+            let err = AppRegistry::from_json(&bad).unwrap_err();
+            assert_eq!(err, expected, "{bad}");
+            let shown = err.to_string();
+            assert!(shown.starts_with("invalid apps file: "), "{shown}");
+            assert!(
+                !shown.contains("\"x\"") && !shown.contains("s3cr3t"),
+                "{shown}"
+            );
         }
+        assert_eq!(
+            AppsError::Repeated {
+                index: 1,
+                code: "a".into()
+            }
+            .to_string(),
+            "invalid apps file: apps[1]: \"a\" is listed twice"
+        );
+        assert_eq!(
+            AppsError::NoAppList.to_string(),
+            "invalid apps file: expected {\"apps\": [...]}"
+        );
     }
 
     #[test]
