@@ -2,10 +2,8 @@
 //! (the core's [`Authorizer`] port) and for reads ([`ViewAuthorizer`]).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use cmdb_core::BizId;
-use cmdb_core::error::Detail;
 use cmdb_core::ports::{Action, Authorizer};
 use serde_json::Value;
 
@@ -63,23 +61,33 @@ pub struct StaticPolicy {
     view: BTreeMap<String, Grant>,
 }
 
-/// A policy document that is not of the documented shape; when it is not JSON, the parser's
-/// error is its [`source`](std::error::Error::source).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyError(Detail);
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid policy: {}", self.0)
-    }
-}
-
-impl std::error::Error for PolicyError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0
-            .backend_error()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
+/// A policy document that is not of the documented shape, by what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The document is not JSON (the parser's error is the source).
+    #[error("invalid policy: not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// The top level is not `{"allow": {user: [biz ids]}, "view": {...}}`.
+    #[error("invalid policy: expected {{\"allow\": {{user: [biz ids]}}}}")]
+    NoAllow,
+    /// `view` is there but not an object.
+    #[error("invalid policy: \"view\" must be {{user: [biz ids]}}")]
+    BadView,
+    /// A user's grant is not a list.
+    #[error("invalid policy: {user}: expected a list")]
+    NotAList {
+        /// The user.
+        user: String,
+    },
+    /// A user's grant lists `item`, neither a positive business id nor `"*"`.
+    #[error("invalid policy: {user}: {item} is neither a business id nor \"*\"")]
+    BadItem {
+        /// The user.
+        user: String,
+        /// The item, as JSON.
+        item: String,
+    },
 }
 
 impl StaticPolicy {
@@ -88,17 +96,16 @@ impl StaticPolicy {
     /// # Errors
     /// [`PolicyError`] naming what is wrong.
     pub fn from_json(text: &str) -> Result<Self, PolicyError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| PolicyError(Detail::caused_by(format!("not JSON: {e}"), e)))?;
+        let value: Value = serde_json::from_str(text).map_err(PolicyError::NotJson)?;
         let object = value.as_object();
         let allow = object
             .and_then(|o| o.get("allow"))
             .and_then(Value::as_object)
-            .ok_or_else(|| PolicyError("expected {\"allow\": {user: [biz ids]}}".into()))?;
+            .ok_or(PolicyError::NoAllow)?;
         let view = match object.and_then(|o| o.get("view")) {
             None => BTreeMap::new(),
             Some(Value::Object(view)) => grants(view)?,
-            Some(_) => return Err(PolicyError("\"view\" must be {user: [biz ids]}".into())),
+            Some(_) => return Err(PolicyError::BadView),
         };
         Ok(StaticPolicy {
             allow: grants(allow)?,
@@ -124,7 +131,7 @@ fn grants(
     for (user, list) in section {
         let items = list
             .as_array()
-            .ok_or_else(|| PolicyError(format!("{user}: expected a list").into()))?;
+            .ok_or_else(|| PolicyError::NotAList { user: user.clone() })?;
         let mut ids = Vec::new();
         let mut all = false;
         for item in items {
@@ -134,9 +141,10 @@ fn grants(
                     ids.extend(n.as_i64());
                 }
                 other => {
-                    return Err(PolicyError(
-                        format!("{user}: {other} is neither a business id nor \"*\"").into(),
-                    ));
+                    return Err(PolicyError::BadItem {
+                        user: user.clone(),
+                        item: other.to_string(),
+                    });
                 }
             }
         }
@@ -204,16 +212,61 @@ mod tests {
     }
 
     #[test]
-    fn malformed_policies_are_refused() {
-        for bad in [
-            "",
-            "[]",
-            r#"{"allow": []}"#,
-            r#"{"allow": {"a": 1}}"#,
-            r#"{"allow": {"a": ["1"]}}"#,
-            r#"{"allow": {"a": [1.5]}}"#,
+    fn malformed_policies_are_refused_by_kind() {
+        let kind = |bad: &str| match StaticPolicy::from_json(bad) {
+            Err(e) => (
+                format!("{e:?}")
+                    .split([' ', '('])
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+                e.to_string(),
+            ),
+            Ok(_) => panic!("{bad} was accepted"),
+        };
+        for (bad, variant, message) in [
+            (
+                "",
+                "NotJson",
+                "invalid policy: not JSON: EOF while parsing a value at line 1 column 0",
+            ),
+            (
+                "[]",
+                "NoAllow",
+                "invalid policy: expected {\"allow\": {user: [biz ids]}}",
+            ),
+            (
+                r#"{"allow": []}"#,
+                "NoAllow",
+                "invalid policy: expected {\"allow\": {user: [biz ids]}}",
+            ),
+            (
+                r#"{"allow": {}, "view": []}"#,
+                "BadView",
+                "invalid policy: \"view\" must be {user: [biz ids]}",
+            ),
+            (
+                r#"{"allow": {"a": 1}}"#,
+                "NotAList",
+                "invalid policy: a: expected a list",
+            ),
+            (
+                r#"{"allow": {"a": ["1"]}}"#,
+                "BadItem",
+                "invalid policy: a: \"1\" is neither a business id nor \"*\"",
+            ),
+            (
+                r#"{"allow": {"a": [1.5]}}"#,
+                "BadItem",
+                "invalid policy: a: 1.5 is neither a business id nor \"*\"",
+            ),
+            (
+                r#"{"allow": {"a": [0]}}"#,
+                "BadItem",
+                "invalid policy: a: 0 is neither a business id nor \"*\"",
+            ),
         ] {
-            assert!(StaticPolicy::from_json(bad).is_err(), "{bad}");
+            assert_eq!(kind(bad), (variant.to_owned(), message.to_owned()), "{bad}");
         }
     }
 }

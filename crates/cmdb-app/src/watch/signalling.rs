@@ -18,7 +18,7 @@ use cmdb_core::{Error, StoreError};
 
 use super::signal::CommitSignal;
 
-/// A store whose committed creates wake the watchers of [`Signalling::signal`]. Every other
+/// A store whose committed creates wake the engine's waiting watchers. Every other
 /// method is the inner store's.
 #[derive(Debug)]
 pub struct Signalling {
