@@ -143,6 +143,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: Option<MetricsText>,
     /// How long a watch waits for an event.
     pub(crate) watch_timeout: Duration,
+    /// Set once [`serve_with`]'s shutdown began: waiting watches answer at once.
+    pub(crate) stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// The largest import body, in bytes.
     pub(crate) import_max_bytes: usize,
 }
@@ -161,6 +163,7 @@ impl AppState {
             max_header_bytes: server::head_limit(options.max_header_bytes),
             metrics: options.metrics.clone(),
             watch_timeout: options.watch_timeout,
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             import_max_bytes: options.import_max_bytes,
         }
     }
@@ -273,6 +276,11 @@ pub async fn serve_with(
     let ids_engine = state.engine.clone();
     let ids: raw::IdSource =
         Arc::new(move || (ids_engine.new_request_id(), ids_engine.options().language));
+    let stopping = Arc::clone(&state.stopping);
+    let shutdown = async move {
+        shutdown.await;
+        stopping.send_replace(true);
+    };
     let served = server::run(listener, build(state.clone()), &options, ids, shutdown).await;
     // Every engine call holds a read guard until it finishes, even when its client is gone.
     let quiet = state.in_flight.write().await;

@@ -1,7 +1,8 @@
 //! The watch routes (spec W3): `POST /api/c/compapi/v2/cc/resource_watch/` (an ESB body with
 //! the watch fields and `bk_resource`) and `POST /api/v3/event/watch/resource/{bk_resource}`
 //! (the fields as the body, the caller in headers). The long poll runs in the request's own
-//! task: it holds no thread while it waits, and ends with its connection.
+//! task: it holds no thread while it waits, ends with its connection, and answers at once
+//! when the server starts shutting down.
 
 use axum::body::Body;
 use axum::extract::{Extension, Path, State};
@@ -105,14 +106,23 @@ pub(crate) async fn native_watch(
     req.answer(caller, result)
 }
 
-/// The long poll, in the request's task, answered as an envelope.
+/// The long poll, in the request's task, answered as an envelope; a shutdown ends its wait
+/// (the answer then holds what was found, and the cursor to continue from).
 async fn watch(
     req: &Req,
     ctx: &RequestContext,
     request: &WatchRequest,
 ) -> Result<Envelope, Refusal> {
     let state = &req.state;
-    let batch = state.engine.watch(ctx, request, state.watch_timeout).await;
+    let mut stopping = state.stopping.subscribe();
+    let stop = async move {
+        // The sender lives as long as the state; an error would mean it is gone: stop then.
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    };
+    let batch = state
+        .engine
+        .watch_until(ctx, request, state.watch_timeout, stop)
+        .await;
     let batch = batch.map_err(|f: Failure| Refusal::from(f.in_language(req.lang)))?;
     Ok(Envelope::success(req.rid.clone(), batch.to_data()))
 }

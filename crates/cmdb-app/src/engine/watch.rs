@@ -3,6 +3,7 @@
 //! as soon as a matching event commits; and the watch as an endless stream.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::DateTime;
@@ -51,8 +52,30 @@ impl Engine {
         request: &WatchRequest,
         wait: Duration,
     ) -> Result<WatchBatch, Failure> {
+        self.watch_until(ctx, request, wait, std::future::pending())
+            .await
+    }
+
+    /// [`Engine::watch`] that also ends its wait when `stop` completes (a server shutting
+    /// down): it then answers what it found so far, with the cursor to continue from.
+    ///
+    /// # Errors
+    /// As [`Engine::watch`].
+    pub async fn watch_until(
+        &self,
+        ctx: &RequestContext,
+        request: &WatchRequest,
+        wait: Duration,
+        stop: impl Future<Output = ()> + Send,
+    ) -> Result<WatchBatch, Failure> {
         let from = self.watch_start(ctx, request).await?;
-        self.watch_from(ctx, request, from, wait).await
+        let polled = self.long_poll(ctx, request, from, wait, stop).await;
+        self.localized(polled)
+    }
+
+    /// How many watches wait for an event now.
+    pub fn watchers_waiting(&self) -> usize {
+        self.signal.waiting_now()
     }
 
     /// [`Engine::watch`] from a start already resolved.
@@ -63,7 +86,8 @@ impl Engine {
         from: From,
         wait: Duration,
     ) -> Result<WatchBatch, Failure> {
-        self.localized(self.long_poll(ctx, request, from, wait).await)
+        let polled = self.long_poll(ctx, request, from, wait, std::future::pending());
+        self.localized(polled.await)
     }
 
     /// Checks the user and resolves where a watch starts: `Now` becomes the cursor after the
@@ -128,8 +152,10 @@ impl Engine {
         request: &WatchRequest,
         mut from: From,
         wait: Duration,
+        stop: impl Future<Output = ()> + Send,
     ) -> Result<WatchBatch, Failure> {
         let deadline = Instant::now() + wait;
+        tokio::pin!(stop);
         let signal = &self.signal;
         let mut commits = signal.subscribe();
         let mut readable = HashMap::new();
@@ -142,7 +168,10 @@ impl Engine {
             from.cursor = batch.next;
             let _waiting = signal.waiting(&self.store, self.options.watch_poll);
             // Woken by a commit, or the deadline passed: scan once more either way.
-            let _ = tokio::time::timeout_at(deadline, commits.changed()).await;
+            tokio::select! {
+                _ = tokio::time::timeout_at(deadline, commits.changed()) => {}
+                () = &mut stop => return Ok(batch),
+            }
         }
     }
 

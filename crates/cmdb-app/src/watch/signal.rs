@@ -45,6 +45,11 @@ impl CommitSignal {
         self.commits.subscribe()
     }
 
+    /// How many watchers wait now.
+    pub(crate) fn waiting_now(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
     /// Counts a waiting watcher until the guard drops, and makes sure the backstop poll over
     /// `store`, every `every`, runs meanwhile (on the current tokio runtime).
     pub(crate) fn waiting(self: &Arc<Self>, store: &Arc<dyn SetStore>, every: Duration) -> Waiting {

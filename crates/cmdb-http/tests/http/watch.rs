@@ -244,3 +244,81 @@ async fn with_apps_a_watch_needs_the_app_and_its_grant() {
         "nothing created: the wait ran out"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_answers_waiting_watches_with_their_cursor() {
+    let mut server = start_serving(
+        Backend::Memory,
+        |b| b,
+        ServeOptions {
+            watch_timeout: Duration::from_secs(600),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    seed(&server).await;
+    let all = server
+        .post(
+            ESB_WATCH_PATH,
+            &esb(json!({"bk_resource": "set", "bk_start_from": 0})),
+            &[],
+        )
+        .await;
+    let cursor = all.json["data"]["bk_events"][0]["bk_cursor"].clone();
+    let waiting = {
+        let (client, url) = (server.client.clone(), server.url(ESB_WATCH_PATH));
+        let body = esb(json!({"bk_resource": "set", "bk_cursor": cursor}));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await?
+                .json::<Value>()
+                .await
+        })
+    };
+    // A readiness probe: the watch has begun to wait (at most 20 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while server.engine.watchers_waiting() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watch never waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    server.signal_stop();
+    let answer = waiting
+        .await
+        .unwrap()
+        .expect("answered before the connection closed");
+    assert_eq!(answer["code"], 0, "{answer}");
+    assert_eq!(
+        answer["data"]["bk_watched"], false,
+        "answered by the shutdown, not after 600 s"
+    );
+    // The cursor past what it looked at (the seed's module record): what a watch that does
+    // not wait answers after the same cursor.
+    let after: cmdb_app::watch::Cursor = cursor.as_str().unwrap().parse().unwrap();
+    let ctx = cmdb_core::plan::RequestContext {
+        user: "alice".into(),
+        supplier_account: TENANT.into(),
+        app_code: "esb_test".into(),
+        request_id: "0".repeat(32),
+    };
+    let request = cmdb_app::watch::WatchRequest::new(
+        cmdb_core::records::ResourceType::Set,
+        cmdb_app::watch::WatchStart::After(after),
+    );
+    let now = server
+        .engine
+        .watch(&ctx, &request, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["data"]["bk_events"][0]["bk_cursor"],
+        json!(now.next.to_string())
+    );
+    let (served, _) = server.stop().await;
+    served.expect("serve ended cleanly");
+}
