@@ -4,7 +4,7 @@
 //! event log's read (200 audit records after the middle one, what a watch reads).
 //!
 //! The million-set stores are built only with `CMDB_BENCH_MILLION=1` (filling them takes
-//! minutes on sled).
+//! minutes on sled); `CMDB_BENCH_STORES=memory,redb_none` limits the run to those stores.
 
 use std::time::Duration;
 
@@ -28,12 +28,21 @@ fn sizes() -> Vec<usize> {
 fn pages(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("page_of_one");
+    // `CMDB_BENCH_STORES=memory,redb_none` runs only those stores (their labels).
+    let only = std::env::var("CMDB_BENCH_STORES").ok();
+    let wanted = |b: &Backend| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|l| l == b.label()))
+    };
     for backend in [
         Backend::Memory,
         Backend::SqliteNormal,
         Backend::SledBackground,
         Backend::RedbNone,
-    ] {
+    ]
+    .into_iter()
+    .filter(wanted)
+    {
         for n in sizes() {
             let harness = Harness::open(backend, &rt);
             harness.prefill(&rt, n, 100_000);

@@ -5,8 +5,8 @@
 //! when the server starts shutting down.
 
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use cmdb_app::request::{credentials, esb_tenant, esb_user, parse_body};
 use cmdb_app::watch::WatchRequest;
@@ -66,7 +66,7 @@ pub(crate) async fn native_watch(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
     peer: Option<Extension<Peer>>,
-    Path(resource): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -93,7 +93,10 @@ pub(crate) async fn native_watch(
             .reserve(size_of(&body), Reader::Admitted, state.body_timeout)
             .await?;
         let body = parse_body(&read_body(body, reserved, state.body_timeout).await?)?;
-        let request = WatchRequest::from_fields(Some(&resource), &body)?;
+        // The path's last segment as sent: `set` and `module` need no decoding, and anything
+        // else is refused naming `bk_resource` (never axum's plain-text rejection).
+        let resource = uri.path().rsplit('/').next().unwrap_or_default();
+        let request = WatchRequest::from_fields(Some(resource), &body)?;
         let ctx = RequestContext {
             user,
             supplier_account: tenant,

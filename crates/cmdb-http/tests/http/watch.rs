@@ -200,10 +200,19 @@ async fn bad_fields_are_refused_naming_them() {
             format!("'{named}' the parameter is invalid")
         );
     }
-    let host = server
-        .post(&format!("{NATIVE}host"), &json!({}), &native_headers())
-        .await;
-    assert_eq!(host.json["code"], 1_199_006);
+    for resource in ["host", "%ff", "se%74"] {
+        let path = format!("{NATIVE}{resource}");
+        let answer = server.post(&path, &json!({}), &native_headers()).await;
+        assert_eq!(
+            answer.json["code"], 1_199_006,
+            "{resource}: {}",
+            answer.text
+        );
+        assert_eq!(
+            answer.json["message"],
+            "'bk_resource' the parameter is invalid"
+        );
+    }
     let no_user = server
         .post(
             ESB_WATCH_PATH,
