@@ -205,6 +205,25 @@ fn every_error_has_its_code_and_clean_message() {
             "反序列化JSON数据失败: 请求体未在 10 秒内收到",
         ),
         (
+            Error::JsonDecode {
+                detail: Some(cmdb_core::BodyProblem::Truncated),
+            },
+            1_199_000,
+            "Deserializing JSON data failed: the file ends inside this row",
+            "反序列化JSON数据失败: 文件在此行中途结束",
+        ),
+        (
+            Error::JsonDecode {
+                detail: Some(cmdb_core::BodyProblem::CellCount {
+                    expected: 5,
+                    found: 3,
+                }),
+            },
+            1_199_000,
+            "Deserializing JSON data failed: the row has 3 cells, the header 5",
+            "反序列化JSON数据失败: 该行有 3 个单元格，表头有 5 个",
+        ),
+        (
             Error::NoUser,
             1_199_027,
             "'user' authorization information query failed",
