@@ -13,6 +13,7 @@
 //! | `cmdb_group_commit_size`, `cmdb_writer_queue_depth` | histogram, gauge | (the store's writer) |
 //! | `cmdb_pg_facts_cache_total` | counter | `result` (`hit`, `miss`) |
 //! | [`WATCHERS`] | gauge | (none): watches waiting for an event now |
+//! | [`IMPORT_ROWS`] | counter | `store`, `code` (0 for a created set) |
 
 use std::time::Instant;
 
@@ -28,6 +29,8 @@ pub const BATCHES: &str = "cmdb_batches_total";
 pub const BATCH_SIZE: &str = "cmdb_batch_size";
 /// How many watches wait for an event now.
 pub const WATCHERS: &str = "cmdb_watchers_waiting";
+/// Imported rows answered, by store and code.
+pub const IMPORT_ROWS: &str = "cmdb_import_rows_total";
 
 /// Describes the engine's metrics to the installed recorder (units and help texts). Call it
 /// once after installing a recorder.
@@ -41,6 +44,12 @@ pub fn describe() {
     metrics::describe_counter!(BATCHES, "batch create calls answered");
     metrics::describe_histogram!(BATCH_SIZE, "elements per batch create");
     metrics::describe_gauge!(WATCHERS, "watches waiting for an event");
+    metrics::describe_counter!(IMPORT_ROWS, "imported rows answered, by store and code");
+}
+
+/// Records one answered import row.
+pub(crate) fn import_row_answered(store: &'static str, code: Option<Code>) {
+    metrics::counter!(IMPORT_ROWS, "store" => store, "code" => code_label(code)).increment(1);
 }
 
 /// One more (`+1.0`) or one fewer (`-1.0`) watch waits.

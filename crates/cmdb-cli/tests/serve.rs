@@ -846,4 +846,29 @@ async fn metrics_count_the_requests_and_creates_and_need_an_app() {
         Some(2.0),
         "two creates, each its own group: {scrape}"
     );
+
+    // An import of two rows, one a name taken: its rows counted by code.
+    let csv = "bk_set_name,bk_parent_id\nimported,1\ntest-set,1\n";
+    let import = format!(
+        "POST /api/v3/set/1/import HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/csv\r\n\
+         X-Bkapi-Authorization: {{\"bk_app_code\":\"esb_test\",\"bk_app_secret\":\"xxx\"}}\r\n\
+         X-Bkcmdb-User: xxx\r\nX-Bkcmdb-Supplier-Account: 123456789\r\nContent-Length: {}\r\n\r\n{csv}",
+        csv.len()
+    );
+    let imported = request(&served.addr, &import).await;
+    assert!(imported.contains(r#""created":1"#), "{imported}");
+    let scrape = request(
+        &served.addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Bkapi-Authorization: {\"bk_app_code\":\"esb_test\",\"bk_app_secret\":\"xxx\"}\r\n\r\n",
+    )
+    .await;
+    let rows = |code| {
+        let labels = [("store", "memory"), ("code", code)];
+        sample(&scrape, "cmdb_import_rows_total", &labels)
+    };
+    assert_eq!(
+        (rows("0"), rows("1101108")),
+        (Some(1.0), Some(1.0)),
+        "{scrape}"
+    );
 }

@@ -19,6 +19,8 @@ use crate::import::{
     ATOMIC_MAX_BYTES, ATOMIC_MAX_ROWS, GROUP_ROWS, ImportError, ImportOptions, ImportRow,
     ImportSummary, MAX_GROUP_ROWS, Rejected, RejectedInput, RowResult, SetModel,
 };
+use crate::observe;
+use tracing::Instrument;
 
 /// Facts read for one group, by the parent and template a row names.
 type FactsMemo = HashMap<(Option<i64>, Option<i64>), CreateFacts>;
@@ -77,13 +79,49 @@ impl Engine {
         I: Iterator<Item = ImportRow> + Send,
     {
         let started = Instant::now();
-        let mut summary = ImportSummary::default();
+        let store = self.store.backend();
+        let span = tracing::info_span!(
+            "import",
+            request_id = ctx.request_id.as_str(),
+            biz = biz.0,
+            store,
+            atomic = options.atomic,
+            read = tracing::field::Empty,
+            created = tracing::field::Empty,
+        );
         let mut answer = |summary: &mut ImportSummary, results: &[RowResult]| {
             for result in results {
                 summary.count(result);
+                let code = result.outcome.as_ref().err().map(|r| r.failure.code());
+                observe::import_row_answered(store, code);
             }
             sink(results);
         };
+        let imported = self
+            .import_rows(ctx, biz, rows, options, &mut answer, started)
+            .instrument(span.clone())
+            .await;
+        if let Ok(summary) = &imported {
+            span.record("read", summary.read);
+            span.record("created", summary.created);
+        }
+        imported
+    }
+
+    /// [`Engine::import`] inside its span: the groups, or the one atomic transaction.
+    async fn import_rows<I>(
+        &self,
+        ctx: &RequestContext,
+        biz: BizId,
+        rows: I,
+        options: &ImportOptions,
+        answer: &mut (dyn FnMut(&mut ImportSummary, &[RowResult]) + Send),
+        started: Instant,
+    ) -> Result<ImportSummary, ImportError>
+    where
+        I: Iterator<Item = ImportRow> + Send,
+    {
+        let mut summary = ImportSummary::default();
         if options.atomic {
             let results = self.import_atomic(ctx, biz, rows).await?;
             answer(&mut summary, &results);
