@@ -137,12 +137,20 @@ impl FromStr for Cursor {
 }
 
 /// A digest of what identifies an audit record in every store that holds it: its id, request
-/// id, time and resource id (stored documents read back bit for bit).
+/// id, time, biz, resource type, id and name (stored documents read back bit for bit). Two
+/// stores can only be told apart by what they hold: records equal in all of these look alike.
 fn record_digest(record: &Document) -> u64 {
     let field = |k: &str| record.get(k).map(Value::to_string).unwrap_or_default();
-    let text = ["id", "rid", "operation_time", "resource_id"]
-        .map(field)
-        .join("\u{1f}");
+    let keys = [
+        "id",
+        "rid",
+        "operation_time",
+        "bk_biz_id",
+        "resource_type",
+        "resource_id",
+        "resource_name",
+    ];
+    let text = keys.map(field).join("\u{1f}");
     fnv1a(text.as_bytes()).max(1)
 }
 
