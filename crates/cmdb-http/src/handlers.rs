@@ -259,17 +259,15 @@ pub(crate) async fn esb_admitted<'r>(
     Ok((body, admitted, raw_authorization))
 }
 
-/// The caller of a native request, admitted before anything else of it is read: repeated
+/// Who a native request comes from, admitted before anything else of it is read: repeated
 /// identity headers and the peer's failed authentications, its credentials from the headers
-/// (1199045), the app (1199046, 1199997), the user (1199027), the biz from the path, the
-/// tenant; then the app's grant for them (9900403 naming the action of `access`).
-pub(crate) fn native_caller(
-    req: &Req,
+/// (1199045), the app (1199046, 1199997), the user (1199027). Answers the admitted app, the
+/// user and the app code.
+pub(crate) fn native_identity<'r>(
+    req: &'r Req,
     headers: &HeaderMap,
-    biz: &str,
-    access: Access,
     caller: &mut Caller,
-) -> Result<(RequestContext, BizId), Failure> {
+) -> Result<(Admitted<'r>, String, String), Failure> {
     let state = &req.state;
     req.precheck(headers)?;
     let credentials = native_credentials(headers)?;
@@ -279,6 +277,19 @@ pub(crate) fn native_caller(
     caller.who.app_verified = admitted.verified();
     let user = user(headers, &credentials, &state.engine)?;
     caller.who.user.clone_from(&user);
+    Ok((admitted, user, credentials.app_code.unwrap_or_default()))
+}
+
+/// The caller of a native request: [`native_identity`], the biz from the path, the tenant;
+/// then the app's grant for them (9900403 naming the action of `access`).
+pub(crate) fn native_caller(
+    req: &Req,
+    headers: &HeaderMap,
+    biz: &str,
+    access: Access,
+    caller: &mut Caller,
+) -> Result<(RequestContext, BizId), Failure> {
+    let (admitted, user, app_code) = native_identity(req, headers, caller)?;
     let biz = biz_from_path(biz)?;
     let tenant = supplier_account(headers)?;
     admitted.may_act(&tenant, &user, biz, access)?;
@@ -286,10 +297,23 @@ pub(crate) fn native_caller(
     let ctx = RequestContext {
         user,
         supplier_account: tenant,
-        app_code: credentials.app_code.unwrap_or_default(),
+        app_code,
         request_id: req.rid.clone(),
     };
     Ok((ctx, biz))
+}
+
+/// The body of a native request once its caller is admitted: a JSON object within the limits
+/// (1199000), read within the body timeout.
+pub(crate) async fn admitted_json_body(req: &Req, body: Body) -> Result<Document, Refusal> {
+    let state = &req.state;
+    let reserved = state
+        .body
+        .reserve(size_of(&body), Reader::Admitted, state.body_timeout)
+        .await?;
+    Ok(parse_body(
+        &read_body(body, reserved, state.body_timeout).await?,
+    )?)
 }
 
 /// The common path of a native write: the content type, the caller ([`native_caller`]),
@@ -314,14 +338,9 @@ where
     let biz = segments.first().map_or("", String::as_str);
     let result = async {
         let (ctx, biz) = native_caller(&req, &headers, biz, Access::Write, &mut caller)?;
-        let state = &req.state;
-        let reserved = state
-            .body
-            .reserve(size_of(&body), Reader::Admitted, state.body_timeout)
-            .await?;
-        let data = parse_body(&read_body(body, reserved, state.body_timeout).await?)?;
+        let data = admitted_json_body(&req, body).await?;
         let lang = req.lang;
-        Ok(run_engine(state, move |engine| call(engine, ctx, biz, data, lang)).await?)
+        Ok(run_engine(&req.state, move |engine| call(engine, ctx, biz, data, lang)).await?)
     }
     .await;
     req.answer(caller, result)

@@ -8,17 +8,14 @@ use axum::body::Body;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use cmdb_app::request::{credentials, esb_tenant, esb_user, parse_body};
+use cmdb_app::request::{credentials, esb_tenant, esb_user};
 use cmdb_app::watch::WatchRequest;
 use cmdb_app::{Envelope, Failure};
 use cmdb_core::plan::RequestContext;
 
 use crate::AppState;
-use crate::body::{Reader, read_body, size_of};
-use crate::handlers::{Req, esb_admitted};
-use crate::http_io::{
-    Caller, Refusal, RequestId, native_credentials, refuse_content_type, supplier_account, user,
-};
+use crate::handlers::{Req, admitted_json_body, esb_admitted, native_identity};
+use crate::http_io::{Caller, Refusal, RequestId, refuse_content_type, supplier_account};
 use crate::peer::Peer;
 
 /// `POST /api/c/compapi/v2/cc/resource_watch/`: credentials as for `create_set`, then the
@@ -76,23 +73,11 @@ pub(crate) async fn native_watch(
     }
     let mut caller = Caller::default();
     let result = async {
-        let state = &req.state;
-        req.precheck(&headers)?;
-        let credentials = native_credentials(&headers)?;
-        caller.who.app = credentials.app_code.clone().unwrap_or_default();
-        let admitted = state.gate.admit(&credentials)?;
-        caller.admitted = true;
-        caller.who.app_verified = admitted.verified();
-        let user = user(&headers, &credentials, &state.engine)?;
-        caller.who.user.clone_from(&user);
+        let (admitted, user, app_code) = native_identity(&req, &headers, &mut caller)?;
         let tenant = supplier_account(&headers)?;
         admitted.may_watch(&tenant, &user)?;
         caller.who.user_verified = admitted.verified();
-        let reserved = state
-            .body
-            .reserve(size_of(&body), Reader::Admitted, state.body_timeout)
-            .await?;
-        let body = parse_body(&read_body(body, reserved, state.body_timeout).await?)?;
+        let body = admitted_json_body(&req, body).await?;
         // The path's last segment as sent: `set` and `module` need no decoding, and anything
         // else is refused naming `bk_resource` (never axum's plain-text rejection).
         let resource = uri.path().rsplit('/').next().unwrap_or_default();
@@ -100,7 +85,7 @@ pub(crate) async fn native_watch(
         let ctx = RequestContext {
             user,
             supplier_account: tenant,
-            app_code: credentials.app_code.unwrap_or_default(),
+            app_code,
             request_id: req.rid.clone(),
         };
         watch(&req, &ctx, &request).await
