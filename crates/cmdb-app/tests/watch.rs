@@ -447,3 +447,30 @@ fn the_blocking_iterator_reads_what_was_created() {
     assert_eq!(modules[0].detail["bk_set_id"], json!(created.id().0));
     assert_eq!(modules[0].detail["bk_module_name"], "nginx");
 }
+
+#[tokio::test]
+async fn an_answer_holds_at_most_200_events_and_the_next_continues() {
+    let engine = engine().await;
+    let mut created = Vec::new();
+    for n in 0..250 {
+        created.push(create(&engine, &format!("s{n:03}"), false).await);
+    }
+    let first = watch_now(&engine, &request(ResourceType::Set, WatchStart::Beginning)).await;
+    let first = first.unwrap();
+    assert_eq!(first.events.len(), cmdb_app::watch::MAX_EVENTS);
+    assert_eq!(first.events.len(), 200);
+    assert_eq!(first.next, first.events[199].cursor);
+    let rest = watch_now(
+        &engine,
+        &request(ResourceType::Set, WatchStart::After(first.next)),
+    )
+    .await;
+    let rest = rest.unwrap();
+    let seen: Vec<&Document> = first
+        .events
+        .iter()
+        .chain(&rest.events)
+        .map(|e| &e.detail)
+        .collect();
+    assert_eq!(seen, created.iter().collect::<Vec<_>>());
+}
