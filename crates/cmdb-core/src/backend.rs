@@ -4,12 +4,13 @@
 //! [`StoreTx`]/[`GroupTx`] over a backend transaction (ids, probes, inserts, savepoints), and
 //! [`read_facts`], the create facts assembled from a snapshot.
 //!
-//! A backend implements ten methods here (five reads, five writes); `cmdb-store-group`'s
+//! A backend implements eleven methods here (six reads, five writes); `cmdb-store-group`'s
 //! `Backend` adds two (open a write transaction, open a snapshot) and runs everything else —
 //! group commit, atomic batches, catalog loads, reads, close — once for every engine.
 
 use crate::catalog::{StoredAttribute, UniqueRule};
 use crate::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
+use crate::counter::Counter;
 use crate::error::{Detail, StoreError};
 use crate::facts::{FactsQuery, FactsSource, StoredFacts};
 use crate::ids::{AuditId, BizId, IdRange, Sequence, SequenceKind, SetId};
@@ -167,20 +168,23 @@ pub trait BackendRead {
     /// # Errors
     /// Storage failures only.
     fn probe(&mut self, key: IndexKey<'_>) -> Result<Option<SetId>, StoreError>;
-    /// The documents `query` asks for, in id order.
+    /// The documents `query` asks for, in id order: the whole listing as one page.
     ///
     /// # Errors
     /// Storage failures only.
-    fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError>;
-    /// One page of what `query` asks for, with the count of the whole listing. The default
-    /// reads the whole listing through [`BackendRead::documents`] and cuts it; a backend
-    /// overrides it with a range read that decodes only the page's documents.
-    ///
-    /// # Errors
-    /// Storage failures only.
-    fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
-        Ok(window.cut(self.documents(query)?))
+    fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
+        Ok(self.page(query, Window::ALL)?.docs)
     }
+    /// One page of what `query` asks for, in id order, with the count of the whole listing.
+    ///
+    /// # Contract
+    /// - A range read that decodes only the page's documents.
+    /// - The count of a listing with stored counters is [`BackendRead::listing_count`]
+    ///   ([`Window::cut_known`] then stops at the page's end); the others are counted as read.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError>;
     /// The audit records whose id is above `after`, of every biz, tenant and type, in id order,
     /// at most `limit` of them: the event log's read (see [`crate::ports::SetStore::audit_after`]).
     /// It MUST be a range read of an index in id order, not a scan of the whole log.
@@ -188,11 +192,35 @@ pub trait BackendRead {
     /// # Errors
     /// Storage failures only.
     fn audit_after(&mut self, after: AuditId, limit: usize) -> Result<Vec<Document>, StoreError>;
-    /// The last id handed out by a sequence (0 when none).
+    /// The number stored under `counter` (0 when none): a sequence's last id, or the size of
+    /// a listing.
     ///
     /// # Errors
     /// Storage failures only.
-    fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError>;
+    fn counter(&mut self, counter: Counter) -> Result<i64, StoreError>;
+    /// The size of the listing `query` names, from its stored counters
+    /// ([`Counter::of_listing`]); `None` for a listing without any, which the backend counts
+    /// as it reads it.
+    ///
+    /// # Errors
+    /// Storage failures, or a negative counter ([`StoreError::Corrupt`]).
+    fn listing_count(&mut self, query: DocQuery) -> Result<Option<usize>, StoreError> {
+        let Some(counters) = Counter::of_listing(query) else {
+            return Ok(None);
+        };
+        let mut total = 0usize;
+        for counter in counters {
+            let n = self.counter(counter)?;
+            let n = usize::try_from(n).map_err(|_| negative(counter, n))?;
+            total = total.saturating_add(n);
+        }
+        Ok(Some(total))
+    }
+}
+
+/// A counter that holds a negative number: a damaged store.
+fn negative(counter: Counter, n: i64) -> StoreError {
+    StoreError::Corrupt(format!("counter {} holds a negative value {n}", counter.name()).into())
 }
 
 /// One open write transaction of a backend.
@@ -205,11 +233,11 @@ pub trait BackendRead {
 ///   [`BackendTx::savepoint`]; [`BackendTx::release_savepoint`] keeps the writes since.
 ///   The domain never nests savepoints.
 pub trait BackendTx: BackendRead {
-    /// Stores the last id handed out by a sequence.
+    /// Stores the number of a counter (a sequence's last id, a listing's size).
     ///
     /// # Errors
     /// Storage failures only.
-    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Result<(), StoreError>;
+    fn put_counter(&mut self, counter: Counter, value: i64) -> Result<(), StoreError>;
     /// Inserts a record and its index entries. The domain probed the indexes through this
     /// transaction first; a backend whose own indexes refuse it anyway reports it.
     ///
@@ -250,16 +278,28 @@ struct Sequences {
     slots: [Option<(Sequence, i64)>; 4],
 }
 
+/// The listing counters one transaction touched: each read once, bumped in memory as sets and
+/// audit records are inserted, and written back by [`SequencedTx::finish`] when changed.
+#[derive(Debug, Default)]
+struct Counts {
+    /// The counter, the number stored when it was read, the current number.
+    slots: Vec<(Counter, i64, i64)>,
+    /// While a savepoint is open: (slot, number before the bump) for every bump since.
+    undo: Vec<(usize, i64)>,
+}
+
 /// The domain's [`StoreTx`] and [`GroupTx`] over a backend transaction: ids come from
 /// sequences read once and written back by [`SequencedTx::finish`], the index checks are
-/// [`BackendRead::probe`], the inserts [`BackendTx::insert`], and a savepoint also keeps a
-/// copy of the sequences.
+/// [`BackendRead::probe`], the inserts [`BackendTx::insert`] (each set and audit record
+/// counted in its listing's [`Counter`], kept like the sequences), and a savepoint also keeps
+/// a copy of the sequences and of the counts.
 ///
 /// A store MUST call [`SequencedTx::finish`] before committing.
 #[derive(Debug)]
 pub struct SequencedTx<'t, T: BackendTx + ?Sized> {
     tx: &'t mut T,
     sequences: Sequences,
+    counts: Counts,
     /// The sequences as they were at the open savepoint.
     savepoint: Option<Sequences>,
 }
@@ -270,12 +310,13 @@ impl<'t, T: BackendTx + ?Sized> SequencedTx<'t, T> {
         SequencedTx {
             tx,
             sequences: Sequences::default(),
+            counts: Counts::default(),
             savepoint: None,
         }
     }
 
-    /// Writes back the sequences that changed. Call it once the domain's work returned `Ok`,
-    /// before the commit.
+    /// Writes back the sequences and counters that changed. Call it once the domain's work
+    /// returned `Ok`, before the commit.
     ///
     /// # Errors
     /// Storage failures.
@@ -284,16 +325,46 @@ impl<'t, T: BackendTx + ?Sized> SequencedTx<'t, T> {
             if let Some((current, stored)) = self.sequences.slots[kind.index()]
                 && current.last() != stored
             {
-                self.tx.put_sequence(kind, current.last())?;
+                self.tx
+                    .put_counter(Counter::Sequence(kind), current.last())?;
             }
         }
+        for &(counter, stored, current) in &self.counts.slots {
+            if current != stored {
+                self.tx.put_counter(counter, current)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one more item in `counter`'s listing.
+    fn bump(&mut self, counter: Counter) -> Result<(), StoreError> {
+        let slots = &mut self.counts.slots;
+        let slot = match slots.iter().rposition(|(c, _, _)| *c == counter) {
+            Some(slot) => slot,
+            None => {
+                let stored = self.tx.counter(counter)?;
+                if stored < 0 {
+                    return Err(negative(counter, stored));
+                }
+                slots.push((counter, stored, stored));
+                slots.len() - 1
+            }
+        };
+        let current = &mut slots[slot].2;
+        if self.savepoint.is_some() {
+            self.counts.undo.push((slot, *current));
+        }
+        *current = current.checked_add(1).ok_or_else(|| {
+            StoreError::Corrupt(format!("counter {} overflows", counter.name()).into())
+        })?;
         Ok(())
     }
 
     fn sequence(&mut self, kind: SequenceKind) -> Result<&mut Sequence, StoreError> {
         let cell = &mut self.sequences.slots[kind.index()];
         if cell.is_none() {
-            let stored = self.tx.sequence(kind)?;
+            let stored = self.tx.counter(Counter::Sequence(kind))?;
             if stored < 0 {
                 return Err(StoreError::Corrupt(
                     format!("sequence {} holds a negative value {stored}", kind.name()).into(),
@@ -344,7 +415,8 @@ impl<T: BackendTx + ?Sized> StoreTx for SequencedTx<'_, T> {
     }
 
     fn insert_set(&mut self, record: &SetRecord) -> Result<(), StoreError> {
-        self.tx.insert(Record::Set(record))
+        self.tx.insert(Record::Set(record))?;
+        self.bump(Counter::Sets(record.biz))
     }
 
     fn insert_module(&mut self, record: &ModuleRecord) -> Result<(), StoreError> {
@@ -352,7 +424,8 @@ impl<T: BackendTx + ?Sized> StoreTx for SequencedTx<'_, T> {
     }
 
     fn insert_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-        self.tx.insert(Record::Audit(record))
+        self.tx.insert(Record::Audit(record))?;
+        self.bump(Counter::Audit(record.biz, record.resource_type))
     }
 
     fn catalog_get(&mut self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {
@@ -368,11 +441,13 @@ impl<T: BackendTx + ?Sized> GroupTx for SequencedTx<'_, T> {
     fn savepoint(&mut self) -> Result<(), StoreError> {
         self.tx.savepoint()?;
         self.savepoint = Some(self.sequences);
+        self.counts.undo.clear();
         Ok(())
     }
 
     fn release_savepoint(&mut self) -> Result<(), StoreError> {
         self.savepoint = None;
+        self.counts.undo.clear();
         self.tx.release_savepoint()
     }
 
@@ -382,6 +457,9 @@ impl<T: BackendTx + ?Sized> GroupTx for SequencedTx<'_, T> {
             .take()
             .ok_or_else(|| StoreError::Backend("no savepoint to roll back to".into()))?;
         self.sequences = sequences;
+        while let Some((slot, before)) = self.counts.undo.pop() {
+            self.counts.slots[slot].2 = before;
+        }
         self.tx.rollback_to_savepoint()
     }
 }

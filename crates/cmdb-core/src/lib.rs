@@ -50,6 +50,7 @@
 pub mod backend;
 pub mod catalog;
 pub mod catalog_key;
+pub mod counter;
 pub mod error;
 pub mod facts;
 pub mod fixture;

@@ -49,6 +49,27 @@ impl Window {
         }
         Ok(DocPage { count, docs })
     }
+
+    /// The page of `items` (the listing in order), with `known` as the listing's size when the
+    /// store keeps it ([`crate::backend::BackendRead::listing_count`]): then the walk stops at
+    /// the page's end, so its cost grows with `start + limit`, not with the listing; without
+    /// it, [`Window::cut_with`] counts every item.
+    ///
+    /// # Errors
+    /// The first error of `to_doc` on an item of the page.
+    pub fn cut_known<T, E>(
+        self,
+        known: Option<usize>,
+        items: impl IntoIterator<Item = T>,
+        to_doc: impl FnMut(T) -> Result<Document, E>,
+    ) -> Result<DocPage, E> {
+        let Some(count) = known else {
+            return self.cut_with(items, to_doc);
+        };
+        let page = items.into_iter().skip(self.start).take(self.limit);
+        let docs = page.map(to_doc).collect::<Result<_, E>>()?;
+        Ok(DocPage { count, docs })
+    }
 }
 
 /// A page of documents and the size of the listing it was cut from.

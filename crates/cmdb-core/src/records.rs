@@ -73,7 +73,7 @@ pub struct ModuleRecord {
 }
 
 /// What an audit record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResourceType {
     /// A set.
@@ -83,6 +83,9 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
+    /// Every type.
+    pub const ALL: [ResourceType; 2] = [ResourceType::Set, ResourceType::Module];
+
     /// The wire name (`set` / `module`).
     pub fn name(self) -> &'static str {
         match self {

@@ -171,6 +171,7 @@ macro_rules! __conformance_cases {
             group_isolates_each_create,
             group_same_name_twice_first_wins,
             pages_are_windows_of_the_listing_and_count_it,
+            counts_are_the_listing_after_refusals_and_reopen,
             audit_log_is_every_committed_record_in_id_order,
         );
     };

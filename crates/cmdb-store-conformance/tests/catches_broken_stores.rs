@@ -69,6 +69,9 @@ enum Flaw {
     CountsThePage,
     /// A paged read ignores the window's start.
     PagesFromTheStart,
+    /// A page of sets counts the refused creates too (a listing counter bumped by a create
+    /// that was rolled back).
+    CountsRefusedCreates,
     /// The audit log answers from its start, whatever id it is asked to continue after.
     LogIgnoresTheCursor,
     /// The audit log answers records of modules only after those of sets (not in id order).
@@ -188,6 +191,10 @@ const CATCHES: &[(Flaw, &[&str])] = &[
         &["pages_are_windows_of_the_listing_and_count_it"],
     ),
     (
+        Flaw::CountsRefusedCreates,
+        &["counts_are_the_listing_after_refusals_and_reopen"],
+    ),
+    (
         Flaw::LogIgnoresTheCursor,
         &["audit_log_is_every_committed_record_in_id_order"],
     ),
@@ -213,6 +220,10 @@ const PASSES: &[(Flaw, &str)] = &[
         Flaw::LogSetsFirst,
         "pages_are_windows_of_the_listing_and_count_it",
     ),
+    (
+        Flaw::CountsRefusedCreates,
+        "pages_are_windows_of_the_listing_and_count_it",
+    ),
 ];
 
 #[derive(Debug)]
@@ -223,6 +234,8 @@ struct BrokenStore {
     serial: AtomicU64,
     /// [`Flaw::RacyNameCheck`]: how many creates have passed the check and not yet written.
     in_window: AtomicU64,
+    /// [`Flaw::CountsRefusedCreates`]: how many creates were refused.
+    refused: AtomicU64,
 }
 
 impl BrokenStore {
@@ -232,6 +245,7 @@ impl BrokenStore {
             flaw,
             serial: AtomicU64::new(0),
             in_window: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 
@@ -345,6 +359,8 @@ impl SetStore for BrokenStore {
             _ => {}
         }
         let results = self.inner.create_sets(plans).await;
+        let refused = results.iter().filter(|r| r.is_err()).count() as u64;
+        self.refused.fetch_add(refused, Ordering::SeqCst);
         if self.flaw == Flaw::BurnsIdOnFailure {
             for _ in results.iter().filter(|r| r.is_err()) {
                 let last = self.inner.sequence_last(SequenceKind::Set).await.unwrap();
@@ -365,7 +381,12 @@ impl SetStore for BrokenStore {
     ) -> Result<Vec<CreatedSet>, BatchFailure> {
         let plans: Vec<CreatePlan> = plans.into_iter().map(|p| self.adjust(p)).collect();
         if self.flaw != Flaw::PrefixCommits {
-            return self.inner.create_sets_atomic(plans).await;
+            let len = plans.len() as u64;
+            let result = self.inner.create_sets_atomic(plans).await;
+            if result.is_err() {
+                self.refused.fetch_add(len, Ordering::SeqCst);
+            }
+            return result;
         }
         let mut created = Vec::new();
         for (index, plan) in plans.into_iter().enumerate() {
@@ -439,8 +460,12 @@ impl SetStore for BrokenStore {
             _ => window,
         };
         let mut page = self.inner.page(query, asked).await?;
-        if self.flaw == Flaw::CountsThePage {
-            page.count = page.docs.len();
+        match (self.flaw, query) {
+            (Flaw::CountsThePage, _) => page.count = page.docs.len(),
+            (Flaw::CountsRefusedCreates, DocQuery::Sets { set: None, .. }) => {
+                page.count += self.refused.load(Ordering::SeqCst) as usize;
+            }
+            _ => {}
         }
         Ok(page)
     }

@@ -308,7 +308,8 @@ impl<B: Backend + fmt::Debug> SetStore for EmbeddedStore<B> {
     }
 
     async fn sequence_last(&self, kind: SequenceKind) -> Result<i64, StoreError> {
-        self.read(move |snapshot| snapshot.sequence(kind)).await
+        self.read(move |snapshot| snapshot.counter(kind.into()))
+            .await
     }
 
     async fn catalog_get(&self, key: CatalogKey) -> Result<Option<CatalogItem>, StoreError> {

@@ -78,10 +78,14 @@ impl BackendRead for Empty {
     fn probe(&mut self, _: IndexKey<'_>) -> Result<Option<SetId>, StoreError> {
         Ok(None)
     }
-    fn documents(&mut self, _: DocQuery) -> Result<Vec<Document>, StoreError> {
-        Ok(Vec::new())
+    fn page(
+        &mut self,
+        _: DocQuery,
+        _: cmdb_core::listing::Window,
+    ) -> Result<cmdb_core::listing::DocPage, StoreError> {
+        Ok(cmdb_core::listing::DocPage::default())
     }
-    fn sequence(&mut self, _: SequenceKind) -> Result<i64, StoreError> {
+    fn counter(&mut self, _: cmdb_core::counter::Counter) -> Result<i64, StoreError> {
         Ok(7)
     }
     fn audit_after(

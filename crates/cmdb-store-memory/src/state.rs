@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, CatalogList, DocQuery, IndexKey};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
-use cmdb_core::ids::{AuditId, BizId, ModuleId, SequenceKind, SetId};
+use cmdb_core::counter::Counter;
+use cmdb_core::ids::{AuditId, BizId, ModuleId, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, SetRecord};
 
@@ -15,8 +16,8 @@ use crate::tx::UndoLog;
 /// The records and indexes of the store.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    /// The last id of each sequence.
-    pub(crate) sequences: BTreeMap<SequenceKind, i64>,
+    /// The last id of each sequence and the size of each counted listing.
+    pub(crate) counters: BTreeMap<Counter, i64>,
     /// Every catalog object under its key.
     pub(crate) catalog: BTreeMap<CatalogKey, CatalogItem>,
     /// By (biz, set id): reads by biz come in id order.
@@ -61,24 +62,21 @@ impl BackendRead for State {
         })
     }
 
-    fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
-        Ok(self.page(query, Window::ALL)?.docs)
-    }
-
-    /// A range of the listing's map, counted without cloning; only the page is cloned.
+    /// A range of the listing's map, only the page cloned; counted by its counter, if any.
     fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
         let ok = |doc: &Document| Ok::<_, StoreError>(doc.clone());
+        let known = self.listing_count(query)?;
         match query {
             DocQuery::Sets { biz, set } => {
                 let (low, high) = set.map_or((SetId(i64::MIN), SetId(i64::MAX)), |s| (s, s));
                 let sets = self.sets.range((biz, low)..=(biz, high));
-                window.cut_with(sets, |(_, s)| ok(&s.doc))
+                window.cut_known(known, sets, |(_, s)| ok(&s.doc))
             }
             DocQuery::Modules { set } => {
                 let modules = self
                     .modules
                     .range((set, ModuleId(i64::MIN))..=(set, ModuleId(i64::MAX)));
-                window.cut_with(modules, |(_, m)| ok(&m.doc))
+                window.cut_known(known, modules, |(_, m)| ok(&m.doc))
             }
             DocQuery::Audit { biz, resource_type } => {
                 let audits = self
@@ -86,7 +84,7 @@ impl BackendRead for State {
                     .range((biz, AuditId(i64::MIN))..=(biz, AuditId(i64::MAX)));
                 let of_type =
                     audits.filter(|(_, a)| resource_type.is_none_or(|t| a.resource_type == t));
-                window.cut_with(of_type, |(_, a)| Ok(a.document()))
+                window.cut_known(known, of_type, |(_, a)| Ok(a.document()))
             }
         }
     }
@@ -99,7 +97,7 @@ impl BackendRead for State {
         Ok(records.map(AuditRecord::document).collect())
     }
 
-    fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
-        Ok(self.sequences.get(&kind).copied().unwrap_or(0))
+    fn counter(&mut self, counter: Counter) -> Result<i64, StoreError> {
+        Ok(self.counters.get(&counter).copied().unwrap_or(0))
     }
 }

@@ -68,7 +68,7 @@ fn a_failed_write_undoes_every_write() {
     let state = backend.lock();
     assert!(state.sets.is_empty());
     assert!(state.set_names.is_empty());
-    assert!(state.sequences.is_empty());
+    assert!(state.counters.is_empty());
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn a_savepoint_rolls_back_its_writes_and_ids_only() {
         name: "b",
     };
     assert_eq!(state.probe(b), Ok(None));
-    assert_eq!(state.sequence(SequenceKind::Set), Ok(2));
+    assert_eq!(state.counter(SequenceKind::Set.into()), Ok(2));
     assert_eq!(state.sets.len(), 1);
 }
 
@@ -124,7 +124,10 @@ fn taking_no_id_at_the_end_of_a_sequence_is_fine() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(backend.lock().sequences[&SequenceKind::Module], i64::MAX);
+    assert_eq!(
+        backend.lock().counters[&SequenceKind::Module.into()],
+        i64::MAX
+    );
 }
 
 #[test]
@@ -191,7 +194,7 @@ async fn a_read_never_waits_for_the_writers_lock_on_the_callers_thread() {
     assert!(matches!(
         store
             .inner()
-            .read_without_blocking(|read| read.sequence(SequenceKind::Set)),
+            .read_without_blocking(|read| read.counter(SequenceKind::Set.into())),
         Ok(Ok(0))
     ));
 }

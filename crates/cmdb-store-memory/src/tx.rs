@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendTx, Record};
 use cmdb_core::catalog_key::CatalogEntry;
-use cmdb_core::ids::SequenceKind;
+use cmdb_core::counter::Counter;
 use cmdb_core::records::{SetRecord, UniqueKey};
 
 use crate::state::State;
@@ -53,8 +53,8 @@ impl State {
 
 /// Writes in place, each logging how to undo it.
 impl BackendTx for State {
-    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Result<(), StoreError> {
-        self.put(|s| &mut s.sequences, kind, last);
+    fn put_counter(&mut self, counter: Counter, value: i64) -> Result<(), StoreError> {
+        self.put(|s| &mut s.counters, counter, value);
         Ok(())
     }
 

@@ -49,6 +49,10 @@ pub(crate) const INSERT_MODULES: &str = "INSERT INTO modules \
 /// Inserts audit records.
 pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit (id, bk_biz_id, resource_type, doc) \
      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])";
+/// Adds what a transaction created to the listing counters.
+pub(crate) const ADD_COUNTS: &str = "INSERT INTO listing_counts (name, n) \
+     SELECT * FROM unnest($1::text[], $2::bigint[]) \
+     ON CONFLICT (name) DO UPDATE SET n = listing_counts.n + excluded.n";
 /// Writes sequences back.
 pub(crate) const UPDATE_SEQUENCES: &str = "UPDATE sequences AS s SET last = v.last \
      FROM unnest($1::text[], $2::bigint[]) AS v(kind, last) WHERE s.kind = v.kind";
@@ -135,14 +139,15 @@ pub(crate) const SELECT_AUDIT_AFTER: &str =
     "SELECT doc FROM audit WHERE id > $1 ORDER BY id LIMIT $2";
 /// A page of the sets of a biz (`$2` of them after the first `$3`) and the count of all of
 /// them, in one statement (one snapshot): `count, docs[]`.
-pub(crate) const PAGE_SETS: &str = "SELECT (SELECT count(*) FROM sets WHERE bk_biz_id = $1), \
+pub(crate) const PAGE_SETS: &str = "SELECT (SELECT COALESCE(sum(n), 0)::bigint FROM listing_counts \
+     WHERE name = ANY($4::text[])), \
      ARRAY(SELECT doc FROM sets WHERE bk_biz_id = $1 ORDER BY bk_set_id LIMIT $2 OFFSET $3)";
 /// [`PAGE_SETS`] for the modules of a set.
 pub(crate) const PAGE_MODULES: &str = "SELECT (SELECT count(*) FROM modules WHERE bk_set_id = $1), ARRAY(SELECT doc FROM modules \
      WHERE bk_set_id = $1 ORDER BY bk_module_id LIMIT $2 OFFSET $3)";
 /// [`PAGE_SETS`] for the audit records of a biz, of one resource type unless `$2` is null.
-pub(crate) const PAGE_AUDIT: &str = "SELECT (SELECT count(*) FROM audit WHERE bk_biz_id = $1 \
-     AND ($2::text IS NULL OR resource_type = $2)), ARRAY(SELECT doc FROM audit \
+pub(crate) const PAGE_AUDIT: &str = "SELECT (SELECT COALESCE(sum(n), 0)::bigint FROM listing_counts \
+     WHERE name = ANY($5::text[])), ARRAY(SELECT doc FROM audit \
      WHERE bk_biz_id = $1 AND ($2::text IS NULL OR resource_type = $2) ORDER BY id \
      LIMIT $3 OFFSET $4)";
 pub(crate) const SELECT_BUSINESS: &str = "SELECT doc FROM businesses WHERE bk_biz_id = $1";
@@ -501,5 +506,21 @@ pub const MIGRATIONS: &[&str] = &[
     // Version 3: the sets of a biz in id order, so that a page of them is a range read.
     r#"
     CREATE INDEX sets_by_biz ON sets (bk_biz_id, bk_set_id);
+    "#,
+    // Version 4: the listing counters, so that a page's count is a point read: the size of
+    // each biz's sets and of its audit records of each type, under the names
+    // `cmdb_core::counter::Counter::name` gives, added to by every transaction that creates.
+    // Counted under a lock that waits for the writers in flight and holds new ones off.
+    r#"
+    LOCK TABLE sequences IN EXCLUSIVE MODE;
+    CREATE TABLE listing_counts (
+        name text   PRIMARY KEY,
+        n    bigint NOT NULL CHECK (n >= 0)
+    );
+    INSERT INTO listing_counts (name, n)
+        SELECT 'count/sets/' || bk_biz_id, count(*) FROM sets GROUP BY bk_biz_id;
+    INSERT INTO listing_counts (name, n)
+        SELECT 'count/audit/' || bk_biz_id || '/' || resource_type, count(*)
+        FROM audit GROUP BY bk_biz_id, resource_type;
     "#,
 ];

@@ -9,6 +9,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use cmdb_core::backend::DocQuery;
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
+use cmdb_core::counter::Counter;
 use cmdb_core::error::Detail;
 use cmdb_core::facts::{FactsQuery, FactsSource, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, LoadReport};
@@ -483,11 +484,17 @@ impl SetStore for PgStore {
         }
     }
 
-    /// One statement (one snapshot, one round trip) answers the page and the count.
+    /// One statement (one snapshot, one round trip) answers the page and the count (from the
+    /// listing counters, but for a set's modules).
     async fn page(&self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
         let limit = i64::try_from(window.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(window.start).unwrap_or(i64::MAX);
         let client = self.reader().await?;
+        let counters: Vec<String> = Counter::of_listing(query)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.name().into_owned())
+            .collect();
         match query {
             DocQuery::Sets { biz, set: Some(id) } => {
                 let params: [&(dyn ToSql + Sync); 2] = [&biz.0, &id.0];
@@ -495,7 +502,7 @@ impl SetStore for PgStore {
                 Ok(window.cut(one))
             }
             DocQuery::Sets { biz, set: None } => {
-                let params: [&(dyn ToSql + Sync); 3] = [&biz.0, &limit, &offset];
+                let params: [&(dyn ToSql + Sync); 4] = [&biz.0, &limit, &offset, &counters];
                 sql::page(&client, sql::PAGE_SETS, &params, "set").await
             }
             DocQuery::Modules { set } => {
@@ -504,7 +511,8 @@ impl SetStore for PgStore {
             }
             DocQuery::Audit { biz, resource_type } => {
                 let of_type = resource_type.map(ResourceType::name);
-                let params: [&(dyn ToSql + Sync); 4] = [&biz.0, &of_type, &limit, &offset];
+                let params: [&(dyn ToSql + Sync); 5] =
+                    [&biz.0, &of_type, &limit, &offset, &counters];
                 sql::page(&client, sql::PAGE_AUDIT, &params, "audit record").await
             }
         }

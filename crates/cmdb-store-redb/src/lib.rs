@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
+use cmdb_core::counter::Counter;
 use cmdb_core::error::Detail;
-use cmdb_core::ids::{AuditId, SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, BizId, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{Document, ResourceType};
 use cmdb_store_group::OpenError::{self, Busy, Damaged, Foreign, Unreachable};
@@ -28,8 +29,9 @@ use serde::de::DeserializeOwned;
 /// The format name in a store's meta space.
 pub const FORMAT_NAME: &str = "cmdb-store-redb";
 /// The newest layout version this engine reads, and the one it writes. Version 2 adds the
-/// event log (`e`); a version-1 store gets it on its first open by this build.
-pub const FORMAT_VERSION: i64 = 2;
+/// event log (`e`), version 3 the listing counters (`q`); an older store gets them on its
+/// first open by this build.
+pub const FORMAT_VERSION: i64 = 3;
 
 /// The redb store: `RedbStore::open(path, RedbOptions::default()).await`, or `open_blocking`.
 ///
@@ -203,14 +205,29 @@ fn open(path: &Path) -> Result<Database, OpenError> {
 }
 
 /// Brings a store of an older format to [`FORMAT_VERSION`] in one transaction: version 1
-/// lacks the event log, which is the audit records' keys (`a` biz id, audit id) in id order.
+/// lacks the event log, the audit records' keys (`a` biz id, audit id) in id order; version 2
+/// the listing counters, counted from the set (`s`) and audit (`a`) keys.
 fn upgrade(db: Database, version: i64) -> Res<Database> {
     if version < FORMAT_VERSION {
         let txn = db.begin_write().map_err(storage)?;
         let mut tx = Tx::new(txn.open_table(DATA).map_err(storage)?);
+        let biz = |k: &[u8]| {
+            (u64::from_be_bytes(k[1..9].try_into().unwrap_or_default()) ^ (1 << 63)) as i64
+        };
+        let mut counts = std::collections::BTreeMap::new();
         for k in tx.keys(b"a")?.iter().filter(|k| k.len() == 17) {
-            let biz = u64::from_be_bytes(k[1..9].try_into().unwrap_or_default()) ^ (1 << 63);
-            tx.put(&key(b'e', &[&k[9..]]), &encode(&(biz as i64))?)?;
+            if version < 2 {
+                tx.put(&key(b'e', &[&k[9..]]), &encode(&biz(k))?)?;
+            }
+            let of = tx.get::<Of>(k)?.map(|of| of.resource_type);
+            let of = of.ok_or_else(|| StoreError::Backend("an audit key vanished".into()))?;
+            *counts.entry(Counter::Audit(BizId(biz(k)), of)).or_insert(0) += 1;
+        }
+        for k in tx.keys(b"s")?.iter().filter(|k| k.len() == 17) {
+            *counts.entry(Counter::Sets(BizId(biz(k)))).or_insert(0) += 1;
+        }
+        for (counter, n) in counts {
+            tx.put_counter(counter, n)?;
         }
         let marker = serde_json::json!([FORMAT_NAME, FORMAT_VERSION]).to_string();
         tx.put(MARKER, marker.as_bytes())?;
@@ -268,6 +285,12 @@ fn create(path: &Path) -> Result<(), OpenError> {
         let _ = File::open(dir).and_then(|d| d.sync_all());
     }
     linked
+}
+
+/// The field of an audit record (`a`) that the reads by type look at.
+#[derive(serde::Deserialize)]
+struct Of {
+    resource_type: ResourceType,
 }
 
 /// The one table: byte keys (a key space byte first) to JSON values.
@@ -329,7 +352,7 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> Tx<R> {
 
     /// Every value whose key starts with `prefix`, decoded, in key order.
     fn scan<V: DeserializeOwned>(&self, prefix: &[u8]) -> Res<Vec<V>> {
-        Ok(self.range(prefix, Window::ALL, |_| Ok(true))?.1)
+        Ok(self.range(prefix, (Window::ALL, None), |_| Ok(true))?.1)
     }
 
     /// Every key that starts with `prefix`, in order.
@@ -346,17 +369,19 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> Tx<R> {
     }
 
     /// The count of the values under `prefix` that `keep` accepts (by their bytes), and the
-    /// page `window` of them, decoded (the others are not).
+    /// page `window` of them, decoded (the others are not); with a `known` count, the walk
+    /// stops at the page's end.
     fn range<V: DeserializeOwned>(
         &self,
         prefix: &[u8],
-        window: Window,
+        (window, known): (Window, Option<usize>),
         keep: impl Fn(&[u8]) -> Res<bool>,
     ) -> Res<(usize, Vec<V>)> {
         let (mut count, mut page) = (0, Vec::new());
+        let end = window.start.saturating_add(window.limit);
         for entry in self.table.range(prefix..).map_err(storage)? {
             let (k, v) = entry.map_err(storage)?;
-            if !k.value().starts_with(prefix) {
+            if !k.value().starts_with(prefix) || known.is_some() && count >= end {
                 break;
             }
             if keep(v.value())? {
@@ -366,7 +391,7 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> Tx<R> {
                 count += 1;
             }
         }
-        Ok((count, page))
+        Ok((known.unwrap_or(count), page))
     }
 }
 
@@ -390,12 +415,9 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> BackendRead for Tx<R> {
         Ok(self.get(&index_key(index))?.map(SetId))
     }
 
-    fn documents(&mut self, query: DocQuery) -> Res<Vec<Document>> {
-        Ok(self.page(query, Window::ALL)?.docs)
-    }
-
     fn page(&mut self, query: DocQuery, window: Window) -> Res<DocPage> {
         let all = |_: &[u8]| Ok(true);
+        let window = (window, self.listing_count(query)?);
         let (count, docs) = match query {
             DocQuery::Sets { biz, set: Some(s) } => {
                 self.range(&key(b's', &[&id(biz.0), &id(s.0)]), window, all)?
@@ -405,10 +427,6 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> BackendRead for Tx<R> {
             }
             DocQuery::Modules { set } => self.range(&key(b'm', &[&id(set.0)]), window, all)?,
             DocQuery::Audit { biz, resource_type } => {
-                #[derive(serde::Deserialize)]
-                struct Of {
-                    resource_type: ResourceType,
-                }
                 let of_type = |v: &[u8]| -> Res<bool> {
                     let of: Of = json(b"a", v)?;
                     Ok(resource_type.is_none_or(|t| t == of.resource_type))
@@ -444,9 +462,10 @@ impl<R: ReadableTable<&'static [u8], &'static [u8]>> BackendRead for Tx<R> {
         Ok(docs)
     }
 
-    fn sequence(&mut self, kind: SequenceKind) -> Res<i64> {
-        let last = self.get(&key(b'q', &[kind.name().as_bytes()]))?;
-        Ok(last.unwrap_or(0))
+    fn counter(&mut self, counter: Counter) -> Res<i64> {
+        Ok(self
+            .get(&key(b'q', &[counter.name().as_bytes()]))?
+            .unwrap_or(0))
     }
 }
 
@@ -467,8 +486,8 @@ impl Tx<WriteTable<'_>> {
 /// The domain probed the indexes through this transaction before each insert, and there is
 /// one writer: no index here can refuse one.
 impl BackendTx for Tx<WriteTable<'_>> {
-    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Res {
-        self.put(&key(b'q', &[kind.name().as_bytes()]), &encode(&last)?)
+    fn put_counter(&mut self, counter: Counter, value: i64) -> Res {
+        self.put(&key(b'q', &[counter.name().as_bytes()]), &encode(&value)?)
     }
 
     fn insert(&mut self, record: Record<'_>) -> Res {

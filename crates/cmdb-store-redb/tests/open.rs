@@ -5,8 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use cmdb_core::ids::AuditId;
+use cmdb_core::backend::DocQuery;
+use cmdb_core::ids::{AuditId, BizId};
+use cmdb_core::listing::Window;
 use cmdb_core::ports::SetStore;
+use cmdb_core::records::ResourceType;
 use cmdb_store_conformance::support::{context, create_ok, load_ok, worked_example_fixture};
 use cmdb_store_group::OpenError;
 use cmdb_store_redb::{FORMAT_VERSION, RedbOptions, RedbStore};
@@ -192,7 +195,7 @@ fn a_directory_is_unreachable() {
 }
 
 #[test]
-fn a_version_1_store_gets_its_event_log_on_open() {
+fn a_version_1_store_gets_its_event_log_and_counters_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = healthy(dir.path(), 3);
     let logged = runtime().block_on(async {
@@ -216,7 +219,17 @@ fn a_version_1_store_gets_its_event_log_on_open() {
             .map(|e| e.unwrap().0.value().to_vec())
             .collect();
         assert_eq!(events.len(), 3);
-        for k in events {
+        let counters: Vec<Vec<u8>> = t
+            .range(b"qcount/".as_slice()..b"qcount0".as_slice())
+            .unwrap()
+            .map(|e| e.unwrap().0.value().to_vec())
+            .collect();
+        assert_eq!(
+            counters.len(),
+            2,
+            "sets of biz 1 and audit of sets of biz 1"
+        );
+        for k in events.into_iter().chain(counters) {
             t.remove(k.as_slice()).unwrap();
         }
         let v1 = json!(["cmdb-store-redb", 1]).to_string();
@@ -233,6 +246,32 @@ fn a_version_1_store_gets_its_event_log_on_open() {
             store.audit_after(AuditId(2), 100).await.unwrap(),
             logged[2..]
         );
+        // Counted on the upgrade: the idle set and three sets, their three audit records.
+        let biz = BizId(1);
+        let window = Window { start: 0, limit: 1 };
+        for (query, count) in [
+            (DocQuery::Sets { biz, set: None }, 4),
+            (
+                DocQuery::Audit {
+                    biz,
+                    resource_type: None,
+                },
+                3,
+            ),
+            (
+                DocQuery::Audit {
+                    biz,
+                    resource_type: Some(ResourceType::Module),
+                },
+                0,
+            ),
+        ] {
+            assert_eq!(
+                store.page(query, window).await.unwrap().count,
+                count,
+                "{query:?}"
+            );
+        }
         store.close().await.unwrap();
     });
     let db = redb::Database::open(&path).unwrap();
@@ -245,5 +284,5 @@ fn a_version_1_store_gets_its_event_log_on_open() {
             .to_string()
             .as_bytes()
     );
-    assert_eq!(FORMAT_VERSION, 2);
+    assert_eq!(FORMAT_VERSION, 3);
 }

@@ -9,7 +9,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | [`META`] | `format` | the format marker ([`FORMAT_VERSION`]) |
-//! | [`SEQUENCES`] | sequence name (`set`, `module`, `audit`, `attribute`) | last id handed out |
+//! | [`SEQUENCES`] | sequence name (`set`, `module`, `audit`, `attribute`), or a listing counter's [`Counter::name`](cmdb_core::counter::Counter::name) | last id handed out, or the listing's size |
 //! | [`SETS`] | set id | the set document |
 //! | [`SETS_BY_BIZ`] | biz ++ set id | empty |
 //! | [`SET_NAMES`] | biz ++ parent ++ name bytes | set id |
@@ -31,7 +31,7 @@
 
 /// Format marker and layout version.
 pub const META: &str = "meta";
-/// Id sequences, one key per sequence kind.
+/// Id sequences, one key per sequence kind, and the listing counters.
 pub const SEQUENCES: &str = "sequences";
 /// Set documents by set id.
 pub const SETS: &str = "sets";
@@ -68,8 +68,10 @@ pub const SET_TEMPLATES: &str = "set_templates";
 
 /// The key of the format marker in [`META`].
 pub const FORMAT_KEY: &[u8] = b"format";
-/// The layout version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The layout version this crate writes (and the newest it reads). Version 2 adds the
+/// listing counters to [`SEQUENCES`]; a version-1 store gets them on its first open by this
+/// build.
+pub const FORMAT_VERSION: u32 = 2;
 /// The name written with the format marker.
 pub const FORMAT_NAME: &str = "cmdb-store-sled";
 

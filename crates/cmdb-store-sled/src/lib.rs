@@ -88,6 +88,7 @@ mod open;
 mod read;
 pub mod sidecar;
 mod tx;
+mod upgrade;
 
 pub use backend::{BACKGROUND_FLUSH_MS, FlushMode, SledBackend, SledOptions};
 use cmdb_store_group::EmbeddedStore;

@@ -19,6 +19,7 @@ use crate::error::map_sled_error;
 use crate::fingerprint;
 use crate::layout::{FORMAT_KEY, FORMAT_NAME, FORMAT_VERSION, SLED_LOG_FILE, T};
 use crate::sidecar::{self, FormatMarker, Sidecar};
+use crate::upgrade;
 
 impl OpenBackend for SledBackend {
     type Options = SledOptions;
@@ -37,8 +38,8 @@ impl OpenBackend for SledBackend {
     ///   closed cleanly (nothing is modified then), damaged sled files, a damaged sidecar, or
     ///   a store that recovered less than it had durably stored.
     /// - [`OpenError::Foreign`] for a sled database (or a sidecar) that is not of this store.
-    /// - [`OpenError::TooNew`] for a store of a newer layout version ([`OpenError::Damaged`]
-    ///   for an older one: no older version was ever written).
+    /// - [`OpenError::TooNew`] for a store of a newer layout version (an older one is
+    ///   upgraded, see [`upgrade`]).
     /// - [`OpenError::Unreachable`] when the directory or its files cannot be read;
     ///   [`OpenError::Store`] for other failures of sled.
     fn open_backend(path: &Path, options: &SledOptions) -> Result<Self, OpenError> {
@@ -253,6 +254,7 @@ fn check_format(
             let found: FormatMarker =
                 decode(T::Meta.name(), FORMAT_KEY, &bytes).map_err(damaged)?;
             check_marker(path, &found)?;
+            upgrade::to_current(handles, found.version, &expected).map_err(damaged)?;
         }
         None if previous.is_some() => {
             return Err(OpenError::Damaged(
@@ -296,7 +298,7 @@ fn check_format(
                 ));
             }
         }
-        if previous.sequences == sequences {
+        if previous.sequences == sequences && previous.marker == expected {
             return Ok(());
         }
     }

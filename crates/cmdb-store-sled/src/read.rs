@@ -4,7 +4,8 @@
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, CatalogList, DocQuery, IndexKey};
 use cmdb_core::catalog_key::{CatalogItem, CatalogKey};
-use cmdb_core::ids::{AuditId, SequenceKind, SetId};
+use cmdb_core::counter::Counter;
+use cmdb_core::ids::{AuditId, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{Document, ResourceType};
 use serde::de::DeserializeOwned;
@@ -14,6 +15,9 @@ use crate::catalog;
 use crate::codec::{decode, hex};
 use crate::error::map_sled_error;
 use crate::layout::{T, id_key, pair_key, set_name_key, tenant_prefix, trailing_id};
+
+/// The window of a page, and the listing's stored count when it has one.
+type At = (Window, Option<usize>);
 
 /// The reads of committed state through sled's handles.
 pub(crate) struct Reader<'a>(pub(crate) &'a Handles);
@@ -40,16 +44,20 @@ impl Reader<'_> {
 
     /// The page `window` of the records index `index` lists under `prefix` (those `keep`
     /// accepts, by id and index value), read from `t`, and the count of all it accepts: the
-    /// index is walked, only the page's documents are read.
+    /// index is walked (up to the page's end when the count is `known`), only the page's
+    /// documents are read.
     fn page_of(
         &self,
         (index, t): (T, T),
-        prefix: &[u8],
-        window: Window,
+        (prefix, window, known): (&[u8], Window, Option<usize>),
         keep: impl Fn(i64, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<DocPage, StoreError> {
         let mut page = DocPage::default();
+        let end = window.start.saturating_add(window.limit);
         for entry in self.0.tree(index).scan_prefix(prefix) {
+            if known.is_some() && page.count >= end {
+                break;
+            }
             let (key, value) = entry.map_err(map_sled_error)?;
             let id = match trailing_id(&key) {
                 Some(id) if key.len() == prefix.len() + 8 => id,
@@ -67,6 +75,7 @@ impl Reader<'_> {
             }
             page.count += 1;
         }
+        page.count = known.unwrap_or(page.count);
         Ok(page)
     }
 
@@ -84,30 +93,34 @@ impl Reader<'_> {
         })
     }
 
-    fn sets(&self, biz: i64, set: Option<SetId>, window: Window) -> Result<DocPage, StoreError> {
+    fn sets(&self, biz: i64, set: Option<SetId>, at: At) -> Result<DocPage, StoreError> {
         let Some(set) = set else {
             let by_biz = (T::SetsByBiz, T::Sets);
-            return self.page_of(by_biz, &id_key(biz), window, |_, _| Ok(true));
+            return self.page_of(by_biz, (&id_key(biz), at.0, at.1), |_, _| Ok(true));
         };
         let listed = self.0.tree(T::SetsByBiz).get(pair_key(biz, set.0));
         let one = match listed.map_err(map_sled_error)? {
             Some(_) => vec![self.document(T::Sets, T::SetsByBiz, set.0)?],
             None => Vec::new(),
         };
-        Ok(window.cut(one))
+        Ok(at.0.cut(one))
     }
 
     fn audit(
         &self,
         biz: i64,
         resource_type: Option<ResourceType>,
-        window: Window,
+        at: At,
     ) -> Result<DocPage, StoreError> {
         let of_type = |id, value: &[u8]| {
             let kind: ResourceType = decode(T::AuditByBiz.name(), &pair_key(biz, id), value)?;
             Ok(resource_type.is_none_or(|wanted| wanted == kind))
         };
-        self.page_of((T::AuditByBiz, T::Audit), &id_key(biz), window, of_type)
+        self.page_of(
+            (T::AuditByBiz, T::Audit),
+            (&id_key(biz), at.0, at.1),
+            of_type,
+        )
     }
 }
 
@@ -147,18 +160,15 @@ impl BackendRead for Reader<'_> {
         Ok(found.map(SetId))
     }
 
-    fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
-        Ok(self.page(query, Window::ALL)?.docs)
-    }
-
     fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
+        let at = (window, self.listing_count(query)?);
         match query {
-            DocQuery::Sets { biz, set } => self.sets(biz.0, set, window),
+            DocQuery::Sets { biz, set } => self.sets(biz.0, set, at),
             DocQuery::Modules { set } => {
                 let by_set = (T::ModulesBySet, T::Modules);
-                self.page_of(by_set, &id_key(set.0), window, |_, _| Ok(true))
+                self.page_of(by_set, (&id_key(set.0), window, None), |_, _| Ok(true))
             }
-            DocQuery::Audit { biz, resource_type } => self.audit(biz.0, resource_type, window),
+            DocQuery::Audit { biz, resource_type } => self.audit(biz.0, resource_type, at),
         }
     }
 
@@ -176,9 +186,8 @@ impl BackendRead for Reader<'_> {
             .collect()
     }
 
-    fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
-        Ok(self
-            .get::<i64>(T::Sequences, kind.name().as_bytes())?
-            .unwrap_or(0))
+    fn counter(&mut self, counter: Counter) -> Result<i64, StoreError> {
+        let name = counter.name();
+        Ok(self.get::<i64>(T::Sequences, name.as_bytes())?.unwrap_or(0))
     }
 }

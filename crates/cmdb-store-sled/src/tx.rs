@@ -10,7 +10,9 @@ use std::sync::Arc;
 use cmdb_core::StoreError;
 use cmdb_core::backend::{BackendRead, BackendTx, CatalogList, DocQuery, IndexKey, Record};
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
-use cmdb_core::ids::{AuditId, SequenceKind, SetId};
+use cmdb_core::counter::Counter;
+use cmdb_core::ids::{AuditId, SetId};
+use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, RenderedDocs, SetRecord, UniqueKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -257,7 +259,7 @@ impl BackendRead for SledTx<'_> {
 
     /// Not available: sled transactions cannot scan, and the domain's writes read no
     /// documents.
-    fn documents(&mut self, _query: DocQuery) -> Result<Vec<Document>, StoreError> {
+    fn page(&mut self, _query: DocQuery, _window: Window) -> Result<DocPage, StoreError> {
         Err(no_scan())
     }
 
@@ -266,10 +268,9 @@ impl BackendRead for SledTx<'_> {
         Err(no_scan())
     }
 
-    fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
-        Ok(self
-            .get::<i64>(T::Sequences, kind.name().as_bytes())?
-            .unwrap_or(0))
+    fn counter(&mut self, counter: Counter) -> Result<i64, StoreError> {
+        let name = counter.name();
+        Ok(self.get::<i64>(T::Sequences, name.as_bytes())?.unwrap_or(0))
     }
 }
 
@@ -278,8 +279,8 @@ fn no_scan() -> StoreError {
 }
 
 impl BackendTx for SledTx<'_> {
-    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Result<(), StoreError> {
-        self.put(T::Sequences, kind.name().as_bytes(), &last)
+    fn put_counter(&mut self, counter: Counter, value: i64) -> Result<(), StoreError> {
+        self.put(T::Sequences, counter.name().as_bytes(), &value)
     }
 
     fn insert(&mut self, record: Record<'_>) -> Result<(), StoreError> {

@@ -310,12 +310,12 @@ async fn another_layout_version_is_refused() {
         OpenError::TooNew {
             what: "store format",
             found: 99,
-            supported: 1
+            supported: 2
         }
     );
     assert_eq!(
         refused.to_string(),
-        "store format version 99 is newer than this engine supports (1)"
+        "store format version 99 is newer than this engine supports (2)"
     );
 }
 

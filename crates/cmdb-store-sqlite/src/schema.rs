@@ -122,6 +122,16 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX audit_by_id ON audit_records (id);
     "#,
+    // Version 5: the listing counters, so that a page's count is a point read: `sequences`
+    // also holds the size of each biz's sets and of its audit records of each type, under
+    // the names `cmdb_core::counter::Counter::name` gives, bumped by every create.
+    r#"
+    INSERT INTO sequences (kind, last)
+        SELECT 'count/sets/' || bk_biz_id, COUNT(*) FROM sets GROUP BY bk_biz_id;
+    INSERT INTO sequences (kind, last)
+        SELECT 'count/audit/' || bk_biz_id || '/' || resource_type, COUNT(*)
+        FROM audit_records GROUP BY bk_biz_id, resource_type;
+    "#,
 ];
 
 /// The schema version this crate writes and understands (the number of migrations).

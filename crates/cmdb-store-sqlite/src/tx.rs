@@ -8,8 +8,9 @@ use cmdb_core::catalog::{
     Business, MainlineInstance, ServiceTemplate, SetTemplate, StoredAttribute, UniqueRule,
 };
 use cmdb_core::catalog_key::{CatalogEntry, CatalogItem, CatalogKey};
+use cmdb_core::counter::Counter;
 use cmdb_core::error::Detail;
-use cmdb_core::ids::{AuditId, BizId, SequenceKind, SetId};
+use cmdb_core::ids::{AuditId, BizId, SetId};
 use cmdb_core::listing::{DocPage, Window};
 use cmdb_core::records::{AuditRecord, Document, ModuleRecord, ResourceType, SetRecord};
 use rusqlite::{Connection, OptionalExtension, Params, params};
@@ -99,7 +100,6 @@ fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
 /// the index `sets_by_biz`.
 pub(crate) const SELECT_SETS: &str =
     "SELECT doc FROM sets WHERE bk_biz_id = ?1 ORDER BY bk_set_id LIMIT ?2 OFFSET ?3";
-const COUNT_SETS: &str = "SELECT COUNT(*) FROM sets WHERE bk_biz_id = ?1";
 pub(crate) const SELECT_ONE_SET: &str =
     "SELECT doc FROM sets WHERE bk_biz_id = ?1 AND bk_set_id = ?2";
 /// The modules of a set in id order, a page of them: a range of the index `modules_by_set`.
@@ -121,8 +121,6 @@ const SELECT_AUDIT_AFTER: &str = "SELECT a.doc, CASE a.resource_type WHEN 'set' 
      LEFT JOIN sets s ON a.resource_type = 'set' AND s.bk_set_id = a.resource_id \
      LEFT JOIN modules m ON a.resource_type = 'module' AND m.bk_module_id = a.resource_id \
      WHERE a.id > ?1 ORDER BY a.id LIMIT ?2";
-const COUNT_AUDIT: &str = "SELECT COUNT(*) FROM audit_records \
-     WHERE bk_biz_id = ?1 AND (?2 IS NULL OR resource_type = ?2)";
 const SELECT_TENANT_ATTRIBUTES: &str =
     "SELECT doc FROM set_attributes WHERE bk_supplier_account = ?1";
 const SELECT_UNIQUE_RULES: &str =
@@ -270,11 +268,11 @@ pub(crate) fn builtin_set(conn: &Connection, biz: BizId) -> Result<Option<SetId>
         .map_err(store_error)
 }
 
-/// The last id handed out by a sequence (0 when none).
-pub(crate) fn sequence_last(conn: &Connection, kind: SequenceKind) -> Result<i64, StoreError> {
+/// The number stored under a counter (0 when none): a sequence's last id, a listing's size.
+fn counter_value(conn: &Connection, counter: Counter) -> Result<i64, StoreError> {
     let last: Option<i64> = conn
         .prepare_cached(SELECT_SEQUENCE)
-        .and_then(|mut stmt| stmt.query_row([kind.name()], |r| r.get(0)).optional())
+        .and_then(|mut stmt| stmt.query_row([counter.name()], |r| r.get(0)).optional())
         .map_err(store_error)?;
     Ok(last.unwrap_or(0))
 }
@@ -398,12 +396,8 @@ impl BackendRead for SqliteTx<'_> {
         }
     }
 
-    fn documents(&mut self, query: DocQuery) -> Result<Vec<Document>, StoreError> {
-        Ok(self.page(query, Window::ALL)?.docs)
-    }
-
-    /// The page is a `LIMIT`/`OFFSET` range of an index; the count counts index entries
-    /// without reading documents.
+    /// The page is a `LIMIT`/`OFFSET` range of an index; the count is the listing's stored
+    /// counter (a set's modules: an index-only `COUNT(*)`).
     fn page(&mut self, query: DocQuery, window: Window) -> Result<DocPage, StoreError> {
         let conn = self.conn;
         let limit = i64::try_from(window.limit).unwrap_or(i64::MAX);
@@ -415,7 +409,7 @@ impl BackendRead for SqliteTx<'_> {
             }
             DocQuery::Sets { biz, set: None } => (
                 documents(conn, SELECT_SETS, [biz.0, limit, offset], "set")?,
-                count(conn, COUNT_SETS, [biz.0])?,
+                self.stored_count(query)?,
             ),
             DocQuery::Modules { set } => (
                 documents(conn, SELECT_MODULES, [set.0, limit, offset], "module")?,
@@ -425,7 +419,7 @@ impl BackendRead for SqliteTx<'_> {
                 let of_type = resource_type.map(ResourceType::name);
                 let docs =
                     audit_documents(conn, SELECT_AUDIT, params![biz.0, of_type, limit, offset])?;
-                (docs, count(conn, COUNT_AUDIT, params![biz.0, of_type])?)
+                (docs, self.stored_count(query)?)
             }
         };
         Ok(DocPage { count, docs })
@@ -436,15 +430,23 @@ impl BackendRead for SqliteTx<'_> {
         audit_documents(self.conn, SELECT_AUDIT_AFTER, [after.0, limit])
     }
 
-    fn sequence(&mut self, kind: SequenceKind) -> Result<i64, StoreError> {
-        sequence_last(self.conn, kind)
+    fn counter(&mut self, counter: Counter) -> Result<i64, StoreError> {
+        counter_value(self.conn, counter)
+    }
+}
+
+impl SqliteTx<'_> {
+    /// The stored size of a counted listing.
+    fn stored_count(&mut self, query: DocQuery) -> Result<usize, StoreError> {
+        self.listing_count(query)?
+            .ok_or_else(|| StoreError::Backend(format!("{query:?} has no counter").into()))
     }
 }
 
 /// Savepoints are SQLite's own.
 impl BackendTx for SqliteTx<'_> {
-    fn put_sequence(&mut self, kind: SequenceKind, last: i64) -> Result<(), StoreError> {
-        execute(self.conn, UPSERT_SEQUENCE, params![kind.name(), last])
+    fn put_counter(&mut self, counter: Counter, value: i64) -> Result<(), StoreError> {
+        execute(self.conn, UPSERT_SEQUENCE, params![counter.name(), value])
     }
 
     fn insert(&mut self, record: Record<'_>) -> Result<(), StoreError> {

@@ -88,7 +88,7 @@ async fn the_main_job_and_every_command_run_on_postgres() {
     assert_eq!(init.status.code(), Some(0));
     let init = envelope(&init);
     assert_eq!(init["data"]["store"], "postgres");
-    assert_eq!(init["data"]["schema_version"], 3);
+    assert_eq!(init["data"]["schema_version"], 4);
     // The password never shows.
     let shown = init["data"]["path"].as_str().expect("a path");
     assert!(shown.contains(":***@"), "{shown}");

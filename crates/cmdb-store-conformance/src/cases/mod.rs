@@ -6,6 +6,7 @@
 mod atomicity;
 mod audit_log;
 mod concurrency;
+mod counts;
 mod create;
 mod differential;
 mod fixtures;
@@ -20,6 +21,7 @@ pub use concurrency::{
     concurrent_distinct_names_all_succeed, concurrent_same_name_has_one_winner,
     concurrent_unique_key_has_one_winner,
 };
+pub use counts::counts_are_the_listing_after_refusals_and_reopen;
 pub use create::{
     catalog_reads_follow_their_order, create_persists_exactly_the_plan,
     loading_a_business_creates_its_idle_set, reads_of_unknown_things_are_empty,

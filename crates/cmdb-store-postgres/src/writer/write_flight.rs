@@ -1,10 +1,14 @@
 //! The second flight of a transaction, pipelined: the catalog rows, the sets, keys, modules
-//! and audit records (column arrays, one statement each), the sequence bumps and `COMMIT`.
+//! and audit records (column arrays, one statement each), the sequence bumps, what they add to
+//! the listing counters, and `COMMIT`.
 
 use std::pin::Pin;
 
 use cmdb_core::StoreError;
+use std::collections::BTreeMap;
+
 use cmdb_core::catalog_key::CatalogEntry;
+use cmdb_core::counter::Counter;
 use futures::future::join_all;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
@@ -37,6 +41,9 @@ struct Columns {
     audit_docs: Vec<String>,
     seq_kinds: Vec<String>,
     seq_lasts: Vec<i64>,
+    /// What the sets and audit records add to each listing counter.
+    count_names: Vec<String>,
+    count_added: Vec<i64>,
     /// Catalog rows: (statement slot, parameters).
     catalog: Vec<CatalogRow>,
 }
@@ -54,6 +61,19 @@ enum CatalogRow {
 
 fn columns(writes: &Writes, sequences: &[(&str, i64)]) -> Result<Columns, StoreError> {
     let mut c = Columns::default();
+    let mut counts = BTreeMap::new();
+    for counter in writes
+        .sets
+        .iter()
+        .map(|s| Counter::Sets(s.biz))
+        .chain((writes.audits.iter()).map(|a| Counter::Audit(a.biz, a.resource_type)))
+    {
+        *counts.entry(counter).or_insert(0) += 1;
+    }
+    for (counter, added) in counts {
+        c.count_names.push(counter.name().into_owned());
+        c.count_added.push(added);
+    }
     for s in &writes.sets {
         c.set_ids.push(s.id.0);
         c.set_bizs.push(s.biz.0);
@@ -187,6 +207,9 @@ async fn write_columns<'a, E>(conn: &'a Conn, cols: &'a Columns) -> Result<(), A
     }
     if !cols.seq_kinds.is_empty() {
         run(&s.update_sequences, vec![&cols.seq_kinds, &cols.seq_lasts]);
+    }
+    if !cols.count_names.is_empty() {
+        run(&s.add_counts, vec![&cols.count_names, &cols.count_added]);
     }
     if !cols.audit_ids.is_empty() {
         // Delivered to listening engines when (and only if) the transaction commits.

@@ -1,7 +1,7 @@
 //! Unit tests of the SQL of the store: index refusals, documents bit for bit, sequences, corrupt
 //! stored values.
 
-use cmdb_core::ids::{AuditId, ModuleId};
+use cmdb_core::ids::{AuditId, ModuleId, SequenceKind};
 use cmdb_core::records::ResourceType;
 use serde_json::{Value, json};
 
@@ -158,19 +158,19 @@ fn sequences_are_read_once_and_written_back_when_changed() {
     assert_eq!(view.take_ids(SequenceKind::Audit, 0).map(|r| r.len), Ok(0));
     assert_eq!(view.raise_sequence(SequenceKind::Attribute, 10), Ok(true));
     // Nothing reaches the table before the write-back.
-    assert_eq!(sequence_last(&conn, SequenceKind::Set), Ok(0));
+    assert_eq!(counter_value(&conn, SequenceKind::Set.into()), Ok(0));
     view.finish().expect("write back");
-    assert_eq!(sequence_last(&conn, SequenceKind::Set), Ok(1));
-    assert_eq!(sequence_last(&conn, SequenceKind::Module), Ok(3));
-    assert_eq!(sequence_last(&conn, SequenceKind::Audit), Ok(0));
-    assert_eq!(sequence_last(&conn, SequenceKind::Attribute), Ok(10));
+    assert_eq!(counter_value(&conn, SequenceKind::Set.into()), Ok(1));
+    assert_eq!(counter_value(&conn, SequenceKind::Module.into()), Ok(3));
+    assert_eq!(counter_value(&conn, SequenceKind::Audit.into()), Ok(0));
+    assert_eq!(counter_value(&conn, SequenceKind::Attribute.into()), Ok(10));
     let mut view = SequencedTx::new(&mut tx);
     assert_eq!(
         view.take_ids(SequenceKind::Set, 2),
         Ok(IdRange { first: 2, len: 2 })
     );
     view.finish().expect("write back");
-    assert_eq!(sequence_last(&conn, SequenceKind::Set), Ok(3));
+    assert_eq!(counter_value(&conn, SequenceKind::Set.into()), Ok(3));
 }
 
 #[test]
@@ -223,14 +223,13 @@ fn query_plan(conn: &Connection, sql: &str, params: impl Params) -> Vec<String> 
 #[test]
 fn pages_and_counts_are_index_range_reads() {
     let conn = database();
-    let reads: [(&str, &[&dyn rusqlite::ToSql]); 7] = [
+    let reads: [(&str, &[&dyn rusqlite::ToSql]); 6] = [
         (SELECT_SETS, &[&1, &1, &0]),
-        (COUNT_SETS, &[&1]),
         (SELECT_MODULES, &[&1, &1, &0]),
         (COUNT_MODULES, &[&1]),
         (SELECT_AUDIT, &[&1, &"set", &1, &0]),
-        (COUNT_AUDIT, &[&1, &"set"]),
         (SELECT_AUDIT_AFTER, &[&10, &200]),
+        (SELECT_SEQUENCE, &[&"count/sets/1"]),
     ];
     for (sql, params) in reads {
         let plan = query_plan(&conn, sql, params);
@@ -251,10 +250,12 @@ fn pages_and_counts_are_index_range_reads() {
 fn a_page_is_cut_from_the_listing_and_counts_the_whole() {
     let conn = database();
     let mut tx = SqliteTx::new(&conn);
+    let mut view = SequencedTx::new(&mut tx);
     for id in 1..=5 {
-        tx.insert_set(&set(id, 1, &format!("s{id}"), false, &[]))
-            .expect("a set");
+        StoreTx::insert_set(&mut view, &set(id, 1, &format!("s{id}"), false, &[])).expect("a set");
     }
+    view.finish().expect("the counters written back");
+    assert_eq!(counter_value(&conn, Counter::Sets(BizId(1))), Ok(5));
     let sets = |start, limit| {
         let page = SqliteTx::new(&conn)
             .page(

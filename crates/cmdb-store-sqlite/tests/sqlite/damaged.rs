@@ -149,9 +149,9 @@ async fn a_newer_schema_version_is_refused() {
     let expected = OpenError::TooNew {
         what: "database schema",
         found: 7,
-        supported: 4,
+        supported: 5,
     };
-    let message = "database schema version 7 is newer than this engine supports (4)";
+    let message = "database schema version 7 is newer than this engine supports (5)";
     assert_refused(&db.path(), &expected, message);
     assert_eq!(
         StoreError::from(expected.clone()),
@@ -183,9 +183,9 @@ async fn a_newer_schema_version_still_in_the_log_is_refused() {
         &OpenError::TooNew {
             what: "database schema",
             found: 9,
-            supported: 4,
+            supported: 5,
         },
-        "database schema version 9 is newer than this engine supports (4)",
+        "database schema version 9 is newer than this engine supports (5)",
     );
     assert!(
         std::fs::read(&wal).expect("the log is still there") == wal_before,
@@ -240,5 +240,5 @@ async fn an_empty_file_becomes_a_new_database() {
     let db = TempDb::new();
     std::fs::write(db.path(), b"").expect("an empty file");
     let store = db.open();
-    assert_eq!(store.inner().schema_version(), Ok(4));
+    assert_eq!(store.inner().schema_version(), Ok(5));
 }

@@ -1,7 +1,8 @@
 //! The current schema over a database of version 1 (`tests/data/schema_v1.sql`, a dump of the
 //! README's main job plus one more create): the open migrates it; every set, module and audit
-//! record reads back as version 1 stored it; ids continue; and a record written from then on
-//! is stored without a second copy of the document it records, yet reads back whole.
+//! record reads back as version 1 stored it; ids continue; every listing is counted; and a
+//! record written from then on is stored without a second copy of the document it records,
+//! yet reads back whole.
 
 use cmdb_core::backend::DocQuery;
 use cmdb_core::ids::{AuditId, BizId, SetId};
@@ -28,6 +29,24 @@ fn raw_docs(conn: &Connection, sql: &str) -> Vec<Document> {
         .iter()
         .map(|t| serde_json::from_str(t).expect("a stored document"))
         .collect()
+}
+
+/// The page counts of biz 1: `[sets, audit of sets, audit of modules, all audit]`.
+async fn counts(store: &dyn SetStore) -> [usize; 4] {
+    let biz = BizId(1);
+    let of = |resource_type| DocQuery::Audit { biz, resource_type };
+    let queries = [
+        DocQuery::Sets { biz, set: None },
+        of(Some(ResourceType::Set)),
+        of(Some(ResourceType::Module)),
+        of(None),
+    ];
+    let mut out = [0; 4];
+    for (slot, query) in out.iter_mut().zip(queries) {
+        let window = Window { start: 0, limit: 1 };
+        *slot = store.page(query, window).await.expect("a page").count;
+    }
+    out
 }
 
 #[tokio::test]
@@ -57,7 +76,7 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
 
     let store = db.open();
     assert_eq!(store.inner().schema_version(), Ok(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     assert_eq!(store.sets(BizId(1), None).await.expect("sets"), v1_sets);
     // Version 3's index serves pages of the migrated sets.
     let window = Window { start: 1, limit: 1 };
@@ -85,6 +104,8 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
         .await
         .expect("audit");
     assert_eq!(module_audits, vec![v1_audit[1].clone()]);
+    // Version 5 counted every listing: each page's count is its listing's size.
+    assert_eq!(counts(&store).await, [3, 2, 1, 3]);
 
     // Ids continue where version 1 left them: set 4782, module 5, audit records 4 and 5.
     let from_template = plan(
@@ -104,6 +125,7 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
     // The new records read back whole: cur_data is the set's and the module's document.
     let audit = store.audit_records(BizId(1), None).await.expect("audit");
     assert_eq!(audit.len(), 6);
+    assert_eq!(counts(&store).await, [5, 4, 2, 6], "the counters count on");
     assert_eq!(audit[..3], v1_audit[..]);
     let expected: Vec<Document> = created
         .audits
