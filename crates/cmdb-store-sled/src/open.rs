@@ -39,7 +39,7 @@ impl OpenBackend for SledBackend {
     ///   a store that recovered less than it had durably stored.
     /// - [`OpenError::Foreign`] for a sled database (or a sidecar) that is not of this store.
     /// - [`OpenError::TooNew`] for a store of a newer layout version (an older one is
-    ///   upgraded, see [`upgrade`]).
+    ///   upgraded, see the `upgrade` module).
     /// - [`OpenError::Unreachable`] when the directory or its files cannot be read;
     ///   [`OpenError::Store`] for other failures of sled.
     fn open_backend(path: &Path, options: &SledOptions) -> Result<Self, OpenError> {
