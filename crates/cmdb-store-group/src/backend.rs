@@ -1,5 +1,5 @@
 //! [`Backend`]: what a synchronous storage engine implements to become a [`SetStore`] through
-//! [`crate::EmbeddedStore`] — open a write transaction, open a snapshot, and the ten calls of
+//! [`crate::EmbeddedStore`] — open a write transaction, open a snapshot, and the eleven calls of
 //! [`BackendTx`] and [`BackendRead`] inside them.
 //!
 //! [`SetStore`]: cmdb_core::ports::SetStore

@@ -49,17 +49,6 @@ impl MemoryBackend {
         state.rollback_to(0);
         state
     }
-
-    /// [`MemoryBackend::lock`] unless another thread (the writer) holds the lock.
-    fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
-        let mut state = match self.state.try_lock() {
-            Ok(state) => state,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        state.rollback_to(0);
-        Some(state)
-    }
 }
 
 impl Backend for MemoryBackend {
@@ -89,14 +78,18 @@ impl Backend for MemoryBackend {
         body(&mut *self.lock())
     }
 
-    /// At once while no write holds the state: reads do no i/o.
+    /// At once while no write holds the state (reads do no i/o), taking the lock as
+    /// [`MemoryBackend::lock`] does.
     fn read_without_blocking<R, F>(&self, body: F) -> Result<Result<R, StoreError>, F>
     where
         F: FnOnce(&mut dyn BackendRead) -> Result<R, StoreError>,
     {
-        match self.try_lock() {
-            Some(mut state) => Ok(body(&mut *state)),
-            None => Err(body),
-        }
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(body),
+        };
+        state.rollback_to(0);
+        Ok(body(&mut *state))
     }
 }
