@@ -1,12 +1,14 @@
 //! Helpers the cases share: fixtures loaded and plans built the way the app does it, fixed
 //! request contexts and timestamps, expected documents, and snapshots of a store's state.
 
+use cmdb_core::backend::DocQuery;
 use cmdb_core::catalog::Business;
 use cmdb_core::error::Error;
 use cmdb_core::facts::{FactsQuery, StoredFacts};
 use cmdb_core::fixture::{CatalogBatch, Fixture, LoadReport};
 use cmdb_core::gather::gather_facts;
 use cmdb_core::ids::{BizId, SequenceKind, SetId};
+use cmdb_core::listing::Window;
 use cmdb_core::plan::{CreatePlan, PlanOptions, RequestContext, plan_create};
 use cmdb_core::ports::{SetStore, SetStoreExt};
 use cmdb_core::records::{AuditRecord, CreatedSet, Document, ResourceType};
@@ -447,6 +449,31 @@ pub async fn sequences(store: &dyn SetStore) -> [i64; 4] {
     let mut out = [0; 4];
     for (slot, kind) in out.iter_mut().zip(SequenceKind::ALL) {
         *slot = store.sequence_last(kind).await.expect("sequence_last");
+    }
+    out
+}
+
+/// The counts a page of one answers for `biz`'s listings `[sets, audit of sets, audit of
+/// modules, all audit]` (stored counters on every store), each checked against the length of
+/// the whole listing.
+///
+/// # Panics
+/// When a read fails or a page's count is not its listing's length.
+pub async fn listing_counts(store: &dyn SetStore, biz: i64) -> [usize; 4] {
+    let biz = BizId(biz);
+    let of = |resource_type| DocQuery::Audit { biz, resource_type };
+    let queries = [
+        DocQuery::Sets { biz, set: None },
+        of(Some(ResourceType::Set)),
+        of(Some(ResourceType::Module)),
+        of(None),
+    ];
+    let mut out = [0; 4];
+    for (slot, query) in out.iter_mut().zip(queries) {
+        let page = store.page(query, Window { start: 0, limit: 1 }).await;
+        let all = store.page(query, Window::ALL).await.expect("a listing");
+        *slot = page.expect("a page").count;
+        assert_eq!(*slot, all.docs.len(), "the count of {query:?}");
     }
     out
 }

@@ -135,12 +135,10 @@ fn a_version_1_database_is_migrated_with_its_data_and_gets_a_catalog_version() {
 
 #[test]
 fn a_version_3_database_gets_its_listing_counts_on_open() {
-    use cmdb_core::backend::DocQuery;
-    use cmdb_core::ids::BizId;
-    use cmdb_core::listing::Window;
     use cmdb_core::ports::SetStore;
-    use cmdb_core::records::ResourceType;
-    use cmdb_store_conformance::support::{context, create_ok, load_ok, worked_example_fixture};
+    use cmdb_store_conformance::support::{
+        context, create_ok, listing_counts, load_ok, worked_example_fixture,
+    };
 
     if let Some(reason) = server_missing() {
         println!("skipped: {reason}");
@@ -148,21 +146,6 @@ fn a_version_3_database_gets_its_listing_counts_on_open() {
     }
     let db = TestDb::create();
     cmdb_store_conformance::run_case(async {
-        let counts = |store: PgStore| async move {
-            let biz = BizId(1);
-            let of = |resource_type| DocQuery::Audit { biz, resource_type };
-            let mut out = Vec::new();
-            for query in [
-                DocQuery::Sets { biz, set: None },
-                of(Some(ResourceType::Set)),
-                of(Some(ResourceType::Module)),
-                of(None),
-            ] {
-                let page = store.page(query, Window { start: 0, limit: 1 }).await;
-                out.push(page.expect("a page").count);
-            }
-            (store, out)
-        };
         let store = PgStore::connect(&db.url, PgOptions::default())
             .await
             .expect("a fresh database opens");
@@ -173,7 +156,7 @@ fn a_version_3_database_gets_its_listing_counts_on_open() {
                 serde_json::json!({"bk_parent_id": 1, "bk_set_name": name, "set_template_id": 1});
             create_ok(&store, &ctx, 1, data).await;
         }
-        let (store, counted) = counts(store).await;
+        let counted = listing_counts(&store, 1).await;
         assert_eq!(
             counted,
             [3, 2, 2, 4],
@@ -195,11 +178,11 @@ fn a_version_3_database_gets_its_listing_counts_on_open() {
             .await
             .expect("it opens and migrates");
         assert_eq!(version(&db.url).await, SCHEMA_VERSION);
-        let (store, recounted) = counts(store).await;
+        let recounted = listing_counts(&store, 1).await;
         assert_eq!(recounted, counted, "counted by the migration");
         let data = serde_json::json!({"bk_parent_id": 1, "bk_set_name": "c"});
         create_ok(&store, &ctx, 1, data).await;
-        let (store, after) = counts(store).await;
+        let after = listing_counts(&store, 1).await;
         assert_eq!(after, [4, 3, 2, 5]);
         store.close().await.expect("closed");
     });

@@ -6,39 +6,12 @@ mod common;
 
 use std::path::Path;
 
-use cmdb_core::backend::DocQuery;
-use cmdb_core::ids::BizId;
-use cmdb_core::listing::Window;
 use cmdb_core::ports::SetStore;
-use cmdb_core::records::ResourceType;
+use cmdb_store_conformance::support::listing_counts;
 use cmdb_store_sled::layout::{self, FORMAT_KEY};
 use cmdb_store_sled::{SIDECAR_FILE, SledOptions, SledStore};
 use common::{create, load_catalog, raw_sled, reopen};
 use serde_json::{Value, json};
-
-/// The page counts of biz 2: `[sets, audit of sets, audit of modules, all audit]`, each
-/// checked against the length of the full listing.
-async fn counts(store: &dyn SetStore) -> [usize; 4] {
-    let biz = BizId(2);
-    let of = |resource_type| DocQuery::Audit { biz, resource_type };
-    let queries = [
-        DocQuery::Sets { biz, set: None },
-        of(Some(ResourceType::Set)),
-        of(Some(ResourceType::Module)),
-        of(None),
-    ];
-    let mut out = [0; 4];
-    for (slot, query) in out.iter_mut().zip(queries) {
-        let page = store
-            .page(query, Window { start: 0, limit: 1 })
-            .await
-            .unwrap();
-        let all = store.page(query, Window::ALL).await.unwrap();
-        assert_eq!(page.count, all.docs.len(), "{query:?}");
-        *slot = page.count;
-    }
-    out
-}
 
 /// Turns the closed store at `path` into what a version-1 build left: no counter keys, the
 /// version-1 marker in `meta` and in the sidecar (not vouching for the files).
@@ -95,18 +68,18 @@ async fn a_version_1_store_is_counted_on_open_and_counts_on() {
             .await
             .unwrap();
     }
-    let before = counts(&store).await;
+    let before = listing_counts(&store, 2).await;
     store.close().await.unwrap();
     drop(store);
 
     make_version_1(&path);
     assert_eq!(marker_version(&path), 1);
     let store = reopen(&path, SledOptions::default()).unwrap();
-    assert_eq!(counts(&store).await, before);
+    assert_eq!(listing_counts(&store, 2).await, before);
     create(&store, 2, json!({"bk_set_name": "d", "bk_parent_id": 2}))
         .await
         .unwrap();
-    let after = counts(&store).await;
+    let after = listing_counts(&store, 2).await;
     assert_eq!(after[0], before[0] + 1);
     assert_eq!(after[1], before[1] + 1);
     store.close().await.unwrap();
@@ -120,6 +93,6 @@ async fn a_version_1_store_is_counted_on_open_and_counts_on() {
     );
 
     let store = reopen(&path, SledOptions::default()).unwrap();
-    assert_eq!(counts(&store).await, after);
+    assert_eq!(listing_counts(&store, 2).await, after);
     store.close().await.unwrap();
 }

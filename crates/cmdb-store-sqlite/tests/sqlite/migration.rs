@@ -13,6 +13,8 @@ use cmdb_store_sqlite::SCHEMA_VERSION;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
+use cmdb_store_conformance::support::listing_counts;
+
 use crate::support::{TempDb, create_named, plan};
 
 const V1_DUMP: &str = include_str!("../data/schema_v1.sql");
@@ -29,24 +31,6 @@ fn raw_docs(conn: &Connection, sql: &str) -> Vec<Document> {
         .iter()
         .map(|t| serde_json::from_str(t).expect("a stored document"))
         .collect()
-}
-
-/// The page counts of biz 1: `[sets, audit of sets, audit of modules, all audit]`.
-async fn counts(store: &dyn SetStore) -> [usize; 4] {
-    let biz = BizId(1);
-    let of = |resource_type| DocQuery::Audit { biz, resource_type };
-    let queries = [
-        DocQuery::Sets { biz, set: None },
-        of(Some(ResourceType::Set)),
-        of(Some(ResourceType::Module)),
-        of(None),
-    ];
-    let mut out = [0; 4];
-    for (slot, query) in out.iter_mut().zip(queries) {
-        let window = Window { start: 0, limit: 1 };
-        *slot = store.page(query, window).await.expect("a page").count;
-    }
-    out
 }
 
 #[tokio::test]
@@ -105,7 +89,7 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
         .expect("audit");
     assert_eq!(module_audits, vec![v1_audit[1].clone()]);
     // Version 5 counted every listing: each page's count is its listing's size.
-    assert_eq!(counts(&store).await, [3, 2, 1, 3]);
+    assert_eq!(listing_counts(&store, 1).await, [3, 2, 1, 3]);
 
     // Ids continue where version 1 left them: set 4782, module 5, audit records 4 and 5.
     let from_template = plan(
@@ -125,7 +109,11 @@ async fn a_version_1_database_is_migrated_and_reads_and_continues_as_it_was() {
     // The new records read back whole: cur_data is the set's and the module's document.
     let audit = store.audit_records(BizId(1), None).await.expect("audit");
     assert_eq!(audit.len(), 6);
-    assert_eq!(counts(&store).await, [5, 4, 2, 6], "the counters count on");
+    assert_eq!(
+        listing_counts(&store, 1).await,
+        [5, 4, 2, 6],
+        "the counters count on"
+    );
     assert_eq!(audit[..3], v1_audit[..]);
     let expected: Vec<Document> = created
         .audits
