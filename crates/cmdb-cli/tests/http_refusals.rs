@@ -197,7 +197,10 @@ async fn a_body_not_json_by_its_content_type_is_415_1199000() {
             false,
             "Deserializing JSON data failed: content type must be application/json",
         ),
-        (true, "反序列化JSON数据失败: Content-Type 必须为 application/json"),
+        (
+            true,
+            "反序列化JSON数据失败: Content-Type 必须为 application/json",
+        ),
     ] {
         let lang = language(zh);
         for target in ["/api/v3/set/1", "/api/c/compapi/v2/cc/create_set/"] {
@@ -324,7 +327,12 @@ async fn a_peer_over_its_failed_authentications_is_429_1199997() {
 async fn a_connection_over_the_peer_cap_is_503_1199997() {
     // The refusal is written before any request is read, in the server's default language.
     for (default, message) in [("en", "too many requests"), ("zh-cn", "请求过多")] {
-        let server = start(&["--default-language", default, "--max-connections-per-peer", "1"]);
+        let server = start(&[
+            "--default-language",
+            default,
+            "--max-connections-per-peer",
+            "1",
+        ]);
         // The first connection holds the peer's one slot with a head that is still arriving.
         let mut first = TcpStream::connect(&server.addr).await.expect("connect");
         first
