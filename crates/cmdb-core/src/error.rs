@@ -55,7 +55,7 @@ pub enum Code {
     /// A single-choice attribute got several values.
     SingleChoice = 1_199_092,
     /// The caller sent more requests than it may (rate limit, connection limit). Raised by
-    /// the HTTP adapter only: no [`Error`] has this code.
+    /// the HTTP adapter only: no [`enum@Error`] has this code.
     TooManyRequests = 1_199_997,
     /// Something went wrong inside the engine; details are logged, not shown.
     Internal = 1_199_999,
