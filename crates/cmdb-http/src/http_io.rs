@@ -18,7 +18,7 @@ use cmdb_core::{Error, Language, StoreError};
 use crate::AppState;
 use crate::access::{self, Who};
 use crate::peer::Peer;
-use crate::raw::failure_for_status;
+use crate::raw::refusal_for_status;
 use crate::refusal::{HttpRefusal, Refused};
 
 /// The request and response header carrying the request id.
@@ -418,7 +418,7 @@ fn fail_head(status: u16, request_id: &str, language: Language) -> Response {
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
         request_id.to_owned(),
         language,
-        &failure_for_status(status),
+        &refusal_for_status(status),
     );
     response.headers_mut().insert(
         axum::http::header::CONNECTION,

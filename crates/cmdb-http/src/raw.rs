@@ -39,7 +39,7 @@ pub(crate) fn response_bytes(
 /// The refusal an HTTP-level status stands for: 1199997 for 429 and 503, 1199015 naming
 /// `uri` (414) or `headers` (431), 1199006 `'request'` for anything else (a malformed
 /// request line or header, an HTTP/2 preface).
-pub(crate) fn failure_for_status(status: u16) -> Refused {
+pub(crate) fn refusal_for_status(status: u16) -> Refused {
     let error = match status {
         429 | 503 => return HttpRefusal::TooManyRequests.into(),
         414 => Error::OverLimit {
@@ -117,13 +117,13 @@ impl<T> EnvelopeIo<T> {
 
     /// Queues the envelope answer of `status` in place of hyper's (or of nothing), and logs it.
     fn answer_instead(&mut self, status: u16, reason: &str) {
-        let failure = if status == 431 && self.read_since_answer <= self.head_max {
+        let refused = if status == 431 && self.read_since_answer <= self.head_max {
             Refused::from(HttpRefusal::TooManyHeaders { max: MAX_HEADERS })
         } else {
-            failure_for_status(status)
+            refusal_for_status(status)
         };
         let id = (self.ids)();
-        self.pending = response_bytes(status, reason, &failure, &id);
+        self.pending = response_bytes(status, reason, &refused, &id);
         self.written = 0;
         self.drain = Some((Box::pin(tokio::time::sleep(DRAIN_TIME)), DRAIN_BYTES));
         access::write(&access::Line {
@@ -131,7 +131,7 @@ impl<T> EnvelopeIo<T> {
             method: "-",
             route: "-",
             status,
-            code: failure.code().number(),
+            code: refused.code().number(),
             who: &Who::default(),
             request_id: &id.0,
             peer: Some(self.peer),
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn a_raw_answer_is_an_envelope() {
         let id = ("ab".to_owned(), Language::En);
-        let bytes = response_bytes(503, "Service Unavailable", &failure_for_status(503), &id);
+        let bytes = response_bytes(503, "Service Unavailable", &refusal_for_status(503), &id);
         let text = String::from_utf8(bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(
