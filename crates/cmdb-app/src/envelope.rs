@@ -47,6 +47,31 @@ impl Envelope {
         }
     }
 
+    /// The failure envelope of a refusal that is not a [`Failure`] (one an adapter makes
+    /// itself, such as an HTTP server over its rate limit): `code`, `message` as given, null
+    /// permission and data.
+    ///
+    /// ```
+    /// use cmdb_app::Envelope;
+    /// use cmdb_core::Code;
+    ///
+    /// let envelope = Envelope::refusal("r1".to_owned(), Code::TooManyRequests, "too many requests".to_owned());
+    /// assert_eq!(
+    ///     envelope.to_json(),
+    ///     r#"{"result":false,"code":1199997,"message":"too many requests","permission":null,"request_id":"r1","data":null}"#
+    /// );
+    /// ```
+    pub fn refusal(request_id: String, code: Code, message: String) -> Self {
+        Envelope {
+            result: false,
+            code: code.number(),
+            message,
+            permission: None,
+            request_id,
+            data: Value::Null,
+        }
+    }
+
     /// The envelope as one line of JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| {

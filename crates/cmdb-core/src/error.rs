@@ -54,7 +54,8 @@ pub enum Code {
     BuiltinForbidden = 1_199_054,
     /// A single-choice attribute got several values.
     SingleChoice = 1_199_092,
-    /// The caller sent more requests than it may (rate limit, connection limit).
+    /// The caller sent more requests than it may (rate limit, connection limit). Raised by
+    /// the HTTP adapter only: no [`enum@Error`] has this code.
     TooManyRequests = 1_199_997,
     /// Something went wrong inside the engine; details are logged, not shown.
     Internal = 1_199_999,
@@ -129,12 +130,6 @@ pub enum Error {
         /// The property id.
         field: String,
     },
-    /// 1199015: a request head with more than `max` header fields (HTTP).
-    #[error("'headers' exceeds the maximum count of {max}")]
-    TooManyHeaders {
-        /// The most header fields a head may have.
-        max: usize,
-    },
     /// 1199016: `field` does not match its pattern.
     #[error("'{field}' regular verification failed")]
     RegexFailed {
@@ -171,9 +166,6 @@ pub enum Error {
         /// The repeated key.
         key: String,
     },
-    /// 1199997: the caller is over its request rate, or the server over its connection limit.
-    #[error("too many requests")]
-    TooManyRequests,
     /// 1199035: a batch holds more than `limit` sets.
     #[error("set exceed the limit {limit}")]
     ExceedLimit {
@@ -223,7 +215,7 @@ impl Error {
             Error::InvalidOrMissing { .. } => Code::InvalidOrMissing,
             Error::DuplicateItem { .. } => Code::DuplicateItem,
             Error::CatalogConflict { .. } => Code::DuplicateItem,
-            Error::OverLimit { .. } | Error::TooManyHeaders { .. } => Code::OverLimit,
+            Error::OverLimit { .. } => Code::OverLimit,
             Error::RegexFailed { .. } => Code::RegexFailed,
             Error::NotFound => Code::NotFound,
             Error::NeedTimezone { .. } => Code::NeedTimezone,
@@ -232,7 +224,6 @@ impl Error {
             Error::ParseAuthorize => Code::ParseAuthorize,
             Error::AuthorizeFailed => Code::AuthorizeFailed,
             Error::DuplicateKey { .. } => Code::JsonDecode,
-            Error::TooManyRequests => Code::TooManyRequests,
             Error::ExceedLimit { .. } => Code::ExceedLimit,
             Error::BuiltinForbidden => Code::BuiltinForbidden,
             Error::SingleChoice { .. } => Code::SingleChoice,
@@ -273,13 +264,6 @@ pub enum BodyProblem {
         /// The limit (the top-level object is level 1).
         max_depth: usize,
     },
-    /// The request's content type is not JSON.
-    NotJsonContentType,
-    /// The body did not arrive within `seconds`.
-    TimedOut {
-        /// The limit.
-        seconds: u64,
-    },
     /// An imported file ends inside this row (an unclosed quoted CSV cell).
     Truncated,
     /// An imported CSV row has another number of cells than its header.
@@ -306,8 +290,6 @@ impl BodyProblem {
         match self {
             BodyProblem::TooLarge { max_bytes } => format!("请求体超过 {}", Self::size(max_bytes)),
             BodyProblem::TooDeep { max_depth } => format!("嵌套超过 {max_depth} 层"),
-            BodyProblem::NotJsonContentType => "Content-Type 必须为 application/json".to_owned(),
-            BodyProblem::TimedOut { seconds } => format!("请求体未在 {seconds} 秒内收到"),
             BodyProblem::Truncated => "文件在此行中途结束".to_owned(),
             BodyProblem::CellCount { expected, found } => {
                 format!("该行有 {found} 个单元格，表头有 {expected} 个")
@@ -324,10 +306,6 @@ impl fmt::Display for BodyProblem {
             }
             BodyProblem::TooDeep { max_depth } => {
                 write!(f, "nested deeper than {max_depth} levels")
-            }
-            BodyProblem::NotJsonContentType => f.write_str("content type must be application/json"),
-            BodyProblem::TimedOut { seconds } => {
-                write!(f, "body not received within {seconds} s")
             }
             BodyProblem::Truncated => f.write_str("the file ends inside this row"),
             BodyProblem::CellCount { expected, found } => {

@@ -66,7 +66,6 @@ impl Error {
             }
             Error::CatalogConflict { entity } => format!("数据唯一性校验失败， {entity} 重复"),
             Error::OverLimit { field } => format!("'{field}' 数据越界"),
-            Error::TooManyHeaders { max } => format!("'headers' 数量超过上限 {max}"),
             Error::RegexFailed { field } => format!("'{field}' 字段正则校验失败"),
             Error::NotFound => "未找到相关数据".to_owned(),
             // bk-cmdb's Chinese template for 1199024 is the string-type one.
@@ -76,7 +75,6 @@ impl Error {
             Error::ParseAuthorize => "解析授权信息失败".to_owned(),
             Error::AuthorizeFailed => "鉴权请求失败".to_owned(),
             Error::DuplicateKey { key } => format!("反序列化JSON数据失败: 重复的键 '{key}'"),
-            Error::TooManyRequests => "请求过多".to_owned(),
             Error::ExceedLimit { limit } => format!("set 超过限制 {limit}"),
             Error::BuiltinForbidden => "内置结点，禁止删除".to_owned(),
             Error::SingleChoice { field } => format!("'{field}' 只允许单选"),

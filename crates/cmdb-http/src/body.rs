@@ -9,12 +9,13 @@ use axum::body::{Body, HttpBody};
 use axum::http::StatusCode;
 use cmdb_app::Failure;
 use cmdb_app::request::MAX_BODY_BYTES;
-use cmdb_core::{BodyProblem, Error};
+use cmdb_core::Error;
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::http_io::Refusal;
 use crate::peer::{Peer, PeerBytes, PeerShare};
+use crate::refusal::HttpRefusal;
 
 /// The most a body reserves: one byte past the limit, enough for `parse_body` to refuse it.
 const MAX_RESERVED: usize = MAX_BODY_BYTES + 1;
@@ -103,7 +104,7 @@ impl BodyBudget {
             Reader::Unauthenticated(Some(peer)) => Some(
                 self.unauthenticated
                     .take(peer, bytes)
-                    .ok_or_else(|| Refusal::from(Error::TooManyRequests))?,
+                    .ok_or_else(|| Refusal::from(HttpRefusal::TooManyRequests))?,
             ),
             _ => None,
         };
@@ -116,7 +117,7 @@ impl BodyBudget {
             .ok_or_else(|| {
                 Refusal(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    Error::TooManyRequests.into(),
+                    HttpRefusal::TooManyRequests.into(),
                 )
             })?;
         Ok(Reserved {
@@ -153,14 +154,15 @@ pub(crate) async fn read_body(
     reserved: Reserved,
     timeout: Duration,
 ) -> Result<BodyBytes, Refusal> {
-    let read = tokio::time::timeout(timeout, read_all(body, reserved.bytes)).await;
-    let bytes = read.unwrap_or_else(|_| {
-        Err(Failure::from(Error::JsonDecode {
-            detail: Some(BodyProblem::TimedOut {
+    let bytes = match tokio::time::timeout(timeout, read_all(body, reserved.bytes)).await {
+        Ok(read) => read?,
+        Err(_) => {
+            return Err(HttpRefusal::BodyTimedOut {
                 seconds: timeout.as_secs(),
-            }),
-        }))
-    })?;
+            }
+            .into());
+        }
+    };
     Ok(BodyBytes {
         bytes,
         _reserved: reserved,

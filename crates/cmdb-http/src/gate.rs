@@ -7,10 +7,11 @@ use std::sync::Arc;
 use cmdb_app::Failure;
 use cmdb_app::apps::{AppGrant, AppRegistry};
 use cmdb_app::request::Credentials;
-use cmdb_core::{BizId, Error};
+use cmdb_core::BizId;
 
 use crate::peer::Peer;
 use crate::rate::RateLimiter;
+use crate::refusal::{HttpRefusal, Refused};
 
 /// How much more failures a claimed app code may have than a peer (many peers share an app).
 const CODE_FACTOR: u32 = 10;
@@ -68,10 +69,10 @@ impl Gate {
     ///
     /// # Errors
     /// 1199997 (answered 429).
-    pub(crate) fn refuse_failing_peer(&self, peer: Option<Peer>) -> Result<(), Failure> {
+    pub(crate) fn refuse_failing_peer(&self, peer: Option<Peer>) -> Result<(), HttpRefusal> {
         match peer {
             Some(peer) if self.checks() && !self.failed_peers.has_token(&peer) => {
-                Err(Error::TooManyRequests.into())
+                Err(HttpRefusal::TooManyRequests)
             }
             _ => Ok(()),
         }
@@ -96,14 +97,14 @@ impl Gate {
     /// # Errors
     /// 1199997 when the claimed code used up its failed authentications; 1199046 for a
     /// missing or wrong code or secret.
-    pub(crate) fn authenticate(&self, credentials: &Credentials) -> Result<Admitted<'_>, Failure> {
+    pub(crate) fn authenticate(&self, credentials: &Credentials) -> Result<Admitted<'_>, Refused> {
         let Some(apps) = &self.apps else {
             return Ok(Admitted { grant: None });
         };
         if let Some(code) = &credentials.app_code
             && !self.failed_codes.has_token(code_key(code))
         {
-            return Err(Error::TooManyRequests.into());
+            return Err(HttpRefusal::TooManyRequests.into());
         }
         let grant = apps.authenticate(
             credentials.app_code.as_deref(),
@@ -116,12 +117,12 @@ impl Gate {
     ///
     /// # Errors
     /// As [`Gate::authenticate`]; 1199997 when the app is over its rate.
-    pub(crate) fn admit(&self, credentials: &Credentials) -> Result<Admitted<'_>, Failure> {
+    pub(crate) fn admit(&self, credentials: &Credentials) -> Result<Admitted<'_>, Refused> {
         let admitted = self.authenticate(credentials)?;
         if let Some(grant) = admitted.grant
             && !self.rate.admit(grant.code())
         {
-            return Err(Error::TooManyRequests.into());
+            return Err(HttpRefusal::TooManyRequests.into());
         }
         Ok(admitted)
     }

@@ -23,6 +23,7 @@ use crate::http_io::{
     refuse_content_type, refuse_repeated_identity, run_engine, supplier_account, user,
 };
 use crate::peer::Peer;
+use crate::refusal::Refused;
 
 /// A request as the handlers see it before reading it: the shared state, its id and language,
 /// and the connection's peer (when the server knows it).
@@ -50,16 +51,16 @@ impl Req {
     pub(crate) fn answer(&self, caller: Caller, result: Result<Envelope, Refusal>) -> Response {
         let response = match result {
             Ok(envelope) => ok(&envelope),
-            Err(Refusal(status, failure)) => {
+            Err(Refusal(status, refused)) => {
                 let auth = [
                     Code::JsonDecode,
                     Code::ParseAuthorize,
                     Code::AuthorizeFailed,
                 ];
-                if !caller.admitted && auth.iter().any(|c| *c as i64 == failure.code().number()) {
+                if !caller.admitted && auth.iter().any(|c| *c as i64 == refused.code().number()) {
                     self.state.gate.failed(self.peer, &caller.who.app);
                 }
-                fail(status, self.rid.clone(), self.lang, &failure)
+                fail(status, self.rid.clone(), self.lang, &refused)
             }
         };
         caller.on(response)
@@ -67,9 +68,10 @@ impl Req {
 
     /// What every route checks first: no identity header repeated, and a peer that has not
     /// used up its failed authentications.
-    pub(crate) fn precheck(&self, headers: &HeaderMap) -> Result<(), Failure> {
+    pub(crate) fn precheck(&self, headers: &HeaderMap) -> Result<(), Refused> {
         refuse_repeated_identity(headers)?;
-        self.state.gate.refuse_failing_peer(self.peer)
+        self.state.gate.refuse_failing_peer(self.peer)?;
+        Ok(())
     }
 }
 
@@ -267,7 +269,7 @@ pub(crate) fn native_identity<'r>(
     req: &'r Req,
     headers: &HeaderMap,
     caller: &mut Caller,
-) -> Result<(Admitted<'r>, String, String), Failure> {
+) -> Result<(Admitted<'r>, String, String), Refused> {
     let state = &req.state;
     req.precheck(headers)?;
     let credentials = native_credentials(headers)?;
@@ -288,7 +290,7 @@ pub(crate) fn native_caller(
     biz: &str,
     access: Access,
     caller: &mut Caller,
-) -> Result<(RequestContext, BizId), Failure> {
+) -> Result<(RequestContext, BizId), Refused> {
     let (admitted, user, app_code) = native_identity(req, headers, caller)?;
     let biz = biz_from_path(biz)?;
     let tenant = supplier_account(headers)?;
@@ -499,7 +501,7 @@ pub(crate) async fn metrics(
         let admitted = req.state.gate.admit(&credentials)?;
         caller.admitted = true;
         caller.who.app_verified = admitted.verified();
-        Ok::<_, Failure>(())
+        Ok::<_, Refused>(())
     })();
     if let Err(refused) = admitted {
         return req.answer(caller, Err(refused.into()));

@@ -13,12 +13,13 @@ use cmdb_app::request::{Credentials, check_user, credentials};
 use cmdb_app::{Engine, Envelope, Failure};
 use cmdb_core::catalog::DEFAULT_SUPPLIER_ACCOUNT;
 use cmdb_core::error::Detail;
-use cmdb_core::{BodyProblem, Error, Language, StoreError};
+use cmdb_core::{Error, Language, StoreError};
 
 use crate::AppState;
 use crate::access::{self, Who};
 use crate::peer::Peer;
-use crate::raw::failure_for_status;
+use crate::raw::refusal_for_status;
+use crate::refusal::{HttpRefusal, Refused};
 
 /// The request and response header carrying the request id.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -160,43 +161,56 @@ pub(crate) fn ok(envelope: &Envelope) -> Response {
 
 /// A refusal and the HTTP status it is answered with (from [`status_of`] unless said).
 #[derive(Debug)]
-pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) Failure);
+pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) Refused);
+
+impl From<Refused> for Refusal {
+    fn from(refused: Refused) -> Self {
+        Refusal(status_of(&refused), refused)
+    }
+}
 
 impl From<Failure> for Refusal {
     fn from(failure: Failure) -> Self {
-        Refusal(status_of(&failure), failure)
+        Refused::from(failure).into()
     }
 }
 
 impl From<Error> for Refusal {
     fn from(error: Error) -> Self {
-        Failure::from(error).into()
+        Refused::from(error).into()
     }
 }
 
-/// The HTTP status of a refusal: 429 over the rate limit, 408 for a body that did not arrive
-/// in time, else 200 (bk-cmdb answers refusals with 200).
-pub(crate) fn status_of(failure: &Failure) -> StatusCode {
-    match failure.error() {
-        Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-        Error::JsonDecode {
-            detail: Some(BodyProblem::TimedOut { .. }),
-        } => StatusCode::REQUEST_TIMEOUT,
-        _ => StatusCode::OK,
+impl From<HttpRefusal> for Refusal {
+    fn from(refusal: HttpRefusal) -> Self {
+        Refused::from(refusal).into()
     }
 }
 
-/// A failure envelope with `status`, its message in `language`.
+/// The HTTP status of a refusal: 429 for too many requests (over the rate limit or the failed
+/// authentications), 408 for a body that did not arrive in time, 415 for a content type that
+/// is not JSON, 431 for too many header fields; 200 for every failure of a use case (bk-cmdb
+/// answers refusals with 200).
+pub(crate) fn status_of(refused: &Refused) -> StatusCode {
+    match refused {
+        Refused::Http(HttpRefusal::TooManyRequests) => StatusCode::TOO_MANY_REQUESTS,
+        Refused::Http(HttpRefusal::BodyTimedOut { .. }) => StatusCode::REQUEST_TIMEOUT,
+        Refused::Http(HttpRefusal::NotJsonContentType) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Refused::Http(HttpRefusal::TooManyHeaders { .. }) => {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        }
+        Refused::Failure(_) => StatusCode::OK,
+    }
+}
+
+/// A refusal's envelope with `status`, its message in `language`.
 pub(crate) fn fail(
     status: StatusCode,
     request_id: String,
     language: Language,
-    failure: &Failure,
+    refused: &Refused,
 ) -> Response {
-    respond(
-        status,
-        &failure_envelope(request_id, &failure.clone().in_language(language)),
-    )
+    respond(status, &refused.envelope(request_id, language))
 }
 
 /// The failure envelope; the hidden cause of an internal failure goes to the log (stderr).
@@ -231,14 +245,12 @@ pub(crate) fn refuse_content_type(
     if json {
         return None;
     }
-    let failure = Failure::from(Error::JsonDecode {
-        detail: Some(BodyProblem::NotJsonContentType),
-    });
+    let refused = Refused::from(HttpRefusal::NotJsonContentType);
     Some(fail(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        status_of(&refused),
         request_id.to_owned(),
         language,
-        &failure,
+        &refused,
     ))
 }
 
@@ -406,7 +418,7 @@ fn fail_head(status: u16, request_id: &str, language: Language) -> Response {
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
         request_id.to_owned(),
         language,
-        &failure_for_status(status),
+        &refusal_for_status(status),
     );
     response.headers_mut().insert(
         axum::http::header::CONNECTION,

@@ -24,6 +24,7 @@ use crate::gate::Access;
 use crate::handlers::{Req, native_caller};
 use crate::http_io::{AnswerCode, Caller, Refusal, run_engine};
 use crate::peer::Peer;
+use crate::refusal::HttpRefusal;
 
 /// The format a request names: `?format=csv|jsonl`, else its content type (`text/csv`;
 /// `application/x-ndjson`, `application/jsonl` or `application/json-lines`).
@@ -36,7 +37,7 @@ fn format_of(uri: &Uri, headers: &HeaderMap) -> Result<Format, Refusal> {
     let unsupported = || {
         Refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Failure::from(Error::invalid("format")),
+            Failure::from(Error::invalid("format")).into(),
         )
     };
     if let Some(asked) = asked {
@@ -68,7 +69,8 @@ async fn read_import_body(state: &AppState, body: Body, max: usize) -> Result<Ve
             StatusCode::PAYLOAD_TOO_LARGE,
             Failure::from(Error::JsonDecode {
                 detail: Some(BodyProblem::TooLarge { max_bytes: max }),
-            }),
+            })
+            .into(),
         )
     };
     let declared = axum::body::HttpBody::size_hint(&body).exact();
@@ -98,11 +100,10 @@ async fn read_import_body(state: &AppState, body: Body, max: usize) -> Result<Ve
         .unwrap_or_else(|_| {
             Err(Refusal(
                 StatusCode::REQUEST_TIMEOUT,
-                Failure::from(Error::JsonDecode {
-                    detail: Some(BodyProblem::TimedOut {
-                        seconds: state.body_timeout.as_secs(),
-                    }),
-                }),
+                HttpRefusal::BodyTimedOut {
+                    seconds: state.body_timeout.as_secs(),
+                }
+                .into(),
             ))
         })
 }

@@ -102,6 +102,7 @@ mod options;
 mod peer;
 mod rate;
 mod raw;
+mod refusal;
 mod server;
 mod slots;
 mod watch_routes;

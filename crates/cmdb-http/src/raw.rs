@@ -9,25 +9,25 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use cmdb_app::{Envelope, Failure, Language};
+use cmdb_app::Language;
 use cmdb_core::Error;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::access::{self, Who};
 use crate::peer::Peer;
+use crate::refusal::{HttpRefusal, Refused};
 
 /// What a raw answer needs besides its status: a fresh request id and the message language.
 pub(crate) type IdSource = std::sync::Arc<dyn Fn() -> (String, Language) + Send + Sync>;
 
-/// A complete HTTP/1.1 response closing the connection, its body the failure's envelope.
+/// A complete HTTP/1.1 response closing the connection, its body the refusal's envelope.
 pub(crate) fn response_bytes(
     status: u16,
     reason: &str,
-    failure: &Failure,
+    refused: &Refused,
     (request_id, language): &(String, Language),
 ) -> Vec<u8> {
-    let body =
-        Envelope::failure(request_id.clone(), &failure.clone().in_language(*language)).to_json();
+    let body = refused.envelope(request_id.clone(), *language).to_json();
     format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          x-request-id: {request_id}\r\nconnection: close\r\n\r\n{body}",
@@ -36,12 +36,12 @@ pub(crate) fn response_bytes(
     .into_bytes()
 }
 
-/// The failure an HTTP-level status stands for: 1199997 for 429 and 503, 1199015 naming
+/// The refusal an HTTP-level status stands for: 1199997 for 429 and 503, 1199015 naming
 /// `uri` (414) or `headers` (431), 1199006 `'request'` for anything else (a malformed
 /// request line or header, an HTTP/2 preface).
-pub(crate) fn failure_for_status(status: u16) -> Failure {
+pub(crate) fn refusal_for_status(status: u16) -> Refused {
     let error = match status {
-        429 | 503 => Error::TooManyRequests,
+        429 | 503 => return HttpRefusal::TooManyRequests.into(),
         414 => Error::OverLimit {
             field: "uri".into(),
         },
@@ -117,13 +117,13 @@ impl<T> EnvelopeIo<T> {
 
     /// Queues the envelope answer of `status` in place of hyper's (or of nothing), and logs it.
     fn answer_instead(&mut self, status: u16, reason: &str) {
-        let failure = if status == 431 && self.read_since_answer <= self.head_max {
-            Failure::from(Error::TooManyHeaders { max: MAX_HEADERS })
+        let refused = if status == 431 && self.read_since_answer <= self.head_max {
+            Refused::from(HttpRefusal::TooManyHeaders { max: MAX_HEADERS })
         } else {
-            failure_for_status(status)
+            refusal_for_status(status)
         };
         let id = (self.ids)();
-        self.pending = response_bytes(status, reason, &failure, &id);
+        self.pending = response_bytes(status, reason, &refused, &id);
         self.written = 0;
         self.drain = Some((Box::pin(tokio::time::sleep(DRAIN_TIME)), DRAIN_BYTES));
         access::write(&access::Line {
@@ -131,7 +131,7 @@ impl<T> EnvelopeIo<T> {
             method: "-",
             route: "-",
             status,
-            code: failure.code().number(),
+            code: refused.code().number(),
             who: &Who::default(),
             request_id: &id.0,
             peer: Some(self.peer),
@@ -261,7 +261,7 @@ mod tests {
     #[test]
     fn a_raw_answer_is_an_envelope() {
         let id = ("ab".to_owned(), Language::En);
-        let bytes = response_bytes(503, "Service Unavailable", &failure_for_status(503), &id);
+        let bytes = response_bytes(503, "Service Unavailable", &refusal_for_status(503), &id);
         let text = String::from_utf8(bytes).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(

@@ -19,7 +19,7 @@ use crate::ServeOptions;
 use crate::access::{self, Who};
 use crate::idle::{Activity, Tracked, Watched};
 use crate::peer::Peer;
-use crate::raw::{EnvelopeIo, IdSource, failure_for_status, response_bytes};
+use crate::raw::{EnvelopeIo, IdSource, refusal_for_status, response_bytes};
 use crate::slots::{Full, Slots};
 
 /// The largest head limit applied (it also bounds hyper's read buffer, and so what each
@@ -148,12 +148,12 @@ pub(crate) async fn run(
 
 /// Answers a connection that got no slot: 503 with a 1199997 envelope, logged, then closed.
 async fn refuse(mut stream: tokio::net::TcpStream, peer: Peer, full: Full, ids: IdSource) {
-    let failure = failure_for_status(503);
+    let refused = refusal_for_status(503);
     let (request_id, language) = ids();
     let answer = response_bytes(
         503,
         "Service Unavailable",
-        &failure,
+        &refused,
         &(request_id.clone(), language),
     );
     access::write(&access::Line {
@@ -164,7 +164,7 @@ async fn refuse(mut stream: tokio::net::TcpStream, peer: Peer, full: Full, ids: 
         method: "-",
         route: "-",
         status: 503,
-        code: failure.code().number(),
+        code: refused.code().number(),
         who: &Who::default(),
         request_id: &request_id,
         peer: Some(peer),
