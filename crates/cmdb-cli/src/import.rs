@@ -36,7 +36,7 @@ pub(crate) struct ImportArgs {
     /// summary resumes it).
     #[arg(long, default_value_t = 0)]
     pub skip: u64,
-    /// Off a terminal, print a progress line on stderr every few seconds.
+    /// Off a terminal, print a progress line on stderr every few seconds and one at the end.
     #[arg(long)]
     pub progress: bool,
     /// The file, or - for stdin.
@@ -238,7 +238,8 @@ async fn stop_on_signal(stop: Arc<AtomicBool>) {
 }
 
 /// The progress display: a bar on a terminal (rows/s, and the time left when the size is
-/// known), a plain line every few seconds with `--progress` off one, else nothing.
+/// known), a plain line every few seconds and one at the end with `--progress` off one, else
+/// nothing.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     plain: bool,
@@ -294,20 +295,25 @@ impl Progress {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
             if last.elapsed() >= PLAIN_EVERY {
                 *last = Instant::now();
-                let secs = self.started.elapsed().as_secs_f64().max(1e-3);
-                let share = self
-                    .size
-                    .filter(|s| *s > 0)
-                    .map(|s| format!(", {:.0}%", bytes as f64 * 100.0 / s as f64))
-                    .unwrap_or_default();
-                // A closed stderr is no reason to stop the import.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "cmdb import: {done} rows, {:.0} rows/s{share}",
-                    done as f64 / secs
-                );
+                self.plain_line(done, bytes, "");
             }
         }
+    }
+
+    /// One `--progress` line: rows so far, their rate, the share of the input read.
+    fn plain_line(&self, done: u64, bytes: u64, end: &str) {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let share = self
+            .size
+            .filter(|s| *s > 0)
+            .map(|s| format!(", {:.0}%", bytes as f64 * 100.0 / s as f64))
+            .unwrap_or_default();
+        // A closed stderr is no reason to stop the import.
+        let _ = writeln!(
+            std::io::stderr(),
+            "cmdb import: {done} rows, {:.0} rows/s{share}{end}",
+            done as f64 / secs
+        );
     }
 
     /// Runs `write` with the bar hidden, so lines on stderr do not tear it.
@@ -318,9 +324,13 @@ impl Progress {
         }
     }
 
+    /// Clears the bar; with `--progress` off a terminal, a last line with the totals.
     fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        } else if self.plain {
+            let done = self.done.load(Ordering::Relaxed);
+            self.plain_line(done, self.bytes.load(Ordering::Relaxed), ", done");
         }
     }
 }

@@ -220,6 +220,35 @@ fn values_that_do_not_convert_get_create_sets_codes_and_the_rejects_file() {
     assert_eq!(names(&dir.sets()), ["ok-1", "ok-2"]);
 }
 
+/// Off a terminal (stderr is a pipe here) nothing but the refusals goes to stderr unless
+/// `--progress` is given; with it, a last line states the totals.
+#[test]
+fn progress_off_a_terminal_is_a_line_only_when_asked() {
+    let dir = Dir::new();
+    let csv = "bk_set_name,bk_parent_id\nquiet-1,1\nquiet-2,1\nbad,x\n";
+    let file = dir.write("quiet.csv", csv.as_bytes());
+    let (code, _, quiet) = dir.import(&[arg(&file)], None);
+    assert_eq!(code, Some(1));
+    assert_eq!(quiet.lines().count(), 1, "only the refusal: {quiet}");
+    assert!(quiet.starts_with("line 4: 1199006"), "{quiet}");
+
+    let csv = "bk_set_name,bk_parent_id\nloud-1,1\nloud-2,1\nloud-3,1\n";
+    let file = dir.write("loud.csv", csv.as_bytes());
+    let (code, summary, loud) = dir.import(&["--progress", arg(&file)], None);
+    assert_eq!(code, Some(0));
+    assert_eq!(summary["created"], json!(3));
+    let last = loud.lines().last().expect("a progress line");
+    let rest = last
+        .strip_prefix("cmdb import: 3 rows, ")
+        .and_then(|rest| rest.strip_suffix(" rows/s, 100%, done"))
+        .unwrap_or_else(|| panic!("the totals line: {loud}"));
+    assert!(rest.parse::<u64>().is_ok(), "a rate: {last}");
+    assert_eq!(
+        names(&dir.sets()),
+        ["quiet-1", "quiet-2", "loud-1", "loud-2", "loud-3"]
+    );
+}
+
 #[test]
 fn jsonl_from_stdin_then_a_rerun_refuses_every_row_as_existing() {
     let dir = Dir::new();
