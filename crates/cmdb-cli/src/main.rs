@@ -121,20 +121,33 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     }
 }
 
+/// How many log lines may wait for the log's thread before a request that logs waits too
+/// (none is dropped: the access log is complete or the server slows down). The queue is
+/// allocated whole, ~40 bytes a line.
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// Installs the log on stderr in the asked format, at the levels `RUST_LOG` names (default
 /// `info`: the access log, opens and closes; `RUST_LOG=cmdb_app=debug` adds every refused
-/// create) — a second install is ignored.
-fn install_log(format: LogFormat) {
+/// create) — a second install is ignored. Lines are formatted on the thread that logs and
+/// written by a thread of the log's own, so a slow or blocked stderr does not hold a request
+/// while the queue has room; the guard flushes what is queued when dropped.
+fn install_log(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (stderr, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("cmdb-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(stderr)
         .with_ansi(false)
         .with_env_filter(filter);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    guard
 }
 
 /// Binds the listener, announces the bound address (and, without an apps file, that callers
@@ -144,7 +157,7 @@ fn serve(
     config: ServeConfig,
 ) -> Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> {
     Box::pin(async move {
-        install_log(config.args.log_format);
+        let _log = install_log(config.args.log_format);
         // Signal handlers first: a SIGTERM right after the announcement must stop gracefully.
         let shutdown = cmdb_http::shutdown_signal();
         let options = options(&config);
