@@ -1,4 +1,5 @@
-//! `cmdb serve` as a process: the loopback rule, SIGTERM with a stalled client, and the memory
+//! `cmdb serve` as a process: the loopback rule, SIGTERM with a stalled client, the access log
+//! (complete, unforgeable, never holding a request), and the memory
 //! 500 stalled bodies cost (the server's RSS, read from `/proc/<pid>/status`).
 
 use std::io::{BufRead, BufReader};
@@ -598,6 +599,58 @@ fn wait_for_access_lines(served: &mut Served, count: usize) -> Vec<String> {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A log nobody reads does not hold requests: with its stderr pipe full (64 KiB, ~300 lines)
+/// and not read, the server still answers 1,000 requests, each within 10 s (a log written on
+/// the request's thread would block every worker once the pipe is full), and once stderr is
+/// read again every one of them has its access line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_log_does_not_hold_requests_and_loses_no_line() {
+    const REQUESTS: usize = 1_000;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cmdb"))
+        .args(["--store", "memory", "serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cmdb starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr piped"));
+    let addr = tokio::task::block_in_place(|| {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = stderr.read_line(&mut line).expect("stderr");
+            assert!(read > 0, "cmdb exited before announcing its address");
+            if let Some(addr) = line.trim_end().strip_prefix("cmdb: serving on http://") {
+                break addr.to_owned();
+            }
+        }
+    });
+    // stderr is not read from here on.
+    for i in 0..REQUESTS {
+        let mut stream = TcpStream::connect(&addr).await.expect("connect");
+        stream.write_all(HEALTHZ.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+        read.await
+            .unwrap_or_else(|_| panic!("request {i} not answered while the log is unread"))
+            .expect("read");
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "request {i}");
+    }
+    let drained = std::thread::spawn(move || {
+        let lines = stderr.lines().map_while(Result::ok);
+        lines.filter(|l| l.contains("cmdb_http::access")).count()
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exited = tokio::task::block_in_place(|| child.wait()).expect("cmdb exits");
+    assert!(exited.success(), "{exited:?}");
+    let logged = tokio::task::block_in_place(|| drained.join()).expect("stderr read");
+    assert_eq!(logged, REQUESTS, "one access line per request, none lost");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
