@@ -2,6 +2,7 @@
 //! row then the summary; `atomic=true`; the body limit; a bad header; apps authenticate it.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cmdb_app::apps::AppRegistry;
 use cmdb_core::BizId;
@@ -156,5 +157,100 @@ async fn with_apps_an_import_needs_credentials() {
         .await;
     assert_eq!(answer_lines(&reply)[0]["code"], json!(0), "{}", reply.text);
     assert_eq!(names(&server).await, ["ok"]);
+    server.stop().await.0.expect("clean stop");
+}
+
+/// `rows` JSONL rows `s-{first}`, `s-{first + 1}`, … under the biz's idle set.
+fn jsonl_rows(first: usize, rows: usize) -> Vec<u8> {
+    (first..first + rows)
+        .flat_map(|i| format!("{{\"bk_set_name\":\"s-{i}\",\"bk_parent_id\":1}}\n").into_bytes())
+        .collect()
+}
+
+/// A raw connection that has sent the head of a JSONL import of `length` bytes and `sent`.
+async fn import_in_part(server: &Server, length: usize, sent: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = server.base.strip_prefix("http://").expect("an http base");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {IMPORT}?format=jsonl HTTP/1.1\r\nHost: x\r\nX-Bkcmdb-User: alice\r\nX-Bkcmdb-Supplier-Account: {TENANT}\r\nConnection: close\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(sent).await.expect("first rows");
+    stream
+}
+
+/// The status and the body lines of a raw answer.
+async fn raw_answer(stream: &mut tokio::net::TcpStream) -> (u16, Vec<Value>) {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer));
+    read.await.expect("answered in time").expect("read");
+    let text = String::from_utf8(answer).expect("UTF-8");
+    let status = text[9..12].parse().expect("a status");
+    let body = text.split_once("\r\n\r\n").expect("a body").1;
+    let lines = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"));
+    (status, lines.collect())
+}
+
+/// Row by row, the body is imported as it arrives: with 2,100 of 3,000 rows sent, the first
+/// group of 1,024 is stored before the rest of the body exists (an import that read its body
+/// whole first would store nothing until then); the rest then completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_by_row_import_commits_groups_before_its_body_ends() {
+    use tokio::io::AsyncWriteExt;
+    let server = start(Backend::Memory).await;
+    let (first, rest) = (jsonl_rows(0, 2_100), jsonl_rows(2_100, 900));
+    let mut stream = import_in_part(&server, first.len() + rest.len(), &first).await;
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut stored = names(&server).await.len();
+    while stored < 1_024 {
+        assert!(
+            Instant::now() < until,
+            "{stored} stored of the 2,100 rows sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stored = names(&server).await.len();
+    }
+    assert!(stored < 3_000, "stored before the body ended: {stored}");
+    stream.write_all(&rest).await.expect("the rest");
+    let (status, lines) = raw_answer(&mut stream).await;
+    assert_eq!(status, 200);
+    assert_eq!(lines.len(), 3_001);
+    assert_eq!(
+        lines[2_999],
+        json!({"line": 3000, "code": 0, "message": "", "bk_set_id": 4780 + 2_999})
+    );
+    assert_eq!(
+        counts(&lines[3_000]),
+        json!({"read": 3000, "created": 3000, "refused": 0, "refused_by_code": {}})
+    );
+    assert_eq!(names(&server).await.len(), 3_000);
+    server.stop().await.0.expect("clean stop");
+}
+
+/// A body that stops arriving: the rows before it stay imported, and the answer is the body
+/// timeout's 408 with their lines and a summary that says where to resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_keeps_the_rows_before_and_says_where_to_resume() {
+    let options = ServeOptions {
+        body_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    };
+    let server = start_serving(Backend::Memory, |b| b, options).await;
+    let sent = jsonl_rows(0, 1_100);
+    let mut stream = import_in_part(&server, sent.len() + 1_000, &sent).await;
+    let (status, lines) = raw_answer(&mut stream).await;
+    assert_eq!(status, 408);
+    assert_eq!(lines.len(), 1_101);
+    assert_eq!(lines[1_099]["line"], json!(1100));
+    assert_eq!(
+        counts(&lines[1_100]),
+        json!({"read": 1100, "created": 1100, "refused": 0, "refused_by_code": {},
+               "stopped_after_line": 1100, "skip": 1100})
+    );
+    assert_eq!(names(&server).await.len(), 1_100);
     server.stop().await.0.expect("clean stop");
 }
