@@ -893,6 +893,16 @@ async fn metrics_count_the_requests_and_creates_and_need_an_app() {
         scrape.contains("content-type: text/plain; version=0.0.4"),
         "{scrape}"
     );
+    // The two bodies were reserved and read, and gave their reservations back.
+    for gauge in [
+        "cmdb_http_body_reserved_bytes",
+        "cmdb_http_body_reservations",
+        "cmdb_http_body_waiting",
+        "cmdb_http_body_held_bytes",
+    ] {
+        assert_eq!(unlabelled(&scrape, gauge), Some(0.0), "{gauge}: {scrape}");
+        assert!(scrape.contains(&format!("# HELP {gauge} ")), "{scrape}");
+    }
     let esb = "/api/c/compapi/v2/cc/create_set/";
     let requests = |handler, status, app| {
         let labels = [
