@@ -462,9 +462,9 @@ async fn five_hundred_stalled_bodies_cost_bounded_memory() {
     let growth = peak.saturating_sub(baseline);
     // The bound: the budget, plus 56 KiB per connection for hyper's read buffer (at most the
     // 16 KiB head limit), the connection's and the request's tasks, the socket and a chunk in
-    // flight. Measured on the 2-core machine (mimalloc): 34.5 to 35.3 MiB of growth, the
-    // budget's 16 MiB and ~38 KiB per connection, so the bound (43.3 MiB) leaves ~9 MiB of
-    // slack, yet stays below what one more budget's worth of bodies would cost (~51 MiB).
+    // flight. Measured on the 2-core machine (mimalloc): 33.7 to 36.2 MiB of growth, the
+    // budget's 16 MiB and 36 to 41 KiB per connection, so the bound (43.3 MiB) leaves 7 MiB
+    // or more of slack, yet stays below what a budget twice as large costs (53.4 MiB).
     // Unbounded buffering holds all 500 bodies: over 500 MiB.
     let bound = (BUDGET_MIB << 10) + CLIENTS * 56;
     eprintln!(
