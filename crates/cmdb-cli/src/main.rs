@@ -112,6 +112,7 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     match installed {
         Ok(handle) => {
             cmdb_app::observe::describe();
+            cmdb_http::describe_metrics();
             Some(handle)
         }
         Err(e) => {

@@ -335,16 +335,86 @@ async fn sigterm_with_a_stalled_client_exits_after_the_deadline() {
     );
 }
 
+/// The value of the unlabelled Prometheus sample of `metric` (a gauge), if the scrape has one.
+fn unlabelled(scrape: &str, metric: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        let value = line.strip_prefix(metric)?.strip_prefix(' ')?;
+        value.trim().parse().ok()
+    })
+}
+
+/// The body budget's gauges in one scrape of `GET /metrics` (an absent gauge, never touched,
+/// is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BodyGauges {
+    /// Bodies holding a reservation.
+    reservations: u64,
+    /// Bytes they reserved.
+    reserved_bytes: u64,
+    /// Bytes read into their buffers.
+    held_bytes: u64,
+    /// Bodies waiting for a reservation.
+    waiting: u64,
+}
+
+/// Scrapes the server's body gauges (the server runs without apps: `/metrics` is open).
+async fn body_gauges(addr: &str) -> BodyGauges {
+    let scrape = request(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    let gauge = |metric| {
+        let value = unlabelled(&scrape, metric).unwrap_or(0.0);
+        assert!(
+            value >= 0.0 && value.fract() == 0.0,
+            "{metric} {value}: {scrape}"
+        );
+        value as u64
+    };
+    BodyGauges {
+        reservations: gauge("cmdb_http_body_reservations"),
+        reserved_bytes: gauge("cmdb_http_body_reserved_bytes"),
+        held_bytes: gauge("cmdb_http_body_held_bytes"),
+        waiting: gauge("cmdb_http_body_waiting"),
+    }
+}
+
+/// Scrapes [`body_gauges`] until `done` holds of them, at most [`BOUND`]; the last scrape.
+async fn body_gauges_until(
+    addr: &str,
+    what: &str,
+    done: impl Fn(&BodyGauges) -> bool,
+) -> BodyGauges {
+    let until = Instant::now() + BOUND;
+    loop {
+        let gauges = body_gauges(addr).await;
+        if done(&gauges) {
+            return gauges;
+        }
+        assert!(
+            Instant::now() < until,
+            "not {what} within {BOUND:?}: {gauges:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_stalled_bodies_cost_bounded_memory() {
-    const CLIENTS: usize = 500;
+    const CLIENTS: u64 = 500;
     const BUDGET_MIB: u64 = 16;
     const HEAD_BYTES: u64 = 16 << 10;
+    const BODY_BYTES: u64 = 1 << 20;
+    /// What each client sends of its body before it stalls: all but the last byte.
+    const SENT: u64 = BODY_BYTES - 1;
     let mut served = serve(&[
         "--body-budget-mib",
         &BUDGET_MIB.to_string(),
         "--max-header-bytes",
         &HEAD_BYTES.to_string(),
+        // No body times out while the test looks: every outcome below is a state, not a race.
         "--body-timeout",
         "3600",
         "--shutdown-deadline",
@@ -358,55 +428,78 @@ async fn five_hundred_stalled_bodies_cost_bounded_memory() {
             .await
             .starts_with("HTTP/1.1 200")
     );
-    let baseline = served.memory_kib("VmRSS");
-    // Each client sends a head announcing 1 MiB and all of it but the last byte, then stalls.
-    let body: std::sync::Arc<[u8]> = vec![b' '; (1 << 20) - 1].into();
+    let baseline = served.memory_kib("VmHWM");
+    // Each client sends a head announcing 1 MiB (a trusted caller: the native route admits it
+    // from the headers, then reads the body) and all of the body but the last byte, then
+    // stalls.
+    let body: std::sync::Arc<[u8]> = vec![b' '; SENT as usize].into();
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
         let mut stream = TcpStream::connect(&served.addr).await.expect("connect");
         stream
-            .write_all(b"POST /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nX-Bkcmdb-User: alice\r\nContent-Length: 1048576\r\n\r\n")
+            .write_all(format!("POST /api/v3/set/1 HTTP/1.1\r\nHost: x\r\nX-Bkcmdb-User: alice\r\nContent-Length: {BODY_BYTES}\r\n\r\n").as_bytes())
             .await
             .expect("head");
         let body = body.clone();
         clients.push(tokio::spawn(async move {
-            // May never finish: the server stops reading once the budget is spent.
+            // Never finishes for a waiting body: the server does not read it.
             let _ = stream.write_all(&body).await;
             stream
         }));
     }
-    // Readiness probe: the server holds bodies (the budget fills) ...
-    let until = Instant::now() + BOUND;
-    while served.memory_kib("VmRSS") < baseline + (BUDGET_MIB << 10) / 2 {
-        assert!(
-            Instant::now() < until,
-            "the server never buffered half its budget"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // ... and still answers others.
+    // Every body is accounted for: it holds a reservation (and the server has read all that
+    // was sent of it) or it waits for one.
+    let full = body_gauges_until(&served.addr, "all bodies reserved or waiting", |g| {
+        g.reservations + g.waiting == CLIENTS && g.held_bytes == g.reservations * SENT
+    })
+    .await;
+    // The server still answers others.
     assert!(
         request(&served.addr, HEALTHZ)
             .await
             .starts_with("HTTP/1.1 200")
     );
     let peak = served.memory_kib("VmHWM");
-    // The bound: the budget, plus per connection hyper's buffer (≤ the head limit) and
-    // ~64 KiB of task, socket and chunk overhead.
-    let bound = (BUDGET_MIB << 10) + CLIENTS as u64 * ((HEAD_BYTES >> 10) + 64);
+    let growth = peak.saturating_sub(baseline);
+    // The bound: the budget, plus 56 KiB per connection for hyper's read buffer (at most the
+    // 16 KiB head limit), the connection's and the request's tasks, the socket and a chunk in
+    // flight. Measured on the 2-core machine (mimalloc): 33.7 to 36.2 MiB of growth, the
+    // budget's 16 MiB and 36 to 41 KiB per connection, so the bound (43.3 MiB) leaves 7 MiB
+    // or more of slack, yet stays below what a budget twice as large costs (53.4 MiB).
+    // Unbounded buffering holds all 500 bodies: over 500 MiB.
+    let bound = (BUDGET_MIB << 10) + CLIENTS * 56;
     eprintln!(
-        "{CLIENTS} stalled 1 MiB bodies: baseline RSS {baseline} KiB, peak {peak} KiB, growth {} KiB, bound {bound} KiB",
-        peak.saturating_sub(baseline)
+        "{CLIENTS} stalled 1 MiB bodies: {full:?}; VmHWM {baseline} KiB before, {peak} KiB with them: growth {growth} KiB, bound {bound} KiB"
     );
     assert!(
-        peak.saturating_sub(baseline) <= bound,
-        "peak {peak} KiB over baseline {baseline} KiB beyond the bound {bound} KiB"
+        growth <= bound,
+        "VmHWM grew {growth} KiB ({baseline} → {peak}), beyond {bound} KiB; {full:?}"
     );
-    served.terminate();
-    assert!(served.exited().success());
+    // Exactly the budget's worth of 1 MiB bodies is read at once, the rest wait.
+    let holders = (BUDGET_MIB << 20) / BODY_BYTES;
+    assert_eq!(
+        full,
+        BodyGauges {
+            reservations: holders,
+            reserved_bytes: holders * BODY_BYTES,
+            held_bytes: holders * SENT,
+            waiting: CLIENTS - holders,
+        }
+    );
+    // The clients go away: every reservation and every wait ends.
     for client in clients {
         client.abort();
+        let _ = client.await;
     }
+    let zero = BodyGauges {
+        reservations: 0,
+        reserved_bytes: 0,
+        held_bytes: 0,
+        waiting: 0,
+    };
+    body_gauges_until(&served.addr, "all bodies gone", |g| *g == zero).await;
+    served.terminate();
+    assert!(served.exited().success());
 }
 
 /// The worked example's fixture (biz 1 in tenant 123456789).
@@ -477,8 +570,12 @@ async fn many_bodies(
 }
 
 /// Runs [`many_bodies`] against a fresh server with `args` and checks that every body was
-/// answered, none by a timeout, and the RSS grew by at most the budget plus `clients ×
-/// (head limit + 64 KiB)`.
+/// answered, none by a timeout, and the RSS grew by at most twice the budget plus `clients ×
+/// (head limit + 64 KiB)`. Twice: the peak depends on how the allocator reuses the freed body
+/// buffers, which depends on timing — 48 clients at full speed with a 16 MiB budget measured
+/// a growth of either ~25 MiB or ~42–44 MiB on the same build, run after run (2026-12-08).
+/// Unbounded buffering (~48 MiB of bodies besides the rest) is still over it; the exact
+/// accounting is the gauges' of `five_hundred_stalled_bodies_cost_bounded_memory`.
 async fn bodies_all_answered(clients: usize, budget_mib: u64, kib_per_100ms: Option<usize>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cmdb"));
     command
@@ -505,7 +602,7 @@ async fn bodies_all_answered(clients: usize, budget_mib: u64, kib_per_100ms: Opt
             .starts_with("HTTP/1.1 200")
     );
     let (answers, growth) = many_bodies(&served, clients, kib_per_100ms).await;
-    let bound = (budget_mib << 10) + CONSTANT_KIB + clients as u64 * (16 + 64);
+    let bound = 2 * (budget_mib << 10) + CONSTANT_KIB + clients as u64 * (16 + 64);
     eprintln!(
         "{clients} clients × 1 MiB ({}), budget {budget_mib} MiB: {} created, RSS growth {growth} KiB, bound {bound} KiB",
         kib_per_100ms.map_or("full speed".to_owned(), |k| format!("{} KiB/s", k * 10)),
@@ -853,6 +950,16 @@ async fn metrics_count_the_requests_and_creates_and_need_an_app() {
         scrape.contains("content-type: text/plain; version=0.0.4"),
         "{scrape}"
     );
+    // The two bodies were reserved and read, and gave their reservations back.
+    for gauge in [
+        "cmdb_http_body_reserved_bytes",
+        "cmdb_http_body_reservations",
+        "cmdb_http_body_waiting",
+        "cmdb_http_body_held_bytes",
+    ] {
+        assert_eq!(unlabelled(&scrape, gauge), Some(0.0), "{gauge}: {scrape}");
+        assert!(scrape.contains(&format!("# HELP {gauge} ")), "{scrape}");
+    }
     let esb = "/api/c/compapi/v2/cc/create_set/";
     let requests = |handler, status, app| {
         let labels = [

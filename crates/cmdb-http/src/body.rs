@@ -1,6 +1,18 @@
 //! Request bodies: the server's body budget, which a body reserves whole before any of it is
 //! read (so that partly read bodies can never hold the budget between them and wait for each
 //! other), the per-peer share of bodies read before their app is known, and the read itself.
+//!
+//! The budget is observable through four gauges (the `metrics` facade; `GET /metrics`):
+//!
+//! | metric | what it counts now |
+//! |---|---|
+//! | [`BODY_RESERVED_BYTES`] | bytes reserved from the pool (a body's size, in whole KiB) |
+//! | [`BODY_RESERVATIONS`] | bodies holding a reservation from the pool |
+//! | [`BODY_WAITING`] | bodies waiting for their reservation, holding none of the pool |
+//! | [`BODY_HELD_BYTES`] | bytes read into the buffers of bodies that hold a reservation |
+//!
+//! Each is raised when its state begins and lowered when a guard of that state is dropped, so
+//! a cancelled wait or a body whose client went away leaves nothing behind.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +28,85 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::http_io::Refusal;
 use crate::peer::{Peer, PeerBytes, PeerShare};
 use crate::refusal::HttpRefusal;
+
+/// Bytes reserved from the body pool now (each body's size rounded up to whole KiB).
+pub const BODY_RESERVED_BYTES: &str = "cmdb_http_body_reserved_bytes";
+/// Bodies holding a reservation from the body pool now.
+pub const BODY_RESERVATIONS: &str = "cmdb_http_body_reservations";
+/// Bodies waiting for their reservation from the body pool now.
+pub const BODY_WAITING: &str = "cmdb_http_body_waiting";
+/// Bytes read so far into the buffers of bodies holding a reservation.
+pub const BODY_HELD_BYTES: &str = "cmdb_http_body_held_bytes";
+
+/// Describes the body budget's gauges to the installed recorder.
+pub(crate) fn describe() {
+    metrics::describe_gauge!(
+        BODY_RESERVED_BYTES,
+        metrics::Unit::Bytes,
+        "bytes reserved from the body budget by bodies being read"
+    );
+    metrics::describe_gauge!(
+        BODY_RESERVATIONS,
+        "bodies holding a reservation from the body budget"
+    );
+    metrics::describe_gauge!(
+        BODY_WAITING,
+        "bodies waiting for a reservation from the body budget"
+    );
+    metrics::describe_gauge!(
+        BODY_HELD_BYTES,
+        metrics::Unit::Bytes,
+        "bytes read into the buffers of bodies holding a reservation"
+    );
+}
+
+/// One body waiting for the pool, from before the wait until the guard is dropped (the
+/// reservation came, the wait timed out, or the request was cancelled).
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Self {
+        metrics::gauge!(BODY_WAITING).increment(1.0);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        metrics::gauge!(BODY_WAITING).decrement(1.0);
+    }
+}
+
+/// A reservation from the pool as the gauges see it: its bytes and the bytes read under it,
+/// both given back when it is dropped.
+#[derive(Debug)]
+struct Accounted {
+    reserved: u64,
+    held: u64,
+}
+
+impl Accounted {
+    fn start(kib: u32) -> Self {
+        let reserved = u64::from(kib) * 1024;
+        metrics::gauge!(BODY_RESERVED_BYTES).increment(reserved as f64);
+        metrics::gauge!(BODY_RESERVATIONS).increment(1.0);
+        Accounted { reserved, held: 0 }
+    }
+
+    fn hold(&mut self, bytes: usize) {
+        let bytes = bytes as u64;
+        self.held += bytes;
+        metrics::gauge!(BODY_HELD_BYTES).increment(bytes as f64);
+    }
+}
+
+impl Drop for Accounted {
+    fn drop(&mut self) {
+        metrics::gauge!(BODY_RESERVED_BYTES).decrement(self.reserved as f64);
+        metrics::gauge!(BODY_RESERVATIONS).decrement(1.0);
+        metrics::gauge!(BODY_HELD_BYTES).decrement(self.held as f64);
+    }
+}
 
 /// The most a body reserves: one byte past the limit, enough for `parse_body` to refuse it.
 const MAX_RESERVED: usize = MAX_BODY_BYTES + 1;
@@ -45,8 +136,20 @@ pub(crate) enum Reader {
 #[derive(Debug)]
 pub(crate) struct Reserved {
     bytes: usize,
+    /// What the gauges count of it (`None` for an empty body, which reserves nothing).
+    accounted: Option<Accounted>,
     _pool: Option<OwnedSemaphorePermit>,
     _peer: Option<PeerShare>,
+}
+
+impl Reserved {
+    /// Counts `bytes` more read into the buffer of this reservation's body (in
+    /// [`BODY_HELD_BYTES`], until the reservation is dropped).
+    pub(crate) fn hold(&mut self, bytes: usize) {
+        if let Some(accounted) = &mut self.accounted {
+            accounted.hold(bytes);
+        }
+    }
 }
 
 /// A request body as read, holding its reservation until dropped.
@@ -96,6 +199,7 @@ impl BodyBudget {
         if bytes == 0 {
             return Ok(Reserved {
                 bytes,
+                accounted: None,
                 _pool: None,
                 _peer: None,
             });
@@ -110,6 +214,7 @@ impl BodyBudget {
         };
         let kib = bytes.div_ceil(1024).min(self.pool_kib);
         let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+        let waiting = Waiting::start();
         let pool = tokio::time::timeout(wait, self.pool.clone().acquire_many_owned(kib))
             .await
             .ok()
@@ -120,8 +225,10 @@ impl BodyBudget {
                     HttpRefusal::TooManyRequests.into(),
                 )
             })?;
+        drop(waiting);
         Ok(Reserved {
             bytes,
+            accounted: Some(Accounted::start(kib)),
             _pool: Some(pool),
             _peer: peer,
         })
@@ -154,7 +261,8 @@ pub(crate) async fn read_body(
     reserved: Reserved,
     timeout: Duration,
 ) -> Result<BodyBytes, Refusal> {
-    let bytes = match tokio::time::timeout(timeout, read_all(body, reserved.bytes)).await {
+    let mut reserved = reserved;
+    let bytes = match tokio::time::timeout(timeout, read_all(body, &mut reserved)).await {
         Ok(read) => read?,
         Err(_) => {
             return Err(HttpRefusal::BodyTimedOut {
@@ -169,14 +277,17 @@ pub(crate) async fn read_body(
     })
 }
 
-/// The body's bytes, in a buffer of exactly the `reserved` size (the most it takes).
-async fn read_all(body: Body, reserved: usize) -> Result<Vec<u8>, Failure> {
+/// The body's bytes, in a buffer of exactly the `reserved` size (the most it takes), each
+/// piece counted as held by the reservation.
+async fn read_all(body: Body, reserved: &mut Reserved) -> Result<Vec<u8>, Failure> {
     let mut stream = body.into_data_stream();
-    let mut read = Vec::with_capacity(reserved);
+    let mut read = Vec::with_capacity(reserved.bytes);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| Failure::from(Error::JsonDecode { detail: None }))?;
         let room = MAX_RESERVED - read.len();
-        read.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let piece = &chunk[..chunk.len().min(room)];
+        read.extend_from_slice(piece);
+        reserved.hold(piece.len());
         if read.len() >= MAX_RESERVED {
             break;
         }

@@ -103,7 +103,7 @@ async fn read_import_body(state: &AppState, body: Body, max: usize) -> Result<Ve
         return Err(too_large(max));
     }
     let hint = declared.map_or(max, |d| usize::try_from(d).unwrap_or(max));
-    let _reserved = state
+    let mut reserved = state
         .body
         .reserve(hint, Reader::Admitted, state.body_timeout)
         .await?;
@@ -116,6 +116,7 @@ async fn read_import_body(state: &AppState, body: Body, max: usize) -> Result<Ve
                 return Err(too_large(max));
             }
             bytes.extend_from_slice(&chunk);
+            reserved.hold(chunk.len());
         }
         Ok(bytes)
     };

@@ -112,6 +112,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use access::{HTTP_DURATION, HTTP_REQUESTS};
+pub use body::{BODY_HELD_BYTES, BODY_RESERVATIONS, BODY_RESERVED_BYTES, BODY_WAITING};
 pub use options::{MetricsText, ServeOptions};
 
 use axum::Router;
@@ -120,6 +121,12 @@ use axum::routing::{get, post};
 use cmdb_app::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::RwLock;
+
+/// Describes the server's own metrics (the body budget's gauges, see [`BODY_RESERVED_BYTES`]
+/// and its neighbours) to the installed recorder. Call it once after installing a recorder.
+pub fn describe_metrics() {
+    body::describe();
+}
 
 /// The ESB route of `create_set`, with its trailing slash.
 pub const ESB_CREATE_SET_PATH: &str = "/api/c/compapi/v2/cc/create_set/";

@@ -29,7 +29,8 @@ pub struct ServeOptions {
     /// the 1 MiB cap for a chunked one) before any of it is read; one that finds the budget
     /// spent waits, holding none of it, up to `body_timeout` (then 503, 1199997). Memory held
     /// by requests is then bounded by about this plus `max_connections × (max_header_bytes +
-    /// 64 KiB)`. Default 256 MiB.
+    /// 64 KiB)`. What is reserved and read, and how many bodies wait, are gauges of the
+    /// metrics (see [`crate::BODY_RESERVED_BYTES`]). Default 256 MiB.
     pub body_budget_bytes: usize,
     /// The most connections served at once. When all are taken, a new connection closes the
     /// idle or slow one (no request in flight: between requests or still sending its head) of
