@@ -77,9 +77,9 @@ pub struct ServeOptions {
     /// How long a watch (`resource_watch`) waits for a matching event before it answers
     /// `bk_watched: false`. A waiting watch holds no thread and costs no CPU. Default 20 s.
     pub watch_timeout: Duration,
-    /// The largest body of `POST /api/v3/set/{bk_biz_id}/import`, in bytes (read whole, and
-    /// reserved from the body budget, before the import starts; over it: 413 with 1199000).
-    /// Default 64 MiB.
+    /// The largest body of `POST /api/v3/set/{bk_biz_id}/import`, in bytes (over it: 413 with
+    /// 1199000). Row by row the body is streamed, holding 2 MiB of the body budget; an atomic
+    /// import's is read whole and reserved from the budget first. Default 64 MiB.
     pub import_max_bytes: usize,
 }
 
