@@ -21,7 +21,7 @@ fn workspace() -> PathBuf {
 
 /// The `cmdb` binary of this build profile, built once per test run (cargo builds a package's
 /// binaries only for its own integration tests, not for ours).
-fn cmdb() -> &'static Path {
+pub(crate) fn cmdb() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test executable");

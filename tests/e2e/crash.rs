@@ -58,7 +58,7 @@ pub(crate) fn slow_tests() -> bool {
 }
 
 /// `CMDB_CRASH_SEED`, else a seed from the clock.
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     match std::env::var("CMDB_CRASH_SEED") {
         Ok(s) => s.parse().expect("CMDB_CRASH_SEED is a u64"),
         Err(_) => std::time::SystemTime::now()
@@ -69,9 +69,9 @@ fn seed() -> u64 {
 
 /// A store and durability option under test.
 #[derive(Debug, Clone, Copy)]
-struct Mode {
+pub(crate) struct Mode {
     /// The writer's `STORE` argument.
-    arg: &'static str,
+    pub(crate) arg: &'static str,
     kind: StoreKind,
     sqlite_sync: SqliteSync,
     sled_flush: SledFlush,
@@ -80,7 +80,7 @@ struct Mode {
     may_lose_acks: bool,
 }
 
-const SQLITE_FULL: Mode = Mode {
+pub(crate) const SQLITE_FULL: Mode = Mode {
     arg: "sqlite",
     kind: StoreKind::Sqlite,
     sqlite_sync: SqliteSync::Full,
@@ -93,7 +93,7 @@ const SQLITE_NORMAL: Mode = Mode {
     sqlite_sync: SqliteSync::Normal,
     ..SQLITE_FULL
 };
-const SLED_EVERY_WRITE: Mode = Mode {
+pub(crate) const SLED_EVERY_WRITE: Mode = Mode {
     arg: "sled",
     kind: StoreKind::Sled,
     sqlite_sync: SqliteSync::Full,
@@ -107,7 +107,7 @@ const SLED_BACKGROUND: Mode = Mode {
     may_lose_acks: true,
     ..SLED_EVERY_WRITE
 };
-const REDB_IMMEDIATE: Mode = Mode {
+pub(crate) const REDB_IMMEDIATE: Mode = Mode {
     arg: "redb",
     kind: StoreKind::Redb,
     ..SQLITE_FULL
@@ -120,7 +120,7 @@ const REDB_NONE: Mode = Mode {
 };
 
 impl Mode {
-    fn config(self, path: &Path) -> StoreConfig {
+    pub(crate) fn config(self, path: &Path) -> StoreConfig {
         StoreConfig {
             kind: self.kind,
             path: Some(path.to_owned()),

@@ -11,3 +11,4 @@ mod concurrency;
 mod crash;
 mod damaged;
 mod hostile;
+mod import_crash;
