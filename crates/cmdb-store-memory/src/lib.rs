@@ -78,8 +78,8 @@ impl Backend for MemoryBackend {
         body(&mut *self.lock())
     }
 
-    /// At once while no write holds the state (reads do no i/o), taking the lock as
-    /// [`MemoryBackend::lock`] does.
+    /// At once while no write holds the state (reads do no i/o), taking the lock as `lock`
+    /// does (a write that panicked is rolled back first).
     fn read_without_blocking<R, F>(&self, body: F) -> Result<Result<R, StoreError>, F>
     where
         F: FnOnce(&mut dyn BackendRead) -> Result<R, StoreError>,
