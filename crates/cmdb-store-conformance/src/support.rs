@@ -111,6 +111,33 @@ pub async fn plan_ok(
     }
 }
 
+/// The five plans of a group in biz 1 of [`two_service_fixture`] with two duplicates in it:
+/// `a`, `b` (set template 2, two modules), `a` again, `c`, `b` again (planned before any is
+/// created, so the duplicates pass planning and are refused at commit).
+///
+/// # Panics
+/// When planning fails.
+pub async fn plans_with_two_duplicates(
+    store: &dyn SetStore,
+    ctx: &RequestContext,
+) -> Vec<CreatePlan> {
+    let mut plans = Vec::new();
+    for (name, template) in [
+        ("a", None),
+        ("b", Some(2)),
+        ("a", None),
+        ("c", None),
+        ("b", None),
+    ] {
+        let mut data = json!({"bk_parent_id": 1, "bk_set_name": name});
+        if let Some(t) = template {
+            data["set_template_id"] = json!(t);
+        }
+        plans.push(plan_ok(store, ctx, 1, data).await);
+    }
+    plans
+}
+
 /// Plans and creates one set: [`plan`], then [`SetStoreExt::create_set`].
 ///
 /// # Errors

@@ -8,7 +8,9 @@ use cmdb_core::records::Document;
 use serde_json::{Value, json};
 
 use crate::StoreFactory;
-use crate::support::{EXAMPLE_TENANT, context, load_ok, plan_ok, two_service_fixture};
+use crate::support::{
+    EXAMPLE_TENANT, context, load_ok, plan_ok, plans_with_two_duplicates, two_service_fixture,
+};
 
 async fn after(store: &dyn SetStore, id: i64, limit: usize) -> Vec<Document> {
     match store.audit_after(AuditId(id), limit).await {
@@ -33,23 +35,7 @@ pub async fn audit_log_is_every_committed_record_in_id_order<F: StoreFactory>(fa
     let store = &*store;
     let ctx = context(EXAMPLE_TENANT);
     load_ok(store, two_service_fixture()).await;
-    let request = |name: &str, template: Option<i64>| {
-        let mut data = json!({"bk_parent_id": 1, "bk_set_name": name});
-        if let Some(t) = template {
-            data["set_template_id"] = json!(t);
-        }
-        data
-    };
-    let mut plans = Vec::new();
-    for (name, template) in [
-        ("a", None),
-        ("b", Some(2)),
-        ("a", None),
-        ("c", None),
-        ("b", None),
-    ] {
-        plans.push(plan_ok(store, &ctx, 1, request(name, template)).await);
-    }
+    let plans = plans_with_two_duplicates(store, &ctx).await;
     let codes: Vec<Option<Code>> = store
         .create_sets(plans)
         .await
@@ -58,7 +44,13 @@ pub async fn audit_log_is_every_committed_record_in_id_order<F: StoreFactory>(fa
         .collect();
     let dup = Some(Code::SetNameDuplicated);
     assert_eq!(codes, [None, None, dup, None, dup]);
-    let lone = plan_ok(store, &ctx, 1, request("d", None)).await;
+    let lone = plan_ok(
+        store,
+        &ctx,
+        1,
+        json!({"bk_parent_id": 1, "bk_set_name": "d"}),
+    )
+    .await;
     assert!(store.create_sets(vec![lone]).await[0].is_ok());
 
     let all = after(store, 0, usize::MAX).await;

@@ -11,7 +11,10 @@ use cmdb_core::records::ResourceType;
 use serde_json::json;
 
 use crate::StoreFactory;
-use crate::support::{EXAMPLE_TENANT, context, create_ok, load_ok, plan_ok, two_service_fixture};
+use crate::support::{
+    EXAMPLE_TENANT, context, create_ok, load_ok, plan_ok, plans_with_two_duplicates,
+    two_service_fixture,
+};
 
 /// The listings the stores count, with the size each must have: `[sets, audit of sets,
 /// audit of modules]` of biz 1.
@@ -57,23 +60,7 @@ pub async fn counts_are_the_listing_after_refusals_and_reopen<F: StoreFactory>(f
     load_ok(&*store, two_service_fixture()).await;
     // The fixture's idle set, with no audit record.
     assert_counts(&*store, [1, 0, 0], "after the fixture").await;
-    let request = |name: &str, template: Option<i64>| {
-        let mut data = json!({"bk_parent_id": 1, "bk_set_name": name});
-        if let Some(t) = template {
-            data["set_template_id"] = json!(t);
-        }
-        data
-    };
-    let mut plans = Vec::new();
-    for (name, template) in [
-        ("a", None),
-        ("b", Some(2)),
-        ("a", None),
-        ("c", None),
-        ("b", None),
-    ] {
-        plans.push(plan_ok(&*store, &ctx, 1, request(name, template)).await);
-    }
+    let plans = plans_with_two_duplicates(&*store, &ctx).await;
     let refused: Vec<bool> = store
         .create_sets(plans)
         .await
@@ -88,7 +75,8 @@ pub async fn counts_are_the_listing_after_refusals_and_reopen<F: StoreFactory>(f
         async move {
             let mut plans = Vec::new();
             for name in names {
-                plans.push(plan_ok(store, ctx, 1, request(name, Some(2))).await);
+                let data = json!({"bk_parent_id": 1, "bk_set_name": name, "set_template_id": 2});
+                plans.push(plan_ok(store, ctx, 1, data).await);
             }
             plans
         }
@@ -112,7 +100,13 @@ pub async fn counts_are_the_listing_after_refusals_and_reopen<F: StoreFactory>(f
         return;
     };
     assert_counts(&*store, [6, 5, 6], "after a reopen").await;
-    create_ok(&*store, &ctx, 1, request("f", None)).await;
+    create_ok(
+        &*store,
+        &ctx,
+        1,
+        json!({"bk_parent_id": 1, "bk_set_name": "f"}),
+    )
+    .await;
     assert_counts(&*store, [7, 6, 6], "after a create on the reopened store").await;
     store.close().await.unwrap();
 }
