@@ -571,10 +571,10 @@ async fn many_bodies(
 
 /// Runs [`many_bodies`] against a fresh server with `args` and checks that every body was
 /// answered, none by a timeout, and the RSS grew by at most twice the budget plus `clients ×
-/// (head limit + 64 KiB)`. Twice: the peak depends on when mimalloc gets back the body
-/// buffers freed on another thread, which depends on timing — 48 clients at full speed with a
-/// 16 MiB budget measured a growth of either ~25 MiB or ~42–44 MiB on the same build, run after
-/// run (2026-12-08). Unbounded buffering (~48 MiB of bodies besides the rest) is still over it;
+/// (head limit + 64 KiB)`. Twice: mimalloc keeps freed pages 10 ms before giving them back,
+/// so answered bodies' buffers can still be resident while the next ones fill — 48 clients at
+/// full speed with a 16 MiB budget grew ~24 MiB with `MIMALLOC_PURGE_DELAY=0` and ~42 MiB
+/// without (2026-12-08). Unbounded buffering (~48 MiB of bodies besides the rest) is over it;
 /// the exact accounting is the gauges' of `five_hundred_stalled_bodies_cost_bounded_memory`.
 async fn bodies_all_answered(clients: usize, budget_mib: u64, kib_per_100ms: Option<usize>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cmdb"));
