@@ -7,12 +7,18 @@ mod common;
 use cmdb_store_postgres::{OpenError, PgOptions, PgStore, SCHEMA_VERSION};
 use common::{TestDb, server_missing};
 
-async fn version(url: &str) -> i64 {
+/// A plain client of the database at `url`, its connection driven by a task of its own.
+async fn client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect");
     tokio::spawn(connection);
     client
+}
+
+async fn version(url: &str) -> i64 {
+    client(url)
+        .await
         .query_one("SELECT version FROM cmdb_schema", &[])
         .await
         .expect("the version row")
@@ -38,10 +44,7 @@ fn a_newer_schema_is_refused_with_one_line() {
                 .await
                 .expect("it opens again"),
         );
-        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(connection);
+        let client = client(&db.url).await;
         client
             .batch_execute("UPDATE cmdb_schema SET version = 99")
             .await
@@ -95,10 +98,7 @@ fn a_version_1_database_is_migrated_with_its_data_and_gets_a_catalog_version() {
     cmdb_store_conformance::run_case(async {
         // A database as an engine of schema version 1 left it: its tables, a business and a
         // set counter in use.
-        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(connection);
+        let client = client(&db.url).await;
         client
             .batch_execute(&format!(
                 "CREATE TABLE cmdb_schema (one boolean PRIMARY KEY DEFAULT true CHECK (one), \
@@ -166,10 +166,7 @@ fn a_version_3_database_gets_its_listing_counts_on_open() {
         drop(store);
 
         // As an engine of schema version 3 left it: no listing counters.
-        let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(connection);
+        let client = client(&db.url).await;
         client
             .batch_execute("DROP TABLE listing_counts; UPDATE cmdb_schema SET version = 3")
             .await
